@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Starts PostgreSQL, MariaDB, Redis and the tansu broker when they are not already answering
+# on their standard loopback ports. Also restarts a shared store a crashed run left stopped.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
+
+step "PostgreSQL on 127.0.0.1:5432"
+if port_open 5432; then
+  ok "already running"
+else
+  if have_systemd; then
+    as_root systemctl start postgresql
+  else
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [ -n "$version" ] || fail "PostgreSQL" "no cluster in /etc/postgresql: run 'pg_createcluster 15 main'"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
+  wait_for port_open 5432 || fail "PostgreSQL start" "see /var/log/postgresql/ for the server's log"
+  ok "started"
+fi
+
+step "MariaDB on 127.0.0.1:3306"
+if port_open 3306; then
+  ok "already running"
+else
+  if have_systemd; then
+    as_root systemctl start mariadb
+  else
+    as_root install -d -o mysql -g mysql /run/mysqld
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  fi
+  wait_for port_open 3306 || fail "MariaDB start" "see 'journalctl -u mariadb' or /var/log/mysql/ for the server's log"
+  ok "started"
+fi
+
+step "Redis on 127.0.0.1:6379"
+if port_open 6379; then
+  ok "already running"
+else
+  if have_systemd; then
+    as_root systemctl start redis-server
+  else
+    as_root install -d -o redis -g redis /var/lib/redis /var/log/redis 2>/dev/null || as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  fi
+  wait_for port_open 6379 || fail "Redis start" "see /var/log/redis/ for the server's log"
+  ok "started"
+fi
+
+step "tansu Kafka-protocol broker on $BROKER_ADDR"
+broker_port=${BROKER_ADDR##*:}
+if port_open "$broker_port"; then
+  ok "already running"
+else
+  # Durable SQLite storage in the repo's ignored state folder: a restart keeps the log.
+  mkdir -p "$STATE_DIR/broker"
+  (
+    cd "$STATE_DIR/broker"
+    nohup tansu broker \
+      --listener-url "tcp://$BROKER_ADDR" \
+      --advertised-listener-url "tcp://$BROKER_ADDR" \
+      --storage-engine sqlite://tansu.db >tansu.log 2>&1 &
+    echo $! >tansu.pid
+  )
+  WAIT_SECONDS=30 wait_for port_open "$broker_port" \
+    || fail "tansu start" "read $STATE_DIR/broker/tansu.log; stop a stale broker with 'make infra-stop'"
+  ok "started (state and log in $STATE_DIR/broker)"
+fi

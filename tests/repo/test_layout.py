@@ -1,0 +1,59 @@
+"""Polyrepo discipline: four standalone crates sharing only contracts/, with dependency
+versions aligned across their lockfiles so one shared target folder compiles each once."""
+import pathlib
+import re
+import tomllib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
+
+
+def lock_versions(service):
+    lock = tomllib.loads((ROOT / service / "Cargo.lock").read_text())
+    versions = {}
+    for package in lock["package"]:
+        versions.setdefault(package["name"], set()).add(package["version"])
+    return versions
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_is_a_standalone_crate(service):
+    folder = ROOT / service
+    for name in ["Cargo.toml", "Cargo.lock", "Makefile", "Dockerfile", "README.md", "CHANGELOG.md", "build.rs"]:
+        assert (folder / name).is_file(), f"{service}/{name}"
+    manifest = tomllib.loads((folder / "Cargo.toml").read_text())
+    assert "workspace" not in manifest
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["package"]["version"])
+    deps = {**manifest.get("dependencies", {}), **manifest.get("dev-dependencies", {}), **manifest.get("build-dependencies", {})}
+    paths = [name for name, spec in deps.items() if isinstance(spec, dict) and "path" in spec]
+    assert paths == [], f"{service} has path dependencies: {paths}"
+
+
+def test_no_workspace_ties_the_services():
+    assert not (ROOT / "Cargo.toml").exists()
+
+
+def test_shared_dependencies_resolve_to_the_same_versions_in_every_lockfile():
+    locks = {s: lock_versions(s) for s in SERVICES}
+    drift = []
+    for name in set().union(*locks.values()):
+        seen = {s: locks[s][name] for s in SERVICES if name in locks[s]}
+        if len(seen) > 1 and len({frozenset(v) for v in seen.values()}) > 1:
+            drift.append(f"{name}: " + ", ".join(f"{s}={sorted(v)}" for s, v in seen.items()))
+    assert drift == [], "align with `cargo update -p NAME --precise VERSION`:\n" + "\n".join(sorted(drift))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_a_path_filtered_workflow(service):
+    short = service.removesuffix("-service")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / f"{short}.yml").read_text())
+    # YAML reads the key `on` as True.
+    triggers = workflow.get("on", workflow.get(True))
+    for event in ["push", "pull_request"]:
+        paths = triggers[event]["paths"]
+        assert f"{service}/**" in paths and "contracts/**" in paths, f"{short}.yml {event}"
+    steps = " ".join(str(step.get("run", "")) for job in workflow["jobs"].values() for step in job["steps"])
+    assert f"make -C {service} test" in steps and f"make -C {service} lint" in steps
