@@ -1,0 +1,14 @@
+pub mod cli;
+pub mod configuration;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod proto;
+pub mod readiness;
+pub mod redis_store;
+pub mod startup;
+pub mod telemetry;
+pub mod upstream;
+
+/// The name this service reports in logs, traces, metrics and event envelopes.
+pub const SERVICE_NAME: &str = "cart-service";

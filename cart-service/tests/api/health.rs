@@ -1,0 +1,79 @@
+use crate::helpers::{closed_port, spawn_app, spawn_app_with};
+use secrecy::SecretString;
+use serde_json::Value;
+
+#[tokio::test]
+async fn healthz_answers_200() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_200_when_redis_and_broker_answer() {
+    let app = spawn_app().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    let checks = body["checks"].as_array().unwrap();
+    let names: Vec<_> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["redis", "kafka"]);
+    assert!(checks.iter().all(|c| c["ok"] == true), "{body}");
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_redis_when_it_is_unreachable_and_healthz_still_answers() {
+    let port = closed_port();
+    let app = spawn_app_with(|s| s.redis.url = SecretString::from(format!("redis://127.0.0.1:{port}"))).await;
+
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    let redis = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "redis").unwrap();
+    assert_eq!(redis["ok"], false, "{body}");
+    assert!(redis["error"].as_str().unwrap().contains("Redis unreachable"), "{body}");
+
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_kafka_when_the_broker_is_unreachable() {
+    let port = closed_port();
+    let app = spawn_app_with(|s| s.kafka.brokers = format!("127.0.0.1:{port}")).await;
+
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    let kafka = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "kafka").unwrap();
+    assert_eq!(kafka["ok"], false, "{body}");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_template() {
+    let app = spawn_app().await;
+    app.get("/healthz").await;
+    app.get("/healthz").await;
+    app.get("/no/such/route").await;
+
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{method="GET",route="/healthz",status="200"} 2"#), "{text}");
+    assert!(text.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#), "{text}");
+    assert!(text.contains(r#"http_request_duration_seconds_bucket{method="GET",route="/healthz""#), "{text}");
+}
+
+#[tokio::test]
+async fn an_unknown_route_gets_a_json_404_with_a_code() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/nothing-here").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].is_string());
+}

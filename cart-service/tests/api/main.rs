@@ -1,0 +1,7 @@
+//! One integration-test binary (link time is paid once). Every test starts the real service
+//! on port 0 against the real Redis and the real broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod health;
+mod helpers;
+mod process;

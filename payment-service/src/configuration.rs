@@ -1,0 +1,258 @@
+//! Typed settings from `PAYMENT_*` environment variables.
+//!
+//! Every setting has a default that works for a local run (`make run`). A malformed value, or
+//! a `PAYMENT_*` variable this service does not know (a typo would otherwise be ignored
+//! silently), stops start-up with one line naming the variable. Secret values are held as
+//! `SecretString` and never echoed, not even in errors.
+use secrecy::{ExposeSecret, SecretString};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+    net::IpAddr,
+    str::FromStr,
+    time::Duration,
+};
+
+pub const ENV_PREFIX: &str = "PAYMENT_";
+const LOCAL_DATABASE_URL: &str = "mysql://payment:payment@127.0.0.1:3306/payment";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    /// Address both listeners bind to.
+    pub listen_host: IpAddr,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub database: DatabaseSettings,
+    pub kafka: KafkaSettings,
+    /// An `EnvFilter` directive such as `info` or `payment_service=debug,info`.
+    pub log_filter: String,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Local,
+    /// Refuses the local default credentials.
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_size: usize,
+    /// Bound on waiting for a pooled connection and on opening a new one.
+    pub timeout: Duration,
+    /// Apply pending migrations at start-up (the Helm chart runs `migrate` as a hook instead).
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Comma-separated `host:port` bootstrap list.
+    pub brokers: String,
+    /// Bound on a metadata request (readiness).
+    pub timeout: Duration,
+}
+
+/// Why the settings could not be read: one entry per bad variable.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::new(vars);
+        let environment = env.parse("ENV", Environment::Local, "`local` or `production`");
+        let settings = Settings {
+            environment,
+            listen_host: env.parse("LISTEN_HOST", IpAddr::from([127, 0, 0, 1]), "an IP address"),
+            http_port: env.parse("HTTP_PORT", 8084, "a TCP port (0-65535)"),
+            grpc_port: env.parse("GRPC_PORT", 50054, "a TCP port (0-65535)"),
+            database: DatabaseSettings {
+                url: env.secret("DATABASE_URL", LOCAL_DATABASE_URL, |url| url.starts_with("mysql://")),
+                pool_size: env
+                    .parse_with("DATABASE_POOL_SIZE", 16, "a pool size of 1 to 1000", |n| (1..=1000).contains(n)),
+                timeout: millis(env.parse("DATABASE_TIMEOUT_MS", 2000, "milliseconds")),
+                migrate_on_start: env.parse("MIGRATE_ON_START", true, "`true` or `false`"),
+            },
+            kafka: KafkaSettings {
+                brokers: env.parse_with(
+                    "KAFKA_BROKERS",
+                    "127.0.0.1:9092".to_owned(),
+                    "a comma-separated host:port list",
+                    |s: &String| {
+                        s.split(',')
+                            .all(|b| b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
+                    },
+                ),
+                timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
+            },
+            log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
+                tracing_subscriber::EnvFilter::try_new(s).is_ok()
+            }),
+            shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 20, "seconds")),
+        };
+        if environment == Environment::Production && settings.database.url.expose_secret() == LOCAL_DATABASE_URL {
+            env.errors.push(format!(
+                "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
+            ));
+        }
+        env.finish().map(|()| settings)
+    }
+}
+
+impl FromStr for Environment {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "local" => Ok(Self::Local),
+            "production" => Ok(Self::Production),
+            _ => Err(()),
+        }
+    }
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+/// Reads the prefixed variables once, records what was asked for and collects every error,
+/// so a misconfigured deployment learns all of its mistakes in one start.
+struct EnvReader {
+    vars: BTreeMap<String, String>,
+    known: BTreeSet<String>,
+    errors: Vec<String>,
+}
+
+impl EnvReader {
+    fn new(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let vars = vars.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        Self { vars, known: BTreeSet::new(), errors: Vec::new() }
+    }
+
+    fn raw(&mut self, key: &str) -> (String, Option<String>) {
+        let name = format!("{ENV_PREFIX}{key}");
+        self.known.insert(name.clone());
+        let value = self.vars.get(&name).cloned();
+        (name, value)
+    }
+
+    fn parse<T: FromStr>(&mut self, key: &str, default: T, expected: &str) -> T {
+        self.parse_with(key, default, expected, |_| true)
+    }
+
+    fn parse_with<T: FromStr>(&mut self, key: &str, default: T, expected: &str, valid: impl Fn(&T) -> bool) -> T {
+        let (name, value) = self.raw(key);
+        let Some(value) = value else { return default };
+        match value.trim().parse::<T>() {
+            Ok(parsed) if valid(&parsed) => parsed,
+            _ => {
+                self.errors.push(format!("{name}={value:?} is not valid: expected {expected}"));
+                default
+            }
+        }
+    }
+
+    fn secret(&mut self, key: &str, default: &str, valid: impl Fn(&str) -> bool) -> SecretString {
+        let (name, value) = self.raw(key);
+        match value {
+            None => SecretString::from(default),
+            Some(value) if valid(value.trim()) => SecretString::from(value.trim()),
+            Some(_) => {
+                self.errors.push(format!("{name} is not valid (value hidden): expected a mysql:// URL"));
+                SecretString::from(default)
+            }
+        }
+    }
+
+    fn finish(mut self) -> Result<(), ConfigError> {
+        let unknown: Vec<_> = self.vars.keys().filter(|k| !self.known.contains(*k)).cloned().collect();
+        for name in unknown {
+            self.errors.push(format!("{name} is not a setting of this service (known: {})", self.known_list()));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(self.errors))
+        }
+    }
+
+    fn known_list(&self) -> String {
+        self.known.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_work_for_a_local_run() {
+        let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.http_port, 8084);
+        assert_eq!(s.grpc_port, 50054);
+        assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(s.environment, Environment::Local);
+    }
+
+    #[test]
+    fn a_malformed_value_is_named_in_the_error() {
+        let err = Settings::from_vars(vars(&[("PAYMENT_HTTP_PORT", "eighty")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("PAYMENT_HTTP_PORT=\"eighty\""), "{msg}");
+        assert!(!msg.contains('\n'));
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let err = Settings::from_vars(vars(&[("PAYMENT_HTTP_PORT", "x"), ("PAYMENT_GRPC_PORT", "70000")])).unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn an_unknown_prefixed_variable_is_refused() {
+        let err = Settings::from_vars(vars(&[("PAYMENT_HTTP_PROT", "8084")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_HTTP_PROT is not a setting"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_secret_is_not_echoed() {
+        let err = Settings::from_vars(vars(&[("PAYMENT_DATABASE_URL", "postgres://u:hunter2@db/x")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_DATABASE_URL"));
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn production_refuses_the_local_default_credentials() {
+        let err = Settings::from_vars(vars(&[("PAYMENT_ENV", "production")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_DATABASE_URL must be set"), "{err}");
+        let ok = Settings::from_vars(vars(&[
+            ("PAYMENT_ENV", "production"),
+            ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
+        ]));
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn the_settings_debug_output_hides_the_database_url() {
+        let s = Settings::from_vars(vars(&[("PAYMENT_DATABASE_URL", "mysql://payment:hunter2@db/payment")])).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,75 @@
+//! MariaDB / MySQL access: the connection pool and the embedded migrations.
+use crate::configuration::DatabaseSettings;
+use anyhow::Context;
+use diesel_async::{
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{deadpool::Pool, AsyncDieselConnectionManager},
+    AsyncMysqlConnection, RunQueryDsl,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+pub type DbPool = Pool<AsyncMysqlConnection>;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Builds the pool without connecting: the service starts (and reports not-ready) while the
+/// database is down, and connects once it is back.
+pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(settings.url.expose_secret());
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .wait_timeout(Some(settings.timeout))
+        .create_timeout(Some(settings.timeout))
+        .recycle_timeout(Some(settings.timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+/// One round trip through the pool: proves the database answers.
+pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
+    let mut conn = pool.get().await.context("no database connection")?;
+    diesel::sql_query("SELECT 1").execute(&mut conn).await.context("SELECT 1 failed")?;
+    Ok(())
+}
+
+/// Applies pending migrations on a dedicated connection, off the async runtime (diesel's
+/// migration harness is synchronous).
+pub async fn run_migrations(url: &SecretString) -> anyhow::Result<()> {
+    let url = url.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        use diesel::Connection;
+        let mut conn = AsyncConnectionWrapper::<AsyncMysqlConnection>::establish(url.expose_secret())
+            .context("connecting to run migrations")?;
+        conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+        Ok(())
+    })
+    .await
+    .context("the migration task died")?
+}
+
+/// Retries `run_migrations` until it succeeds, with capped exponential backoff; the readiness
+/// check reports the database not ready until then.
+pub async fn migrate_until_done(url: SecretString, done: tokio::sync::watch::Sender<bool>) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match run_migrations(&url).await {
+            Ok(()) => {
+                tracing::info!("database migrations applied");
+                done.send_replace(true);
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "database migrations not applied yet"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Probes and metrics: `/healthz` (the process answers), `/readyz` (its own dependencies
+//! answer), `/metrics` (Prometheus).
+use crate::{metrics::Metrics, readiness::Readiness};
+use actix_web::{get, http::header::ContentType, web, HttpResponse};
+use serde_json::json;
+
+#[get("/healthz")]
+pub(super) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+#[get("/readyz")]
+pub(super) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let report = readiness.report().await;
+    let mut response = if report.ready { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    if !report.ready {
+        response.insert_header(("Retry-After", "5"));
+    }
+    response.json(json!({ "status": if report.ready { "ready" } else { "unavailable" }, "checks": report.checks }))
+}
+
+#[get("/metrics")]
+pub(super) async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType(mime_text_plain_v004())).body(metrics.render())
+}
+
+/// The content type Prometheus expects for its text format.
+fn mime_text_plain_v004() -> actix_web::mime::Mime {
+    "text/plain; version=0.0.4; charset=utf-8".parse().unwrap_or(actix_web::mime::TEXT_PLAIN_UTF_8)
+}

@@ -1,0 +1,108 @@
+//! Builds the application (binds both listeners, so tests can ask for port 0 and read the
+//! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
+use crate::{configuration::Settings, db, grpc, http, kafka::Kafka, metrics::Metrics, readiness::Readiness};
+use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
+use anyhow::Context;
+use std::net::SocketAddr;
+use tokio::{net::TcpListener, sync::watch};
+
+/// Largest JSON body accepted; larger ones get 413.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+pub struct Application {
+    http_server: HttpServer,
+    http_addr: SocketAddr,
+    grpc_listener: TcpListener,
+    grpc_addr: SocketAddr,
+    metrics: Metrics,
+    settings: Settings,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Metrics::new().context("registering metrics")?;
+        let pool = db::build_pool(&settings.database)?;
+        let kafka = Kafka::new(&settings.kafka)?;
+
+        let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
+        if settings.database.migrate_on_start {
+            tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
+        }
+        let readiness =
+            Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
+
+        let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
+            .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
+        let http_addr = http_listener.local_addr()?;
+        let grpc_listener = TcpListener::bind((settings.listen_host, settings.grpc_port))
+            .await
+            .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
+        let grpc_addr = grpc_listener.local_addr()?;
+
+        let readiness = web::Data::new(readiness);
+        let app_metrics = web::Data::new(metrics.clone());
+        let http_server = actix_web::HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(http::observe))
+                .app_data(readiness.clone())
+                .app_data(app_metrics.clone())
+                .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY))
+                .configure(http::routes)
+                .default_service(web::to(http::not_found))
+        })
+        .listen(http_listener)?
+        // Signals are handled below, once for both servers.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .run();
+
+        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, settings })
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http_addr.port()
+    }
+
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_addr.port()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(http_port = self.http_port(), grpc_port = self.grpc_port(), "listening");
+        let http_handle = self.http_server.handle();
+        let mut http = tokio::spawn(self.http_server);
+        let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, async {
+            let _ = grpc_stopped.await;
+        }));
+
+        tokio::select! {
+            signal = shutdown_signal() => tracing::info!(signal, "shutting down: draining in-flight requests"),
+            result = &mut http => return Err(anyhow::anyhow!("the HTTP server stopped unexpectedly: {result:?}")),
+            result = &mut grpc => return Err(anyhow::anyhow!("the gRPC server stopped unexpectedly: {result:?}")),
+        }
+
+        let _ = stop_grpc.send(());
+        let drain = async {
+            http_handle.stop(true).await;
+            grpc.await.context("the gRPC server task died")?
+        };
+        tokio::time::timeout(self.settings.shutdown_timeout, drain)
+            .await
+            .context("in-flight requests did not finish within the shutdown timeout")??;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers the process can still be killed; keep serving.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

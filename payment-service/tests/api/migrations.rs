@@ -1,0 +1,48 @@
+use crate::helpers::{count, create_database, spawn_app};
+use diesel::Connection;
+use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncMysqlConnection};
+use diesel_migrations::MigrationHarness;
+use payment_service::db::MIGRATIONS;
+
+const OWN_TABLES: &str =
+    "SELECT CAST(count(*) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> '__diesel_schema_migrations'";
+
+#[tokio::test]
+async fn start_up_applies_the_migrations() {
+    let app = spawn_app().await;
+    app.wait_until_ready().await;
+    let tables = count(
+        &app.database_url,
+        "SELECT CAST(count(*) AS SIGNED) AS n FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'outbox'",
+    )
+    .await;
+    assert_eq!(tables, 1);
+}
+
+#[tokio::test]
+async fn every_down_migration_undoes_its_up_migration() {
+    let url = create_database().await;
+    let harness_url = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncMysqlConnection>::establish(&harness_url).unwrap();
+        let applied = conn.run_pending_migrations(MIGRATIONS).unwrap().len();
+        assert!(applied > 0);
+        // Step down one at a time so each down.sql is checked against the schema its up.sql made.
+        for _ in 0..applied {
+            conn.revert_last_migration(MIGRATIONS).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&url, OWN_TABLES).await, 0, "tables left after reverting every migration");
+
+    // And the schema can be built again from scratch.
+    let again = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncMysqlConnection>::establish(&again).unwrap();
+        conn.run_pending_migrations(MIGRATIONS).unwrap();
+    })
+    .await
+    .unwrap();
+    assert!(count(&url, OWN_TABLES).await > 0);
+}

@@ -1,0 +1,63 @@
+//! Command line: `product-service [serve]` runs the service, `product-service migrate` applies the
+//! database migrations and exits (the Kubernetes pre-install/pre-upgrade hook).
+use crate::{configuration::Settings, db, startup::Application, telemetry, SERVICE_NAME};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: product-service [serve | migrate]\n\
+  serve    run the HTTP and gRPC servers (the default)\n\
+  migrate  apply pending database migrations and exit\n\
+Settings come from PRODUCT_* environment variables; see README.md.";
+
+enum Command {
+    Serve,
+    Migrate,
+}
+
+pub async fn run(args: Vec<String>) -> ExitCode {
+    let command = match args.first().map(String::as_str) {
+        None | Some("serve") => Command::Serve,
+        Some("migrate") => Command::Migrate,
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("{SERVICE_NAME}: unknown command {other:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{SERVICE_NAME}: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let telemetry = match telemetry::init(&settings.log_filter, std::io::stdout) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{SERVICE_NAME}: starting telemetry failed: {error:#}");
+            return ExitCode::from(1);
+        }
+    };
+
+    let result = match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => db::run_migrations(&settings.database.url).await,
+    };
+    let code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "exiting on error");
+            eprintln!("{SERVICE_NAME}: {error:#}");
+            ExitCode::FAILURE
+        }
+    };
+    // Flushing spans blocks; keep it off the runtime's worker threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings).await?.run_until_stopped().await
+}

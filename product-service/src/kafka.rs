@@ -1,0 +1,40 @@
+//! The Kafka client of this service. Today it answers readiness (can the brokers be reached);
+//! the outbox relay publishes through the same idempotent producer.
+use crate::configuration::KafkaSettings;
+use anyhow::Context;
+use rdkafka::{producer::FutureProducer, ClientConfig};
+use std::{sync::Arc, time::Duration};
+
+#[derive(Clone)]
+pub struct Kafka {
+    producer: Arc<FutureProducer>,
+    timeout: Duration,
+}
+
+impl Kafka {
+    /// Creating the client does not connect; librdkafka connects in the background.
+    pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("client.id", crate::SERVICE_NAME)
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .context("creating the Kafka producer")?;
+        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+    }
+
+    /// Asks the cluster for its metadata within the configured timeout.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        let producer = Arc::clone(&self.producer);
+        let timeout = self.timeout;
+        // fetch_metadata blocks the calling thread.
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::producer::Producer;
+            producer.client().fetch_metadata(None, timeout).map(|_| ())
+        })
+        .await
+        .context("the Kafka metadata task died")?
+        .context("Kafka brokers unreachable")
+    }
+}

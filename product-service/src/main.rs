@@ -1,0 +1,6 @@
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    product_service::cli::run(std::env::args().skip(1).collect()).await
+}

@@ -1,0 +1,66 @@
+use crate::helpers::spawn_app;
+use product_service::proto::shop::product::v1::{product_service_client::ProductServiceClient, GetProductRequest};
+use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
+
+const SERVICE: &str = "shop.product.v1.ProductService";
+
+#[tokio::test]
+async fn the_health_service_reports_serving() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.grpc_channel().await);
+    for service in ["", SERVICE] {
+        let status =
+            health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner().status;
+        assert_eq!(status, ServingStatus::Serving as i32, "service {service:?}");
+    }
+}
+
+#[tokio::test]
+async fn reflection_lists_the_api_in_both_protocol_versions() {
+    let app = spawn_app().await;
+
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+        server_reflection_response::MessageResponse, ServerReflectionRequest,
+    };
+    let mut v1 = ServerReflectionClient::new(app.grpc_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = v1.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = stream.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("not a service list");
+    };
+    let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.iter().any(|n| n == SERVICE), "{names:?}");
+    assert!(names.iter().any(|n| n == "grpc.health.v1.Health"), "{names:?}");
+
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut v1alpha = alpha::server_reflection_client::ServerReflectionClient::new(app.grpc_channel().await);
+    let request = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = v1alpha.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let response = stream.message().await.unwrap().unwrap().message_response;
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) = response else {
+        panic!("not a service list");
+    };
+    assert!(list.service.iter().any(|s| s.name == SERVICE));
+}
+
+#[tokio::test]
+async fn methods_not_built_yet_answer_unimplemented_and_are_counted() {
+    let app = spawn_app().await;
+    let mut client = ProductServiceClient::connect(app.grpc_endpoint()).await.unwrap();
+    let status = client.get_product(GetProductRequest { product_id: "x".into() }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"grpc_requests_total{code="12",method="/shop.product.v1.ProductService/GetProduct"} 1"#),
+        "{metrics}"
+    );
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (link time is paid once). Every test starts the real service
+//! on port 0 against a fresh PostgreSQL database of its own and the real broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod grpc;
+mod health;
+mod helpers;
+mod migrations;
+mod process;

@@ -1,0 +1,77 @@
+//! Tests of the real binary: configuration errors, structured logs carrying the caller's
+//! trace id, and graceful shutdown on SIGTERM.
+use crate::helpers::{create_database, kafka_brokers};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_product-service");
+
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    // Only what the test sets: no PRODUCT_* leaking in from the developer's shell.
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn a_malformed_variable_stops_start_up_with_one_line_naming_it_and_exit_code_1() {
+    let output = command().env("PRODUCT_HTTP_PORT", "eighty").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PRODUCT_HTTP_PORT"), "{stderr}");
+}
+
+#[tokio::test]
+async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
+    let database_url = create_database().await;
+    let mut child = command()
+        .env("PRODUCT_HTTP_PORT", "0")
+        .env("PRODUCT_GRPC_PORT", "0")
+        .env("PRODUCT_DATABASE_URL", &database_url)
+        .env("PRODUCT_KAFKA_BROKERS", kafka_brokers())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let next_json = |wanted: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+        loop {
+            let line = lines.recv_timeout(Duration::from_secs(20)).expect("a log line");
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+            if wanted(&json) {
+                return json;
+            }
+        }
+    };
+
+    let listening = next_json(&|j| j["message"] == "listening");
+    let http_port = listening["http_port"].as_u64().unwrap();
+
+    let trace_id = "4bf92f3577b34ca9a2f1c6a3f8d2e0b1";
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{http_port}/v1/unknown"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let served = next_json(&|j| j["message"] == "request served");
+    assert_eq!(served["span"]["trace_id"], trace_id, "{served}");
+    assert_eq!(served["status"], 404);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
