@@ -1,4 +1,7 @@
-use diesel::{sql_types::BigInt, QueryableByName};
+use diesel::{
+    sql_types::{BigInt, Text},
+    QueryableByName,
+};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use payment_service::{configuration::Settings, startup::Application, telemetry};
 use secrecy::SecretString;
@@ -79,14 +82,47 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp { address, grpc_port, database_url, client: reqwest::Client::new() }
 }
 
+const TEST_DATABASE_PREFIX: &str = "payment_test_";
+
 /// Creates an empty database with a random name and returns its URL.
 pub async fn create_database() -> String {
     let admin = admin_database_url();
-    let name = format!("payment_test_{}", uuid::Uuid::now_v7().simple());
+    let name = format!("{TEST_DATABASE_PREFIX}{}", uuid::Uuid::now_v7().simple());
     let mut conn = AsyncMysqlConnection::establish(&admin).await.expect("the test database login connects");
+    STALE_DATABASES_DROPPED.get_or_init(|| drop_stale_databases(&mut conn)).await;
     diesel::sql_query(format!("CREATE DATABASE `{name}`")).execute(&mut conn).await.expect("database created");
     let base = admin.rsplit_once('/').expect("URL has a database").0;
     format!("{base}/{name}")
+}
+
+static STALE_DATABASES_DROPPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+/// Drops the test databases of earlier runs: those whose name (a UUIDv7, which starts with
+/// its creation time in milliseconds) is more than an hour old, so a run going on beside this
+/// one keeps its own.
+async fn drop_stale_databases(conn: &mut AsyncMysqlConnection) {
+    let names: Vec<DatabaseName> =
+        diesel::sql_query(format!(
+            "SELECT schema_name AS datname FROM information_schema.schemata WHERE schema_name LIKE '{TEST_DATABASE_PREFIX}%'"
+        ))
+            .load(conn)
+            .await
+            .unwrap_or_default();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let hour_ago = hour_ago.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    for DatabaseName { datname } in names {
+        let created_ms =
+            datname.strip_prefix(TEST_DATABASE_PREFIX).and_then(|uuid| u128::from_str_radix(uuid.get(..12)?, 16).ok());
+        if created_ms.is_some_and(|ms| ms < hour_ago) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS `{datname}`")).execute(conn).await;
+        }
+    }
 }
 
 /// A port nothing listens on: bound, then released.
