@@ -1,22 +1,37 @@
 //! Command line: `auth-service [serve]` runs the service, `auth-service migrate` applies the
-//! database migrations and exits (the Kubernetes pre-install/pre-upgrade hook).
-use crate::{configuration::Settings, db, startup::Application, telemetry, SERVICE_NAME};
-use std::process::ExitCode;
+//! database migrations and exits (the Kubernetes pre-install/pre-upgrade hook),
+//! `auth-service create-admin EMAIL` makes an admin account.
+use crate::{
+    accounts::Accounts, configuration::Settings, db, startup::Application, telemetry, tokens::AccessTokens,
+    SERVICE_NAME,
+};
+use anyhow::Context;
+use std::{io::Read, process::ExitCode, sync::Arc};
 
-const USAGE: &str = "usage: auth-service [serve | migrate]\n\
-  serve    run the HTTP and gRPC servers (the default)\n\
-  migrate  apply pending database migrations and exit\n\
+const USAGE: &str = "usage: auth-service [serve | migrate | create-admin EMAIL]\n\
+  serve               run the HTTP and gRPC servers (the default)\n\
+  migrate             apply pending database migrations and exit\n\
+  create-admin EMAIL  create an admin account (or make an existing one admin), reading\n\
+                      the password from standard input\n\
 Settings come from AUTH_* environment variables; see README.md.";
 
 enum Command {
     Serve,
     Migrate,
+    CreateAdmin(String),
 }
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let command = match args.first().map(String::as_str) {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("create-admin") => match args.get(1) {
+            Some(email) => Command::CreateAdmin(email.clone()),
+            None => {
+                eprintln!("{SERVICE_NAME}: create-admin needs an e-mail address\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -44,6 +59,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
     let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => db::run_migrations(&settings.database.url).await,
+        Command::CreateAdmin(email) => create_admin(settings, &email).await,
     };
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,4 +76,18 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     Application::build(settings).await?.run_until_stopped().await
+}
+
+async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    db::run_migrations(&settings.database.url).await?;
+    let pool = db::build_pool(&settings.database)?;
+    let (_, migrated) = tokio::sync::watch::channel(true);
+    let accounts = Accounts::new(&settings, pool, migrated, Arc::new(AccessTokens::new(&settings.tokens)?))?;
+    let user_id = accounts.create_admin(email, password).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
+    println!("{user_id}");
+    tracing::info!(%user_id, "admin account ready");
+    Ok(())
 }

@@ -15,6 +15,8 @@ use std::{
 
 pub const ENV_PREFIX: &str = "AUTH_";
 const LOCAL_DATABASE_URL: &str = "postgres://auth:auth@127.0.0.1:5432/auth";
+/// The signing key of local runs: 32 bytes, public in this repository, refused in production.
+pub const LOCAL_JWT_KEYS: &str = "local-1:bG9jYWwtZGV2ZWxvcG1lbnQtand0LXNpZ25pbmctazE";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -25,6 +27,8 @@ pub struct Settings {
     pub grpc_port: u16,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
+    pub tokens: TokenSettings,
+    pub login: LoginSettings,
     /// An `EnvFilter` directive such as `info` or `auth_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -54,6 +58,37 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
+    /// Where `UserRegistered` goes.
+    pub events_topic: String,
+    /// What the order history is built from.
+    pub payment_events_topic: String,
+    pub group_id: String,
+    /// Low values make a consumer's first group join fast (tests), at the cost of slower
+    /// detection of a dead consumer.
+    pub session_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `kid:base64url(32-byte Ed25519 seed)` entries, comma-separated. The first signs; all
+    /// verify and are published in the JWKS, so a new key is rolled out by putting it first
+    /// and the old one is removed once its tokens have expired.
+    pub signing_keys: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// Failed logins for one e-mail before further attempts are refused.
+    pub max_failures: u32,
+    /// The first refusal lasts this long; each further failure doubles it, up to `lockout_max`.
+    pub lockout_base: Duration,
+    pub lockout_max: Duration,
+    /// argon2 computations at once (each takes ~19 MiB and one core for ~30 ms).
+    pub hash_concurrency: usize,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -82,7 +117,7 @@ impl Settings {
             http_port: env.parse("HTTP_PORT", 8081, "a TCP port (0-65535)"),
             grpc_port: env.parse("GRPC_PORT", 50051, "a TCP port (0-65535)"),
             database: DatabaseSettings {
-                url: env.secret("DATABASE_URL", LOCAL_DATABASE_URL, |url| {
+                url: env.secret("DATABASE_URL", LOCAL_DATABASE_URL, "a postgres:// URL", |url| {
                     url.starts_with("postgres://") || url.starts_with("postgresql://")
                 }),
                 pool_size: env
@@ -101,6 +136,58 @@ impl Settings {
                     },
                 ),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
+                events_topic: env.parse_with(
+                    "KAFKA_EVENTS_TOPIC",
+                    "auth.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+                payment_events_topic: env.parse_with(
+                    "KAFKA_PAYMENT_EVENTS_TOPIC",
+                    "payment.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+                group_id: env.parse_with(
+                    "KAFKA_GROUP_ID",
+                    "auth-service".to_owned(),
+                    "a consumer group id",
+                    |t: &String| is_topic(t),
+                ),
+                session_timeout: millis(env.parse("KAFKA_SESSION_TIMEOUT_MS", 10_000, "milliseconds")),
+            },
+            tokens: TokenSettings {
+                signing_keys: env.secret(
+                    "JWT_SIGNING_KEYS",
+                    LOCAL_JWT_KEYS,
+                    "kid:base64url-32-byte-seed entries, comma-separated",
+                    |spec| crate::tokens::parse_key_spec(spec).is_ok(),
+                ),
+                issuer: env.parse("JWT_ISSUER", "shop-auth".to_owned(), "a string"),
+                audience: env.parse("JWT_AUDIENCE", "shop".to_owned(), "a string"),
+                access_ttl: Duration::from_secs(env.parse_with(
+                    "ACCESS_TOKEN_TTL_SECS",
+                    900,
+                    "1 to 86400 seconds",
+                    |s| (1..=86_400).contains(s),
+                )),
+                refresh_ttl: Duration::from_secs(env.parse_with(
+                    "REFRESH_TOKEN_TTL_SECS",
+                    30 * 86_400,
+                    "60 seconds to 365 days",
+                    |s| (60..=365 * 86_400).contains(s),
+                )),
+            },
+            login: LoginSettings {
+                max_failures: env.parse_with("LOGIN_MAX_FAILURES", 5, "1 to 100", |n| (1..=100).contains(n)),
+                lockout_base: millis(env.parse("LOGIN_LOCKOUT_BASE_MS", 1000, "milliseconds")),
+                lockout_max: Duration::from_secs(env.parse("LOGIN_LOCKOUT_MAX_SECS", 900, "seconds")),
+                hash_concurrency: env.parse_with(
+                    "PASSWORD_HASH_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    "1 to 256",
+                    |n| (1..=256).contains(n),
+                ),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
@@ -111,6 +198,12 @@ impl Settings {
             env.errors.push(format!(
                 "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
             ));
+        }
+        if environment == Environment::Production
+            && settings.tokens.signing_keys.expose_secret().contains(LOCAL_JWT_KEYS)
+        {
+            env.errors
+                .push(format!("{ENV_PREFIX}JWT_SIGNING_KEYS must not contain the local development key in production"));
         }
         env.finish().map(|()| settings)
     }
@@ -125,6 +218,10 @@ impl FromStr for Environment {
             _ => Err(()),
         }
     }
+}
+
+fn is_topic(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 249 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn millis(ms: u64) -> Duration {
@@ -168,13 +265,13 @@ impl EnvReader {
         }
     }
 
-    fn secret(&mut self, key: &str, default: &str, valid: impl Fn(&str) -> bool) -> SecretString {
+    fn secret(&mut self, key: &str, default: &str, expected: &str, valid: impl Fn(&str) -> bool) -> SecretString {
         let (name, value) = self.raw(key);
         match value {
             None => SecretString::from(default),
             Some(value) if valid(value.trim()) => SecretString::from(value.trim()),
             Some(_) => {
-                self.errors.push(format!("{name} is not valid (value hidden): expected a postgres:// URL"));
+                self.errors.push(format!("{name} is not valid (value hidden): expected {expected}"));
                 SecretString::from(default)
             }
         }
@@ -242,14 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn malformed_signing_keys_are_refused_without_echoing_them() {
+        let err = Settings::from_vars(vars(&[("AUTH_JWT_SIGNING_KEYS", "k1:tooshort-secret")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_JWT_SIGNING_KEYS"), "{err}");
+        assert!(!err.to_string().contains("tooshort-secret"));
+    }
+
+    #[test]
     fn production_refuses_the_local_default_credentials() {
         let err = Settings::from_vars(vars(&[("AUTH_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_DATABASE_URL must be set"), "{err}");
+        assert!(err.to_string().contains("AUTH_JWT_SIGNING_KEYS must not contain the local development key"), "{err}");
         let ok = Settings::from_vars(vars(&[
             ("AUTH_ENV", "production"),
             ("AUTH_DATABASE_URL", "postgres://auth:s3cret@db:5432/auth"),
+            ("AUTH_JWT_SIGNING_KEYS", "prod-2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"),
         ]));
-        assert!(ok.is_ok());
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]

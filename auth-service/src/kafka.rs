@@ -1,14 +1,18 @@
-//! The Kafka client of this service. Today it answers readiness (can the brokers be reached);
-//! the outbox relay publishes through the same idempotent producer.
+//! The Kafka clients of this service: one idempotent producer (the outbox relay, the
+//! dead-letter topic, and the readiness check) and the consumer of payment events.
 use crate::configuration::KafkaSettings;
 use anyhow::Context;
-use rdkafka::{producer::FutureProducer, ClientConfig};
-use std::{sync::Arc, time::Duration};
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    producer::FutureProducer,
+    ClientConfig,
+};
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: Arc<FutureProducer>,
-    timeout: Duration,
+    producer: FutureProducer,
+    settings: KafkaSettings,
 }
 
 impl Kafka {
@@ -17,17 +21,41 @@ impl Kafka {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
             .set("client.id", crate::SERVICE_NAME)
+            // No duplicates or reordering from the producer's own retries.
             .set("enable.idempotence", "true")
             .set("message.timeout.ms", "30000")
             .create()
             .context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+        Ok(Self { producer, settings: settings.clone() })
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        self.producer.clone()
+    }
+
+    /// A consumer in this service's group, subscribed to `topic`. Offsets are stored by the
+    /// application after each record's effect commits, and committed in the background.
+    pub fn consumer(&self, topic: &str) -> anyhow::Result<StreamConsumer> {
+        let session = self.settings.session_timeout.as_millis().max(6000);
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", &self.settings.group_id)
+            .set("client.id", crate::SERVICE_NAME)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 6).to_string())
+            .create()
+            .context("creating the Kafka consumer")?;
+        consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
+        Ok(consumer)
     }
 
     /// Asks the cluster for its metadata within the configured timeout.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let producer = Arc::clone(&self.producer);
-        let timeout = self.timeout;
+        let producer = self.producer.clone();
+        let timeout: Duration = self.settings.timeout;
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
             use rdkafka::producer::Producer;

@@ -1,13 +1,20 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
-use crate::{configuration::Settings, db, grpc, http, kafka::Kafka, metrics::Metrics, readiness::Readiness};
+use crate::{
+    accounts::Accounts,
+    configuration::Settings,
+    db,
+    events::{consumer::PaymentEventsConsumer, relay::Relay},
+    grpc, http,
+    kafka::Kafka,
+    metrics::Metrics,
+    readiness::Readiness,
+    tokens::AccessTokens,
+};
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
-use std::net::SocketAddr;
-use tokio::{net::TcpListener, sync::watch};
-
-/// Largest JSON body accepted; larger ones get 413.
-const MAX_JSON_BODY: usize = 64 * 1024;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub struct Application {
     http_server: HttpServer,
@@ -15,6 +22,9 @@ pub struct Application {
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
     metrics: Metrics,
+    accounts: Accounts,
+    /// The outbox relay and the payment-events consumer.
+    background: Vec<JoinHandle<()>>,
     settings: Settings,
 }
 
@@ -23,11 +33,26 @@ impl Application {
         let metrics = Metrics::new().context("registering metrics")?;
         let pool = db::build_pool(&settings.database)?;
         let kafka = Kafka::new(&settings.kafka)?;
-
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
             tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
         }
+        let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);
+        let accounts = Accounts::new(&settings, pool.clone(), migrated.clone(), tokens)?;
+        let relay = Relay {
+            pool: pool.clone(),
+            producer: kafka.producer(),
+            idle_poll: Duration::from_millis(100),
+            send_timeout: Duration::from_secs(30),
+        };
+        let consumer = PaymentEventsConsumer {
+            consumer: kafka.consumer(&settings.kafka.payment_events_topic)?,
+            pool: pool.clone(),
+            dlq_producer: kafka.producer(),
+            topic: settings.kafka.payment_events_topic.clone(),
+        };
+        let background =
+            vec![after_migrations(migrated.clone(), relay.run()), after_migrations(migrated.clone(), consumer.run())];
         let readiness =
             Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
 
@@ -41,12 +66,14 @@ impl Application {
 
         let readiness = web::Data::new(readiness);
         let app_metrics = web::Data::new(metrics.clone());
+        let app_accounts = web::Data::new(accounts.clone());
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::observe))
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY))
+                .app_data(app_accounts.clone())
+                .configure(http::payload_config)
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
         })
@@ -56,7 +83,7 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
 
-        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, settings })
+        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, accounts, background, settings })
     }
 
     pub fn http_port(&self) -> u16 {
@@ -72,7 +99,7 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, async {
+        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, self.accounts, async {
             let _ = grpc_stopped.await;
         }));
 
@@ -90,9 +117,26 @@ impl Application {
         tokio::time::timeout(self.settings.shutdown_timeout, drain)
             .await
             .context("in-flight requests did not finish within the shutdown timeout")??;
+        // The relay and the consumer stop between two records: an unsent outbox row is sent
+        // by the next start, an offset not yet committed is redelivered and deduplicated.
+        for task in self.background {
+            task.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs `task` once the migrations are applied (its tables exist).
+fn after_migrations(
+    mut migrated: watch::Receiver<bool>,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if migrated.wait_for(|done| *done).await.is_ok() {
+            task.await;
+        }
+    })
 }
 
 async fn shutdown_signal() -> &'static str {

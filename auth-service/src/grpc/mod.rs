@@ -3,9 +3,15 @@
 mod observe;
 
 use crate::{
+    accounts::Accounts,
+    domain::Role,
+    error::AuthError,
     metrics::Metrics,
     proto::{
-        shop::auth::v1::auth_service_server::{AuthService, AuthServiceServer},
+        shop::auth::v1::{
+            self as pb,
+            auth_service_server::{AuthService, AuthServiceServer},
+        },
         FILE_DESCRIPTOR_SET,
     },
 };
@@ -14,16 +20,72 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tonic::transport::{server::TcpIncoming, Server};
 
-/// `VerifyToken` and `GetUser` come with the accounts work; until then the generated
-/// defaults answer UNIMPLEMENTED.
-#[derive(Debug, Default)]
-pub struct AuthGrpc;
+/// Token checks and user look-ups for other services.
+pub struct AuthGrpc {
+    accounts: Accounts,
+}
 
 #[tonic::async_trait]
-impl AuthService for AuthGrpc {}
+impl AuthService for AuthGrpc {
+    /// Online verification: signature, claims, and that the session was not revoked.
+    async fn verify_token(
+        &self,
+        request: tonic::Request<pb::VerifyTokenRequest>,
+    ) -> Result<tonic::Response<pb::VerifyTokenResponse>, tonic::Status> {
+        let token = request.into_inner().access_token;
+        if token.is_empty() {
+            return Err(AuthError::invalid("access_token", "is empty").into());
+        }
+        let claims = self.accounts.authenticate(&token).await?;
+        Ok(tonic::Response::new(pb::VerifyTokenResponse {
+            claims: Some(pb::TokenClaims {
+                sub: claims.sub,
+                jti: claims.jti,
+                roles: claims.roles.iter().map(|r| role(*r) as i32).collect(),
+                iss: claims.iss,
+                aud: claims.aud,
+                issued_at: Some(timestamp(claims.iat)),
+                expires_at: Some(timestamp(claims.exp)),
+            }),
+        }))
+    }
+
+    async fn get_user(
+        &self,
+        request: tonic::Request<pb::GetUserRequest>,
+    ) -> Result<tonic::Response<pb::GetUserResponse>, tonic::Status> {
+        let user_id =
+            request.into_inner().user_id.parse().map_err(|_| AuthError::invalid("user_id", "is not a UUID"))?;
+        let user = self.accounts.user(user_id).await?;
+        Ok(tonic::Response::new(pb::GetUserResponse {
+            user: Some(pb::User {
+                user_id: user.id.to_string(),
+                email: user.email,
+                roles: Role::parse_all(&user.roles).into_iter().map(|r| role(r) as i32).collect(),
+                created_at: Some(std::time::SystemTime::from(user.created_at).into()),
+            }),
+        }))
+    }
+}
+
+fn role(role: Role) -> pb::Role {
+    match role {
+        Role::Customer => pb::Role::Customer,
+        Role::Admin => pb::Role::Admin,
+    }
+}
+
+fn timestamp(unix_seconds: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: i64::try_from(unix_seconds).unwrap_or(i64::MAX), nanos: 0 }
+}
 
 /// Serves until `shutdown` resolves, then lets in-flight calls finish.
-pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    accounts: Accounts,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
 
@@ -40,7 +102,7 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Futur
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(AuthServiceServer::new(AuthGrpc))
+        .add_service(AuthServiceServer::new(AuthGrpc { accounts }))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .context("the gRPC server failed")

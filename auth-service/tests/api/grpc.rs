@@ -1,8 +1,12 @@
-use crate::helpers::spawn_app;
-use auth_service::proto::shop::auth::v1::{auth_service_client::AuthServiceClient, VerifyTokenRequest};
+use crate::helpers::{spawn_app, unique_email};
+use auth_service::proto::shop::auth::v1::{
+    auth_service_client::AuthServiceClient, GetUserRequest, Role, VerifyTokenRequest,
+};
+use serde_json::{json, Value};
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
 
 const SERVICE: &str = "shop.auth.v1.AuthService";
+const PASSWORD: &str = "correct horse battery";
 
 #[tokio::test]
 async fn the_health_service_reports_serving() {
@@ -13,6 +17,9 @@ async fn the_health_service_reports_serving() {
             health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner().status;
         assert_eq!(status, ServingStatus::Serving as i32, "service {service:?}");
     }
+    // Successful calls carry their status in the trailers: counted as OK, not as cancelled.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"grpc_requests_total{code="0",method="/grpc.health.v1.Health/Check"} 2"#), "{metrics}");
 }
 
 #[tokio::test]
@@ -52,15 +59,54 @@ async fn reflection_lists_the_api_in_both_protocol_versions() {
 }
 
 #[tokio::test]
-async fn methods_not_built_yet_answer_unimplemented_and_are_counted() {
+async fn verify_token_returns_the_claims_and_honours_revocation() {
     let app = spawn_app().await;
-    let mut client = AuthServiceClient::connect(app.grpc_endpoint()).await.unwrap();
-    let status = client.verify_token(VerifyTokenRequest { access_token: "x".into() }).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    let tokens = app.signed_in(&unique_email(), PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let mut client = AuthServiceClient::new(app.grpc_channel().await);
+
+    let claims = client
+        .verify_token(VerifyTokenRequest { access_token: access.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .claims
+        .unwrap();
+    assert_eq!(claims.roles, vec![Role::Customer as i32]);
+    assert_eq!(claims.aud, "shop");
+    assert!(claims.expires_at.unwrap().seconds > claims.issued_at.unwrap().seconds);
+
+    app.post_json("/v1/auth/logout", &json!({ "refresh_token": tokens["refresh_token"] })).await;
+    let status = client.verify_token(VerifyTokenRequest { access_token: access }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let status = client.verify_token(VerifyTokenRequest { access_token: String::new() }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
 
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        metrics.contains(r#"grpc_requests_total{code="12",method="/shop.auth.v1.AuthService/VerifyToken"} 1"#),
+        metrics.contains(r#"grpc_requests_total{code="16",method="/shop.auth.v1.AuthService/VerifyToken"} 1"#),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"grpc_requests_total{code="0",method="/shop.auth.v1.AuthService/VerifyToken"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn get_user_finds_users_and_reports_bad_ids() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let user_id =
+        app.signup(&email, PASSWORD).await.json::<Value>().await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    let mut client = AuthServiceClient::new(app.grpc_channel().await);
+
+    let user = client.get_user(GetUserRequest { user_id: user_id.clone() }).await.unwrap().into_inner().user.unwrap();
+    assert_eq!(user.email, email);
+    assert_eq!(user.user_id, user_id);
+
+    let missing = client.get_user(GetUserRequest { user_id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let malformed = client.get_user(GetUserRequest { user_id: "42".into() }).await.unwrap_err();
+    assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
 }

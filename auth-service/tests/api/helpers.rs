@@ -32,11 +32,38 @@ pub struct TestApp {
     pub grpc_port: u16,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// This test's own topics.
+    pub events_topic: String,
+    pub payment_events_topic: String,
 }
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client.post(format!("{}{path}", self.address)).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json("/v1/auth/signup", &serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_json("/v1/auth/login", &serde_json::json!({ "email": email, "password": password })).await
+    }
+
+    /// Signs up and logs in; returns the token response.
+    pub async fn signed_in(&self, email: &str, password: &str) -> serde_json::Value {
+        assert_eq!(self.signup(email, password).await.status(), 201);
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
     }
 
     pub fn grpc_endpoint(&self) -> String {
@@ -45,6 +72,32 @@ impl TestApp {
 
     pub async fn grpc_channel(&self) -> tonic::transport::Channel {
         tonic::transport::Endpoint::from_shared(self.grpc_endpoint()).unwrap().connect().await.unwrap()
+    }
+
+    /// Waits until the migrations ran (start-up applies them in the background).
+    pub async fn wait_for_migrations(&self) {
+        for _ in 0..300 {
+            if !self.get("/readyz").await.text().await.unwrap_or_default().contains("migrations not applied") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("migrations not applied after 15 s");
+    }
+
+    /// Waits until `/readyz` answers `status` (200, or 503 when a dependency is down on
+    /// purpose) with the migrations applied.
+    pub async fn wait_until_ready_or(&self, status: u16) {
+        for _ in 0..150 {
+            let response = self.get("/readyz").await;
+            let code = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            if code == status && !body.contains("migrations not applied") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("/readyz did not reach {status} within 15 s");
     }
 
     /// Polls `/readyz` until it answers 200 (migrations run in the background at start-up).
@@ -72,13 +125,43 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.grpc_port = 0;
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    settings.kafka.events_topic = format!("test.{run}.auth.events.v1");
+    settings.kafka.payment_events_topic = format!("test.{run}.payment.events.v1");
+    settings.kafka.group_id = format!("auth-service-test-{run}");
+    settings.kafka.session_timeout = Duration::from_secs(6);
+    // Tests run many logins at once; keep the throttle out of their way unless a test asks.
+    settings.login.max_failures = 100;
     customise(&mut settings);
+    let (events_topic, payment_events_topic) =
+        (settings.kafka.events_topic.clone(), settings.kafka.payment_events_topic.clone());
+    if settings.kafka.brokers == kafka_brokers() {
+        crate::kafka::create_topics(
+            &settings.kafka.brokers,
+            &[&events_topic, &payment_events_topic, &format!("{payment_events_topic}.dlq")],
+        )
+        .await;
+    }
 
+    // Wait for the schema unless the test pointed the service at another (unreachable) server.
+    let server = admin_database_url().rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or_default();
+    let own_database = secrecy::ExposeSecret::expose_secret(&settings.database.url).starts_with(&server);
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_port = app.grpc_port();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, grpc_port, database_url, client: reqwest::Client::new() }
+    let app = TestApp {
+        address,
+        grpc_port,
+        database_url,
+        client: reqwest::Client::new(),
+        events_topic,
+        payment_events_topic,
+    };
+    if own_database {
+        app.wait_for_migrations().await;
+    }
+    app
 }
 
 const TEST_DATABASE_PREFIX: &str = "auth_test_";
@@ -124,6 +207,10 @@ async fn drop_stale_databases(conn: &mut AsyncPgConnection) {
 }
 
 /// A port nothing listens on: bound, then released.
+pub fn unique_email() -> String {
+    format!("shopper-{}@example.com", uuid::Uuid::now_v7().simple())
+}
+
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()

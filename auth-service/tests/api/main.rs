@@ -2,8 +2,12 @@
 //! on port 0 against a fresh PostgreSQL database of its own and the real broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod accounts;
+mod events;
 mod grpc;
 mod health;
 mod helpers;
+mod kafka;
 mod migrations;
 mod process;
+mod tokens;

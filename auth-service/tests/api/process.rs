@@ -75,3 +75,32 @@ async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn create_admin_makes_an_account_with_the_admin_role() {
+    use std::io::Write;
+    let database_url = create_database().await;
+    let email = crate::helpers::unique_email();
+    let mut child = command()
+        .args(["create-admin", &email])
+        .env("AUTH_DATABASE_URL", &database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"admin password 1\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.lines().any(|l| uuid::Uuid::parse_str(l.trim()).is_ok()), "{stdout}");
+    assert!(
+        !stdout.contains("admin password 1") && !String::from_utf8_lossy(&output.stderr).contains("admin password 1")
+    );
+
+    let app = crate::helpers::spawn_app_with(|s| s.database.url = secrecy::SecretString::from(database_url)).await;
+    let tokens: serde_json::Value = app.login(&email, "admin password 1").await.json().await.unwrap();
+    let me: serde_json::Value =
+        app.get_with_token("/v1/auth/me", tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(me["roles"], serde_json::json!(["customer", "admin"]));
+}

@@ -146,8 +146,10 @@ impl<B: Body> Body for ObservedBody<B> {
             Some(Err(_)) => Some(CODE_UNKNOWN),
             None => Some(CODE_UNKNOWN),
         };
-        if let (Some(code), Some(call)) = (code, this.call.take()) {
-            call.finish(code);
+        if let Some(code) = code {
+            if let Some(call) = this.call.take() {
+                call.finish(code);
+            }
         }
         Poll::Ready(frame)
     }

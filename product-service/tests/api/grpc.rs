@@ -13,6 +13,9 @@ async fn the_health_service_reports_serving() {
             health.check(HealthCheckRequest { service: service.to_owned() }).await.unwrap().into_inner().status;
         assert_eq!(status, ServingStatus::Serving as i32, "service {service:?}");
     }
+    // Successful calls carry their status in the trailers: counted as OK, not as cancelled.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"grpc_requests_total{code="0",method="/grpc.health.v1.Health/Check"} 2"#), "{metrics}");
 }
 
 #[tokio::test]

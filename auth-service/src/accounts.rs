@@ -1,0 +1,278 @@
+//! What auth does: sign-up, login, refresh, logout, token checks, order history. HTTP and
+//! gRPC handlers are thin adapters over this.
+use crate::{
+    configuration::{LoginSettings, Settings},
+    db::DbPool,
+    domain::{Email, Password, Role},
+    error::AuthError,
+    events::{outbox, types},
+    passwords::PasswordHasher,
+    proto::shop::events::v1::UserRegistered,
+    store::{
+        orders::{self, OrderRow},
+        sessions, throttle,
+        users::{self, UserRow},
+    },
+    tokens::{hash_refresh_token, new_refresh_token, AccessTokens, Claims},
+};
+use diesel_async::{
+    pooled_connection::deadpool::Object, scoped_futures::ScopedFutureExt, AsyncConnection, AsyncPgConnection,
+};
+use secrecy::SecretString;
+use serde::Serialize;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// Orders returned by `GET /v1/auth/me/orders` at most.
+const ORDER_HISTORY_LIMIT: i64 = 100;
+
+#[derive(Clone)]
+pub struct Accounts {
+    pool: DbPool,
+    /// True once the schema exists; until then requests get 503, not a failed query.
+    migrated: watch::Receiver<bool>,
+    hasher: PasswordHasher,
+    tokens: Arc<AccessTokens>,
+    login: LoginSettings,
+    refresh_ttl: Duration,
+    events_topic: String,
+}
+
+/// What a successful login or refresh returns (OAuth 2.0 token response shape).
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub refresh_token: String,
+}
+
+impl Accounts {
+    pub fn new(
+        settings: &Settings,
+        pool: DbPool,
+        migrated: watch::Receiver<bool>,
+        tokens: Arc<AccessTokens>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            migrated,
+            hasher: PasswordHasher::new(settings.login.hash_concurrency)?,
+            tokens,
+            login: settings.login.clone(),
+            refresh_ttl: settings.tokens.refresh_ttl,
+            events_topic: settings.kafka.events_topic.clone(),
+        })
+    }
+
+    pub fn tokens(&self) -> &AccessTokens {
+        &self.tokens
+    }
+
+    /// Creates a customer account and, in the same transaction, its `UserRegistered` event.
+    pub async fn signup(&self, email: &str, password: String) -> Result<Uuid, AuthError> {
+        self.register(email, password, &[Role::Customer]).await
+    }
+
+    /// The `create-admin` command: a new admin account, or the admin role for an existing one
+    /// whose password matches.
+    pub async fn create_admin(&self, email: &str, password: String) -> Result<Uuid, AuthError> {
+        match self.register(email, password.clone(), &[Role::Customer, Role::Admin]).await {
+            Err(AuthError::EmailTaken) => {
+                let (user, _) = self.check_password(email, password).await?;
+                let mut conn = self.conn().await?;
+                users::add_role(&mut conn, user.id, Role::Admin.as_str()).await?;
+                Ok(user.id)
+            }
+            other => other,
+        }
+    }
+
+    async fn register(&self, email: &str, password: String, roles: &[Role]) -> Result<Uuid, AuthError> {
+        let email = Email::parse(email).map_err(|e| AuthError::invalid("email", e.0))?;
+        let password = Password::parse(password, &email).map_err(|e| AuthError::invalid("password", e.0))?;
+        let hash = self.hasher.hash(SecretString::from(password.expose())).await?;
+        let user_id = Uuid::now_v7();
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let topic = &self.events_topic;
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, AuthError, _>(|conn| {
+            async move {
+                users::insert(conn, user_id, &email, &hash, &roles).await?;
+                let event = UserRegistered {
+                    user_id: user_id.to_string(),
+                    email: email.to_string(),
+                    registered_at: Some(std::time::SystemTime::now().into()),
+                };
+                outbox::enqueue(conn, topic, &user_id.to_string(), types::USER_REGISTERED, &event).await?;
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await?;
+        tracing::info!(%user_id, "account created");
+        Ok(user_id)
+    }
+
+    /// Checks e-mail and password under the brute-force throttle. An unknown e-mail and a
+    /// wrong password cost the same argon2 work and give the same error.
+    async fn check_password(&self, raw_email: &str, password: String) -> Result<(UserRow, bool), AuthError> {
+        let email = Email::parse(raw_email).ok();
+        // A malformed address cannot belong to an account, but it is throttled all the same.
+        let key = email.as_ref().map_or_else(|| format!("malformed:{}", raw_email.trim().to_lowercase()), Email::key);
+        let mut conn = self.conn().await?;
+        if let Some(retry_after) = throttle::locked_for(&mut conn, &key).await? {
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+        let user = match &email {
+            Some(email) => users::find_by_email(&mut conn, email).await?,
+            None => None,
+        };
+        drop(conn); // do not hold a connection during the hash
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = self.hasher.verify(SecretString::from(password), stored).await?;
+        let mut conn = self.conn().await?;
+        match user {
+            Some(user) if verified.valid => {
+                throttle::clear(&mut conn, &key).await?;
+                Ok((user, verified.needs_rehash))
+            }
+            _ => match throttle::record_failure(&mut conn, &key, &self.login).await? {
+                Some(retry_after) => Err(AuthError::TooManyAttempts { retry_after }),
+                None => Err(AuthError::InvalidCredentials),
+            },
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, AuthError> {
+        let (user, needs_rehash) = self.check_password(email, password.clone()).await?;
+        if needs_rehash {
+            let hash = self.hasher.hash(SecretString::from(password)).await?;
+            let mut conn = self.conn().await?;
+            users::set_password_hash(&mut conn, user.id, &hash).await?;
+        }
+        let session_id = Uuid::now_v7();
+        let refresh_token = new_refresh_token()?;
+        let expires_at = self.refresh_expiry()?;
+        let user_id = user.id;
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, AuthError, _>(|conn| {
+            let hash = hash_refresh_token(&refresh_token);
+            async move {
+                sessions::open(conn, session_id, user_id).await?;
+                sessions::add_refresh_token(conn, session_id, &hash, expires_at).await
+            }
+            .scope_boxed()
+        })
+        .await?;
+        self.pair(user.id, session_id, Role::parse_all(&user.roles), refresh_token)
+    }
+
+    /// Exchanges a refresh token for a new pair; the presented token is spent. Presenting a
+    /// spent token means it was copied: the whole session is revoked, for the thief and the
+    /// victim alike.
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, AuthError> {
+        let presented_hash = hash_refresh_token(presented);
+        let next_token = new_refresh_token()?;
+        let next_hash = hash_refresh_token(&next_token);
+        let expires_at = self.refresh_expiry()?;
+        let mut conn = self.conn().await?;
+        let outcome = conn
+            .transaction::<_, AuthError, _>(|conn| {
+                async move {
+                    let Some(token) = sessions::find_for_update(conn, &presented_hash).await? else {
+                        return Ok(Err(AuthError::InvalidRefreshToken));
+                    };
+                    if token.family_revoked_at.is_some() || token.expires_at <= chrono::Utc::now() {
+                        return Ok(Err(AuthError::InvalidRefreshToken));
+                    }
+                    if token.spent_at.is_some() {
+                        // Committed with the transaction, then reported.
+                        sessions::revoke(conn, token.family_id, "refresh token reused").await?;
+                        return Ok(Err(AuthError::RefreshTokenReused));
+                    }
+                    sessions::mark_spent(conn, token.id).await?;
+                    sessions::add_refresh_token(conn, token.family_id, &next_hash, expires_at).await?;
+                    let roles = users::find_by_id(conn, token.user_id).await?.map(|u| u.roles).unwrap_or_default();
+                    Ok(Ok((token.user_id, token.family_id, roles)))
+                }
+                .scope_boxed()
+            })
+            .await?;
+        match outcome {
+            Ok((user_id, session_id, roles)) => self.pair(user_id, session_id, Role::parse_all(&roles), next_token),
+            Err(AuthError::RefreshTokenReused) => {
+                tracing::warn!("a spent refresh token was presented again: its session is revoked");
+                Err(AuthError::RefreshTokenReused)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Revokes the session of the refresh token, or else of the bearer access token.
+    pub async fn logout(&self, refresh_token: Option<&str>, bearer: Option<&Claims>) -> Result<(), AuthError> {
+        let mut conn = self.conn().await?;
+        let session_id = match (refresh_token, bearer) {
+            (Some(token), _) => {
+                let hash = hash_refresh_token(token);
+                conn.transaction::<_, AuthError, _>(|conn| {
+                    async move { Ok(sessions::find_for_update(conn, &hash).await?.map(|t| t.family_id)) }.scope_boxed()
+                })
+                .await?
+                .ok_or(AuthError::InvalidRefreshToken)?
+            }
+            (None, Some(claims)) => claims.session_id().ok_or(AuthError::InvalidToken)?,
+            (None, None) => return Err(AuthError::MissingToken),
+        };
+        sessions::revoke(&mut conn, session_id, "logout").await
+    }
+
+    /// Verifies an access token, including that its session was not revoked.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Claims, AuthError> {
+        let claims = self.tokens.verify(access_token).map_err(|reason| {
+            tracing::debug!(%reason, "access token refused");
+            AuthError::InvalidToken
+        })?;
+        let session_id = claims.session_id().ok_or(AuthError::InvalidToken)?;
+        let mut conn = self.conn().await?;
+        if sessions::is_active(&mut conn, session_id).await? {
+            Ok(claims)
+        } else {
+            Err(AuthError::InvalidToken)
+        }
+    }
+
+    pub async fn user(&self, user_id: Uuid) -> Result<UserRow, AuthError> {
+        let mut conn = self.conn().await?;
+        users::find_by_id(&mut conn, user_id).await?.ok_or(AuthError::UserNotFound)
+    }
+
+    pub async fn orders(&self, user_id: Uuid) -> Result<Vec<OrderRow>, AuthError> {
+        let mut conn = self.conn().await?;
+        orders::list(&mut conn, user_id, ORDER_HISTORY_LIMIT).await
+    }
+
+    fn pair(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        roles: Vec<Role>,
+        refresh_token: String,
+    ) -> Result<TokenPair, AuthError> {
+        let (access_token, _) = self.tokens.issue(user_id, session_id, roles)?;
+        Ok(TokenPair { access_token, token_type: "Bearer", expires_in: self.tokens.ttl().as_secs(), refresh_token })
+    }
+
+    async fn conn(&self) -> Result<Object<AsyncPgConnection>, AuthError> {
+        if !*self.migrated.borrow() {
+            return Err(AuthError::Unavailable(anyhow::anyhow!("database migrations not applied yet")));
+        }
+        Ok(self.pool.get().await?)
+    }
+
+    fn refresh_expiry(&self) -> Result<chrono::DateTime<chrono::Utc>, AuthError> {
+        let ttl = chrono::Duration::from_std(self.refresh_ttl).map_err(anyhow::Error::from)?;
+        Ok(chrono::Utc::now() + ttl)
+    }
+}

@@ -1,0 +1,146 @@
+//! The one error type of auth-service, mapped exhaustively (no `_` arm) to an HTTP response
+//! and to a gRPC status, so a new variant cannot be forgotten in either.
+use crate::http::error_body;
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("{field} {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("an account with this e-mail address already exists")]
+    EmailTaken,
+    #[error("the e-mail address or the password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed logins for this account; try again later")]
+    TooManyAttempts { retry_after: Duration },
+    #[error("this needs a bearer access token")]
+    MissingToken,
+    #[error("the access token is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("the refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; its session is now revoked")]
+    RefreshTokenReused,
+    #[error("this needs the admin role")]
+    Forbidden,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("a dependency of auth-service is unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("unexpected error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl AuthError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput { field, reason: reason.into() }
+    }
+
+    /// The stable, machine-readable code of the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "invalid_request",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::Forbidden => "forbidden",
+            Self::UserNotFound => "user_not_found",
+            Self::Unavailable(_) => "unavailable",
+            Self::Unexpected(_) => "internal",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            // Whole seconds, rounded up: a client that waits this long is let in.
+            Self::TooManyAttempts { retry_after } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+            Self::Unavailable(_) => Some(2),
+            _ => None,
+        }
+    }
+
+    fn log_if_server_side(&self) {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
+            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            _ => {}
+        }
+    }
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::InvalidCredentials
+            | Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::UserNotFound => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_if_server_side();
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if matches!(self, Self::MissingToken | Self::InvalidToken) {
+            response.insert_header(("WWW-Authenticate", r#"Bearer realm="shop""#));
+        }
+        // 5xx bodies say nothing internal; the cause is in the log.
+        response.json(error_body(self.code(), &self.to_string()))
+    }
+}
+
+impl From<AuthError> for tonic::Status {
+    fn from(error: AuthError) -> Self {
+        error.log_if_server_side();
+        let message = format!("{}: {error}", error.code());
+        match error {
+            AuthError::InvalidInput { .. } => tonic::Status::invalid_argument(message),
+            AuthError::EmailTaken => tonic::Status::already_exists(message),
+            AuthError::InvalidCredentials
+            | AuthError::MissingToken
+            | AuthError::InvalidToken
+            | AuthError::InvalidRefreshToken
+            | AuthError::RefreshTokenReused => tonic::Status::unauthenticated(message),
+            AuthError::TooManyAttempts { .. } => tonic::Status::resource_exhausted(message),
+            AuthError::Forbidden => tonic::Status::permission_denied(message),
+            AuthError::UserNotFound => tonic::Status::not_found(message),
+            AuthError::Unavailable(_) => tonic::Status::unavailable(message),
+            AuthError::Unexpected(_) => tonic::Status::internal(message),
+        }
+    }
+}
+
+/// Pool errors mean the database cannot be reached (or is saturated): 503, retry.
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AuthError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Unavailable(anyhow::Error::new(error).context("no database connection"))
+    }
+}
+
+impl From<diesel::result::Error> for AuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                Self::Unavailable(anyhow::Error::new(error).context("the database connection broke"))
+            }
+            other => Self::Unexpected(anyhow::Error::new(other).context("a database query failed")),
+        }
+    }
+}

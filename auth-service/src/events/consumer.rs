@@ -1,0 +1,213 @@
+//! Consumes `payment.events.v1` into each user's order history.
+//!
+//! At-least-once: a record's offset is stored only after its effect committed, and the event
+//! id is recorded with the effect, so a redelivery changes nothing. A record that cannot be
+//! decoded goes to `<topic>.dlq` with the reason in a header, and consumption carries on. A
+//! database outage is retried on the same record, so nothing is skipped.
+use super::{dedup, types, DLQ_ERROR_HEADER};
+use crate::{
+    db::DbPool,
+    error::AuthError,
+    proto::shop::events::v1::{Envelope, PaymentRefunded, PaymentSucceeded},
+    store::orders::{self, NewOrder},
+    telemetry,
+};
+use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use prost::Message as _;
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    Message,
+};
+use serde_json::json;
+use std::{collections::HashMap, time::Duration};
+use tracing::{field::Empty, Instrument};
+use uuid::Uuid;
+
+pub struct PaymentEventsConsumer {
+    pub consumer: StreamConsumer,
+    pub pool: DbPool,
+    pub dlq_producer: FutureProducer,
+    pub topic: String,
+}
+
+/// Why a record cannot be applied, ever: it goes to the dead-letter topic.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Poison(String);
+
+impl PaymentEventsConsumer {
+    pub async fn run(self) {
+        loop {
+            match self.consumer.recv().await {
+                Ok(message) => self.handle(&message).await,
+                Err(error) => {
+                    tracing::warn!(error = %error, "consuming payment events");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>) {
+        let span = tracing::info_span!("consume", topic = message.topic(), offset = message.offset(), trace_id = Empty);
+        telemetry::adopt_remote_parent(&span, &header_map(message));
+        async {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match self.apply(message).await {
+                    Ok(()) => break,
+                    Err(ApplyError::Poison(poison)) => {
+                        if let Err(error) = self.to_dead_letters(message, &poison.0).await {
+                            tracing::warn!(error = format!("{error:#}"), "dead-letter publish failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        tracing::warn!(reason = %poison.0, "record sent to the dead-letter topic");
+                        break;
+                    }
+                    Err(ApplyError::Transient(error)) => {
+                        tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "applying a payment event");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Err(error) = self.consumer.store_offset_from_message(message) {
+                tracing::warn!(error = %error, "storing the consumer offset");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply(&self, message: &BorrowedMessage<'_>) -> Result<(), ApplyError> {
+        let envelope = Envelope::decode(message.payload().unwrap_or_default())
+            .map_err(|e| Poison(format!("not an Envelope: {e}")))?;
+        let event_id: Uuid = envelope.event_id.parse().map_err(|_| Poison("event_id is not a UUID".to_owned()))?;
+        let effect = Effect::decode(&envelope)?;
+        let topic = self.topic.clone();
+        let mut conn = self.pool.get().await.map_err(AuthError::from)?;
+        conn.transaction::<_, AuthError, _>(|conn| {
+            async move {
+                if dedup::first_delivery(conn, event_id, &topic).await? {
+                    effect.apply(conn).await?;
+                }
+                Ok(())
+            }
+            .scope_boxed()
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn to_dead_letters(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        let dlq = format!("{}.dlq", message.topic());
+        let mut record = FutureRecord::to(&dlq)
+            .payload(message.payload().unwrap_or_default())
+            .headers(OwnedHeaders::new().insert(Header { key: DLQ_ERROR_HEADER, value: Some(reason) }));
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        self.dlq_producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| anyhow::Error::new(e))?;
+        Ok(())
+    }
+}
+
+/// What an event does to the order history.
+enum Effect {
+    Paid(PaymentSucceeded),
+    Refunded(PaymentRefunded),
+    /// Recorded (so its id is known) but changes no order: failures, and types this version
+    /// does not know yet (consumers must tolerate new event types).
+    Nothing,
+}
+
+impl Effect {
+    fn decode(envelope: &Envelope) -> Result<Self, Poison> {
+        let bad = |e: prost::DecodeError| Poison(format!("{} payload does not decode: {e}", envelope.event_type));
+        Ok(match envelope.event_type.as_str() {
+            types::PAYMENT_SUCCEEDED => {
+                Effect::Paid(PaymentSucceeded::decode(envelope.payload.as_slice()).map_err(bad)?)
+            }
+            types::PAYMENT_REFUNDED => {
+                Effect::Refunded(PaymentRefunded::decode(envelope.payload.as_slice()).map_err(bad)?)
+            }
+            types::PAYMENT_FAILED => Effect::Nothing,
+            _ => Effect::Nothing,
+        })
+    }
+
+    async fn apply(self, conn: &mut crate::store::Conn) -> Result<(), AuthError> {
+        match self {
+            Effect::Paid(paid) => {
+                let Ok(user_id) = paid.user_id.parse::<Uuid>() else {
+                    tracing::warn!(payment_id = %paid.payment_id, "PaymentSucceeded without a valid user id; ignored");
+                    return Ok(());
+                };
+                let amount = paid.amount.unwrap_or_default();
+                let lines: Vec<_> = paid
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let price = l.unit_price.clone().unwrap_or_default();
+                        json!({ "product_id": l.product_id, "name": l.name, "quantity": l.quantity,
+                                "unit_price": { "amount_minor": price.amount_minor, "currency": price.currency } })
+                    })
+                    .collect();
+                let paid_at = paid
+                    .succeeded_at
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+                    .unwrap_or_else(chrono::Utc::now);
+                orders::record_paid(
+                    conn,
+                    NewOrder {
+                        payment_id: &paid.payment_id,
+                        user_id,
+                        order_id: &paid.order_id,
+                        amount_minor: amount.amount_minor,
+                        currency: &amount.currency,
+                        lines: json!(lines),
+                        paid_at,
+                    },
+                )
+                .await
+            }
+            Effect::Refunded(refund) => {
+                let total = refund.total_refunded.map(|m| m.amount_minor).unwrap_or_default();
+                orders::record_refund(conn, &refund.payment_id, total).await
+            }
+            Effect::Nothing => Ok(()),
+        }
+    }
+}
+
+enum ApplyError {
+    Poison(Poison),
+    Transient(AuthError),
+}
+
+impl From<Poison> for ApplyError {
+    fn from(poison: Poison) -> Self {
+        Self::Poison(poison)
+    }
+}
+
+impl From<AuthError> for ApplyError {
+    fn from(error: AuthError) -> Self {
+        Self::Transient(error)
+    }
+}
+
+fn header_map(message: &BorrowedMessage<'_>) -> HashMap<String, String> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter_map(|h| Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,170 @@
+//! The accounts REST API under /v1/auth, and the JWKS.
+use crate::{accounts::Accounts, domain::Role, error::AuthError, tokens::Claims};
+use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(signup)
+        .service(login)
+        .service(refresh)
+        .service(logout)
+        .service(me)
+        .service(my_orders)
+        .service(introspect)
+        .service(jwks);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IntrospectRequest {
+    token: String,
+    /// RFC 7662 lets callers say what they hold; only access tokens are introspected.
+    #[serde(default)]
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+#[post("/v1/auth/signup")]
+async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
+    let Credentials { email, password } = body.into_inner();
+    let user_id = accounts.signup(&email, password).await?;
+    Ok(HttpResponse::Created().json(json!({ "user_id": user_id.to_string() })))
+}
+
+#[post("/v1/auth/login")]
+async fn login(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
+    let Credentials { email, password } = body.into_inner();
+    let pair = accounts.login(&email, password).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(&pair))
+}
+
+#[post("/v1/auth/refresh")]
+async fn refresh(accounts: web::Data<Accounts>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AuthError> {
+    let pair = accounts.refresh(&body.refresh_token).await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(&pair))
+}
+
+/// Revokes the session of the refresh token in the body, or else of the bearer token.
+#[post("/v1/auth/logout")]
+async fn logout(accounts: web::Data<Accounts>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, AuthError> {
+    let body: LogoutRequest = if body.is_empty() {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| AuthError::invalid("body", format!("is not valid JSON: {e}")))?
+    };
+    let claims = match bearer_token(&req) {
+        Some(token) if body.refresh_token.is_none() => Some(accounts.authenticate(token?).await?),
+        _ => None,
+    };
+    accounts.logout(body.refresh_token.as_deref(), claims.as_ref()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[get("/v1/auth/me")]
+async fn me(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
+    let claims = authenticated(&accounts, &req).await?;
+    let user = accounts.user(claims.user_id().ok_or(AuthError::InvalidToken)?).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user_id": user.id,
+        "email": user.email,
+        "roles": Role::parse_all(&user.roles),
+        "created_at": user.created_at,
+    })))
+}
+
+#[get("/v1/auth/me/orders")]
+async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
+    let claims = authenticated(&accounts, &req).await?;
+    let orders = accounts.orders(claims.user_id().ok_or(AuthError::InvalidToken)?).await?;
+    let orders: Vec<_> = orders
+        .into_iter()
+        .map(|o| {
+            json!({
+                "payment_id": o.payment_id,
+                "order_id": o.order_id,
+                "total": { "amount_minor": o.amount_minor, "currency": o.currency },
+                "refunded": { "amount_minor": o.refunded_minor, "currency": o.currency },
+                "lines": o.lines,
+                "paid_at": o.paid_at,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "orders": orders })))
+}
+
+/// RFC 7662 token introspection, for callers that must honour revocation. Accepts the RFC's
+/// form encoding and JSON. An invalid, expired or revoked token is `{"active": false}`.
+#[post("/v1/auth/introspect")]
+async fn introspect(
+    accounts: web::Data<Accounts>,
+    body: web::Either<web::Form<IntrospectRequest>, web::Json<IntrospectRequest>>,
+) -> Result<HttpResponse, AuthError> {
+    let token = match body {
+        web::Either::Left(form) => form.into_inner().token,
+        web::Either::Right(json) => json.into_inner().token,
+    };
+    let response = match accounts.authenticate(&token).await {
+        Ok(claims) => json!({
+            "active": true,
+            "sub": claims.sub,
+            "scope": claims.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
+            "roles": claims.roles,
+            "token_type": "Bearer",
+            "exp": claims.exp,
+            "iat": claims.iat,
+            "nbf": claims.nbf,
+            "iss": claims.iss,
+            "aud": claims.aud,
+            "jti": claims.jti,
+            "sid": claims.sid,
+        }),
+        Err(AuthError::InvalidToken) => json!({ "active": false }),
+        Err(other) => return Err(other),
+    };
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
+}
+
+#[get("/.well-known/jwks.json")]
+async fn jwks(accounts: web::Data<Accounts>) -> HttpResponse {
+    // Verifiers cache the set; a rotated-in key is fetched again on an unknown kid.
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(accounts.tokens().jwks())
+}
+
+/// The bearer token of the request, if it has an Authorization header; an Authorization
+/// header of another scheme is an error.
+fn bearer_token(req: &HttpRequest) -> Option<Result<&str, AuthError>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::InvalidToken),
+    )
+}
+
+async fn authenticated(accounts: &Accounts, req: &HttpRequest) -> Result<Claims, AuthError> {
+    let token = bearer_token(req).ok_or(AuthError::MissingToken)??;
+    accounts.authenticate(token).await
+}

@@ -1,0 +1,92 @@
+//! Login sessions (token families) and their refresh tokens.
+use super::Conn;
+use crate::{
+    error::AuthError,
+    schema::{refresh_tokens, token_families},
+};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+pub async fn open(conn: &mut Conn, family_id: Uuid, user_id: Uuid) -> Result<(), AuthError> {
+    diesel::insert_into(token_families::table)
+        .values((token_families::id.eq(family_id), token_families::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn add_refresh_token(
+    conn: &mut Conn,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::id.eq(Uuid::now_v7()),
+            refresh_tokens::family_id.eq(family_id),
+            refresh_tokens::token_hash.eq(token_hash),
+            refresh_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A refresh token with its session, as found by its hash.
+#[derive(Debug, Queryable)]
+pub struct PresentedToken {
+    pub id: Uuid,
+    pub family_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub spent_at: Option<DateTime<Utc>>,
+    pub user_id: Uuid,
+    pub family_revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Finds the token and locks it, so two concurrent refreshes with one token are serialised:
+/// the second sees it spent.
+pub async fn find_for_update(conn: &mut Conn, token_hash: &[u8]) -> Result<Option<PresentedToken>, AuthError> {
+    Ok(refresh_tokens::table
+        .inner_join(token_families::table)
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select((
+            refresh_tokens::id,
+            refresh_tokens::family_id,
+            refresh_tokens::expires_at,
+            refresh_tokens::spent_at,
+            token_families::user_id,
+            token_families::revoked_at,
+        ))
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub async fn mark_spent(conn: &mut Conn, token_id: Uuid) -> Result<(), AuthError> {
+    diesel::update(refresh_tokens::table.find(token_id))
+        .set(refresh_tokens::spent_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Revokes a session: every refresh token of the family and every access token carrying its
+/// id stop working. Revoking twice keeps the first reason.
+pub async fn revoke(conn: &mut Conn, family_id: Uuid, reason: &str) -> Result<(), AuthError> {
+    diesel::update(token_families::table.find(family_id).filter(token_families::revoked_at.is_null()))
+        .set((token_families::revoked_at.eq(diesel::dsl::now), token_families::revoked_reason.eq(reason)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// True when the session exists and is not revoked.
+pub async fn is_active(conn: &mut Conn, family_id: Uuid) -> Result<bool, AuthError> {
+    let revoked: Option<Option<DateTime<Utc>>> =
+        token_families::table.find(family_id).select(token_families::revoked_at).first(conn).await.optional()?;
+    Ok(matches!(revoked, Some(None)))
+}

@@ -1,0 +1,192 @@
+//! Events against the real broker: UserRegistered through the outbox, and the order history
+//! consumed from payment events (idempotent, poison-tolerant).
+use crate::{
+    helpers::{closed_port, kafka_brokers, spawn_app, spawn_app_with, unique_email},
+    kafka::{create_topics, header, produce, read, ThrowawayBroker},
+};
+use auth_service::proto::shop::{
+    common::v1::Money,
+    events::v1::{Envelope, PaidLine, PaymentRefunded, PaymentSucceeded, UserRegistered},
+};
+use prost::Message as _;
+use rdkafka::Message;
+use serde_json::Value;
+use std::{collections::HashMap, time::Duration};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn registered(message: &rdkafka::message::OwnedMessage) -> (Envelope, UserRegistered) {
+    let envelope = Envelope::decode(message.payload().unwrap()).unwrap();
+    assert_eq!(envelope.event_type, "shop.events.v1.UserRegistered");
+    assert_eq!(envelope.producer, "auth-service");
+    let event = UserRegistered::decode(envelope.payload.as_slice()).unwrap();
+    assert_eq!(message.key(), Some(event.user_id.as_bytes()), "the key is the aggregate id");
+    (envelope, event)
+}
+
+#[tokio::test]
+async fn signup_publishes_user_registered_through_the_outbox() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    let response = app.signup(&email, PASSWORD).await;
+    let user_id = response.json::<Value>().await.unwrap()["user_id"].as_str().unwrap().to_owned();
+
+    let messages = read(&kafka_brokers(), &app.events_topic, 1, Duration::from_secs(30)).await;
+    assert_eq!(messages.len(), 1);
+    let (envelope, event) = registered(&messages[0]);
+    assert_eq!(event.user_id, user_id);
+    assert_eq!(event.email, email);
+    assert_eq!(envelope.aggregate_id, user_id);
+    assert_eq!(uuid::Uuid::parse_str(&envelope.event_id).unwrap().get_version_num(), 7);
+    assert!(header(&messages[0], "traceparent").is_some_and(|t| t.starts_with("00-")));
+}
+
+#[tokio::test]
+async fn with_the_broker_down_signups_succeed_and_every_event_arrives_once_it_is_back() {
+    let port = closed_port();
+    let broker_address = format!("127.0.0.1:{port}");
+    let brokers = broker_address.clone();
+    let app = spawn_app_with(|s| s.kafka.brokers = brokers).await;
+    app.wait_until_ready_or(503).await;
+
+    let mut user_ids = Vec::new();
+    for _ in 0..3 {
+        let response = app.signup(&unique_email(), PASSWORD).await;
+        assert_eq!(response.status(), 201);
+        user_ids.push(response.json::<Value>().await.unwrap()["user_id"].as_str().unwrap().to_owned());
+    }
+
+    // The broker comes up (empty), its topic is created, and the relay catches up.
+    let broker = ThrowawayBroker::start(port);
+    create_topics(&broker.address, &[&app.events_topic]).await;
+    let messages = read(&broker.address, &app.events_topic, 3, Duration::from_secs(60)).await;
+    let mut per_event: HashMap<String, usize> = HashMap::new();
+    let mut users = Vec::new();
+    for message in &messages {
+        let (envelope, event) = registered(message);
+        *per_event.entry(envelope.event_id).or_default() += 1;
+        users.push(event.user_id);
+    }
+    assert!(per_event.values().all(|n| *n == 1), "duplicates: {per_event:?}");
+    users.sort();
+    user_ids.sort();
+    assert_eq!(users, user_ids);
+}
+
+fn envelope(event_id: &str, event_type: &str, aggregate: &str, payload: Vec<u8>) -> Vec<u8> {
+    Envelope {
+        event_id: event_id.to_owned(),
+        event_type: event_type.to_owned(),
+        occurred_at: Some(std::time::SystemTime::now().into()),
+        producer: "payment-service".to_owned(),
+        aggregate_id: aggregate.to_owned(),
+        payload,
+    }
+    .encode_to_vec()
+}
+
+fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money { amount_minor, currency: "EUR".to_owned() })
+}
+
+async fn orders_of(app: &crate::helpers::TestApp, access_token: &str, wanted: usize) -> Value {
+    for _ in 0..200 {
+        let orders: Value = app.get_with_token("/v1/auth/me/orders", access_token).await.json().await.unwrap();
+        if orders["orders"].as_array().unwrap().len() >= wanted {
+            return orders;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {wanted} orders after 20 s");
+}
+
+#[tokio::test]
+async fn a_payment_event_delivered_twice_records_one_order_and_poison_goes_to_the_dlq() {
+    let app = spawn_app().await;
+    let tokens = app.signed_in(&unique_email(), PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: Value = app.get_with_token("/v1/auth/me", access).await.json().await.unwrap();
+    let user_id = me["user_id"].as_str().unwrap().to_owned();
+    let brokers = kafka_brokers();
+
+    let paid = PaymentSucceeded {
+        payment_id: "pay_1".into(),
+        user_id: user_id.clone(),
+        order_id: "order_1".into(),
+        amount: eur(2_500),
+        lines: vec![PaidLine { product_id: "p1".into(), name: "Mug".into(), quantity: 2, unit_price: eur(1_250) }],
+        succeeded_at: Some(std::time::SystemTime::now().into()),
+    };
+    let event =
+        envelope(&uuid::Uuid::now_v7().to_string(), "shop.events.v1.PaymentSucceeded", &user_id, paid.encode_to_vec());
+    produce(&brokers, &app.payment_events_topic, &user_id, &event).await;
+    produce(&brokers, &app.payment_events_topic, &user_id, &event).await;
+    // A record that is not an Envelope at all: parked in the DLQ, consumption carries on.
+    produce(&brokers, &app.payment_events_topic, &user_id, b"\xff\xfe not protobuf").await;
+    let refund = PaymentRefunded {
+        payment_id: "pay_1".into(),
+        refund_id: "re_1".into(),
+        user_id: user_id.clone(),
+        order_id: "order_1".into(),
+        amount: eur(1_250),
+        total_refunded: eur(1_250),
+    };
+    let refunded =
+        envelope(&uuid::Uuid::now_v7().to_string(), "shop.events.v1.PaymentRefunded", &user_id, refund.encode_to_vec());
+    produce(&brokers, &app.payment_events_topic, &user_id, &refunded).await;
+
+    let mut orders = orders_of(&app, access, 1).await;
+    for _ in 0..100 {
+        if orders["orders"][0]["refunded"]["amount_minor"] == 1_250 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        orders = orders_of(&app, access, 1).await;
+    }
+    let list = orders["orders"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{orders}");
+    assert_eq!(list[0]["payment_id"], "pay_1");
+    assert_eq!(list[0]["total"]["amount_minor"], 2_500);
+    assert_eq!(list[0]["refunded"]["amount_minor"], 1_250, "the refund after the poison record applied");
+    assert_eq!(list[0]["lines"][0]["quantity"], 2);
+
+    let dead = read(&brokers, &format!("{}.dlq", app.payment_events_topic), 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload(), Some(b"\xff\xfe not protobuf".as_slice()));
+    assert!(header(&dead[0], "dlq-error").is_some_and(|e| e.contains("not an Envelope")));
+}
+
+#[tokio::test]
+async fn order_history_is_newest_first_and_private() {
+    let app = spawn_app().await;
+    let alice = app.signed_in(&unique_email(), PASSWORD).await;
+    let bob = app.signed_in(&unique_email(), PASSWORD).await;
+    let alice_token = alice["access_token"].as_str().unwrap();
+    let alice_id = app.get_with_token("/v1/auth/me", alice_token).await.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (n, seconds_ago) in [(1, 3600), (2, 60)] {
+        let paid = PaymentSucceeded {
+            payment_id: format!("pay_{n}"),
+            user_id: alice_id.clone(),
+            order_id: format!("order_{n}"),
+            amount: eur(100 * n),
+            lines: vec![],
+            succeeded_at: Some((std::time::SystemTime::now() - Duration::from_secs(seconds_ago)).into()),
+        };
+        let event = envelope(
+            &uuid::Uuid::now_v7().to_string(),
+            "shop.events.v1.PaymentSucceeded",
+            &alice_id,
+            paid.encode_to_vec(),
+        );
+        produce(&kafka_brokers(), &app.payment_events_topic, &alice_id, &event).await;
+    }
+    let orders = orders_of(&app, alice_token, 2).await;
+    let ids: Vec<_> = orders["orders"].as_array().unwrap().iter().map(|o| o["payment_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["pay_2", "pay_1"]);
+    let bobs: Value =
+        app.get_with_token("/v1/auth/me/orders", bob["access_token"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(bobs["orders"].as_array().unwrap().len(), 0);
+}
