@@ -8,10 +8,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check lint
+.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check lint bench
 
 help:
-	@echo "make run | stop | status | test | lint | build | setup | contracts-check | repo-check | infra-stop"
+	@echo "make run | stop | status | test | lint | bench | build | setup | contracts-check | repo-check | infra-stop"
 
 setup:
 	@bash infra/local/setup.sh
@@ -45,3 +45,9 @@ contracts-check:
 
 repo-check:
 	@.venv/bin/python -m pytest -q tests/repo
+
+# Benchmarks need release builds: the platform is restarted in release mode and left running.
+bench:
+	@$(MAKE) --no-print-directory stop
+	@PROFILE=release $(MAKE) --no-print-directory run
+	@$(MAKE) --no-print-directory -C auth-service bench

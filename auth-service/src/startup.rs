@@ -16,6 +16,9 @@ use anyhow::Context;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
+/// How long the relay and the consumer get to finish what they hold at shutdown.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct Application {
     http_server: HttpServer,
     http_addr: SocketAddr,
@@ -23,8 +26,9 @@ pub struct Application {
     grpc_addr: SocketAddr,
     metrics: Metrics,
     accounts: Accounts,
-    /// The outbox relay and the payment-events consumer.
+    /// The outbox relay and the payment-events consumer, and how to stop them.
     background: Vec<JoinHandle<()>>,
+    stop_background: watch::Sender<bool>,
     settings: Settings,
 }
 
@@ -51,8 +55,11 @@ impl Application {
             dlq_producer: kafka.producer(),
             topic: settings.kafka.payment_events_topic.clone(),
         };
-        let background =
-            vec![after_migrations(migrated.clone(), relay.run()), after_migrations(migrated.clone(), consumer.run())];
+        let (stop_background, stop) = watch::channel(false);
+        let background = vec![
+            after_migrations(migrated.clone(), relay.run(stop.clone())),
+            after_migrations(migrated.clone(), consumer.run(stop)),
+        ];
         let readiness =
             Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
 
@@ -83,7 +90,17 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
 
-        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, accounts, background, settings })
+        Ok(Self {
+            http_server,
+            http_addr,
+            grpc_listener,
+            grpc_addr,
+            metrics,
+            accounts,
+            background,
+            stop_background,
+            settings,
+        })
     }
 
     pub fn http_port(&self) -> u16 {
@@ -117,10 +134,15 @@ impl Application {
         tokio::time::timeout(self.settings.shutdown_timeout, drain)
             .await
             .context("in-flight requests did not finish within the shutdown timeout")??;
-        // The relay and the consumer stop between two records: an unsent outbox row is sent
-        // by the next start, an offset not yet committed is redelivered and deduplicated.
-        for task in self.background {
-            task.abort();
+        // The relay finishes its batch, the consumer its record and commits its offsets.
+        self.stop_background.send_replace(true);
+        for mut task in self.background {
+            if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, &mut task).await.is_err() {
+                // Safe anyway: an unsent outbox row is sent by the next start, an uncommitted
+                // offset is redelivered and deduplicated.
+                tracing::warn!("a background task did not stop in time; aborting it");
+                task.abort();
+            }
         }
         tracing::info!("stopped");
         Ok(())

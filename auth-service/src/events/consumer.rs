@@ -15,13 +15,14 @@ use crate::{
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
 use prost::Message as _;
 use rdkafka::{
-    consumer::{Consumer, StreamConsumer},
+    consumer::{CommitMode, Consumer, StreamConsumer},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
     Message,
 };
 use serde_json::json;
 use std::{collections::HashMap, time::Duration};
+use tokio::sync::watch;
 use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
@@ -38,15 +39,26 @@ pub struct PaymentEventsConsumer {
 struct Poison(String);
 
 impl PaymentEventsConsumer {
-    pub async fn run(self) {
-        loop {
-            match self.consumer.recv().await {
-                Ok(message) => self.handle(&message).await,
-                Err(error) => {
-                    tracing::warn!(error = %error, "consuming payment events");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
+    /// Consumes until `stop` turns true, then commits the stored offsets synchronously, so a
+    /// restart resumes exactly after the last applied record.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            tokio::select! {
+                received = self.consumer.recv() => match received {
+                    // Not cancelled by `stop`: a record in hand is applied to the end.
+                    Ok(message) => self.handle(&message).await,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "consuming payment events");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+                _ = stop.changed() => {}
             }
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::info!("payment-events offsets committed"),
+            // Nothing stored since the last commit is not a failure.
+            Err(error) => tracing::debug!(error = %error, "committing payment-events offsets at shutdown"),
         }
     }
 

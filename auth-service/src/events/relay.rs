@@ -10,6 +10,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use std::time::Duration;
+use tokio::sync::watch;
 
 const BATCH: i64 = 100;
 
@@ -33,21 +34,30 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub async fn run(self) {
+    /// Publishes until `stop` turns true; a batch in hand is finished first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.idle_poll;
-        loop {
-            match self.publish_batch().await {
-                Ok(0) => tokio::time::sleep(self.idle_poll).await,
-                Ok(_) => backoff = self.idle_poll,
+        while !*stop.borrow() {
+            let pause = match self.publish_batch().await {
+                Ok(0) => self.idle_poll,
+                Ok(_) => {
+                    backoff = self.idle_poll;
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(
                         error = format!("{error:#}"),
                         retry_in_ms = backoff.as_millis() as u64,
                         "outbox relay"
                     );
-                    tokio::time::sleep(backoff).await;
+                    let pause = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    pause
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
             }
         }
     }
