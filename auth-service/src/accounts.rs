@@ -21,7 +21,7 @@ use diesel_async::{
 use secrecy::SecretString;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 /// Orders returned by `GET /v1/auth/me/orders` at most.
@@ -37,6 +37,16 @@ pub struct Accounts {
     login: LoginSettings,
     refresh_ttl: Duration,
     events_topic: String,
+    /// Wakes the outbox relay when a committed transaction added an event.
+    outbox_ready: Arc<Notify>,
+}
+
+/// Who a checked e-mail and password belong to.
+struct Authenticated {
+    user_id: Uuid,
+    roles: Vec<Role>,
+    /// The stored hash uses older parameters.
+    needs_rehash: bool,
 }
 
 /// What a successful login or refresh returns (OAuth 2.0 token response shape).
@@ -54,6 +64,7 @@ impl Accounts {
         pool: DbPool,
         migrated: watch::Receiver<bool>,
         tokens: Arc<AccessTokens>,
+        outbox_ready: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool,
@@ -63,6 +74,7 @@ impl Accounts {
             login: settings.login.clone(),
             refresh_ttl: settings.tokens.refresh_ttl,
             events_topic: settings.kafka.events_topic.clone(),
+            outbox_ready,
         })
     }
 
@@ -80,10 +92,10 @@ impl Accounts {
     pub async fn create_admin(&self, email: &str, password: String) -> Result<Uuid, AuthError> {
         match self.register(email, password.clone(), &[Role::Customer, Role::Admin]).await {
             Err(AuthError::EmailTaken) => {
-                let (user, _) = self.check_password(email, password).await?;
+                let user = self.check_password(email, password).await?;
                 let mut conn = self.conn().await?;
-                users::add_role(&mut conn, user.id, Role::Admin.as_str()).await?;
-                Ok(user.id)
+                users::add_role(&mut conn, user.user_id, Role::Admin.as_str()).await?;
+                Ok(user.user_id)
             }
             other => other,
         }
@@ -111,32 +123,34 @@ impl Accounts {
             .scope_boxed()
         })
         .await?;
+        self.outbox_ready.notify_one();
         tracing::info!(%user_id, "account created");
         Ok(user_id)
     }
 
     /// Checks e-mail and password under the brute-force throttle. An unknown e-mail and a
     /// wrong password cost the same argon2 work and give the same error.
-    async fn check_password(&self, raw_email: &str, password: String) -> Result<(UserRow, bool), AuthError> {
-        let email = Email::parse(raw_email).ok();
+    async fn check_password(&self, raw_email: &str, password: String) -> Result<Authenticated, AuthError> {
         // A malformed address cannot belong to an account, but it is throttled all the same.
-        let key = email.as_ref().map_or_else(|| format!("malformed:{}", raw_email.trim().to_lowercase()), Email::key);
+        let key = Email::parse(raw_email)
+            .map_or_else(|_| format!("malformed:{}", raw_email.trim().to_lowercase()), |email| email.key());
         let mut conn = self.conn().await?;
-        if let Some(retry_after) = throttle::locked_for(&mut conn, &key).await? {
+        let found = users::login_lookup(&mut conn, &key).await?;
+        drop(conn); // no connection is held during the hash
+        if let Some(retry_after) =
+            found.locked_until.and_then(|until| (until - chrono::Utc::now()).to_std().ok()).filter(|d| !d.is_zero())
+        {
             return Err(AuthError::TooManyAttempts { retry_after });
         }
-        let user = match &email {
-            Some(email) => users::find_by_email(&mut conn, email).await?,
-            None => None,
-        };
-        drop(conn); // do not hold a connection during the hash
-        let stored = user.as_ref().map(|u| u.password_hash.clone());
-        let verified = self.hasher.verify(SecretString::from(password), stored).await?;
+        let verified = self.hasher.verify(SecretString::from(password), found.password_hash).await?;
         let mut conn = self.conn().await?;
-        match user {
-            Some(user) if verified.valid => {
-                throttle::clear(&mut conn, &key).await?;
-                Ok((user, verified.needs_rehash))
+        match found.user_id {
+            Some(user_id) if verified.valid => {
+                if found.throttled {
+                    throttle::clear(&mut conn, &key).await?;
+                }
+                let roles = Role::parse_all(&found.roles.unwrap_or_default());
+                Ok(Authenticated { user_id, roles, needs_rehash: verified.needs_rehash })
             }
             _ => match throttle::record_failure(&mut conn, &key, &self.login).await? {
                 Some(retry_after) => Err(AuthError::TooManyAttempts { retry_after }),
@@ -146,27 +160,18 @@ impl Accounts {
     }
 
     pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, AuthError> {
-        let (user, needs_rehash) = self.check_password(email, password.clone()).await?;
-        if needs_rehash {
+        let user = self.check_password(email, password.clone()).await?;
+        if user.needs_rehash {
             let hash = self.hasher.hash(SecretString::from(password)).await?;
             let mut conn = self.conn().await?;
-            users::set_password_hash(&mut conn, user.id, &hash).await?;
+            users::set_password_hash(&mut conn, user.user_id, &hash).await?;
         }
         let session_id = Uuid::now_v7();
         let refresh_token = new_refresh_token()?;
         let expires_at = self.refresh_expiry()?;
-        let user_id = user.id;
         let mut conn = self.conn().await?;
-        conn.transaction::<_, AuthError, _>(|conn| {
-            let hash = hash_refresh_token(&refresh_token);
-            async move {
-                sessions::open(conn, session_id, user_id).await?;
-                sessions::add_refresh_token(conn, session_id, &hash, expires_at).await
-            }
-            .scope_boxed()
-        })
-        .await?;
-        self.pair(user.id, session_id, Role::parse_all(&user.roles), refresh_token)
+        sessions::open(&mut conn, session_id, user.user_id, &hash_refresh_token(&refresh_token), expires_at).await?;
+        self.pair(user.user_id, session_id, user.roles, refresh_token)
     }
 
     /// Exchanges a refresh token for a new pair; the presented token is spent. Presenting a

@@ -85,7 +85,9 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
     db::run_migrations(&settings.database.url).await?;
     let pool = db::build_pool(&settings.database)?;
     let (_, migrated) = tokio::sync::watch::channel(true);
-    let accounts = Accounts::new(&settings, pool, migrated, Arc::new(AccessTokens::new(&settings.tokens)?))?;
+    let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);
+    // No relay runs here: the service's relay publishes the event within its idle poll.
+    let accounts = Accounts::new(&settings, pool, migrated, tokens, Arc::new(tokio::sync::Notify::new()))?;
     let user_id = accounts.create_admin(email, password).await.map_err(|e| anyhow::anyhow!("{}: {e}", e.code()))?;
     println!("{user_id}");
     tracing::info!(%user_id, "admin account ready");

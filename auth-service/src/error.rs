@@ -126,6 +126,17 @@ impl From<AuthError> for tonic::Status {
     }
 }
 
+impl From<crate::passwords::HashError> for AuthError {
+    fn from(error: crate::passwords::HashError) -> Self {
+        match error {
+            crate::passwords::HashError::Saturated => {
+                Self::Unavailable(anyhow::anyhow!("password hashing is saturated"))
+            }
+            crate::passwords::HashError::Failed(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
 /// Pool errors mean the database cannot be reached (or is saturated): 503, retry.
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AuthError {
     fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {

@@ -14,7 +14,11 @@ use crate::{
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Notify},
+    task::JoinHandle,
+};
 
 /// How long the relay and the consumer get to finish what they hold at shutdown.
 const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,11 +46,13 @@ impl Application {
             tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
         }
         let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);
-        let accounts = Accounts::new(&settings, pool.clone(), migrated.clone(), tokens)?;
+        let outbox_ready = Arc::new(Notify::new());
+        let accounts = Accounts::new(&settings, pool.clone(), migrated.clone(), tokens, Arc::clone(&outbox_ready))?;
         let relay = Relay {
             pool: pool.clone(),
             producer: kafka.producer(),
-            idle_poll: Duration::from_millis(100),
+            wake: outbox_ready,
+            idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),
         };
         let consumer = PaymentEventsConsumer {
@@ -60,8 +66,7 @@ impl Application {
             after_migrations(migrated.clone(), relay.run(stop.clone())),
             after_migrations(migrated.clone(), consumer.run(stop)),
         ];
-        let readiness =
-            Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
+        let readiness = Readiness::new(pool, kafka, migrated, settings.database.timeout.max(settings.kafka.timeout));
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;

@@ -9,8 +9,9 @@ use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 const BATCH: i64 = 100;
 
@@ -27,7 +28,10 @@ struct Unsent {
 pub struct Relay {
     pub pool: DbPool,
     pub producer: FutureProducer,
-    /// Pause when the outbox is empty.
+    /// Rung after a transaction of this process committed an event.
+    pub wake: Arc<Notify>,
+    /// Pause when the outbox is empty and nobody rings: rows of other replicas, or left by a
+    /// crash, are found within this.
     pub idle_poll: Duration,
     /// Bound on one publish (the broker may be down).
     pub send_timeout: Duration,
@@ -56,6 +60,7 @@ impl Relay {
                 }
             };
             tokio::select! {
+                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
             }

@@ -5,15 +5,29 @@ use crate::{
     schema::{refresh_tokens, token_families},
 };
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{prelude::*, sql_types};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-pub async fn open(conn: &mut Conn, family_id: Uuid, user_id: Uuid) -> Result<(), AuthError> {
-    diesel::insert_into(token_families::table)
-        .values((token_families::id.eq(family_id), token_families::user_id.eq(user_id)))
-        .execute(conn)
-        .await?;
+/// Opens a session with its first refresh token, in one statement (one round trip, atomic).
+pub async fn open(
+    conn: &mut Conn,
+    family_id: Uuid,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    diesel::sql_query(
+        "WITH family AS (INSERT INTO token_families (id, user_id) VALUES ($1, $2) RETURNING id)
+         INSERT INTO refresh_tokens (id, family_id, token_hash, expires_at) SELECT $3, id, $4, $5 FROM family",
+    )
+    .bind::<sql_types::Uuid, _>(family_id)
+    .bind::<sql_types::Uuid, _>(user_id)
+    .bind::<sql_types::Uuid, _>(Uuid::now_v7())
+    .bind::<sql_types::Bytea, _>(token_hash)
+    .bind::<sql_types::Timestamptz, _>(expires_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

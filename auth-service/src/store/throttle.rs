@@ -2,20 +2,13 @@
 //! the same count.
 use super::Conn;
 use crate::{configuration::LoginSettings, error::AuthError, schema::login_throttle};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::{prelude::*, sql_types};
 use diesel_async::RunQueryDsl;
 use std::time::Duration;
 
 /// Failures older than this no longer count.
 const FAILURE_WINDOW: &str = "1 hour";
-
-/// How long logins for `email_key` are still refused, if they are.
-pub async fn locked_for(conn: &mut Conn, email_key: &str) -> Result<Option<Duration>, AuthError> {
-    let until: Option<Option<DateTime<Utc>>> =
-        login_throttle::table.find(email_key).select(login_throttle::locked_until).first(conn).await.optional()?;
-    Ok(until.flatten().and_then(|until| (until - Utc::now()).to_std().ok()).filter(|d| !d.is_zero()))
-}
 
 #[derive(QueryableByName)]
 struct Failures {

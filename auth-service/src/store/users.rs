@@ -5,8 +5,6 @@ use diesel::{prelude::*, result::DatabaseErrorKind};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
-
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
@@ -43,13 +41,32 @@ pub async fn insert(
     Ok(())
 }
 
-pub async fn find_by_email(conn: &mut Conn, email: &Email) -> Result<Option<UserRow>, AuthError> {
-    Ok(users::table
-        .filter(lower(users::email).eq(email.key()))
-        .select(UserRow::as_select())
-        .first(conn)
-        .await
-        .optional()?)
+/// A login's first look-up, in one round trip: the account (if any) and the throttle's
+/// record for the address (if any).
+#[derive(QueryableByName)]
+pub struct LoginLookup {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    pub user_id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub password_hash: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Text>>)]
+    pub roles: Option<Vec<String>>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub throttled: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+pub async fn login_lookup(conn: &mut Conn, email_key: &str) -> Result<LoginLookup, AuthError> {
+    Ok(diesel::sql_query(
+        "SELECT u.id AS user_id, u.password_hash, u.roles, t.email_key IS NOT NULL AS throttled, t.locked_until
+         FROM (SELECT $1::text AS key) AS k
+         LEFT JOIN users u ON lower(u.email) = k.key
+         LEFT JOIN login_throttle t ON t.email_key = k.key",
+    )
+    .bind::<diesel::sql_types::Text, _>(email_key)
+    .get_result(conn)
+    .await?)
 }
 
 pub async fn find_by_id(conn: &mut Conn, id: Uuid) -> Result<Option<UserRow>, AuthError> {

@@ -212,3 +212,45 @@ async fn malformed_bodies_get_4xx_with_a_code_never_500() {
         assert_eq!(error_code(request.send().await.unwrap()).await, (status, code.into()));
     }
 }
+
+#[tokio::test]
+async fn the_throttle_is_shared_by_replicas_on_one_database() {
+    let strict = |s: &mut auth_service::configuration::Settings| {
+        s.login.max_failures = 2;
+        s.login.lockout_base = Duration::from_secs(30);
+    };
+    let first = spawn_app_with(strict).await;
+    let database_url = first.database_url.clone();
+    let second = spawn_app_with(|s| {
+        strict(s);
+        s.database.url = secrecy::SecretString::from(database_url);
+    })
+    .await;
+    let email = unique_email();
+    assert_eq!(first.signup(&email, PASSWORD).await.status(), 201);
+    assert_eq!(first.login(&email, "wrong password").await.status(), 401);
+    assert_eq!(second.login(&email, "wrong password").await.status(), 429);
+    assert_eq!(first.login(&email, PASSWORD).await.status(), 429);
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_unavailable_with_retry_after() {
+    let port = crate::helpers::closed_port();
+    let app = spawn_app_with(|s| {
+        s.database.url = secrecy::SecretString::from(format!("postgres://auth:auth@127.0.0.1:{port}/auth"));
+    })
+    .await;
+    let response = app.signup(&unique_email(), PASSWORD).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, code) = error_code(response).await;
+    assert_eq!((status, code.as_str()), (503, "unavailable"));
+    let body = app.login(&unique_email(), PASSWORD).await.text().await.unwrap();
+    assert!(!body.contains("127.0.0.1") && !body.contains("postgres"), "internal detail in {body}");
+}
+
+#[tokio::test]
+async fn logout_with_an_unknown_refresh_token_is_401() {
+    let app = spawn_app().await;
+    let response = app.post_json("/v1/auth/logout", &json!({ "refresh_token": "never-issued" })).await;
+    assert_eq!(error_code(response).await, (401, "invalid_refresh_token".into()));
+}
