@@ -38,6 +38,12 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// RFC 7662's own encoding: a form with `token`.
+async fn introspect_form(app: &crate::helpers::TestApp, token: &str) -> Value {
+    let url = format!("{}/v1/auth/introspect", app.address);
+    app.client.post(url).form(&[("token", token)]).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_jwks_publishes_the_key_that_signs_tokens() {
     let app = spawn_app().await;
@@ -101,17 +107,7 @@ async fn forged_altered_and_stale_tokens_are_refused() {
     for (case, token) in cases {
         let response = app.get_with_token("/v1/auth/me", &token).await;
         assert_eq!(response.status(), 401, "{case} was accepted");
-        let introspection: Value = app
-            .client
-            .post(format!("{}/v1/auth/introspect", app.address))
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(introspection, json!({ "active": false }), "{case}");
+        assert_eq!(introspect_form(&app, &token).await, json!({ "active": false }), "{case}");
     }
 }
 
@@ -128,17 +124,7 @@ async fn introspection_reports_active_tokens_and_honours_logout() {
     assert!(active["exp"].as_u64().unwrap() > now());
 
     app.post_json("/v1/auth/logout", &json!({ "refresh_token": tokens["refresh_token"] })).await;
-    let revoked: Value = app
-        .client
-        .post(format!("{}/v1/auth/introspect", app.address))
-        .form(&[("token", access)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(revoked, json!({ "active": false }));
+    assert_eq!(introspect_form(&app, access).await, json!({ "active": false }));
 }
 
 #[tokio::test]
