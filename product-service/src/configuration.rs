@@ -25,6 +25,7 @@ pub struct Settings {
     pub grpc_port: u16,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
+    pub reservations: ReservationSettings,
     /// An `EnvFilter` directive such as `info` or `product_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -54,6 +55,16 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
+    /// Where product and stock events go.
+    pub events_topic: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReservationSettings {
+    /// A reservation not committed within this expires and returns its stock.
+    pub ttl: Duration,
+    /// How often expired reservations are looked for.
+    pub expiry_interval: Duration,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -101,6 +112,20 @@ impl Settings {
                     },
                 ),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
+                events_topic: env.parse_with(
+                    "KAFKA_EVENTS_TOPIC",
+                    "product.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+            },
+            reservations: ReservationSettings {
+                ttl: Duration::from_secs(
+                    env.parse_with("RESERVATION_TTL_SECS", 900, "1 to 86400 seconds", |s| (1..=86_400).contains(s)),
+                ),
+                expiry_interval: millis(env.parse_with("RESERVATION_EXPIRY_INTERVAL_MS", 1000, "10 to 3600000", |m| {
+                    (10..=3_600_000).contains(m)
+                })),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
@@ -125,6 +150,10 @@ impl FromStr for Environment {
             _ => Err(()),
         }
     }
+}
+
+fn is_topic(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 249 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn millis(ms: u64) -> Duration {

@@ -73,3 +73,28 @@ pub async fn migrate_until_done(url: SecretString, done: tokio::sync::watch::Sen
         }
     }
 }
+
+/// The pool, closed until the migrations are applied: a request arriving earlier gets 503
+/// instead of a failed query against a missing table.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    migrated: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Db {
+    pub fn new(pool: DbPool, migrated: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { pool, migrated }
+    }
+
+    pub async fn conn(
+        &self,
+    ) -> Result<diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>, crate::error::ProductError> {
+        if !*self.migrated.borrow() {
+            return Err(crate::error::ProductError::Unavailable(anyhow::anyhow!(
+                "database migrations not applied yet"
+            )));
+        }
+        Ok(self.pool.get().await?)
+    }
+}

@@ -24,6 +24,10 @@ impl Kafka {
         Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
     }
 
+    pub fn producer(&self) -> FutureProducer {
+        (*self.producer).clone()
+    }
+
     /// Asks the cluster for its metadata within the configured timeout.
     pub async fn ping(&self) -> anyhow::Result<()> {
         let producer = Arc::clone(&self.producer);

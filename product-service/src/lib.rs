@@ -1,13 +1,18 @@
 pub mod cli;
 pub mod configuration;
 pub mod db;
+pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod proto;
 pub mod readiness;
+pub mod reservations;
+pub mod schema;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.

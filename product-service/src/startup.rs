@@ -1,13 +1,27 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
-use crate::{configuration::Settings, db, grpc, http, kafka::Kafka, metrics::Metrics, readiness::Readiness};
+use crate::{
+    configuration::Settings,
+    db::{self, Db},
+    events::relay::Relay,
+    grpc::{self, ProductGrpc},
+    http,
+    kafka::Kafka,
+    metrics::Metrics,
+    readiness::Readiness,
+    reservations::{self, Reservations},
+};
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
-use std::net::SocketAddr;
-use tokio::{net::TcpListener, sync::watch};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Notify},
+    task::JoinHandle,
+};
 
-/// Largest JSON body accepted; larger ones get 413.
-const MAX_JSON_BODY: usize = 64 * 1024;
+/// How long the relay and the expiry get to finish what they hold at shutdown.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     http_server: HttpServer,
@@ -15,6 +29,10 @@ pub struct Application {
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
     metrics: Metrics,
+    grpc_service: ProductGrpc,
+    /// The outbox relay and the reservation expiry, and how to stop them.
+    background: Vec<JoinHandle<()>>,
+    stop_background: watch::Sender<bool>,
     settings: Settings,
 }
 
@@ -23,13 +41,35 @@ impl Application {
         let metrics = Metrics::new().context("registering metrics")?;
         let pool = db::build_pool(&settings.database)?;
         let kafka = Kafka::new(&settings.kafka)?;
-
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
             tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
         }
-        let readiness =
-            Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
+        let outbox_ready = Arc::new(Notify::new());
+        let db = Db::new(pool.clone(), migrated.clone());
+        let reservations = Reservations::new(
+            db.clone(),
+            settings.reservations.ttl,
+            settings.kafka.events_topic.clone(),
+            Arc::clone(&outbox_ready),
+        );
+        let relay = Relay {
+            pool: pool.clone(),
+            producer: kafka.producer(),
+            wake: outbox_ready,
+            idle_poll: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(30),
+        };
+        let (stop_background, stop) = watch::channel(false);
+        let background = vec![
+            after_migrations(migrated.clone(), relay.run(stop.clone())),
+            after_migrations(
+                migrated.clone(),
+                reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
+            ),
+        ];
+        let grpc_service = ProductGrpc::new(db, reservations);
+        let readiness = Readiness::new(pool, kafka, migrated, settings.database.timeout.max(settings.kafka.timeout));
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
@@ -41,12 +81,13 @@ impl Application {
 
         let readiness = web::Data::new(readiness);
         let app_metrics = web::Data::new(metrics.clone());
+
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::observe))
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY))
+                .configure(http::payload_config)
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
         })
@@ -56,7 +97,17 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
 
-        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, settings })
+        Ok(Self {
+            http_server,
+            http_addr,
+            grpc_listener,
+            grpc_addr,
+            metrics,
+            grpc_service,
+            background,
+            stop_background,
+            settings,
+        })
     }
 
     pub fn http_port(&self) -> u16 {
@@ -72,7 +123,7 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, async {
+        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, self.grpc_service, async {
             let _ = grpc_stopped.await;
         }));
 
@@ -90,9 +141,31 @@ impl Application {
         tokio::time::timeout(self.settings.shutdown_timeout, drain)
             .await
             .context("in-flight requests did not finish within the shutdown timeout")??;
+        // The relay finishes its batch, the expiry its round.
+        self.stop_background.send_replace(true);
+        for mut task in self.background {
+            if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, &mut task).await.is_err() {
+                // Safe anyway: an unsent outbox row is sent by the next start, and an expiry
+                // round is one transaction.
+                tracing::warn!("a background task did not stop in time; aborting it");
+                task.abort();
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs `task` once the migrations are applied (its tables exist).
+fn after_migrations(
+    mut migrated: watch::Receiver<bool>,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if migrated.wait_for(|done| *done).await.is_ok() {
+            task.await;
+        }
+    })
 }
 
 async fn shutdown_signal() -> &'static str {

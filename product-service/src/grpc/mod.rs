@@ -3,27 +3,160 @@
 mod observe;
 
 use crate::{
+    db::Db,
+    error::ProductError,
     metrics::Metrics,
     proto::{
-        shop::product::v1::product_service_server::{ProductService, ProductServiceServer},
+        shop::{
+            common::v1::Money,
+            product::v1::{
+                self as pb,
+                product_service_server::{ProductService, ProductServiceServer},
+            },
+        },
         FILE_DESCRIPTOR_SET,
     },
+    reservations::{self, Reservation, Reservations},
+    store::products::{self, ProductRow},
 };
 use anyhow::Context;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tonic::transport::{server::TcpIncoming, Server};
+use uuid::Uuid;
 
-/// The catalogue and reservation calls come with the catalogue work; until then the generated
-/// defaults answer UNIMPLEMENTED.
-#[derive(Debug, Default)]
-pub struct ProductGrpc;
+/// Catalogue reads and stock reservations for other services.
+pub struct ProductGrpc {
+    db: Db,
+    reservations: Reservations,
+}
+
+impl ProductGrpc {
+    pub fn new(db: Db, reservations: Reservations) -> Self {
+        Self { db, reservations }
+    }
+}
+
+type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 
 #[tonic::async_trait]
-impl ProductService for ProductGrpc {}
+impl ProductService for ProductGrpc {
+    async fn get_product(&self, request: tonic::Request<pb::GetProductRequest>) -> Reply<pb::GetProductResponse> {
+        let id = parse_id(&request.into_inner().product_id)?;
+        let mut conn = self.db.conn().await?;
+        let product = products::find(&mut conn, id).await?.filter(|p| p.active);
+        let product = product.ok_or_else(|| ProductError::ProductNotFound(id.to_string()))?;
+        Ok(tonic::Response::new(pb::GetProductResponse { product: Some(to_proto(product)) }))
+    }
+
+    async fn batch_get_products(
+        &self,
+        request: tonic::Request<pb::BatchGetProductsRequest>,
+    ) -> Reply<pb::BatchGetProductsResponse> {
+        let requested = request.into_inner().product_ids;
+        if requested.is_empty() || requested.len() > MAX_BATCH {
+            return Err(ProductError::invalid("product_ids", format!("must have 1 to {MAX_BATCH} ids")).into());
+        }
+        let ids = requested.iter().map(|id| parse_id(id)).collect::<Result<Vec<_>, _>>()?;
+        let mut conn = self.db.conn().await?;
+        let found: Vec<_> = products::find_many(&mut conn, &ids).await?.into_iter().filter(|p| p.active).collect();
+        let missing_ids = requested.into_iter().filter(|id| !found.iter().any(|p| p.id.to_string() == *id)).collect();
+        Ok(tonic::Response::new(pb::BatchGetProductsResponse {
+            products: found.into_iter().map(to_proto).collect(),
+            missing_ids,
+        }))
+    }
+
+    async fn reserve_stock(&self, request: tonic::Request<pb::ReserveStockRequest>) -> Reply<pb::ReserveStockResponse> {
+        let request = request.into_inner();
+        let lines: Vec<_> = request.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
+        let lines = reservations::validate(&request.reservation_id, &lines)?;
+        let reservation = self.reservations.reserve(&request.reservation_id, lines).await?;
+        Ok(tonic::Response::new(pb::ReserveStockResponse { reservation: Some(reservation_proto(reservation)) }))
+    }
+
+    async fn commit_reservation(
+        &self,
+        request: tonic::Request<pb::CommitReservationRequest>,
+    ) -> Reply<pb::CommitReservationResponse> {
+        let id = reservation_id(request.into_inner().reservation_id)?;
+        let reservation = self.reservations.commit(&id).await?;
+        Ok(tonic::Response::new(pb::CommitReservationResponse { reservation: Some(reservation_proto(reservation)) }))
+    }
+
+    async fn release_reservation(
+        &self,
+        request: tonic::Request<pb::ReleaseReservationRequest>,
+    ) -> Reply<pb::ReleaseReservationResponse> {
+        let id = reservation_id(request.into_inner().reservation_id)?;
+        let reservation = self.reservations.release(&id).await?;
+        Ok(tonic::Response::new(pb::ReleaseReservationResponse { reservation: Some(reservation_proto(reservation)) }))
+    }
+}
+
+/// Ids one BatchGetProducts call may ask for.
+const MAX_BATCH: usize = 100;
+
+fn parse_id(id: &str) -> Result<Uuid, ProductError> {
+    id.parse().map_err(|_| ProductError::invalid("product_id", format!("{id:?} is not a UUID")))
+}
+
+fn reservation_id(id: String) -> Result<String, ProductError> {
+    if id.trim().is_empty() || id.len() > 255 {
+        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
+    }
+    Ok(id)
+}
+
+fn to_proto(product: ProductRow) -> pb::Product {
+    pb::Product {
+        product_id: product.id.to_string(),
+        available: product.available(),
+        sku: product.sku,
+        name: product.name,
+        description: product.description,
+        category_id: product.category_id.map(|c| c.to_string()).unwrap_or_default(),
+        price: Some(Money { amount_minor: product.price_minor, currency: product.currency }),
+        active: product.active,
+        version: product.version,
+        attributes_json: product.attributes.to_string(),
+        updated_at: Some(std::time::SystemTime::from(product.updated_at).into()),
+    }
+}
+
+fn reservation_proto(reservation: Reservation) -> pb::Reservation {
+    let total_minor = reservation.lines.iter().map(|l| l.price_minor * l.quantity).sum();
+    let currency = reservation.lines.first().map(|l| l.currency.clone()).unwrap_or_default();
+    pb::Reservation {
+        reservation_id: reservation.id,
+        state: match reservation.state {
+            reservations::RESERVED => pb::ReservationState::Reserved,
+            reservations::COMMITTED => pb::ReservationState::Committed,
+            reservations::RELEASED => pb::ReservationState::Released,
+            _ => pb::ReservationState::Expired,
+        } as i32,
+        total: Some(Money { amount_minor: total_minor, currency }),
+        lines: reservation
+            .lines
+            .iter()
+            .map(|l| pb::ReservedLine {
+                product_id: l.product_id.to_string(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                unit_price: Some(reservations::line_price(l)),
+            })
+            .collect(),
+        expires_at: Some(std::time::SystemTime::from(reservation.expires_at).into()),
+    }
+}
 
 /// Serves until `shutdown` resolves, then lets in-flight calls finish.
-pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    service: ProductGrpc,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ProductServiceServer<ProductGrpc>>().await;
 
@@ -40,7 +173,7 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Futur
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(ProductServiceServer::new(ProductGrpc))
+        .add_service(ProductServiceServer::new(service))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .context("the gRPC server failed")

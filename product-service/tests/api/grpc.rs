@@ -1,5 +1,4 @@
 use crate::helpers::spawn_app;
-use product_service::proto::shop::product::v1::{product_service_client::ProductServiceClient, GetProductRequest};
 use tonic_health::pb::{health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest};
 
 const SERVICE: &str = "shop.product.v1.ProductService";
@@ -52,18 +51,4 @@ async fn reflection_lists_the_api_in_both_protocol_versions() {
         panic!("not a service list");
     };
     assert!(list.service.iter().any(|s| s.name == SERVICE));
-}
-
-#[tokio::test]
-async fn methods_not_built_yet_answer_unimplemented_and_are_counted() {
-    let app = spawn_app().await;
-    let mut client = ProductServiceClient::connect(app.grpc_endpoint()).await.unwrap();
-    let status = client.get_product(GetProductRequest { product_id: "x".into() }).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
-
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(r#"grpc_requests_total{code="12",method="/shop.product.v1.ProductService/GetProduct"} 1"#),
-        "{metrics}"
-    );
 }

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub grpc_port: u16,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// This test's own topic.
+    pub events_topic: String,
 }
 
 impl TestApp {
@@ -46,6 +48,38 @@ impl TestApp {
 
     pub async fn grpc_channel(&self) -> tonic::transport::Channel {
         tonic::transport::Endpoint::from_shared(self.grpc_endpoint()).unwrap().connect().await.unwrap()
+    }
+
+    /// Waits until the migrations ran (start-up applies them in the background).
+    pub async fn wait_for_migrations(&self) {
+        for _ in 0..300 {
+            if !self.get("/readyz").await.text().await.unwrap_or_default().contains("migrations not applied") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("migrations not applied after 15 s");
+    }
+
+    /// A product with `on_hand` units, written straight to this test's database.
+    pub async fn add_product(&self, on_hand: i64, price_minor: i64) -> uuid::Uuid {
+        use product_service::store::products::{insert, NewProduct};
+        let id = uuid::Uuid::now_v7();
+        let sku = format!("SKU-{}", id.simple());
+        let mut conn = AsyncPgConnection::establish(&self.database_url).await.unwrap();
+        let product = NewProduct {
+            id,
+            sku: &sku,
+            name: "Test mug",
+            description: "",
+            category_id: None,
+            price_minor,
+            currency: "EUR",
+            attributes: serde_json::json!({ "colour": "blue" }),
+            on_hand,
+        };
+        insert(&mut conn, product).await.unwrap();
+        id
     }
 
     /// Polls `/readyz` until it answers 200 (migrations run in the background at start-up).
@@ -73,13 +107,25 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.grpc_port = 0;
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
+    settings.kafka.events_topic = format!("test.{}.product.events.v1", uuid::Uuid::now_v7().simple());
     customise(&mut settings);
+    let events_topic = settings.kafka.events_topic.clone();
+    if settings.kafka.brokers == kafka_brokers() {
+        crate::kafka::create_topics(&settings.kafka.brokers, &[&events_topic]).await;
+    }
+    // Wait for the schema unless the test pointed the service at another (unreachable) server.
+    let server = admin_database_url().rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or_default();
+    let own_database = secrecy::ExposeSecret::expose_secret(&settings.database.url).starts_with(&server);
 
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_port = app.grpc_port();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, grpc_port, database_url, client: reqwest::Client::new() }
+    let app = TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic };
+    if own_database {
+        app.wait_for_migrations().await;
+    }
+    app
 }
 
 const TEST_DATABASE_PREFIX: &str = "product_test_";

@@ -5,5 +5,7 @@
 mod grpc;
 mod health;
 mod helpers;
+mod kafka;
 mod migrations;
 mod process;
+mod reservations;

@@ -1,0 +1,107 @@
+//! The one error type of product-service, mapped exhaustively (no `_` arm) to an HTTP response
+//! and to a gRPC status, so a new variant cannot be forgotten in either.
+use crate::http::error_body;
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProductError {
+    #[error("{field} {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("no such product: {0}")]
+    ProductNotFound(String),
+    #[error("not enough stock for: {}", .0.join(", "))]
+    OutOfStock(Vec<String>),
+    #[error("no such reservation: {0}")]
+    ReservationNotFound(String),
+    #[error("the reservation is {0} and can no longer change that way")]
+    ReservationClosed(&'static str),
+    #[error("a dependency of product-service is unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("unexpected error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ProductError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput { field, reason: reason.into() }
+    }
+
+    /// The stable, machine-readable code of the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "invalid_request",
+            Self::ProductNotFound(_) => "product_not_found",
+            Self::OutOfStock(_) => "out_of_stock",
+            Self::ReservationNotFound(_) => "reservation_not_found",
+            Self::ReservationClosed(_) => "reservation_closed",
+            Self::Unavailable(_) => "unavailable",
+            Self::Unexpected(_) => "internal",
+        }
+    }
+
+    fn log_if_server_side(&self) {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
+            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            _ => {}
+        }
+    }
+}
+
+impl ResponseError for ProductError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Self::ProductNotFound(_) | Self::ReservationNotFound(_) => StatusCode::NOT_FOUND,
+            Self::OutOfStock(_) | Self::ReservationClosed(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_if_server_side();
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header(("Retry-After", "2"));
+        }
+        response.json(error_body(self.code(), &self.to_string()))
+    }
+}
+
+impl From<ProductError> for tonic::Status {
+    fn from(error: ProductError) -> Self {
+        error.log_if_server_side();
+        let message = format!("{}: {error}", error.code());
+        match error {
+            ProductError::InvalidInput { .. } => tonic::Status::invalid_argument(message),
+            ProductError::ProductNotFound(_) | ProductError::ReservationNotFound(_) => {
+                tonic::Status::not_found(message)
+            }
+            ProductError::OutOfStock(_) | ProductError::ReservationClosed(_) => {
+                tonic::Status::failed_precondition(message)
+            }
+            ProductError::Unavailable(_) => tonic::Status::unavailable(message),
+            ProductError::Unexpected(_) => tonic::Status::internal("internal: unexpected error"),
+        }
+    }
+}
+
+/// Pool errors mean the database cannot be reached (or is saturated): 503, retry.
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ProductError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Unavailable(anyhow::Error::new(error).context("no database connection"))
+    }
+}
+
+impl From<diesel::result::Error> for ProductError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+                Self::Unavailable(anyhow::Error::new(error).context("the database connection broke"))
+            }
+            other => Self::Unexpected(anyhow::Error::new(other).context("a database query failed")),
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Stock reservations for checkouts: reserve (all lines or none), commit (a sale), release,
+//! and expiry of reservations never committed. Every call is idempotent by reservation id,
+//! and each stock change writes its events in the same transaction.
+use crate::{
+    db::Db,
+    error::ProductError,
+    events::{outbox, types},
+    proto::shop::{
+        common::v1::Money,
+        events::v1::{ProductBackInStock, ProductOutOfStock, StockChanged},
+    },
+    store::{
+        products::{self, StockRow},
+        reservations::{self, LineRow, ReservationRow},
+        Conn,
+    },
+};
+use chrono::{DateTime, Utc};
+use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+pub const RESERVED: &str = "reserved";
+pub const COMMITTED: &str = "committed";
+pub const RELEASED: &str = "released";
+pub const EXPIRED: &str = "expired";
+
+/// Lines one reservation may have, and units one line may hold.
+pub const MAX_LINES: usize = 100;
+pub const MAX_QUANTITY: i64 = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: String,
+    pub state: &'static str,
+    pub lines: Vec<LineRow>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Reservations {
+    db: Db,
+    ttl: Duration,
+    events_topic: String,
+    outbox_ready: Arc<Notify>,
+}
+
+/// Validates a reservation request: a non-empty id, 1 to 100 lines of known-format product
+/// ids and 1 to 10,000 units; repeated products are merged.
+pub fn validate(reservation_id: &str, lines: &[(String, i64)]) -> Result<Vec<(Uuid, i64)>, ProductError> {
+    if reservation_id.trim().is_empty() || reservation_id.len() > 255 {
+        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
+    }
+    if lines.is_empty() || lines.len() > MAX_LINES {
+        return Err(ProductError::invalid("lines", format!("must have 1 to {MAX_LINES} entries")));
+    }
+    let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (product_id, quantity) in lines {
+        let id: Uuid = product_id
+            .parse()
+            .map_err(|_| ProductError::invalid("product_id", format!("{product_id:?} is not a UUID")))?;
+        if !(1..=MAX_QUANTITY).contains(quantity) {
+            return Err(ProductError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}, got {quantity}")));
+        }
+        let total = merged.entry(id).or_default();
+        *total = (*total + quantity).min(MAX_QUANTITY + 1);
+        if *total > MAX_QUANTITY {
+            return Err(ProductError::invalid("quantity", format!("more than {MAX_QUANTITY} units of {id}")));
+        }
+    }
+    // Sorted by product id: every transaction locks rows in the same order, so concurrent
+    // reservations cannot deadlock.
+    Ok(merged.into_iter().collect())
+}
+
+impl Reservations {
+    pub fn new(db: Db, ttl: Duration, events_topic: String, outbox_ready: Arc<Notify>) -> Self {
+        Self { db, ttl, events_topic, outbox_ready }
+    }
+
+    /// Holds every line or none. A repeat with the same id returns the first outcome.
+    pub async fn reserve(&self, id: &str, lines: Vec<(Uuid, i64)>) -> Result<Reservation, ProductError> {
+        let expires_at = Utc::now() + chrono::Duration::from_std(self.ttl).map_err(anyhow::Error::from)?;
+        let topic = &self.events_topic;
+        let mut conn = self.db.conn().await?;
+        let reservation = conn
+            .transaction::<_, ProductError, _>(|conn| {
+                async move {
+                    if !reservations::create(conn, id, expires_at).await? {
+                        let existing = reservations::find_for_update(conn, id).await?;
+                        let existing = existing.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
+                        return view(conn, existing).await;
+                    }
+                    let mut held = Vec::with_capacity(lines.len());
+                    let mut short = Vec::new();
+                    for (product_id, quantity) in &lines {
+                        match products::reserve(conn, *product_id, *quantity).await? {
+                            Some(stock) => held.push((stock, *quantity)),
+                            None => short.push(*product_id),
+                        }
+                    }
+                    if !short.is_empty() {
+                        let known = products::find_many(conn, &short).await?;
+                        if let Some(missing) = short.iter().find(|id| !known.iter().any(|p| p.id == **id && p.active)) {
+                            return Err(ProductError::ProductNotFound(missing.to_string()));
+                        }
+                        return Err(ProductError::OutOfStock(short.iter().map(Uuid::to_string).collect()));
+                    }
+                    let rows: Vec<LineRow> = held
+                        .iter()
+                        .map(|(stock, quantity)| LineRow {
+                            reservation_id: id.to_owned(),
+                            product_id: stock.id,
+                            quantity: *quantity,
+                            name: stock.name.clone(),
+                            price_minor: stock.price_minor,
+                            currency: stock.currency.clone(),
+                        })
+                        .collect();
+                    reservations::add_lines(conn, &rows).await?;
+                    for (stock, quantity) in &held {
+                        stock_events(conn, topic, stock, stock.available() + quantity).await?;
+                    }
+                    Ok(Reservation { id: id.to_owned(), state: RESERVED, lines: rows, expires_at })
+                }
+                .scope_boxed()
+            })
+            .await?;
+        self.outbox_ready.notify_one();
+        Ok(reservation)
+    }
+
+    /// Turns the reservation into a sale. Repeating it changes nothing; a released or expired
+    /// reservation cannot be committed.
+    pub async fn commit(&self, id: &str) -> Result<Reservation, ProductError> {
+        self.transition(id, Transition::Commit).await
+    }
+
+    /// Gives the reserved stock back. Repeating it changes nothing; a committed reservation
+    /// cannot be released.
+    pub async fn release(&self, id: &str) -> Result<Reservation, ProductError> {
+        self.transition(id, Transition::Release).await
+    }
+
+    /// Expires up to `limit` reservations past their deadline; returns how many.
+    pub async fn expire_due(&self, limit: i64) -> Result<usize, ProductError> {
+        let topic = &self.events_topic;
+        let mut conn = self.db.conn().await?;
+        let expired = conn
+            .transaction::<_, ProductError, _>(|conn| {
+                async move {
+                    let ids = reservations::claim_expired(conn, limit).await?;
+                    for id in &ids {
+                        give_back(conn, topic, id, EXPIRED).await?;
+                    }
+                    Ok(ids.len())
+                }
+                .scope_boxed()
+            })
+            .await?;
+        if expired > 0 {
+            self.outbox_ready.notify_one();
+            tracing::info!(expired, "expired reservations returned their stock");
+        }
+        Ok(expired)
+    }
+
+    async fn transition(&self, id: &str, transition: Transition) -> Result<Reservation, ProductError> {
+        let topic = &self.events_topic;
+        let mut conn = self.db.conn().await?;
+        // The outcome travels inside Ok so that an expiry done on the way commits.
+        let outcome = conn
+            .transaction::<_, ProductError, _>(|conn| {
+                async move {
+                    let row = reservations::find_for_update(conn, id).await?;
+                    let mut row = row.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
+                    if row.state == RESERVED && row.expires_at <= Utc::now() {
+                        give_back(conn, topic, id, EXPIRED).await?;
+                        row.state = EXPIRED.to_owned();
+                    }
+                    let outcome = match (transition, row.state.as_str()) {
+                        (Transition::Commit, RESERVED) => {
+                            for line in reservations::lines(conn, id).await? {
+                                let stock = products::sell(conn, line.product_id, line.quantity).await?;
+                                stock_events(conn, topic, &stock, stock.available()).await?;
+                            }
+                            reservations::set_state(conn, id, COMMITTED).await?;
+                            row.state = COMMITTED.to_owned();
+                            Ok(())
+                        }
+                        (Transition::Release, RESERVED) => {
+                            give_back(conn, topic, id, RELEASED).await?;
+                            row.state = RELEASED.to_owned();
+                            Ok(())
+                        }
+                        (Transition::Commit, COMMITTED) | (Transition::Release, RELEASED | EXPIRED) => Ok(()),
+                        (_, state) => Err(ProductError::ReservationClosed(state_name(state))),
+                    };
+                    Ok(match outcome {
+                        Ok(()) => Ok(view(conn, row).await?),
+                        Err(error) => Err(error),
+                    })
+                }
+                .scope_boxed()
+            })
+            .await?;
+        self.outbox_ready.notify_one();
+        outcome
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Transition {
+    Commit,
+    Release,
+}
+
+fn state_name(state: &str) -> &'static str {
+    match state {
+        RESERVED => RESERVED,
+        COMMITTED => COMMITTED,
+        RELEASED => RELEASED,
+        _ => EXPIRED,
+    }
+}
+
+async fn view(conn: &mut Conn, row: ReservationRow) -> Result<Reservation, ProductError> {
+    let lines = reservations::lines(conn, &row.id).await?;
+    Ok(Reservation { state: state_name(&row.state), id: row.id, lines, expires_at: row.expires_at })
+}
+
+/// Returns a reservation's stock and marks it `state` (released or expired).
+async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Result<(), ProductError> {
+    for line in reservations::lines(conn, id).await? {
+        let stock = products::unreserve(conn, line.product_id, line.quantity).await?;
+        stock_events(conn, topic, &stock, stock.available() - line.quantity).await?;
+    }
+    reservations::set_state(conn, id, state).await
+}
+
+/// `StockChanged`, plus `ProductOutOfStock` or `ProductBackInStock` when availability
+/// crossed zero.
+async fn stock_events(
+    conn: &mut Conn,
+    topic: &str,
+    stock: &StockRow,
+    available_before: i64,
+) -> Result<(), ProductError> {
+    let product_id = stock.id.to_string();
+    let changed = StockChanged {
+        product_id: product_id.clone(),
+        on_hand: stock.on_hand,
+        reserved: stock.reserved,
+        available: stock.available(),
+        version: stock.version,
+    };
+    outbox::enqueue(conn, topic, &product_id, types::STOCK_CHANGED, &changed).await?;
+    if available_before > 0 && stock.available() == 0 {
+        let event = ProductOutOfStock { product_id: product_id.clone(), version: stock.version };
+        outbox::enqueue(conn, topic, &product_id, types::PRODUCT_OUT_OF_STOCK, &event).await?;
+    } else if available_before == 0 && stock.available() > 0 {
+        let event =
+            ProductBackInStock { product_id: product_id.clone(), available: stock.available(), version: stock.version };
+        outbox::enqueue(conn, topic, &product_id, types::PRODUCT_BACK_IN_STOCK, &event).await?;
+    }
+    Ok(())
+}
+
+/// A line's price as contract money.
+pub fn line_price(line: &LineRow) -> Money {
+    Money { amount_minor: line.price_minor, currency: line.currency.clone() }
+}
+
+/// Expires due reservations every `interval` until `stop` turns true. Safe with several
+/// replicas: each claims rows with SKIP LOCKED.
+pub async fn expire_periodically(
+    reservations: Reservations,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
+        match reservations.expire_due(100).await {
+            // A full batch: more may be due, go on at once.
+            Ok(100) => continue,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %error, "expiring reservations"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

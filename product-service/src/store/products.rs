@@ -1,0 +1,124 @@
+//! Products and their stock. Stock moves only through conditional single-row updates, so
+//! concurrent reservations serialise on the row and the `reserved <= on_hand` constraint
+//! holds under any interleaving.
+use super::Conn;
+use crate::{error::ProductError, schema::products};
+use chrono::{DateTime, Utc};
+use diesel::{prelude::*, sql_types};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products)]
+pub struct ProductRow {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category_id: Option<Uuid>,
+    pub price_minor: i64,
+    pub currency: String,
+    pub attributes: serde_json::Value,
+    pub active: bool,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProductRow {
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = products)]
+pub struct NewProduct<'a> {
+    pub id: Uuid,
+    pub sku: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub category_id: Option<Uuid>,
+    pub price_minor: i64,
+    pub currency: &'a str,
+    pub attributes: serde_json::Value,
+    pub on_hand: i64,
+}
+
+/// A product's stock right after a change, with what a reservation line records.
+#[derive(Debug, QueryableByName)]
+pub struct StockRow {
+    #[diesel(sql_type = sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = sql_types::Int8)]
+    pub price_minor: i64,
+    #[diesel(sql_type = sql_types::Text)]
+    pub currency: String,
+    #[diesel(sql_type = sql_types::Int8)]
+    pub on_hand: i64,
+    #[diesel(sql_type = sql_types::Int8)]
+    pub reserved: i64,
+    #[diesel(sql_type = sql_types::Int8)]
+    pub version: i64,
+}
+
+impl StockRow {
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+}
+
+const RETURNING_STOCK: &str = "RETURNING id, name, price_minor, currency, on_hand, reserved, version";
+
+pub async fn insert(conn: &mut Conn, product: NewProduct<'_>) -> Result<(), ProductError> {
+    diesel::insert_into(products::table).values(product).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn find(conn: &mut Conn, id: Uuid) -> Result<Option<ProductRow>, ProductError> {
+    Ok(products::table.find(id).select(ProductRow::as_select()).first(conn).await.optional()?)
+}
+
+pub async fn find_many(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<ProductRow>, ProductError> {
+    Ok(products::table.filter(products::id.eq_any(ids)).select(ProductRow::as_select()).load(conn).await?)
+}
+
+/// Holds `quantity` units of an active product if that many are available; `None` otherwise.
+pub async fn reserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<Option<StockRow>, ProductError> {
+    Ok(diesel::sql_query(format!(
+        "UPDATE products SET reserved = reserved + $2, version = version + 1, updated_at = now()
+         WHERE id = $1 AND active AND on_hand - reserved >= $2 {RETURNING_STOCK}"
+    ))
+    .bind::<sql_types::Uuid, _>(id)
+    .bind::<sql_types::Int8, _>(quantity)
+    .get_result(conn)
+    .await
+    .optional()?)
+}
+
+/// Gives held units back.
+pub async fn unreserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
+    Ok(diesel::sql_query(format!(
+        "UPDATE products SET reserved = reserved - $2, version = version + 1, updated_at = now()
+         WHERE id = $1 {RETURNING_STOCK}"
+    ))
+    .bind::<sql_types::Uuid, _>(id)
+    .bind::<sql_types::Int8, _>(quantity)
+    .get_result(conn)
+    .await?)
+}
+
+/// Turns held units into a sale: they leave the stock on hand.
+pub async fn sell(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
+    Ok(diesel::sql_query(format!(
+        "UPDATE products SET on_hand = on_hand - $2, reserved = reserved - $2, version = version + 1,
+         updated_at = now() WHERE id = $1 {RETURNING_STOCK}"
+    ))
+    .bind::<sql_types::Uuid, _>(id)
+    .bind::<sql_types::Int8, _>(quantity)
+    .get_result(conn)
+    .await?)
+}
