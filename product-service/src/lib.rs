@@ -1,3 +1,4 @@
+pub mod catalogue;
 pub mod cli;
 pub mod configuration;
 pub mod db;

@@ -1,6 +1,7 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
+    catalogue::Catalogue,
     configuration::Settings,
     db::{self, Db},
     events::relay::Relay,
@@ -68,6 +69,7 @@ impl Application {
                 reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
             ),
         ];
+        let catalogue = web::Data::new(Catalogue::new(db.clone()));
         let grpc_service = ProductGrpc::new(db, reservations);
         let readiness = Readiness::new(pool, kafka, migrated, settings.database.timeout.max(settings.kafka.timeout));
 
@@ -87,6 +89,7 @@ impl Application {
                 .wrap(from_fn(http::observe))
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
+                .app_data(catalogue.clone())
                 .configure(http::payload_config)
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))

@@ -1,4 +1,5 @@
 //! The REST API (actix-web).
+mod catalogue;
 mod health;
 mod observe;
 
@@ -15,7 +16,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics);
+    cfg.service(health::healthz).service(health::readyz).service(health::metrics).configure(catalogue::routes);
 }
 
 /// Body limits and error bodies for JSON and form payloads.
