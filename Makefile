@@ -23,6 +23,7 @@ build: setup
 	@set -e; for s in $(SERVICES); do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
 
 run: build
+	@$(MAKE) --no-print-directory -C product-service seed
 	@bash infra/local/services.sh start
 
 stop:

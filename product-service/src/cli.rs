@@ -1,22 +1,32 @@
 //! Command line: `product-service [serve]` runs the service, `product-service migrate` applies the
 //! database migrations and exits (the Kubernetes pre-install/pre-upgrade hook).
-use crate::{configuration::Settings, db, startup::Application, telemetry, SERVICE_NAME};
+use crate::{configuration::Settings, db, seed, startup::Application, telemetry, SERVICE_NAME};
+use anyhow::Context;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: product-service [serve | migrate]\n\
+const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
+  seed     load categories and products from a JSON file (existing SKUs are kept)\n\
 Settings come from PRODUCT_* environment variables; see README.md.";
 
 enum Command {
     Serve,
     Migrate,
+    Seed(String),
 }
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let command = match args.first().map(String::as_str) {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("seed") => match (args.get(1).map(String::as_str), args.get(2)) {
+            (Some("--file"), Some(path)) => Command::Seed(path.clone()),
+            _ => {
+                eprintln!("{SERVICE_NAME}: seed needs --file PATH\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -44,6 +54,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
     let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => db::run_migrations(&settings.database.url).await,
+        Command::Seed(path) => run_seed(&settings, &path).await,
     };
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,4 +71,17 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     Application::build(settings).await?.run_until_stopped().await
+}
+
+async fn run_seed(settings: &Settings, path: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let file = seed::parse(&text).with_context(|| format!("{path} is not a valid seed file"))?;
+    db::run_migrations(&settings.database.url).await?;
+    let pool = db::build_pool(&settings.database)?;
+    let seeded = seed::load(&pool, &file, &settings.kafka.events_topic).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "seeded {path}: {} categories and {} products created, {} products already present",
+        seeded.categories_created, seeded.products_created, seeded.products_present
+    );
+    Ok(())
 }

@@ -12,6 +12,7 @@ pub mod proto;
 pub mod readiness;
 pub mod reservations;
 pub mod schema;
+pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -75,3 +75,34 @@ async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn seeding_twice_loads_the_demo_catalogue_once_with_its_events() {
+    let database_url = create_database().await;
+    let seed_file = concat!(env!("CARGO_MANIFEST_DIR"), "/seed/demo-catalogue.json");
+    let expected = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(seed_file).unwrap()).unwrap()
+        ["products"]
+        .as_array()
+        .unwrap()
+        .len() as i64;
+    for round in 0..2 {
+        let output =
+            command().args(["seed", "--file", seed_file]).env("PRODUCT_DATABASE_URL", &database_url).output().unwrap();
+        assert!(output.status.success(), "round {round}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let count = |sql: &'static str| crate::helpers::count(&database_url, sql);
+    assert_eq!(count("SELECT count(*)::bigint AS n FROM products").await, expected);
+    assert_eq!(
+        count("SELECT count(*)::bigint AS n FROM outbox WHERE event_type = 'shop.events.v1.ProductCreated'").await,
+        expected
+    );
+    assert!(count("SELECT count(DISTINCT category_id)::bigint AS n FROM products").await >= 4);
+
+    let bad = command()
+        .args(["seed", "--file", "/nonexistent.json"])
+        .env("PRODUCT_DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.json"));
+}

@@ -1,0 +1,169 @@
+//! `product-service seed --file PATH`: loads categories and products from a JSON file, once.
+//! Categories are matched by slug and products by SKU; what exists already is left as it is,
+//! so seeding again (every `make run` does) changes nothing. Each new product gets its
+//! `ProductCreated` event in the same transaction, published by the service's relay.
+use crate::{
+    db::DbPool,
+    error::ProductError,
+    events::{outbox, types},
+    proto::shop::{common::v1::Money, events::v1::ProductCreated},
+    schema::{categories, products},
+    store::products::{insert, NewProduct},
+};
+use diesel::prelude::*;
+use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedFile {
+    pub categories: Vec<SeedCategory>,
+    pub products: Vec<SeedProduct>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedCategory {
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedProduct {
+    pub sku: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// A category slug of the same file.
+    pub category: String,
+    pub price: SeedMoney,
+    pub stock: i64,
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedMoney {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// What a seed run did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Seeded {
+    pub categories_created: usize,
+    pub products_created: usize,
+    pub products_present: usize,
+}
+
+pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
+    let file: SeedFile = serde_json::from_str(text)?;
+    for product in &file.products {
+        anyhow::ensure!(!product.sku.trim().is_empty(), "a product has an empty sku");
+        anyhow::ensure!(product.price.amount_minor >= 0, "{}: negative price", product.sku);
+        anyhow::ensure!(
+            product.price.currency.len() == 3 && product.price.currency.chars().all(|c| c.is_ascii_uppercase()),
+            "{}: currency must be an ISO 4217 code",
+            product.sku
+        );
+        anyhow::ensure!(product.stock >= 0, "{}: negative stock", product.sku);
+        anyhow::ensure!(
+            file.categories.iter().any(|c| c.slug == product.category),
+            "{}: unknown category {}",
+            product.sku,
+            product.category
+        );
+    }
+    Ok(file)
+}
+
+pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<Seeded, ProductError> {
+    let mut conn = pool.get().await?;
+    conn.transaction::<_, ProductError, _>(|conn| {
+        async move {
+            let mut seeded = Seeded { categories_created: 0, products_created: 0, products_present: 0 };
+            for category in &file.categories {
+                seeded.categories_created += diesel::insert_into(categories::table)
+                    .values((
+                        categories::id.eq(Uuid::now_v7()),
+                        categories::slug.eq(&category.slug),
+                        categories::name.eq(&category.name),
+                    ))
+                    .on_conflict(categories::slug)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+            }
+            for product in &file.products {
+                let exists: i64 =
+                    products::table.filter(products::sku.eq(&product.sku)).count().get_result(conn).await?;
+                if exists > 0 {
+                    seeded.products_present += 1;
+                    continue;
+                }
+                let category_id: Uuid = categories::table
+                    .filter(categories::slug.eq(&product.category))
+                    .select(categories::id)
+                    .first(conn)
+                    .await?;
+                let id = Uuid::now_v7();
+                let new = NewProduct {
+                    id,
+                    sku: &product.sku,
+                    name: &product.name,
+                    description: &product.description,
+                    category_id: Some(category_id),
+                    price_minor: product.price.amount_minor,
+                    currency: &product.price.currency,
+                    attributes: serde_json::Value::Object(product.attributes.clone()),
+                    on_hand: product.stock,
+                };
+                insert(conn, new).await?;
+                let event = ProductCreated {
+                    product_id: id.to_string(),
+                    sku: product.sku.clone(),
+                    name: product.name.clone(),
+                    category_id: category_id.to_string(),
+                    price: Some(Money {
+                        amount_minor: product.price.amount_minor,
+                        currency: product.price.currency.clone(),
+                    }),
+                    available: product.stock,
+                    version: 1,
+                };
+                outbox::enqueue(conn, events_topic, &id.to_string(), types::PRODUCT_CREATED, &event).await?;
+                seeded.products_created += 1;
+            }
+            Ok(seeded)
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_catalogue_is_valid() {
+        let file = parse(include_str!("../seed/demo-catalogue.json")).unwrap();
+        assert!(file.products.len() >= 24, "a few dozen products");
+        assert!(file.categories.len() >= 4);
+        let mut skus: Vec<_> = file.products.iter().map(|p| &p.sku).collect();
+        skus.sort();
+        skus.dedup();
+        assert_eq!(skus.len(), file.products.len(), "SKUs are unique");
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let bad = r#"{"categories":[],"products":[{"sku":"X","name":"x","category":"none","price":{"amount_minor":1,"currency":"EUR"},"stock":1}]}"#;
+        assert!(parse(bad).unwrap_err().to_string().contains("unknown category"));
+        let bad = r#"{"categories":[{"slug":"a","name":"A"}],"products":[{"sku":"X","name":"x","category":"a","price":{"amount_minor":1,"currency":"eur"},"stock":1}]}"#;
+        assert!(parse(bad).unwrap_err().to_string().contains("ISO 4217"));
+    }
+}
