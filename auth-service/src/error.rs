@@ -14,6 +14,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many failed logins for this account; try again later")]
     TooManyAttempts { retry_after: Duration },
+    #[error("the body exceeds {0} bytes")]
+    PayloadTooLarge(usize),
     #[error("this needs a bearer access token")]
     MissingToken,
     #[error("the access token is invalid, expired or revoked")]
@@ -42,6 +44,7 @@ impl AuthError {
         match self {
             Self::InvalidInput { .. } => "invalid_request",
             Self::EmailTaken => "email_taken",
+            Self::PayloadTooLarge(_) => "payload_too_large",
             Self::InvalidCredentials => "invalid_credentials",
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::MissingToken => "missing_token",
@@ -78,6 +81,7 @@ impl ResponseError for AuthError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::EmailTaken => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidCredentials
             | Self::MissingToken
             | Self::InvalidToken
@@ -112,6 +116,7 @@ impl From<AuthError> for tonic::Status {
         match error {
             AuthError::InvalidInput { .. } => tonic::Status::invalid_argument(message),
             AuthError::EmailTaken => tonic::Status::already_exists(message),
+            AuthError::PayloadTooLarge(_) => tonic::Status::resource_exhausted(message),
             AuthError::InvalidCredentials
             | AuthError::MissingToken
             | AuthError::InvalidToken

@@ -65,7 +65,18 @@ async fn refresh(accounts: web::Data<Accounts>, body: web::Json<RefreshRequest>)
 
 /// Revokes the session of the refresh token in the body, or else of the bearer token.
 #[post("/v1/auth/logout")]
-async fn logout(accounts: web::Data<Accounts>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, AuthError> {
+async fn logout(
+    accounts: web::Data<Accounts>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, AuthError> {
+    // The body is optional, so it is read here (with the same limit as everywhere) rather
+    // than by the JSON extractor, which would insist on one.
+    let body = match body.to_bytes_limited(super::MAX_BODY).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => return Err(AuthError::invalid("body", format!("could not be read: {error}"))),
+        Err(_) => return Err(AuthError::PayloadTooLarge(super::MAX_BODY)),
+    };
     let body: LogoutRequest = if body.is_empty() {
         LogoutRequest::default()
     } else {

@@ -211,6 +211,12 @@ async fn malformed_bodies_get_4xx_with_a_code_never_500() {
     for (request, status, code) in cases {
         assert_eq!(error_code(request.send().await.unwrap()).await, (status, code.into()));
     }
+    let logout = format!("{}/v1/auth/logout", app.address);
+    let huge = app.client.post(&logout).json(&json!({ "refresh_token": "x".repeat(70_000) })).send().await.unwrap();
+    assert_eq!(error_code(huge).await, (413, "payload_too_large".into()));
+    let broken =
+        app.client.post(&logout).header("content-type", "application/json").body("{oops").send().await.unwrap();
+    assert_eq!(error_code(broken).await, (400, "invalid_request".into()));
 }
 
 #[tokio::test]
