@@ -109,6 +109,13 @@ impl Catalogue {
             .ok_or_else(|| ProductError::ProductNotFound(id.to_string()))
     }
 
+    /// The active products among `ids` (in no particular order).
+    pub async fn get_many(&self, ids: &[Uuid]) -> Result<Vec<ProductRow>, ProductError> {
+        let mut conn = self.db.conn().await?;
+        let found = crate::store::products::find_many(&mut conn, ids).await?;
+        Ok(found.into_iter().filter(|p| p.active).collect())
+    }
+
     pub async fn categories(&self) -> Result<Vec<Category>, ProductError> {
         let mut conn = self.db.conn().await?;
         Ok(categories::table.order(categories::name).select(Category::as_select()).load(&mut conn).await?)

@@ -3,11 +3,11 @@
 use crate::configuration::KafkaSettings;
 use anyhow::Context;
 use rdkafka::{producer::FutureProducer, ClientConfig};
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: Arc<FutureProducer>,
+    producer: FutureProducer,
     timeout: Duration,
 }
 
@@ -21,16 +21,16 @@ impl Kafka {
             .set("message.timeout.ms", "30000")
             .create()
             .context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+        Ok(Self { producer, timeout: settings.timeout })
     }
 
     pub fn producer(&self) -> FutureProducer {
-        (*self.producer).clone()
+        self.producer.clone()
     }
 
     /// Asks the cluster for its metadata within the configured timeout.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        let producer = Arc::clone(&self.producer);
+        let producer = self.producer.clone();
         let timeout = self.timeout;
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {

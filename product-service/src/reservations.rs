@@ -49,9 +49,7 @@ pub struct Reservations {
 /// Validates a reservation request: a non-empty id, 1 to 100 lines of known-format product
 /// ids and 1 to 10,000 units; repeated products are merged.
 pub fn validate(reservation_id: &str, lines: &[(String, i64)]) -> Result<Vec<(Uuid, i64)>, ProductError> {
-    if reservation_id.trim().is_empty() || reservation_id.len() > 255 {
-        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
-    }
+    validate_id(reservation_id)?;
     if lines.is_empty() || lines.len() > MAX_LINES {
         return Err(ProductError::invalid("lines", format!("must have 1 to {MAX_LINES} entries")));
     }
@@ -72,6 +70,14 @@ pub fn validate(reservation_id: &str, lines: &[(String, i64)]) -> Result<Vec<(Uu
     // Sorted by product id: every transaction locks rows in the same order, so concurrent
     // reservations cannot deadlock.
     Ok(merged.into_iter().collect())
+}
+
+/// A reservation id: the caller's checkout id, 1 to 255 characters.
+pub fn validate_id(reservation_id: &str) -> Result<(), ProductError> {
+    if reservation_id.trim().is_empty() || reservation_id.len() > 255 {
+        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
+    }
+    Ok(())
 }
 
 impl Reservations {

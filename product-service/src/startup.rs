@@ -69,8 +69,9 @@ impl Application {
                 reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
             ),
         ];
-        let catalogue = web::Data::new(Catalogue::new(db.clone()));
-        let grpc_service = ProductGrpc::new(db, reservations);
+        let catalogue = Catalogue::new(db);
+        let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
+        let catalogue = web::Data::new(catalogue);
         let readiness = Readiness::new(pool, kafka, migrated, settings.database.timeout.max(settings.kafka.timeout));
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))

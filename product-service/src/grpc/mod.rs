@@ -3,7 +3,7 @@
 mod observe;
 
 use crate::{
-    db::Db,
+    catalogue::Catalogue,
     error::ProductError,
     metrics::Metrics,
     proto::{
@@ -17,7 +17,7 @@ use crate::{
         FILE_DESCRIPTOR_SET,
     },
     reservations::{self, Reservation, Reservations},
-    store::products::{self, ProductRow},
+    store::products::ProductRow,
 };
 use anyhow::Context;
 use std::future::Future;
@@ -27,13 +27,13 @@ use uuid::Uuid;
 
 /// Catalogue reads and stock reservations for other services.
 pub struct ProductGrpc {
-    db: Db,
+    catalogue: Catalogue,
     reservations: Reservations,
 }
 
 impl ProductGrpc {
-    pub fn new(db: Db, reservations: Reservations) -> Self {
-        Self { db, reservations }
+    pub fn new(catalogue: Catalogue, reservations: Reservations) -> Self {
+        Self { catalogue, reservations }
     }
 }
 
@@ -42,10 +42,7 @@ type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 #[tonic::async_trait]
 impl ProductService for ProductGrpc {
     async fn get_product(&self, request: tonic::Request<pb::GetProductRequest>) -> Reply<pb::GetProductResponse> {
-        let id = parse_id(&request.into_inner().product_id)?;
-        let mut conn = self.db.conn().await?;
-        let product = products::find(&mut conn, id).await?.filter(|p| p.active);
-        let product = product.ok_or_else(|| ProductError::ProductNotFound(id.to_string()))?;
+        let product = self.catalogue.get(parse_id(&request.into_inner().product_id)?).await?;
         Ok(tonic::Response::new(pb::GetProductResponse { product: Some(to_proto(product)) }))
     }
 
@@ -58,8 +55,7 @@ impl ProductService for ProductGrpc {
             return Err(ProductError::invalid("product_ids", format!("must have 1 to {MAX_BATCH} ids")).into());
         }
         let ids = requested.iter().map(|id| parse_id(id)).collect::<Result<Vec<_>, _>>()?;
-        let mut conn = self.db.conn().await?;
-        let found: Vec<_> = products::find_many(&mut conn, &ids).await?.into_iter().filter(|p| p.active).collect();
+        let found = self.catalogue.get_many(&ids).await?;
         let missing_ids = requested.into_iter().filter(|id| !found.iter().any(|p| p.id.to_string() == *id)).collect();
         Ok(tonic::Response::new(pb::BatchGetProductsResponse {
             products: found.into_iter().map(to_proto).collect(),
@@ -79,7 +75,8 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::CommitReservationRequest>,
     ) -> Reply<pb::CommitReservationResponse> {
-        let id = reservation_id(request.into_inner().reservation_id)?;
+        let id = request.into_inner().reservation_id;
+        reservations::validate_id(&id)?;
         let reservation = self.reservations.commit(&id).await?;
         Ok(tonic::Response::new(pb::CommitReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }
@@ -88,7 +85,8 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::ReleaseReservationRequest>,
     ) -> Reply<pb::ReleaseReservationResponse> {
-        let id = reservation_id(request.into_inner().reservation_id)?;
+        let id = request.into_inner().reservation_id;
+        reservations::validate_id(&id)?;
         let reservation = self.reservations.release(&id).await?;
         Ok(tonic::Response::new(pb::ReleaseReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }
@@ -99,13 +97,6 @@ const MAX_BATCH: usize = 100;
 
 fn parse_id(id: &str) -> Result<Uuid, ProductError> {
     id.parse().map_err(|_| ProductError::invalid("product_id", format!("{id:?} is not a UUID")))
-}
-
-fn reservation_id(id: String) -> Result<String, ProductError> {
-    if id.trim().is_empty() || id.len() > 255 {
-        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
-    }
-    Ok(id)
 }
 
 fn to_proto(product: ProductRow) -> pb::Product {
