@@ -220,12 +220,9 @@ impl Accounts {
         let mut conn = self.conn().await?;
         let session_id = match (refresh_token, bearer) {
             (Some(token), _) => {
-                let hash = hash_refresh_token(token);
-                conn.transaction::<_, AuthError, _>(|conn| {
-                    async move { Ok(sessions::find_for_update(conn, &hash).await?.map(|t| t.family_id)) }.scope_boxed()
-                })
-                .await?
-                .ok_or(AuthError::InvalidRefreshToken)?
+                // Outside a transaction the row lock lasts only this statement: a plain look-up.
+                let token = sessions::find_for_update(&mut conn, &hash_refresh_token(token)).await?;
+                token.ok_or(AuthError::InvalidRefreshToken)?.family_id
             }
             (None, Some(claims)) => claims.session_id().ok_or(AuthError::InvalidToken)?,
             (None, None) => return Err(AuthError::MissingToken),

@@ -34,13 +34,11 @@ struct LogoutRequest {
     refresh_token: Option<String>,
 }
 
+/// RFC 7662's `token_type_hint` and other fields are accepted and ignored: only access tokens
+/// are introspected.
 #[derive(Deserialize)]
 struct IntrospectRequest {
     token: String,
-    /// RFC 7662 lets callers say what they hold; only access tokens are introspected.
-    #[serde(default)]
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
 }
 
 #[post("/v1/auth/signup")]

@@ -10,7 +10,6 @@ use uuid::Uuid;
 pub struct UserRow {
     pub id: Uuid,
     pub email: String,
-    pub password_hash: String,
     pub roles: Vec<String>,
     pub created_at: DateTime<Utc>,
 }

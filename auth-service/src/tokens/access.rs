@@ -116,16 +116,6 @@ impl AccessTokens {
         let key = self.keys.verifying_key(&kid).ok_or(TokenError::UnknownKey)?;
         decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError::Invalid(e.kind_description()))
-    }
-}
-
-trait KindDescription {
-    fn kind_description(&self) -> String;
-}
-
-impl KindDescription for jsonwebtoken::errors::Error {
-    fn kind_description(&self) -> String {
-        format!("{:?}", self.kind())
+            .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))
     }
 }
