@@ -52,3 +52,4 @@ bench:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C auth-service bench
+	@$(MAKE) --no-print-directory -C product-service bench

@@ -26,6 +26,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub reservations: ReservationSettings,
+    pub auth: AuthSettings,
     /// An `EnvFilter` directive such as `info` or `product_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -65,6 +66,17 @@ pub struct ReservationSettings {
     pub ttl: Duration,
     /// How often expired reservations are looked for.
     pub expiry_interval: Duration,
+}
+
+/// How admin tokens are verified: auth-service's public keys and the claims it issues.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// auth-service's JWK Set (`/.well-known/jwks.json`).
+    pub jwks_url: String,
+    /// Fetched keys are refetched after this long (and at once for an unknown key id).
+    pub jwks_max_age: Duration,
+    pub issuer: String,
+    pub audience: String,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -126,6 +138,22 @@ impl Settings {
                 expiry_interval: millis(env.parse_with("RESERVATION_EXPIRY_INTERVAL_MS", 1000, "10 to 3600000", |m| {
                     (10..=3_600_000).contains(m)
                 })),
+            },
+            auth: AuthSettings {
+                jwks_url: env.parse_with(
+                    "AUTH_JWKS_URL",
+                    "http://127.0.0.1:8081/.well-known/jwks.json".to_owned(),
+                    "an http:// or https:// URL",
+                    |u: &String| u.starts_with("http://") || u.starts_with("https://"),
+                ),
+                jwks_max_age: Duration::from_secs(env.parse_with(
+                    "JWKS_MAX_AGE_SECS",
+                    300,
+                    "1 to 86400 seconds",
+                    |s| (1..=86_400).contains(s),
+                )),
+                issuer: env.parse("JWT_ISSUER", "shop-auth".to_owned(), "a string"),
+                audience: env.parse("JWT_AUDIENCE", "shop".to_owned(), "a string"),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()

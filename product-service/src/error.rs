@@ -15,6 +15,18 @@ pub enum ProductError {
     ReservationNotFound(String),
     #[error("the reservation is {0} and can no longer change that way")]
     ReservationClosed(&'static str),
+    #[error("sign in: send a valid access token as `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("this needs the admin role")]
+    Forbidden,
+    #[error("send the version you last read, as `If-Match: \"<version>\"` or `version` in the body")]
+    PreconditionRequired,
+    #[error("the product changed since you read it: it is at version {current}")]
+    VersionMismatch { current: i64 },
+    #[error("a product with sku {0:?} exists already")]
+    SkuTaken(String),
+    #[error("stock on hand cannot go below the {reserved} units reserved by checkouts")]
+    StockBelowReserved { reserved: i64 },
     #[error("a dependency of product-service is unavailable; retry later")]
     Unavailable(#[source] anyhow::Error),
     #[error("unexpected error")]
@@ -34,6 +46,12 @@ impl ProductError {
             Self::OutOfStock(_) => "out_of_stock",
             Self::ReservationNotFound(_) => "reservation_not_found",
             Self::ReservationClosed(_) => "reservation_closed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::PreconditionRequired => "precondition_required",
+            Self::VersionMismatch { .. } => "version_mismatch",
+            Self::SkuTaken(_) => "sku_taken",
+            Self::StockBelowReserved { .. } => "stock_below_reserved",
             Self::Unavailable(_) => "unavailable",
             Self::Unexpected(_) => "internal",
         }
@@ -53,7 +71,13 @@ impl ResponseError for ProductError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::ProductNotFound(_) | Self::ReservationNotFound(_) => StatusCode::NOT_FOUND,
-            Self::OutOfStock(_) | Self::ReservationClosed(_) => StatusCode::CONFLICT,
+            Self::OutOfStock(_) | Self::ReservationClosed(_) | Self::SkuTaken(_) | Self::StockBelowReserved { .. } => {
+                StatusCode::CONFLICT
+            }
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -62,8 +86,14 @@ impl ResponseError for ProductError {
     fn error_response(&self) -> HttpResponse {
         self.log_if_server_side();
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header(("Retry-After", "2"));
+        match self {
+            Self::Unavailable(_) => {
+                response.insert_header(("Retry-After", "2"));
+            }
+            Self::Unauthenticated => {
+                response.insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""));
+            }
+            _ => {}
         }
         response.json(error_body(self.code(), &self.to_string()))
     }
@@ -78,11 +108,31 @@ impl From<ProductError> for tonic::Status {
             ProductError::ProductNotFound(_) | ProductError::ReservationNotFound(_) => {
                 tonic::Status::not_found(message)
             }
-            ProductError::OutOfStock(_) | ProductError::ReservationClosed(_) => {
-                tonic::Status::failed_precondition(message)
-            }
+            ProductError::OutOfStock(_)
+            | ProductError::ReservationClosed(_)
+            | ProductError::PreconditionRequired
+            | ProductError::VersionMismatch { .. }
+            | ProductError::StockBelowReserved { .. } => tonic::Status::failed_precondition(message),
+            ProductError::SkuTaken(_) => tonic::Status::already_exists(message),
+            ProductError::Unauthenticated => tonic::Status::unauthenticated(message),
+            ProductError::Forbidden => tonic::Status::permission_denied(message),
             ProductError::Unavailable(_) => tonic::Status::unavailable(message),
             ProductError::Unexpected(_) => tonic::Status::internal("internal: unexpected error"),
+        }
+    }
+}
+
+impl From<crate::auth::TokenError> for ProductError {
+    fn from(error: crate::auth::TokenError) -> Self {
+        match error {
+            crate::auth::TokenError::KeysUnavailable(cause) => {
+                Self::Unavailable(cause.context("auth's public keys are unavailable"))
+            }
+            refused => {
+                // Why is for the logs; the caller learns only that the token was refused.
+                tracing::info!(reason = %refused, "access token refused");
+                Self::Unauthenticated
+            }
         }
     }
 }

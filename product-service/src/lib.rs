@@ -1,6 +1,9 @@
+pub mod admin;
+pub mod auth;
 pub mod catalogue;
 pub mod cli;
 pub mod configuration;
+pub mod currency;
 pub mod db;
 pub mod error;
 pub mod events;

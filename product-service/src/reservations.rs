@@ -4,13 +4,10 @@
 use crate::{
     db::Db,
     error::ProductError,
-    events::{outbox, types},
-    proto::shop::{
-        common::v1::Money,
-        events::v1::{ProductBackInStock, ProductOutOfStock, StockChanged},
-    },
+    events::stock,
+    proto::shop::common::v1::Money,
     store::{
-        products::{self, StockRow},
+        products,
         reservations::{self, LineRow, ReservationRow},
         Conn,
     },
@@ -126,7 +123,7 @@ impl Reservations {
                         .collect();
                     reservations::add_lines(conn, &rows).await?;
                     for (stock, quantity) in &held {
-                        stock_events(conn, topic, stock, stock.available() + quantity).await?;
+                        stock::record(conn, topic, stock, stock.available() + quantity).await?;
                     }
                     Ok(Reservation { id: id.to_owned(), state: RESERVED, lines: rows, expires_at })
                 }
@@ -189,7 +186,7 @@ impl Reservations {
                         (Transition::Commit, RESERVED) => {
                             for line in reservations::lines(conn, id).await? {
                                 let stock = products::sell(conn, line.product_id, line.quantity).await?;
-                                stock_events(conn, topic, &stock, stock.available()).await?;
+                                stock::record(conn, topic, &stock, stock.available()).await?;
                             }
                             reservations::set_state(conn, id, COMMITTED).await?;
                             row.state = COMMITTED.to_owned();
@@ -240,37 +237,9 @@ async fn view(conn: &mut Conn, row: ReservationRow) -> Result<Reservation, Produ
 async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Result<(), ProductError> {
     for line in reservations::lines(conn, id).await? {
         let stock = products::unreserve(conn, line.product_id, line.quantity).await?;
-        stock_events(conn, topic, &stock, stock.available() - line.quantity).await?;
+        stock::record(conn, topic, &stock, stock.available() - line.quantity).await?;
     }
     reservations::set_state(conn, id, state).await
-}
-
-/// `StockChanged`, plus `ProductOutOfStock` or `ProductBackInStock` when availability
-/// crossed zero.
-async fn stock_events(
-    conn: &mut Conn,
-    topic: &str,
-    stock: &StockRow,
-    available_before: i64,
-) -> Result<(), ProductError> {
-    let product_id = stock.id.to_string();
-    let changed = StockChanged {
-        product_id: product_id.clone(),
-        on_hand: stock.on_hand,
-        reserved: stock.reserved,
-        available: stock.available(),
-        version: stock.version,
-    };
-    outbox::enqueue(conn, topic, &product_id, types::STOCK_CHANGED, &changed).await?;
-    if available_before > 0 && stock.available() == 0 {
-        let event = ProductOutOfStock { product_id: product_id.clone(), version: stock.version };
-        outbox::enqueue(conn, topic, &product_id, types::PRODUCT_OUT_OF_STOCK, &event).await?;
-    } else if available_before == 0 && stock.available() > 0 {
-        let event =
-            ProductBackInStock { product_id: product_id.clone(), available: stock.available(), version: stock.version };
-        outbox::enqueue(conn, topic, &product_id, types::PRODUCT_BACK_IN_STOCK, &event).await?;
-    }
-    Ok(())
 }
 
 /// A line's price as contract money.

@@ -3,12 +3,11 @@
 //! so seeding again (every `make run` does) changes nothing. Each new product gets its
 //! `ProductCreated` event in the same transaction, published by the service's relay.
 use crate::{
+    admin,
     db::DbPool,
     error::ProductError,
-    events::{outbox, types},
-    proto::shop::{common::v1::Money, events::v1::ProductCreated},
     schema::{categories, products},
-    store::products::{insert, NewProduct},
+    store::products::{find, insert, NewProduct},
 };
 use diesel::prelude::*;
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
@@ -62,14 +61,12 @@ pub struct Seeded {
 pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
     let file: SeedFile = serde_json::from_str(text)?;
     for product in &file.products {
-        anyhow::ensure!(!product.sku.trim().is_empty(), "a product has an empty sku");
-        anyhow::ensure!(product.price.amount_minor >= 0, "{}: negative price", product.sku);
-        anyhow::ensure!(
-            product.price.currency.len() == 3 && product.price.currency.chars().all(|c| c.is_ascii_uppercase()),
-            "{}: currency must be an ISO 4217 code",
-            product.sku
-        );
-        anyhow::ensure!(product.stock >= 0, "{}: negative stock", product.sku);
+        let valid = admin::validate_sku(&product.sku)
+            .and_then(|()| admin::validate_name(&product.name))
+            .and_then(|()| admin::validate_description(&product.description))
+            .and_then(|()| admin::validate_price(product.price.amount_minor, &product.price.currency))
+            .and_then(|()| admin::validate_stock(product.stock));
+        valid.map_err(|e| anyhow::anyhow!("{}: {e}", product.sku))?;
         anyhow::ensure!(
             file.categories.iter().any(|c| c.slug == product.category),
             "{}: unknown category {}",
@@ -122,19 +119,10 @@ pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<
                     on_hand: product.stock,
                 };
                 insert(conn, new).await?;
-                let event = ProductCreated {
-                    product_id: id.to_string(),
-                    sku: product.sku.clone(),
-                    name: product.name.clone(),
-                    category_id: category_id.to_string(),
-                    price: Some(Money {
-                        amount_minor: product.price.amount_minor,
-                        currency: product.price.currency.clone(),
-                    }),
-                    available: product.stock,
-                    version: 1,
-                };
-                outbox::enqueue(conn, events_topic, &id.to_string(), types::PRODUCT_CREATED, &event).await?;
+                let created = find(conn, id)
+                    .await?
+                    .ok_or_else(|| ProductError::Unexpected(anyhow::anyhow!("seeded product {id} vanished")))?;
+                admin::record_created(conn, events_topic, &created).await?;
                 seeded.products_created += 1;
             }
             Ok(seeded)

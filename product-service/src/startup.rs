@@ -1,6 +1,8 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
+    admin::Admin,
+    auth::{Jwks, TokenVerifier},
     catalogue::Catalogue,
     configuration::Settings,
     db::{self, Db},
@@ -20,6 +22,10 @@ use tokio::{
     sync::{watch, Notify},
     task::JoinHandle,
 };
+
+/// Bound on one fetch of auth's public keys, and the least time between two fetches.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
 
 /// How long the relay and the expiry get to finish what they hold at shutdown.
 const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +63,7 @@ impl Application {
         let relay = Relay {
             pool: pool.clone(),
             producer: kafka.producer(),
-            wake: outbox_ready,
+            wake: Arc::clone(&outbox_ready),
             idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),
         };
@@ -69,6 +75,15 @@ impl Application {
                 reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
             ),
         ];
+        let admin =
+            web::Data::new(Admin::new(db.clone(), settings.kafka.events_topic.clone(), Arc::clone(&outbox_ready)));
+        let jwks = Jwks::new(
+            settings.auth.jwks_url.clone(),
+            JWKS_FETCH_TIMEOUT,
+            settings.auth.jwks_max_age,
+            JWKS_MIN_REFETCH_GAP,
+        )?;
+        let verifier = web::Data::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
         let catalogue = web::Data::new(catalogue);
@@ -91,6 +106,8 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
                 .app_data(catalogue.clone())
+                .app_data(admin.clone())
+                .app_data(verifier.clone())
                 .configure(http::payload_config)
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))

@@ -1,6 +1,7 @@
 //! Kafka events: the transactional outbox and its relay.
 pub mod outbox;
 pub mod relay;
+pub mod stock;
 
 /// Event type names: the payload's full protobuf name, as `Envelope.event_type` carries it.
 pub mod types {

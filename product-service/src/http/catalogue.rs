@@ -35,10 +35,8 @@ async fn get_product(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ProductError> {
-    let id: Uuid = id.parse().map_err(|_| ProductError::invalid("id", "is not a UUID"))?;
-    let product = catalogue.get(id).await?;
-    // The version changes with every change of the product, stock included.
-    let etag = format!("\"{}\"", product.version);
+    let product = catalogue.get(parse_id(&id)?).await?;
+    let etag = etag(product.version);
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -109,6 +107,25 @@ fn price(name: &'static str, value: &str) -> Result<i64, ProductError> {
         .ok()
         .filter(|p| *p >= 0)
         .ok_or_else(|| ProductError::invalid(name, "must be a non-negative integer (minor units)"))
+}
+
+/// A product id from the path.
+pub fn parse_id(id: &str) -> Result<Uuid, ProductError> {
+    id.parse().map_err(|_| ProductError::invalid("id", "is not a UUID"))
+}
+
+/// The product's ETag: its version, which changes with every change, stock included.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// What admins see: the public view plus the stock figures behind `available`.
+pub fn to_admin_json(product: ProductRow) -> Value {
+    let (on_hand, reserved) = (product.on_hand, product.reserved);
+    let mut json = to_json(product);
+    json["on_hand"] = on_hand.into();
+    json["reserved"] = reserved.into();
+    json
 }
 
 pub fn to_json(product: ProductRow) -> Value {

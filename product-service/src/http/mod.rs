@@ -1,4 +1,6 @@
 //! The REST API (actix-web).
+mod admin;
+mod caller;
 mod catalogue;
 mod health;
 mod observe;
@@ -16,7 +18,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics).configure(catalogue::routes);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .configure(catalogue::routes)
+        .configure(admin::routes);
 }
 
 /// Body limits and error bodies for JSON and form payloads.

@@ -73,9 +73,67 @@ impl StockRow {
 
 const RETURNING_STOCK: &str = "RETURNING id, name, price_minor, currency, on_hand, reserved, version";
 
-pub async fn insert(conn: &mut Conn, product: NewProduct<'_>) -> Result<(), ProductError> {
-    diesel::insert_into(products::table).values(product).execute(conn).await?;
-    Ok(())
+/// Adds a product; `false` (and nothing written) when its SKU is taken.
+pub async fn insert(conn: &mut Conn, product: NewProduct<'_>) -> Result<bool, ProductError> {
+    let inserted = diesel::insert_into(products::table)
+        .values(product)
+        .on_conflict(products::sku)
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// The product, locked until the transaction ends: read-check-write without lost updates.
+pub async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<ProductRow>, ProductError> {
+    Ok(products::table.find(id).for_update().select(ProductRow::as_select()).first(conn).await.optional()?)
+}
+
+/// What an admin may change about a product (stock has its own path).
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = products, treat_none_as_null = true)]
+pub struct Details {
+    pub name: String,
+    pub description: String,
+    pub category_id: Option<Uuid>,
+    pub price_minor: i64,
+    pub currency: String,
+    pub attributes: serde_json::Value,
+    pub active: bool,
+}
+
+impl From<&ProductRow> for Details {
+    fn from(p: &ProductRow) -> Self {
+        Self {
+            name: p.name.clone(),
+            description: p.description.clone(),
+            category_id: p.category_id,
+            price_minor: p.price_minor,
+            currency: p.currency.clone(),
+            attributes: p.attributes.clone(),
+            active: p.active,
+        }
+    }
+}
+
+/// Writes `details` and moves the version on.
+pub async fn update_details(conn: &mut Conn, id: Uuid, details: &Details) -> Result<ProductRow, ProductError> {
+    Ok(diesel::update(products::table.find(id))
+        .set((details, products::version.eq(products::version + 1), products::updated_at.eq(diesel::dsl::now)))
+        .returning(ProductRow::as_returning())
+        .get_result(conn)
+        .await?)
+}
+
+/// Sets the stock on hand (the caller checked it covers what is reserved).
+pub async fn set_on_hand(conn: &mut Conn, id: Uuid, on_hand: i64) -> Result<StockRow, ProductError> {
+    Ok(diesel::sql_query(format!(
+        "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now() WHERE id = $1 {RETURNING_STOCK}"
+    ))
+    .bind::<sql_types::Uuid, _>(id)
+    .bind::<sql_types::Int8, _>(on_hand)
+    .get_result(conn)
+    .await?)
 }
 
 pub async fn find(conn: &mut Conn, id: Uuid) -> Result<Option<ProductRow>, ProductError> {

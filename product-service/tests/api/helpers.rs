@@ -1,3 +1,4 @@
+use crate::tokens::{JwksServer, TestKey};
 use diesel::{
     sql_types::{BigInt, Text},
     QueryableByName,
@@ -35,11 +36,39 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// This test's own topic.
     pub events_topic: String,
+    /// The key auth would sign this test's tokens with, and the JWKS serving it.
+    pub auth_key: std::sync::Arc<TestKey>,
+    pub jwks: JwksServer,
 }
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    /// An admin's token, signed with this app's auth key.
+    pub fn admin_token(&self) -> String {
+        self.auth_key.token(&["customer", "admin"])
+    }
+
+    /// A request with `token` as its bearer token.
+    pub fn with_token(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.address)).bearer_auth(token)
+    }
+
+    /// The event types of `product` on this test's topic, in order, once at least `at_least`
+    /// records of the topic (any product) were read.
+    pub async fn event_types_of(&self, product: uuid::Uuid, at_least: usize) -> Vec<String> {
+        use prost::Message as _;
+        use rdkafka::Message as _;
+        let messages =
+            crate::kafka::read(&kafka_brokers(), &self.events_topic, at_least, Duration::from_secs(30)).await;
+        messages
+            .iter()
+            .map(|m| product_service::proto::shop::events::v1::Envelope::decode(m.payload().unwrap()).unwrap())
+            .filter(|e| e.aggregate_id == product.to_string())
+            .map(|e| e.event_type)
+            .collect()
     }
 
     pub fn grpc_endpoint(&self) -> String {
@@ -108,6 +137,9 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
     settings.kafka.events_topic = format!("test.{}.product.events.v1", uuid::Uuid::now_v7().simple());
+    let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
+    let jwks = JwksServer::start(&[&auth_key]);
+    settings.auth.jwks_url = jwks.url.clone();
     customise(&mut settings);
     let events_topic = settings.kafka.events_topic.clone();
     if settings.kafka.brokers == kafka_brokers() {
@@ -121,7 +153,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_port = app.grpc_port();
     tokio::spawn(app.run_until_stopped());
-    let app = TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic };
+    let app =
+        TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic, auth_key, jwks };
     if own_database {
         app.wait_for_migrations().await;
     }

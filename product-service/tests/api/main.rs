@@ -2,6 +2,7 @@
 //! on port 0 against a fresh PostgreSQL database of its own and the real broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod catalogue;
 mod grpc;
 mod health;
@@ -10,3 +11,4 @@ mod kafka;
 mod migrations;
 mod process;
 mod reservations;
+mod tokens;

@@ -1,7 +1,7 @@
 //! Stock reservations over gRPC against real PostgreSQL and the real broker: no oversell
 //! under concurrency, idempotency by reservation id, all-or-nothing, expiry, and events.
 use crate::{
-    helpers::{kafka_brokers, spawn_app, spawn_app_with, TestApp},
+    helpers::{spawn_app, spawn_app_with, TestApp},
     kafka::read,
 };
 use product_service::proto::shop::{
@@ -35,15 +35,8 @@ async fn available(client: &mut Client, id: Uuid) -> i64 {
     client.get_product(request).await.unwrap().into_inner().product.unwrap().available
 }
 
-/// Every event of the product on this test's topic, as (event_type, envelope).
 async fn events_of(app: &TestApp, product: Uuid, at_least: usize) -> Vec<String> {
-    let messages = read(&kafka_brokers(), &app.events_topic, at_least, Duration::from_secs(30)).await;
-    messages
-        .iter()
-        .map(|m| Envelope::decode(m.payload().unwrap()).unwrap())
-        .filter(|e| e.aggregate_id == product.to_string())
-        .map(|e| e.event_type)
-        .collect()
+    app.event_types_of(product, at_least).await
 }
 
 #[tokio::test]
