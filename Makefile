@@ -53,3 +53,4 @@ bench:
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C auth-service bench
 	@$(MAKE) --no-print-directory -C product-service bench
+	@$(MAKE) --no-print-directory -C payment-service bench

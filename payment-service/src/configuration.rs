@@ -25,6 +25,8 @@ pub struct Settings {
     pub grpc_port: u16,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
+    pub gateway: GatewaySettings,
+    pub auth: AuthSettings,
     /// An `EnvFilter` directive such as `info` or `payment_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -54,6 +56,39 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
+    /// Where payment events go.
+    pub events_topic: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayKind {
+    /// Deterministic outcomes by test token; no network. Refused in production.
+    Sandbox,
+    Stripe,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub kind: GatewayKind,
+    /// Stripe's API root (tests point it at a local mock server).
+    pub stripe_api_base: String,
+    pub stripe_secret_key: Option<SecretString>,
+    /// The signing secret of the webhook endpoint (`whsec_...`); webhooks are refused without it.
+    pub webhook_secret: Option<SecretString>,
+    pub webhook_tolerance: Duration,
+    /// Bound on one gateway call; no answer within it leaves the payment pending.
+    pub timeout: Duration,
+    /// How often pending payments and refunds are looked at.
+    pub reconcile_interval: Duration,
+}
+
+/// How callers' tokens are verified: auth-service's public keys and the claims it issues.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub jwks_url: String,
+    pub jwks_max_age: Duration,
+    pub issuer: String,
+    pub audience: String,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -99,6 +134,61 @@ impl Settings {
                     },
                 ),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
+                events_topic: env.parse_with(
+                    "KAFKA_EVENTS_TOPIC",
+                    "payment.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| {
+                        !t.is_empty()
+                            && t.len() <= 249
+                            && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    },
+                ),
+            },
+            gateway: GatewaySettings {
+                kind: env.parse("GATEWAY", GatewayKind::Sandbox, "`sandbox` or `stripe`"),
+                stripe_api_base: env.parse_with(
+                    "STRIPE_API_BASE",
+                    "https://api.stripe.com".to_owned(),
+                    "an http:// or https:// URL",
+                    |u: &String| u.starts_with("https://") || u.starts_with("http://"),
+                ),
+                stripe_secret_key: env.optional_secret("STRIPE_SECRET_KEY", "a Stripe secret key (sk_...)", |k| {
+                    k.starts_with("sk_") || k.starts_with("rk_")
+                }),
+                webhook_secret: env
+                    .optional_secret("STRIPE_WEBHOOK_SECRET", "a webhook signing secret", |k| k.len() >= 16),
+                webhook_tolerance: Duration::from_secs(env.parse_with(
+                    "WEBHOOK_TOLERANCE_SECS",
+                    300,
+                    "1 to 3600 seconds",
+                    |s| (1..=3600).contains(s),
+                )),
+                timeout: millis(env.parse_with("GATEWAY_TIMEOUT_MS", 10_000, "100 to 120000 milliseconds", |m| {
+                    (100..=120_000).contains(m)
+                })),
+                reconcile_interval: millis(env.parse_with(
+                    "RECONCILE_INTERVAL_MS",
+                    2000,
+                    "10 to 3600000 milliseconds",
+                    |m| (10..=3_600_000).contains(m),
+                )),
+            },
+            auth: AuthSettings {
+                jwks_url: env.parse_with(
+                    "AUTH_JWKS_URL",
+                    "http://127.0.0.1:8081/.well-known/jwks.json".to_owned(),
+                    "an http:// or https:// URL",
+                    |u: &String| u.starts_with("http://") || u.starts_with("https://"),
+                ),
+                jwks_max_age: Duration::from_secs(env.parse_with(
+                    "JWKS_MAX_AGE_SECS",
+                    300,
+                    "1 to 86400 seconds",
+                    |s| (1..=86_400).contains(s),
+                )),
+                issuer: env.parse("JWT_ISSUER", "shop-auth".to_owned(), "a string"),
+                audience: env.parse("JWT_AUDIENCE", "shop".to_owned(), "a string"),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
@@ -110,7 +200,29 @@ impl Settings {
                 "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
             ));
         }
+        if settings.gateway.kind == GatewayKind::Stripe && settings.gateway.stripe_secret_key.is_none() {
+            env.errors.push(format!("{ENV_PREFIX}STRIPE_SECRET_KEY must be set when {ENV_PREFIX}GATEWAY=stripe"));
+        }
+        if environment == Environment::Production {
+            if settings.gateway.kind == GatewayKind::Sandbox {
+                env.errors.push(format!("{ENV_PREFIX}GATEWAY=sandbox is refused in production (it takes no money)"));
+            }
+            if settings.gateway.webhook_secret.is_none() {
+                env.errors.push(format!("{ENV_PREFIX}STRIPE_WEBHOOK_SECRET must be set in production"));
+            }
+        }
         env.finish().map(|()| settings)
+    }
+}
+
+impl FromStr for GatewayKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "sandbox" => Ok(Self::Sandbox),
+            "stripe" => Ok(Self::Stripe),
+            _ => Err(()),
+        }
     }
 }
 
@@ -174,6 +286,19 @@ impl EnvReader {
             Some(_) => {
                 self.errors.push(format!("{name} is not valid (value hidden): expected a mysql:// URL"));
                 SecretString::from(default)
+            }
+        }
+    }
+
+    /// A secret that may be absent; a malformed one is reported without its value.
+    fn optional_secret(&mut self, key: &str, expected: &str, valid: impl Fn(&str) -> bool) -> Option<SecretString> {
+        let (name, value) = self.raw(key);
+        match value {
+            None => None,
+            Some(value) if valid(value.trim()) => Some(SecretString::from(value.trim())),
+            Some(_) => {
+                self.errors.push(format!("{name} is not valid (value hidden): expected {expected}"));
+                None
             }
         }
     }
@@ -246,8 +371,25 @@ mod tests {
         let ok = Settings::from_vars(vars(&[
             ("PAYMENT_ENV", "production"),
             ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
+            ("PAYMENT_GATEWAY", "stripe"),
+            ("PAYMENT_STRIPE_SECRET_KEY", "sk_live_abcdef"),
+            ("PAYMENT_STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
         ]));
-        assert!(ok.is_ok());
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn production_refuses_the_sandbox_and_stripe_needs_its_key() {
+        let err = Settings::from_vars(vars(&[
+            ("PAYMENT_ENV", "production"),
+            ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_GATEWAY=sandbox is refused"), "{err}");
+        let err = Settings::from_vars(vars(&[("PAYMENT_GATEWAY", "stripe")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_STRIPE_SECRET_KEY must be set"), "{err}");
+        let err = Settings::from_vars(vars(&[("PAYMENT_STRIPE_SECRET_KEY", "pk_live_oops_secret")])).unwrap_err();
+        assert!(!err.to_string().contains("oops_secret"), "{err}");
     }
 
     #[test]

@@ -73,3 +73,29 @@ pub async fn migrate_until_done(url: SecretString, done: tokio::sync::watch::Sen
         }
     }
 }
+
+/// The pool, closed until the migrations are applied: a request arriving earlier gets
+/// UNAVAILABLE instead of a failed query against a missing table.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    migrated: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Db {
+    pub fn new(pool: DbPool, migrated: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { pool, migrated }
+    }
+
+    pub async fn conn(
+        &self,
+    ) -> Result<diesel_async::pooled_connection::deadpool::Object<AsyncMysqlConnection>, crate::error::PaymentError>
+    {
+        if !*self.migrated.borrow() {
+            return Err(crate::error::PaymentError::Unavailable(anyhow::anyhow!(
+                "database migrations not applied yet"
+            )));
+        }
+        Ok(self.pool.get().await?)
+    }
+}

@@ -1,5 +1,5 @@
-//! The Kafka client of this service. Today it answers readiness (can the brokers be reached);
-//! the outbox relay publishes through the same idempotent producer.
+//! The Kafka client of this service: it answers readiness (can the brokers be reached), and
+//! the outbox relay publishes through its idempotent producer.
 use crate::configuration::KafkaSettings;
 use anyhow::Context;
 use rdkafka::{producer::FutureProducer, ClientConfig};
@@ -22,6 +22,11 @@ impl Kafka {
             .create()
             .context("creating the Kafka producer")?;
         Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+    }
+
+    /// The idempotent producer, for the outbox relay.
+    pub fn producer(&self) -> FutureProducer {
+        (*self.producer).clone()
     }
 
     /// Asks the cluster for its metadata within the configured timeout.

@@ -1,13 +1,35 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
-use crate::{configuration::Settings, db, grpc, http, kafka::Kafka, metrics::Metrics, readiness::Readiness};
+use crate::{
+    auth::{Jwks, TokenVerifier},
+    configuration::{GatewayKind, Settings},
+    db::{self, Db},
+    events::relay::Relay,
+    gateway::{Gateway, Sandbox, Stripe},
+    grpc::{self, PaymentGrpc},
+    http::{self, WebhookSettings},
+    kafka::Kafka,
+    metrics::Metrics,
+    payments::Payments,
+    readiness::Readiness,
+    reconciler,
+};
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
-use std::net::SocketAddr;
-use tokio::{net::TcpListener, sync::watch};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Notify},
+    task::JoinHandle,
+};
 
-/// Largest JSON body accepted; larger ones get 413.
-const MAX_JSON_BODY: usize = 64 * 1024;
+/// Largest request body accepted (webhooks); larger ones get 413.
+const MAX_BODY: usize = 256 * 1024;
+/// Bound on one fetch of auth's public keys, and the least time between two fetches.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
+/// How long the relay and the reconciler get to finish what they hold at shutdown.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     http_server: HttpServer,
@@ -15,6 +37,10 @@ pub struct Application {
     grpc_listener: TcpListener,
     grpc_addr: SocketAddr,
     metrics: Metrics,
+    grpc_service: PaymentGrpc,
+    /// The outbox relay and the reconciler, and how to stop them.
+    background: Vec<JoinHandle<()>>,
+    stop_background: watch::Sender<bool>,
     settings: Settings,
 }
 
@@ -28,6 +54,45 @@ impl Application {
         if settings.database.migrate_on_start {
             tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
         }
+        let gateway: Arc<dyn Gateway> = match settings.gateway.kind {
+            GatewayKind::Sandbox => Arc::new(Sandbox::default()),
+            GatewayKind::Stripe => Arc::new(Stripe::new(
+                settings.gateway.stripe_api_base.clone(),
+                settings.gateway.stripe_secret_key.clone().context("the Stripe secret key is not set")?,
+                settings.gateway.timeout,
+            )?),
+        };
+        let outbox_ready = Arc::new(Notify::new());
+        let payments = Payments::new(
+            Db::new(pool.clone(), migrated.clone()),
+            gateway,
+            settings.kafka.events_topic.clone(),
+            Arc::clone(&outbox_ready),
+            settings.gateway.timeout,
+        )?;
+        let relay = Relay {
+            pool: pool.clone(),
+            producer: kafka.producer(),
+            wake: outbox_ready,
+            idle_poll: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(30),
+        };
+        let (stop_background, stop) = watch::channel(false);
+        let background = vec![
+            after_migrations(migrated.clone(), relay.run(stop.clone())),
+            after_migrations(
+                migrated.clone(),
+                reconciler::run(payments.clone(), settings.gateway.reconcile_interval, stop),
+            ),
+        ];
+        let jwks = Jwks::new(
+            settings.auth.jwks_url.clone(),
+            JWKS_FETCH_TIMEOUT,
+            settings.auth.jwks_max_age,
+            JWKS_MIN_REFETCH_GAP,
+        )?;
+        let verifier = Arc::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
+        let grpc_service = PaymentGrpc::new(payments.clone(), verifier);
         let readiness =
             Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
 
@@ -41,12 +106,19 @@ impl Application {
 
         let readiness = web::Data::new(readiness);
         let app_metrics = web::Data::new(metrics.clone());
+        let payments = web::Data::new(payments);
+        let webhook_settings = web::Data::new(WebhookSettings {
+            secret: settings.gateway.webhook_secret.clone(),
+            tolerance: settings.gateway.webhook_tolerance,
+        });
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::observe))
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY))
+                .app_data(payments.clone())
+                .app_data(webhook_settings.clone())
+                .app_data(web::PayloadConfig::default().limit(MAX_BODY))
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
         })
@@ -56,7 +128,17 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
 
-        Ok(Self { http_server, http_addr, grpc_listener, grpc_addr, metrics, settings })
+        Ok(Self {
+            http_server,
+            http_addr,
+            grpc_listener,
+            grpc_addr,
+            metrics,
+            grpc_service,
+            background,
+            stop_background,
+            settings,
+        })
     }
 
     pub fn http_port(&self) -> u16 {
@@ -72,7 +154,7 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, async {
+        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, self.grpc_service, async {
             let _ = grpc_stopped.await;
         }));
 
@@ -90,9 +172,31 @@ impl Application {
         tokio::time::timeout(self.settings.shutdown_timeout, drain)
             .await
             .context("in-flight requests did not finish within the shutdown timeout")??;
+        // The relay finishes its batch, the reconciler its round.
+        self.stop_background.send_replace(true);
+        for mut task in self.background {
+            if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, &mut task).await.is_err() {
+                // Safe anyway: an unsent outbox row is sent by the next start, and a pending
+                // payment is picked up again once its lease runs out.
+                tracing::warn!("a background task did not stop in time; aborting it");
+                task.abort();
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs `task` once the migrations are applied (its tables exist).
+fn after_migrations(
+    mut migrated: watch::Receiver<bool>,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if migrated.wait_for(|done| *done).await.is_ok() {
+            task.await;
+        }
+    })
 }
 
 async fn shutdown_signal() -> &'static str {

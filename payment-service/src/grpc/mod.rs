@@ -3,27 +3,180 @@
 mod observe;
 
 use crate::{
+    auth::TokenVerifier,
+    error::PaymentError,
     metrics::Metrics,
+    payments::{ChargeInput, Payments, RefundInput, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     proto::{
-        shop::payment::v1::payment_service_server::{PaymentService, PaymentServiceServer},
+        shop::payment::v1::{
+            self as pb,
+            payment_service_server::{PaymentService, PaymentServiceServer},
+        },
         FILE_DESCRIPTOR_SET,
     },
+    settlement::{self, money, Line},
+    store::payments::{self, PaymentRow},
 };
 use anyhow::Context;
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
 use tonic::transport::{server::TcpIncoming, Server};
 
-/// Charges, refunds and their look-ups come with the payments work; until then the generated
-/// defaults answer UNIMPLEMENTED.
-#[derive(Debug, Default)]
-pub struct PaymentGrpc;
+/// Charges, refunds and their look-ups, on behalf of the user whose token the caller forwards.
+pub struct PaymentGrpc {
+    payments: Payments,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl PaymentGrpc {
+    pub fn new(payments: Payments, verifier: Arc<TokenVerifier>) -> Self {
+        Self { payments, verifier }
+    }
+
+    /// The user id of the verified bearer token in the `authorization` metadata.
+    async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<String, PaymentError> {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, token)| scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .map(|(_, token)| token.trim().to_owned())
+            .ok_or(PaymentError::Unauthenticated)?;
+        let claims = self.verifier.verify(&token).await?;
+        // Payments are stored per user id, which auth issues as a UUID.
+        claims.sub.parse::<uuid::Uuid>().map(|id| id.to_string()).map_err(|_| PaymentError::Unauthenticated)
+    }
+}
+
+type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 
 #[tonic::async_trait]
-impl PaymentService for PaymentGrpc {}
+impl PaymentService for PaymentGrpc {
+    async fn charge(&self, request: tonic::Request<pb::ChargeRequest>) -> Reply<pb::ChargeResponse> {
+        let user_id = self.caller(&request).await?;
+        let request = request.into_inner();
+        let amount = request.amount.ok_or_else(|| PaymentError::invalid("amount", "is required"))?;
+        let input = ChargeInput {
+            idempotency_key: request.idempotency_key,
+            order_id: request.order_id,
+            amount_minor: amount.amount_minor,
+            currency: amount.currency,
+            payment_token: request.payment_token,
+            lines: request
+                .lines
+                .into_iter()
+                .map(|l| {
+                    let price = l.unit_price.unwrap_or_default();
+                    Line {
+                        product_id: l.product_id,
+                        name: l.name,
+                        quantity: l.quantity,
+                        unit_price_minor: price.amount_minor,
+                        currency: price.currency,
+                    }
+                })
+                .collect(),
+        };
+        let payment = self.payments.charge(&user_id, input).await?;
+        Ok(tonic::Response::new(pb::ChargeResponse { payment: Some(to_proto(payment)) }))
+    }
+
+    async fn refund(&self, request: tonic::Request<pb::RefundRequest>) -> Reply<pb::RefundResponse> {
+        let user_id = self.caller(&request).await?;
+        let request = request.into_inner();
+        let amount = request.amount.ok_or_else(|| PaymentError::invalid("amount", "is required"))?;
+        let input = RefundInput {
+            idempotency_key: request.idempotency_key,
+            payment_id: request.payment_id,
+            amount_minor: amount.amount_minor,
+            currency: amount.currency,
+            reason: request.reason,
+        };
+        let (refund, payment) = self.payments.refund(&user_id, input).await?;
+        Ok(tonic::Response::new(pb::RefundResponse {
+            refund: Some(pb::Refund {
+                refund_id: refund.id,
+                payment_id: refund.payment_id,
+                amount: Some(money(refund.amount_minor, &refund.currency)),
+                reason: refund.reason,
+                created_at: Some(timestamp(refund.created_at)),
+            }),
+            payment: Some(to_proto(payment)),
+        }))
+    }
+
+    async fn get_payment(&self, request: tonic::Request<pb::GetPaymentRequest>) -> Reply<pb::GetPaymentResponse> {
+        let user_id = self.caller(&request).await?;
+        let payment = self.payments.get(&user_id, &request.into_inner().payment_id).await?;
+        Ok(tonic::Response::new(pb::GetPaymentResponse { payment: Some(to_proto(payment)) }))
+    }
+
+    async fn list_payments(&self, request: tonic::Request<pb::ListPaymentsRequest>) -> Reply<pb::ListPaymentsResponse> {
+        let user_id = self.caller(&request).await?;
+        let request = request.into_inner();
+        if !request.user_id.is_empty() && request.user_id != user_id {
+            return Err(PaymentError::PermissionDenied.into());
+        }
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if (1..=MAX_PAGE_SIZE).contains(&i64::from(n)) => i64::from(n),
+            _ => return Err(PaymentError::invalid("page_size", format!("must be 0 to {MAX_PAGE_SIZE}")).into()),
+        };
+        let page = self.payments.list(&user_id, page_size, &request.page_token).await?;
+        Ok(tonic::Response::new(pb::ListPaymentsResponse {
+            payments: page.payments.into_iter().map(to_proto).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+}
+
+fn timestamp(at: chrono::NaiveDateTime) -> prost_types::Timestamp {
+    std::time::SystemTime::from(at.and_utc()).into()
+}
+
+fn to_proto(payment: PaymentRow) -> pb::Payment {
+    let status = match payment.status.as_str() {
+        payments::PENDING => pb::PaymentStatus::Pending,
+        payments::SUCCEEDED => pb::PaymentStatus::Succeeded,
+        payments::FAILED => pb::PaymentStatus::Failed,
+        payments::PARTIALLY_REFUNDED => pb::PaymentStatus::PartiallyRefunded,
+        payments::REFUNDED => pb::PaymentStatus::Refunded,
+        _ => pb::PaymentStatus::Unspecified,
+    };
+    let lines = settlement::lines_of(&payment)
+        .into_iter()
+        .map(|l| pb::OrderLine {
+            product_id: l.product_id,
+            name: l.name,
+            quantity: l.quantity,
+            unit_price: Some(money(l.unit_price_minor, &l.currency)),
+        })
+        .collect();
+    pb::Payment {
+        amount: Some(money(payment.amount_minor, &payment.currency)),
+        refunded: Some(money(payment.refunded_minor, &payment.currency)),
+        status: status as i32,
+        gateway_reference: payment.gateway_reference.unwrap_or_default(),
+        failure_code: payment.failure_code.unwrap_or_default(),
+        failure_message: payment.failure_message.unwrap_or_default(),
+        lines,
+        created_at: Some(timestamp(payment.created_at)),
+        updated_at: Some(timestamp(payment.updated_at)),
+        payment_id: payment.id,
+        user_id: payment.user_id,
+        order_id: payment.order_id,
+        gateway: payment.gateway,
+    }
+}
 
 /// Serves until `shutdown` resolves, then lets in-flight calls finish.
-pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Metrics,
+    service: PaymentGrpc,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<PaymentServiceServer<PaymentGrpc>>().await;
 
@@ -40,7 +193,7 @@ pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Futur
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PaymentServiceServer::new(PaymentGrpc))
+        .add_service(PaymentServiceServer::new(service))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
         .await
         .context("the gRPC server failed")

@@ -1,15 +1,17 @@
 //! The REST API (actix-web).
 mod health;
 mod observe;
+mod webhooks;
 
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 pub use observe::observe;
+pub use webhooks::WebhookSettings;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics);
+    cfg.service(health::healthz).service(health::readyz).service(health::metrics).service(webhooks::stripe_webhook);
 }
 
 /// The JSON error body every 4xx and 5xx of this service uses.

@@ -1,9 +1,15 @@
+use crate::tokens::{JwksServer, TestKey};
 use diesel::{
     sql_types::{BigInt, Text},
     QueryableByName,
 };
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
-use payment_service::{configuration::Settings, startup::Application, telemetry};
+use payment_service::{
+    configuration::Settings,
+    proto::shop::{events::v1::Envelope, payment::v1::payment_service_client::PaymentServiceClient},
+    startup::Application,
+    telemetry,
+};
 use secrecy::SecretString;
 use std::{sync::LazyLock, time::Duration};
 
@@ -33,11 +39,58 @@ pub struct TestApp {
     pub grpc_port: u16,
     pub database_url: String,
     pub client: reqwest::Client,
+    /// This test's own topic.
+    pub events_topic: String,
+    /// The key auth would sign this test's tokens with, and the JWKS serving it.
+    pub auth_key: std::sync::Arc<TestKey>,
+    pub jwks: JwksServer,
+}
+
+/// A shopper: a user id and a token for it.
+pub struct Shopper {
+    pub user_id: String,
+    pub token: String,
 }
 
 impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
+    }
+
+    /// A new user with a valid token.
+    pub fn shopper(&self) -> Shopper {
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let token = self.auth_key.token_with(&["customer"], |c| c["sub"] = serde_json::json!(user_id));
+        Shopper { user_id, token }
+    }
+
+    pub async fn payments(&self) -> PaymentServiceClient<tonic::transport::Channel> {
+        PaymentServiceClient::new(self.grpc_channel().await)
+    }
+
+    /// Waits until the migrations ran (start-up applies them in the background).
+    pub async fn wait_for_migrations(&self) {
+        for _ in 0..300 {
+            if !self.get("/readyz").await.text().await.unwrap_or_default().contains("migrations not applied") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("migrations not applied after 15 s");
+    }
+
+    /// The event types on this test's topic for `user_id`, once at least `at_least` records
+    /// were read, with their envelopes.
+    pub async fn events_of(&self, user_id: &str, at_least: usize) -> Vec<Envelope> {
+        use prost::Message as _;
+        use rdkafka::Message as _;
+        let messages =
+            crate::kafka::read(&kafka_brokers(), &self.events_topic, at_least, Duration::from_secs(30)).await;
+        messages
+            .iter()
+            .filter(|m| m.key() == Some(user_id.as_bytes()))
+            .map(|m| Envelope::decode(m.payload().unwrap()).unwrap())
+            .collect()
     }
 
     pub fn grpc_endpoint(&self) -> String {
@@ -73,13 +126,40 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.grpc_port = 0;
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
+    settings.kafka.events_topic = format!("test.{}.payment.events.v1", uuid::Uuid::now_v7().simple());
+    settings.gateway.reconcile_interval = Duration::from_millis(100);
+    settings.gateway.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
+    let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
+    let jwks = JwksServer::start(&[&auth_key]);
+    settings.auth.jwks_url = jwks.url.clone();
     customise(&mut settings);
+    let events_topic = settings.kafka.events_topic.clone();
+    if settings.kafka.brokers == kafka_brokers() {
+        crate::kafka::create_topics(&settings.kafka.brokers, &[&events_topic]).await;
+    }
+    let server = admin_database_url().rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or_default();
+    let own_database = secrecy::ExposeSecret::expose_secret(&settings.database.url).starts_with(&server);
 
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_port = app.grpc_port();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, grpc_port, database_url, client: reqwest::Client::new() }
+    let app =
+        TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic, auth_key, jwks };
+    if own_database {
+        app.wait_for_migrations().await;
+    }
+    app
+}
+
+/// The webhook signing secret every test app is configured with.
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
+
+/// A request carrying `token` as the user's bearer token.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
 }
 
 const TEST_DATABASE_PREFIX: &str = "payment_test_";

@@ -5,5 +5,9 @@
 mod grpc;
 mod health;
 mod helpers;
+mod kafka;
 mod migrations;
+mod payments;
 mod process;
+mod stripe_mock;
+mod tokens;

@@ -1,0 +1,4 @@
+DROP TABLE processed_webhooks;
+DROP TABLE idempotency_keys;
+DROP TABLE refunds;
+DROP TABLE payments;

@@ -1,0 +1,43 @@
+//! Writing events: in the same transaction as the state change they describe, so an event
+//! exists exactly when its change committed. The relay publishes them later.
+use crate::{
+    error::PaymentError, proto::shop::events::v1::Envelope, schema::outbox, store::Conn, telemetry, SERVICE_NAME,
+};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use prost::Message;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Adds an event to the outbox; call it inside the transaction of the change.
+pub async fn enqueue(
+    conn: &mut Conn,
+    topic: &str,
+    aggregate_id: &str,
+    event_type: &str,
+    payload: &impl Message,
+) -> Result<Uuid, PaymentError> {
+    let event_id = Uuid::now_v7();
+    let envelope = Envelope {
+        event_id: event_id.to_string(),
+        event_type: event_type.to_owned(),
+        occurred_at: Some(std::time::SystemTime::now().into()),
+        producer: SERVICE_NAME.to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        payload: payload.encode_to_vec(),
+    };
+    let mut trace = HashMap::new();
+    telemetry::inject_current(&mut trace);
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::event_id.eq(event_id.to_string()),
+            outbox::topic.eq(topic),
+            outbox::aggregate_id.eq(aggregate_id),
+            outbox::event_type.eq(event_type),
+            outbox::envelope.eq(envelope.encode_to_vec()),
+            outbox::traceparent.eq(trace.remove("traceparent")),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(event_id)
+}

@@ -1,0 +1,32 @@
+//! `POST /v1/webhooks/stripe`: the gateway tells us how a payment ended. The body is read raw
+//! (the signature covers its exact bytes) and verified before anything is parsed.
+use crate::{error::PaymentError, payments::Payments, webhooks};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use std::time::Duration;
+
+/// The webhook endpoint's signing secret and timestamp tolerance.
+pub struct WebhookSettings {
+    pub secret: Option<SecretString>,
+    pub tolerance: Duration,
+}
+
+#[post("/v1/webhooks/stripe")]
+pub(super) async fn stripe_webhook(
+    req: HttpRequest,
+    body: web::Bytes,
+    settings: web::Data<WebhookSettings>,
+    payments: web::Data<Payments>,
+) -> Result<HttpResponse, PaymentError> {
+    let secret = settings.secret.as_ref().ok_or(PaymentError::WebhookRefused("no webhook secret is configured"))?;
+    let header = req
+        .headers()
+        .get("Stripe-Signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(PaymentError::WebhookRefused("the Stripe-Signature header is missing"))?;
+    let now = chrono::Utc::now().timestamp();
+    webhooks::verify_signature(header, &body, secret.expose_secret().as_bytes(), settings.tolerance, now)?;
+    let applied = webhooks::apply(&payments, &body).await?;
+    Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": applied == webhooks::Applied::Duplicate })))
+}

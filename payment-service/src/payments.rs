@@ -1,0 +1,349 @@
+//! Charges, refunds and their look-ups, for the calling user only. A charge is written as a
+//! pending payment together with its idempotency key before the gateway is asked, so that a
+//! crash at any point leaves something the reconciler can finish — never a charge nobody knows
+//! about, never a second charge (the gateway call carries the payment id as its idempotency key).
+use crate::{
+    currency,
+    db::Db,
+    error::PaymentError,
+    gateway::{ChargeAttempt, Gateway, RefundAttempt},
+    idempotency::{self, Begin},
+    settlement::{self, Line},
+    store::{
+        payments::{self, NewPayment, PaymentRow},
+        refunds::{self, RefundRow},
+    },
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{NaiveDateTime, Utc};
+use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use serde::Serialize;
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+pub const MAX_AMOUNT_MINOR: i64 = 100_000_000_000;
+pub const MAX_LINES: usize = 100;
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// A charge request, validated by `validate_charge`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChargeInput {
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub order_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub payment_token: String,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RefundInput {
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: String,
+}
+
+pub fn validate_money(amount_minor: i64, currency_code: &str) -> Result<(), PaymentError> {
+    if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
+        return Err(PaymentError::invalid(
+            "amount.amount_minor",
+            format!("must be 1 to {MAX_AMOUNT_MINOR} minor units"),
+        ));
+    }
+    if !currency::is_known(currency_code) {
+        return Err(PaymentError::invalid("amount.currency", format!("{currency_code:?} is not an ISO 4217 code")));
+    }
+    Ok(())
+}
+
+fn validate_text(field: &'static str, value: &str, max: usize) -> Result<(), PaymentError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(PaymentError::invalid(field, format!("must be 1 to {max} characters")));
+    }
+    Ok(())
+}
+
+pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
+    idempotency::validate_key(&input.idempotency_key)?;
+    validate_text("order_id", &input.order_id, 255)?;
+    validate_text("payment_token", &input.payment_token, 255)?;
+    validate_money(input.amount_minor, &input.currency)?;
+    if input.lines.len() > MAX_LINES {
+        return Err(PaymentError::invalid("lines", format!("at most {MAX_LINES}")));
+    }
+    for line in &input.lines {
+        validate_text("lines.product_id", &line.product_id, 64)?;
+        if !(1..=10_000).contains(&line.quantity) || line.unit_price_minor < 0 || line.currency != input.currency {
+            return Err(PaymentError::invalid(
+                "lines",
+                "each line needs a quantity of 1 to 10000 and a non-negative price in the charge's currency",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn validate_refund(input: &RefundInput) -> Result<(), PaymentError> {
+    idempotency::validate_key(&input.idempotency_key)?;
+    validate_payment_id(&input.payment_id)?;
+    validate_money(input.amount_minor, &input.currency)?;
+    if input.reason.chars().count() > 500 {
+        return Err(PaymentError::invalid("reason", "is longer than 500 characters"));
+    }
+    Ok(())
+}
+
+pub fn validate_payment_id(id: &str) -> Result<(), PaymentError> {
+    id.parse::<Uuid>().map(|_| ()).map_err(|_| PaymentError::invalid("payment_id", "is not a UUID"))
+}
+
+pub struct Page {
+    pub payments: Vec<PaymentRow>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Payments {
+    db: Db,
+    gateway: Arc<dyn Gateway>,
+    events_topic: String,
+    outbox_ready: Arc<Notify>,
+    /// How long a first request may hold its key before a duplicate is answered with its
+    /// (pending) result instead of `request_in_progress`: longer than a gateway call.
+    key_lock: chrono::Duration,
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+impl Payments {
+    pub fn new(
+        db: Db,
+        gateway: Arc<dyn Gateway>,
+        events_topic: String,
+        outbox_ready: Arc<Notify>,
+        gateway_timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let key_lock = chrono::Duration::from_std(gateway_timeout * 2 + Duration::from_secs(5))?;
+        Ok(Self { db, gateway, events_topic, outbox_ready, key_lock })
+    }
+
+    pub fn gateway(&self) -> &Arc<dyn Gateway> {
+        &self.gateway
+    }
+
+    pub fn events_topic(&self) -> &str {
+        &self.events_topic
+    }
+
+    pub fn outbox_ready(&self) -> &Notify {
+        &self.outbox_ready
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub async fn charge(&self, user_id: &str, input: ChargeInput) -> Result<PaymentRow, PaymentError> {
+        validate_charge(&input)?;
+        let fingerprint = idempotency::fingerprint("charge", &input)?;
+        let payment_id = Uuid::now_v7().to_string();
+        let started = now();
+        let lock_until = started + self.key_lock;
+        let gateway = self.gateway.name();
+        let mut conn = self.db.conn().await?;
+        let begun = conn
+            .transaction::<_, PaymentError, _>(|conn| {
+                let (input, fingerprint, payment_id) = (&input, &fingerprint, &payment_id);
+                async move {
+                    let key = &input.idempotency_key;
+                    let begin =
+                        idempotency::begin(conn, user_id, key, fingerprint, payment_id, started, lock_until).await?;
+                    if begin == Begin::New {
+                        let payment = NewPayment {
+                            id: payment_id,
+                            user_id,
+                            order_id: &input.order_id,
+                            amount_minor: input.amount_minor,
+                            currency: &input.currency,
+                            status: payments::PENDING,
+                            gateway,
+                            payment_token: Some(&input.payment_token),
+                            order_lines: serde_json::to_string(&input.lines).map_err(anyhow::Error::from)?,
+                            // If this process dies before the gateway answers, the reconciler
+                            // takes over once the key's lock has run out.
+                            next_attempt_at: Some(lock_until),
+                            created_at: started,
+                            updated_at: started,
+                        };
+                        payments::insert(conn, payment).await?;
+                    }
+                    Ok(begin)
+                }
+                .scope_boxed()
+            })
+            .await?;
+        if let Begin::Replay(existing) = begun {
+            return self.find(&mut conn, user_id, &existing).await;
+        }
+
+        let attempt = ChargeAttempt {
+            payment_id: payment_id.clone(),
+            amount_minor: input.amount_minor,
+            currency: input.currency.clone(),
+            payment_token: input.payment_token.clone(),
+        };
+        let answer = self.gateway.charge(&attempt).await;
+        let topic = &self.events_topic;
+        let payment = conn
+            .transaction::<_, PaymentError, _>(|conn| {
+                let (payment_id, key) = (&payment_id, &input.idempotency_key);
+                async move {
+                    let now = now();
+                    settlement::apply_charge(conn, topic, payment_id, answer, now, settlement::retry_at(now, 0))
+                        .await?;
+                    crate::store::idempotency::complete(conn, user_id, key).await?;
+                    payments::find(conn, payment_id)
+                        .await?
+                        .ok_or_else(|| PaymentError::PaymentNotFound(payment_id.clone()))
+                }
+                .scope_boxed()
+            })
+            .await?;
+        self.outbox_ready.notify_one();
+        Ok(payment)
+    }
+
+    pub async fn refund(&self, user_id: &str, input: RefundInput) -> Result<(RefundRow, PaymentRow), PaymentError> {
+        validate_refund(&input)?;
+        let fingerprint = idempotency::fingerprint("refund", &input)?;
+        let refund_id = Uuid::now_v7().to_string();
+        let started = now();
+        let lock_until = started + self.key_lock;
+        let mut conn = self.db.conn().await?;
+        let begun = conn
+            .transaction::<_, PaymentError, _>(|conn| {
+                let (input, fingerprint, refund_id) = (&input, &fingerprint, &refund_id);
+                async move {
+                    let key = &input.idempotency_key;
+                    let begin =
+                        idempotency::begin(conn, user_id, key, fingerprint, refund_id, started, lock_until).await?;
+                    if let Begin::Replay(existing) = begin {
+                        return Ok(Err(existing));
+                    }
+                    // Locked: concurrent refunds of one payment are judged one after another.
+                    let payment = payments::lock(conn, &input.payment_id)
+                        .await?
+                        .filter(|p| p.user_id == user_id)
+                        .ok_or_else(|| PaymentError::PaymentNotFound(input.payment_id.clone()))?;
+                    if payment.status != payments::SUCCEEDED && payment.status != payments::PARTIALLY_REFUNDED {
+                        return Err(PaymentError::NotRefundable(payment.status));
+                    }
+                    if input.currency != payment.currency {
+                        return Err(PaymentError::invalid("amount.currency", "differs from the payment's currency"));
+                    }
+                    let refundable = payment.amount_minor - payment.refunded_minor;
+                    if input.amount_minor > refundable {
+                        return Err(PaymentError::RefundExceedsCharge { refundable });
+                    }
+                    payments::add_refunded(conn, &payment.id, input.amount_minor, started).await?;
+                    let refund = RefundRow {
+                        id: refund_id.clone(),
+                        payment_id: payment.id.clone(),
+                        amount_minor: input.amount_minor,
+                        currency: input.currency.clone(),
+                        reason: input.reason.clone(),
+                        status: refunds::PENDING.to_owned(),
+                        created_at: started,
+                    };
+                    // Due for the reconciler only if this request dies before the gateway answers.
+                    refunds::insert(conn, &refund, lock_until).await?;
+                    Ok(Ok((refund, payment.gateway_reference.unwrap_or_default())))
+                }
+                .scope_boxed()
+            })
+            .await?;
+        let (refund, charge_reference) = match begun {
+            Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
+            Ok(created) => created,
+        };
+
+        let attempt = RefundAttempt {
+            refund_id: refund.id.clone(),
+            charge_reference,
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.clone(),
+        };
+        let answer = self.gateway.refund(&attempt).await;
+        let topic = &self.events_topic;
+        conn.transaction::<_, PaymentError, _>(|conn| {
+            let (refund, key) = (&refund, &input.idempotency_key);
+            async move {
+                let now = now();
+                settlement::apply_refund(conn, topic, refund, answer, now, settlement::retry_at(now, 0)).await?;
+                crate::store::idempotency::complete(conn, user_id, key).await
+            }
+            .scope_boxed()
+        })
+        .await?;
+        self.outbox_ready.notify_one();
+        self.find_refund(&mut conn, user_id, &refund.id).await
+    }
+
+    pub async fn get(&self, user_id: &str, payment_id: &str) -> Result<PaymentRow, PaymentError> {
+        validate_payment_id(payment_id)?;
+        let mut conn = self.db.conn().await?;
+        self.find(&mut conn, user_id, payment_id).await
+    }
+
+    pub async fn list(&self, user_id: &str, page_size: i64, page_token: &str) -> Result<Page, PaymentError> {
+        let before = if page_token.is_empty() {
+            None
+        } else {
+            let id = URL_SAFE_NO_PAD
+                .decode(page_token)
+                .ok()
+                .and_then(|bytes| Uuid::from_slice(&bytes).ok())
+                .ok_or_else(|| PaymentError::invalid("page_token", "is not a token this service issued"))?;
+            Some(id.to_string())
+        };
+        let mut conn = self.db.conn().await?;
+        let mut rows = payments::page(&mut conn, user_id, before.as_deref(), page_size + 1).await?;
+        let next_page_token = if rows.len() as i64 > page_size {
+            rows.truncate(page_size as usize);
+            rows.last().and_then(|p| p.id.parse::<Uuid>().ok()).map(|id| URL_SAFE_NO_PAD.encode(id.as_bytes()))
+        } else {
+            None
+        };
+        Ok(Page { payments: rows, next_page_token })
+    }
+
+    /// The payment if it is the user's: another user's payment is reported as missing, not
+    /// forbidden, so that ids cannot be probed.
+    async fn find(&self, conn: &mut crate::store::Conn, user_id: &str, id: &str) -> Result<PaymentRow, PaymentError> {
+        payments::find(conn, id)
+            .await?
+            .filter(|p| p.user_id == user_id)
+            .ok_or_else(|| PaymentError::PaymentNotFound(id.to_owned()))
+    }
+
+    async fn find_refund(
+        &self,
+        conn: &mut crate::store::Conn,
+        user_id: &str,
+        refund_id: &str,
+    ) -> Result<(RefundRow, PaymentRow), PaymentError> {
+        let refund = refunds::find(conn, refund_id)
+            .await?
+            .ok_or_else(|| PaymentError::Unexpected(anyhow::anyhow!("refund {refund_id} of a known key is missing")))?;
+        let payment = self.find(conn, user_id, &refund.payment_id).await?;
+        Ok((refund, payment))
+    }
+}

@@ -1,0 +1,76 @@
+//! diesel's view of the tables (migrations/ is the source of truth; `diesel print-schema`
+//! regenerates this file).
+diesel::table! {
+    outbox (id) {
+        id -> Unsigned<Bigint>,
+        event_id -> Char,
+        topic -> Varchar,
+        aggregate_id -> Varchar,
+        event_type -> Varchar,
+        envelope -> Blob,
+        traceparent -> Nullable<Varchar>,
+        created_at -> Datetime,
+        sent_at -> Nullable<Datetime>,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Char,
+        user_id -> Char,
+        order_id -> Varchar,
+        amount_minor -> Bigint,
+        currency -> Char,
+        refunded_minor -> Bigint,
+        status -> Varchar,
+        gateway -> Varchar,
+        gateway_reference -> Nullable<Varchar>,
+        payment_token -> Nullable<Varchar>,
+        failure_code -> Nullable<Varchar>,
+        failure_message -> Nullable<Varchar>,
+        order_lines -> Longtext,
+        next_attempt_at -> Nullable<Datetime>,
+        attempts -> Integer,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Char,
+        payment_id -> Char,
+        amount_minor -> Bigint,
+        currency -> Char,
+        reason -> Varchar,
+        status -> Varchar,
+        gateway_reference -> Nullable<Varchar>,
+        failure_code -> Nullable<Varchar>,
+        next_attempt_at -> Nullable<Datetime>,
+        created_at -> Datetime,
+        updated_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Char,
+        idem_key -> Varchar,
+        fingerprint -> Char,
+        state -> Varchar,
+        resource_id -> Char,
+        locked_until -> Datetime,
+        created_at -> Datetime,
+        expires_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    processed_webhooks (event_id) {
+        event_id -> Varchar,
+        received_at -> Datetime,
+    }
+}
+
+diesel::joinable!(refunds -> payments (payment_id));
+diesel::allow_tables_to_appear_in_same_query!(outbox, payments, refunds, idempotency_keys, processed_webhooks);

@@ -1,0 +1,181 @@
+//! Applying a gateway's answer to a payment or a refund, with its event, inside the caller's
+//! transaction. Whoever learns the answer — the request itself, the reconciler, a webhook —
+//! applies it the same way, and only a still-pending payment or refund changes, so racing
+//! learners settle it once.
+use crate::{
+    error::PaymentError,
+    events::{outbox, types},
+    gateway::{GatewayError, Outcome},
+    proto::shop::{
+        common::v1::Money,
+        events::v1::{PaidLine, PaymentFailed, PaymentRefunded, PaymentSucceeded},
+    },
+    store::{
+        payments::{self, PaymentRow},
+        refunds::{self, RefundRow},
+        Conn,
+    },
+};
+use chrono::{Duration as ChronoDuration, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+/// One order line as stored with the payment (JSON) and carried by `PaymentSucceeded`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub product_id: String,
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price_minor: i64,
+    pub currency: String,
+}
+
+/// Applies the gateway's answer to a charge. No decision (timeout, outage) keeps the payment
+/// pending and asks the reconciler to try again at `retry_at` with the same idempotency key.
+pub async fn apply_charge(
+    conn: &mut Conn,
+    topic: &str,
+    payment_id: &str,
+    answer: Result<Outcome, GatewayError>,
+    now: NaiveDateTime,
+    retry_at: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    match answer {
+        Ok(Outcome::Succeeded { reference }) => {
+            if payments::settle(conn, payment_id, payments::SUCCEEDED, Some(&reference), None, now).await? {
+                let payment = reload(conn, payment_id).await?;
+                record_succeeded(conn, topic, &payment, now).await?;
+            }
+        }
+        Ok(Outcome::Declined { reference, code, message }) => {
+            let failure = Some((code.as_str(), message.as_str()));
+            if payments::settle(conn, payment_id, payments::FAILED, reference.as_deref(), failure, now).await? {
+                let payment = reload(conn, payment_id).await?;
+                record_failed(conn, topic, &payment).await?;
+            }
+        }
+        // Accepted, not final: the gateway's webhook settles it.
+        Ok(Outcome::Pending { reference }) => payments::defer(conn, payment_id, Some(&reference), None, now).await?,
+        Err(error) => {
+            tracing::warn!(payment_id, error = %error, "no answer from the gateway; the payment stays pending");
+            payments::defer(conn, payment_id, None, Some(retry_at), now).await?
+        }
+    }
+    Ok(())
+}
+
+/// Applies the gateway's answer to a refund: a success completes it, a refusal gives the
+/// amount back to what may still be refunded, no answer leaves it for the reconciler.
+pub async fn apply_refund(
+    conn: &mut Conn,
+    topic: &str,
+    refund: &RefundRow,
+    answer: Result<Outcome, GatewayError>,
+    now: NaiveDateTime,
+    retry_at: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    match answer {
+        Ok(Outcome::Succeeded { reference }) => {
+            if refunds::settle(conn, &refund.id, refunds::SUCCEEDED, Some(&reference), None, now).await? {
+                let payment = payments::lock(conn, &refund.payment_id)
+                    .await?
+                    .ok_or_else(|| PaymentError::PaymentNotFound(refund.payment_id.clone()))?;
+                let status = if payment.refunded_minor >= payment.amount_minor {
+                    payments::REFUNDED
+                } else {
+                    payments::PARTIALLY_REFUNDED
+                };
+                payments::set_status(conn, &payment.id, status, now).await?;
+                let event = PaymentRefunded {
+                    payment_id: payment.id.clone(),
+                    refund_id: refund.id.clone(),
+                    user_id: payment.user_id.clone(),
+                    order_id: payment.order_id.clone(),
+                    amount: Some(money(refund.amount_minor, &refund.currency)),
+                    total_refunded: Some(money(payment.refunded_minor, &payment.currency)),
+                };
+                outbox::enqueue(conn, topic, &payment.user_id, types::PAYMENT_REFUNDED, &event).await?;
+            }
+        }
+        Ok(Outcome::Declined { reference, code, .. }) => {
+            if refunds::settle(conn, &refund.id, refunds::FAILED, reference.as_deref(), Some(&code), now).await? {
+                payments::add_refunded(conn, &refund.payment_id, -refund.amount_minor, now).await?;
+            }
+        }
+        Ok(Outcome::Pending { .. }) => refunds::defer(conn, &refund.id, retry_at).await?,
+        Err(error) => {
+            tracing::warn!(refund_id = refund.id, error = %error, "no answer from the gateway; the refund stays pending");
+            refunds::defer(conn, &refund.id, retry_at).await?
+        }
+    }
+    Ok(())
+}
+
+/// When to ask the gateway again after `attempts` unanswered attempts: 2 s doubling to 5 min.
+pub fn retry_at(now: NaiveDateTime, attempts: i32) -> NaiveDateTime {
+    let seconds = 2i64.saturating_mul(1 << attempts.clamp(0, 8)).min(300);
+    now + ChronoDuration::seconds(seconds)
+}
+
+pub fn money(amount_minor: i64, currency: &str) -> Money {
+    Money { amount_minor, currency: currency.to_owned() }
+}
+
+pub fn lines_of(payment: &PaymentRow) -> Vec<Line> {
+    serde_json::from_str(&payment.order_lines).unwrap_or_default()
+}
+
+async fn reload(conn: &mut Conn, payment_id: &str) -> Result<PaymentRow, PaymentError> {
+    payments::find(conn, payment_id).await?.ok_or_else(|| PaymentError::PaymentNotFound(payment_id.to_owned()))
+}
+
+async fn record_succeeded(
+    conn: &mut Conn,
+    topic: &str,
+    payment: &PaymentRow,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    let event = PaymentSucceeded {
+        payment_id: payment.id.clone(),
+        user_id: payment.user_id.clone(),
+        order_id: payment.order_id.clone(),
+        amount: Some(money(payment.amount_minor, &payment.currency)),
+        lines: lines_of(payment)
+            .into_iter()
+            .map(|l| PaidLine {
+                product_id: l.product_id,
+                name: l.name,
+                quantity: l.quantity,
+                unit_price: Some(money(l.unit_price_minor, &l.currency)),
+            })
+            .collect(),
+        succeeded_at: Some(std::time::SystemTime::from(now.and_utc()).into()),
+    };
+    outbox::enqueue(conn, topic, &payment.user_id, types::PAYMENT_SUCCEEDED, &event).await?;
+    Ok(())
+}
+
+async fn record_failed(conn: &mut Conn, topic: &str, payment: &PaymentRow) -> Result<(), PaymentError> {
+    let event = PaymentFailed {
+        payment_id: payment.id.clone(),
+        user_id: payment.user_id.clone(),
+        order_id: payment.order_id.clone(),
+        amount: Some(money(payment.amount_minor, &payment.currency)),
+        failure_code: payment.failure_code.clone().unwrap_or_default(),
+        failure_message: payment.failure_message.clone().unwrap_or_default(),
+    };
+    outbox::enqueue(conn, topic, &payment.user_id, types::PAYMENT_FAILED, &event).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_two_seconds_to_five_minutes() {
+        let now = chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc();
+        assert_eq!((retry_at(now, 0) - now).num_seconds(), 2);
+        assert_eq!((retry_at(now, 3) - now).num_seconds(), 16);
+        assert_eq!((retry_at(now, 30) - now).num_seconds(), 300);
+    }
+}

@@ -1,0 +1,180 @@
+//! Payments. Status moves only forward: pending → succeeded | failed, succeeded →
+//! partially_refunded → refunded; every settle is conditional on the status it expects, so a
+//! webhook and the reconciler racing for the same payment settle it once.
+use super::Conn;
+use crate::{error::PaymentError, schema::payments};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+pub const PENDING: &str = "pending";
+pub const SUCCEEDED: &str = "succeeded";
+pub const FAILED: &str = "failed";
+pub const PARTIALLY_REFUNDED: &str = "partially_refunded";
+pub const REFUNDED: &str = "refunded";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = payments)]
+pub struct PaymentRow {
+    pub id: String,
+    pub user_id: String,
+    pub order_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub refunded_minor: i64,
+    pub status: String,
+    pub gateway: String,
+    pub gateway_reference: Option<String>,
+    pub payment_token: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub order_lines: String,
+    /// Gateway attempts that gave no answer (the reconciler's backoff).
+    pub attempts: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = payments)]
+pub struct NewPayment<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub order_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub gateway: &'a str,
+    pub payment_token: Option<&'a str>,
+    pub order_lines: String,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub async fn insert(conn: &mut Conn, payment: NewPayment<'_>) -> Result<(), PaymentError> {
+    diesel::insert_into(payments::table).values(payment).execute(conn).await?;
+    Ok(())
+}
+
+pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<PaymentRow>, PaymentError> {
+    Ok(payments::table.find(id).select(PaymentRow::as_select()).first(conn).await.optional()?)
+}
+
+pub async fn lock(conn: &mut Conn, id: &str) -> Result<Option<PaymentRow>, PaymentError> {
+    Ok(payments::table.find(id).for_update().select(PaymentRow::as_select()).first(conn).await.optional()?)
+}
+
+pub async fn find_by_reference(conn: &mut Conn, reference: &str) -> Result<Option<String>, PaymentError> {
+    Ok(payments::table
+        .filter(payments::gateway_reference.eq(reference))
+        .select(payments::id)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// A user's payments, newest first (ids are UUIDv7), after `before` when given.
+pub async fn page(
+    conn: &mut Conn,
+    user_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, PaymentError> {
+    let mut query = payments::table.filter(payments::user_id.eq(user_id)).into_boxed();
+    if let Some(before) = before {
+        query = query.filter(payments::id.lt(before.to_owned()));
+    }
+    Ok(query.order(payments::id.desc()).limit(limit).select(PaymentRow::as_select()).load(conn).await?)
+}
+
+/// The final state of a pending payment; `false` when it was no longer pending.
+pub async fn settle(
+    conn: &mut Conn,
+    id: &str,
+    status: &str,
+    reference: Option<&str>,
+    failure: Option<(&str, &str)>,
+    now: NaiveDateTime,
+) -> Result<bool, PaymentError> {
+    let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+        .set((
+            payments::status.eq(status),
+            payments::gateway_reference.eq(reference),
+            payments::failure_code.eq(failure.map(|f| f.0)),
+            payments::failure_message.eq(failure.map(|f| f.1)),
+            // Settled: the token is of no further use and is not kept.
+            payments::payment_token.eq(None::<String>),
+            payments::next_attempt_at.eq(None::<NaiveDateTime>),
+            payments::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Keeps a payment pending, with the gateway's reference when it gave one, and when to ask
+/// again (`None`: wait for the gateway's webhook).
+pub async fn defer(
+    conn: &mut Conn,
+    id: &str,
+    reference: Option<&str>,
+    next_attempt_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+        .set((
+            payments::gateway_reference.eq(reference),
+            payments::next_attempt_at.eq(next_attempt_at),
+            payments::attempts.eq(payments::attempts + 1),
+            payments::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` pending payments due for another gateway attempt, pushing their next
+/// attempt to `lease_until` so that no other replica takes them meanwhile.
+pub async fn claim_due(
+    conn: &mut Conn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, PaymentError> {
+    let due: Vec<PaymentRow> = payments::table
+        .filter(payments::status.eq(PENDING))
+        .filter(payments::next_attempt_at.le(now))
+        .order(payments::next_attempt_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?;
+    let ids: Vec<&str> = due.iter().map(|p| p.id.as_str()).collect();
+    if !ids.is_empty() {
+        diesel::update(payments::table.filter(payments::id.eq_any(&ids)))
+            .set(payments::next_attempt_at.eq(lease_until))
+            .execute(conn)
+            .await?;
+    }
+    Ok(due)
+}
+
+/// Moves `amount` of the payment into refunds in flight (the caller locked it and checked).
+pub async fn add_refunded(conn: &mut Conn, id: &str, amount: i64, now: NaiveDateTime) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id))
+        .set((payments::refunded_minor.eq(payments::refunded_minor + amount), payments::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_status(conn: &mut Conn, id: &str, status: &str, now: NaiveDateTime) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id))
+        .set((payments::status.eq(status), payments::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

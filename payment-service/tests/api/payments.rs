@@ -1,0 +1,380 @@
+//! Charges, refunds, idempotency, webhooks and the reconciler against real MariaDB, the real
+//! broker and (for the Stripe adapter) a local mock of Stripe's API.
+use crate::{
+    helpers::{authed, count, spawn_app, spawn_app_with, Shopper, TestApp, WEBHOOK_SECRET},
+    stripe_mock::StripeMock,
+};
+use payment_service::{
+    configuration::GatewayKind,
+    proto::shop::{
+        common::v1::Money,
+        events::v1::PaymentSucceeded,
+        payment::v1::{
+            ChargeRequest, GetPaymentRequest, ListPaymentsRequest, OrderLine, Payment, PaymentStatus, RefundRequest,
+        },
+    },
+};
+use prost::Message as _;
+use ring::hmac;
+use secrecy::SecretString;
+use std::time::Duration;
+use tonic::Code;
+
+fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money { amount_minor, currency: "EUR".to_owned() })
+}
+
+fn charge_request(key: &str, amount_minor: i64, token: &str) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: key.to_owned(),
+        order_id: format!("order-{key}"),
+        amount: eur(amount_minor),
+        payment_token: token.to_owned(),
+        lines: vec![OrderLine {
+            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+            name: "Enamel mug".to_owned(),
+            quantity: 2,
+            unit_price: eur(amount_minor / 2),
+        }],
+    }
+}
+
+async fn charge(
+    app: &TestApp,
+    shopper: &Shopper,
+    key: &str,
+    amount: i64,
+    token: &str,
+) -> Result<Payment, tonic::Status> {
+    let request = authed(charge_request(key, amount, token), &shopper.token);
+    app.payments().await.charge(request).await.map(|r| r.into_inner().payment.unwrap())
+}
+
+async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Result<Payment, tonic::Status> {
+    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
+    app.payments().await.get_payment(request).await.map(|r| r.into_inner().payment.unwrap())
+}
+
+async fn refund(
+    app: &TestApp,
+    shopper: &Shopper,
+    key: &str,
+    payment_id: &str,
+    amount: i64,
+) -> Result<Payment, tonic::Status> {
+    let request = RefundRequest {
+        idempotency_key: key.to_owned(),
+        payment_id: payment_id.to_owned(),
+        amount: eur(amount),
+        reason: "requested_by_customer".to_owned(),
+    };
+    app.payments().await.refund(authed(request, &shopper.token)).await.map(|r| r.into_inner().payment.unwrap())
+}
+
+async fn stripe_app(mock: &StripeMock, timeout: Duration) -> TestApp {
+    let base = mock.base_url.clone();
+    spawn_app_with(move |s| {
+        s.gateway.kind = GatewayKind::Stripe;
+        s.gateway.stripe_api_base = base;
+        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
+        s.gateway.timeout = timeout;
+    })
+    .await
+}
+
+fn status(payment: &Payment) -> PaymentStatus {
+    PaymentStatus::try_from(payment.status).unwrap()
+}
+
+#[tokio::test]
+async fn a_charge_succeeds_is_replayed_by_its_key_and_only_its_owner_sees_it() {
+    let app = spawn_app().await;
+    let alice = app.shopper();
+    let paid = charge(&app, &alice, "k1", 1250, "tok_visa").await.unwrap();
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+    assert_eq!(paid.amount, eur(1250));
+    assert_eq!(paid.user_id, alice.user_id);
+    assert_eq!(paid.gateway, "sandbox");
+    let again = charge(&app, &alice, "k1", 1250, "tok_visa").await.unwrap();
+    assert_eq!(again.payment_id, paid.payment_id);
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 1);
+    assert_eq!(get(&app, &alice, &paid.payment_id).await.unwrap().payment_id, paid.payment_id);
+
+    // Bob can neither read it nor list Alice's payments.
+    let bob = app.shopper();
+    assert_eq!(get(&app, &bob, &paid.payment_id).await.unwrap_err().code(), Code::NotFound);
+    let list = ListPaymentsRequest { user_id: alice.user_id.clone(), page_size: 0, page_token: String::new() };
+    assert_eq!(
+        app.payments().await.list_payments(authed(list, &bob.token)).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let mine = ListPaymentsRequest { user_id: String::new(), page_size: 0, page_token: String::new() };
+    let mine = app.payments().await.list_payments(authed(mine, &alice.token)).await.unwrap().into_inner();
+    assert_eq!(mine.payments.len(), 1);
+    // The token in the settled payment is gone.
+    assert_eq!(
+        count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments WHERE payment_token IS NOT NULL")
+            .await,
+        0
+    );
+
+    let events = app.events_of(&alice.user_id, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].event_type, "shop.events.v1.PaymentSucceeded");
+    let succeeded = PaymentSucceeded::decode(events[0].payload.as_slice()).unwrap();
+    assert_eq!((succeeded.payment_id.as_str(), succeeded.lines.len()), (paid.payment_id.as_str(), 1));
+    assert_eq!(succeeded.lines[0].quantity, 2);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_charges_with_one_key_reach_the_gateway_once() {
+    let mock = StripeMock::start();
+    mock.slow(Duration::from_millis(300));
+    let app = stripe_app(&mock, Duration::from_secs(5)).await;
+    let shopper = app.shopper();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (endpoint, token) = (app.grpc_endpoint(), shopper.token.clone());
+        calls.spawn(async move {
+            let mut client =
+                payment_service::proto::shop::payment::v1::payment_service_client::PaymentServiceClient::connect(
+                    endpoint,
+                )
+                .await
+                .unwrap();
+            client
+                .charge(authed(charge_request("same-key", 5000, "tok_visa"), &token))
+                .await
+                .map(|r| r.into_inner().payment.unwrap())
+        });
+    }
+    let results = calls.join_all().await;
+    let mut ids = std::collections::BTreeSet::new();
+    for result in results {
+        match result {
+            Ok(payment) => {
+                ids.insert(payment.payment_id);
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::Aborted, "{status:?}");
+                assert!(status.message().contains("request_in_progress"), "{status:?}");
+            }
+        }
+    }
+    assert!(ids.len() <= 1, "{ids:?}");
+    assert_eq!(mock.charges(), 1);
+    assert_eq!(mock.requests(), 1, "exactly one call reached the gateway");
+    // After the first finished, a repeat replays it.
+    let replay = charge(&app, &shopper, "same-key", 5000, "tok_visa").await.unwrap();
+    assert_eq!(status(&replay), PaymentStatus::Succeeded);
+    assert!(ids.is_empty() || ids.contains(&replay.payment_id));
+}
+
+#[tokio::test]
+async fn a_reused_key_is_refused_and_a_decline_is_replayed_not_retried() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, Duration::from_secs(5)).await;
+    let shopper = app.shopper();
+    let declined = charge(&app, &shopper, "d1", 700, "tok_chargeDeclined").await.unwrap();
+    assert_eq!(status(&declined), PaymentStatus::Failed);
+    assert_eq!(declined.failure_code, "generic_decline");
+    let again = charge(&app, &shopper, "d1", 700, "tok_chargeDeclined").await.unwrap();
+    assert_eq!((status(&again), again.payment_id), (PaymentStatus::Failed, declined.payment_id.clone()));
+    assert_eq!(mock.requests(), 1, "the decline was replayed from our store, not asked again");
+
+    let reused = charge(&app, &shopper, "d1", 701, "tok_chargeDeclined").await.unwrap_err();
+    assert_eq!(reused.code(), Code::FailedPrecondition);
+    assert!(reused.message().contains("idempotency_key_reused"), "{reused:?}");
+    // Another user may use the same key: keys are per user.
+    let other = app.shopper();
+    assert_eq!(status(&charge(&app, &other, "d1", 701, "tok_visa").await.unwrap()), PaymentStatus::Succeeded);
+    let events = app.events_of(&shopper.user_id, 2).await;
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["shop.events.v1.PaymentFailed"]);
+}
+
+#[tokio::test]
+async fn refunds_never_exceed_the_charge_even_when_concurrent() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let paid = charge(&app, &shopper, "r1", 1000, "tok_visa").await.unwrap();
+    let over = refund(&app, &shopper, "over", &paid.payment_id, 1001).await.unwrap_err();
+    assert_eq!(over.code(), Code::FailedPrecondition);
+    assert!(over.message().contains("refund_exceeds_charge"), "{over:?}");
+
+    let (a, b) = tokio::join!(
+        refund(&app, &shopper, "half-a", &paid.payment_id, 600),
+        refund(&app, &shopper, "half-b", &paid.payment_id, 600)
+    );
+    let outcomes = [a, b];
+    assert_eq!(outcomes.iter().filter(|r| r.is_ok()).count(), 1, "{outcomes:?}");
+    let refused = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let partly = get(&app, &shopper, &paid.payment_id).await.unwrap();
+    assert_eq!((status(&partly), partly.refunded), (PaymentStatus::PartiallyRefunded, eur(600)));
+
+    let rest = refund(&app, &shopper, "rest", &paid.payment_id, 400).await.unwrap();
+    assert_eq!((status(&rest), rest.refunded), (PaymentStatus::Refunded, eur(1000)));
+    let replay = refund(&app, &shopper, "rest", &paid.payment_id, 400).await.unwrap();
+    assert_eq!(replay.refunded, eur(1000), "a repeat changes nothing");
+    let none_left = refund(&app, &shopper, "more", &paid.payment_id, 1).await.unwrap_err();
+    assert_eq!(none_left.code(), Code::FailedPrecondition);
+    let refunds =
+        count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'succeeded'");
+    assert_eq!(refunds.await, 2);
+}
+
+fn signature(body: &str, timestamp: i64, secret: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+#[tokio::test]
+async fn webhooks_need_a_fresh_valid_signature_and_apply_once() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, Duration::from_secs(5)).await;
+    let shopper = app.shopper();
+    let pending = charge(&app, &shopper, "w1", 900, "tok_processing").await.unwrap();
+    assert_eq!(status(&pending), PaymentStatus::Pending);
+    let body = serde_json::json!({
+        "id": "evt_1", "type": "payment_intent.succeeded",
+        "data": { "object": { "id": pending.gateway_reference, "metadata": { "payment_id": pending.payment_id } } },
+    })
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let post = |signature: String| {
+        app.client
+            .post(format!("{}/v1/webhooks/stripe", app.address))
+            .header("Stripe-Signature", signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    for bad in [
+        signature(&body, now, "whsec_someone_else_entirely"),
+        signature(&body, now - 3600, WEBHOOK_SECRET),
+        signature(&body.replace("evt_1", "evt_2"), now, WEBHOOK_SECRET),
+        "t=1,v1=00".to_owned(),
+    ] {
+        let response = post(bad).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "invalid_webhook");
+    }
+    assert_eq!(status(&get(&app, &shopper, &pending.payment_id).await.unwrap()), PaymentStatus::Pending);
+
+    let first: serde_json::Value = post(signature(&body, now, WEBHOOK_SECRET)).await.unwrap().json().await.unwrap();
+    assert_eq!(first["duplicate"], false);
+    let second: serde_json::Value = post(signature(&body, now, WEBHOOK_SECRET)).await.unwrap().json().await.unwrap();
+    assert_eq!(second["duplicate"], true);
+    assert_eq!(status(&get(&app, &shopper, &pending.payment_id).await.unwrap()), PaymentStatus::Succeeded);
+    let events = app.events_of(&shopper.user_id, 1).await;
+    assert_eq!(events.iter().filter(|e| e.event_type.ends_with("PaymentSucceeded")).count(), 1);
+}
+
+#[tokio::test]
+async fn a_gateway_timeout_leaves_the_payment_pending_until_the_reconciler_settles_it_with_one_charge() {
+    let mock = StripeMock::start();
+    mock.slow_once(Duration::from_millis(1200));
+    let app = stripe_app(&mock, Duration::from_millis(300)).await;
+    let shopper = app.shopper();
+    let pending = charge(&app, &shopper, "t1", 4200, "tok_visa").await.unwrap();
+    assert_eq!(status(&pending), PaymentStatus::Pending);
+    let mut settled = None;
+    for _ in 0..100 {
+        let payment = get(&app, &shopper, &pending.payment_id).await.unwrap();
+        if status(&payment) != PaymentStatus::Pending {
+            settled = Some(payment);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = settled.expect("the reconciler settled the payment within 10 s");
+    assert_eq!(status(&settled), PaymentStatus::Succeeded);
+    assert_eq!(mock.charges(), 1, "the repeat carried the same idempotency key");
+    assert!(mock.requests() >= 2);
+    // A repeat of the original request now answers with the settled payment.
+    let replay = charge(&app, &shopper, "t1", 4200, "tok_visa").await.unwrap();
+    assert_eq!((status(&replay), replay.payment_id), (PaymentStatus::Succeeded, pending.payment_id));
+}
+
+#[tokio::test]
+async fn with_the_broker_down_charges_succeed_and_their_events_arrive_once_after() {
+    use prost::Message as _;
+    use rdkafka::Message as _;
+    let port = crate::helpers::closed_port();
+    let app = spawn_app_with(|s| s.kafka.brokers = format!("127.0.0.1:{port}")).await;
+    let shopper = app.shopper();
+    for n in 0..3 {
+        let paid = charge(&app, &shopper, &format!("b{n}"), 100 + n, "tok_visa").await.unwrap();
+        assert_eq!(status(&paid), PaymentStatus::Succeeded);
+    }
+    let broker = crate::kafka::ThrowawayBroker::start(port);
+    crate::kafka::create_topics(&broker.address, &[&app.events_topic]).await;
+    let messages = crate::kafka::read(&broker.address, &app.events_topic, 3, Duration::from_secs(60)).await;
+    let envelopes: Vec<_> = messages
+        .iter()
+        .map(|m| payment_service::proto::shop::events::v1::Envelope::decode(m.payload().unwrap()).unwrap())
+        .collect();
+    let mut ids: Vec<_> = envelopes.iter().map(|e| e.event_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), envelopes.len()), (3, 3), "each event exactly once");
+    assert!(messages.iter().all(|m| m.key() == Some(shopper.user_id.as_bytes())), "keyed by user id");
+}
+
+#[tokio::test]
+async fn bad_input_is_invalid_argument_with_a_reason_and_no_token_is_unauthenticated() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let long_key = "k".repeat(256);
+    let cases: Vec<(ChargeRequest, &str)> = vec![
+        (charge_request("z", 0, "tok_visa"), "amount"),
+        (charge_request("n", -5, "tok_visa"), "amount"),
+        (
+            ChargeRequest {
+                amount: Some(Money { amount_minor: 100, currency: "EUO".into() }),
+                ..charge_request("c", 100, "tok_visa")
+            },
+            "currency",
+        ),
+        (charge_request("", 100, "tok_visa"), "idempotency_key"),
+        (charge_request(&long_key, 100, "tok_visa"), "idempotency_key"),
+        (ChargeRequest { amount: None, ..charge_request("m", 100, "tok_visa") }, "amount"),
+        (charge_request("t", 100, ""), "payment_token"),
+    ];
+    for (request, reason) in cases {
+        let status = app.payments().await.charge(authed(request.clone(), &shopper.token)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{request:?}");
+        assert!(status.message().contains(reason), "{reason}: {}", status.message());
+    }
+    let bad_id = get(&app, &shopper, "not-a-uuid").await.unwrap_err();
+    assert_eq!(bad_id.code(), Code::InvalidArgument);
+    let anonymous = app.payments().await.charge(tonic::Request::new(charge_request("a", 100, "tok_visa"))).await;
+    assert_eq!(anonymous.unwrap_err().code(), Code::Unauthenticated);
+    let forged = crate::tokens::TestKey::generate("forged").token(&["customer"]);
+    let forged = app.payments().await.charge(authed(charge_request("f", 100, "tok_visa"), &forged)).await;
+    assert_eq!(forged.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 0);
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await, 0);
+}
+
+#[tokio::test]
+async fn callers_are_verified_with_cached_keys_and_unavailable_when_none_could_be_fetched() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    charge(&app, &shopper, "c1", 100, "tok_visa").await.unwrap();
+    charge(&app, &shopper, "c2", 100, "tok_visa").await.unwrap();
+    assert_eq!(app.jwks.fetches(), 1, "the second call used the cached keys");
+    app.jwks.fail(true);
+    charge(&app, &shopper, "c3", 100, "tok_visa").await.unwrap();
+
+    let down = crate::tokens::JwksServer::start(&[]);
+    down.fail(true);
+    let cold = spawn_app_with(|s| s.auth.jwks_url = down.url.clone()).await;
+    let shopper = cold.shopper();
+    let status = charge(&cold, &shopper, "c4", 100, "tok_visa").await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+}
