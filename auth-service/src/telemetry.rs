@@ -36,7 +36,8 @@ where
     global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = Resource::builder().with_service_name(crate::SERVICE_NAME).build();
     let mut provider = SdkTracerProvider::builder().with_resource(resource);
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+    // Empty counts as unset, as the OpenTelemetry specification says (compose passes it empty).
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|v| !v.is_empty()) {
         // OTLP over HTTP with the blocking client: the SDK's batch processor exports from its
         // own thread, where a tokio-based client would find no runtime.
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
