@@ -14,6 +14,8 @@ APT_PACKAGES=(
   # the stores themselves and their command-line clients
   postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 python3-venv
+  # the deployment checks: `docker-compose config` validates the compose file without an engine
+  docker-compose
 )
 
 step "Debian packages"
@@ -49,9 +51,12 @@ if [ ! -x "$REPO_ROOT/contracts/node_modules/.bin/buf" ]; then
     || fail "npm ci in contracts/" "check that the npm registry is reachable"
 fi
 ok "buf $("$REPO_ROOT/contracts/node_modules/.bin/buf" --version)"
-if [ ! -x "$REPO_ROOT/.venv/bin/pytest" ]; then
-  python3 -m venv "$REPO_ROOT/.venv" || fail "python3 -m venv" "apt-get install python3-venv"
+# Reinstalled whenever tests/requirements.txt changes (its hash is kept beside the venv).
+requirements_hash=$(sha256sum "$REPO_ROOT/tests/requirements.txt" | cut -d' ' -f1)
+if [ ! -x "$REPO_ROOT/.venv/bin/pytest" ] || [ "$(cat "$REPO_ROOT/.venv/.requirements" 2>/dev/null)" != "$requirements_hash" ]; then
+  [ -x "$REPO_ROOT/.venv/bin/pip" ] || python3 -m venv "$REPO_ROOT/.venv" || fail "python3 -m venv" "apt-get install python3-venv"
   "$REPO_ROOT/.venv/bin/pip" install -q -r "$REPO_ROOT/tests/requirements.txt" \
     || fail "pip install -r tests/requirements.txt" "check that PyPI is reachable"
+  echo "$requirements_hash" >"$REPO_ROOT/.venv/.requirements"
 fi
 ok "python tools in .venv"

@@ -1,0 +1,51 @@
+"""What the deployment checks know about the four services, read from the services themselves
+(crate manifests, configuration sources, routes), so a check fails when a chart, the compose
+file or a Dockerfile drifts from the code."""
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
+PREFIX = {s: s.split("-")[0].upper() + "_" for s in SERVICES}
+
+
+def crate_version(service: str) -> str:
+    text = (ROOT / service / "Cargo.toml").read_text()
+    return re.search(r'^version = "([^"]+)"', text, re.M).group(1)
+
+
+def binary_name(service: str) -> str:
+    text = (ROOT / service / "Cargo.toml").read_text()
+    return re.search(r'\[\[bin\]\]\s*\nname = "([^"]+)"', text).group(1)
+
+
+@lru_cache
+def config_source(service: str) -> str:
+    return (ROOT / service / "src" / "configuration.rs").read_text()
+
+
+def settings_read(service: str) -> set[str]:
+    """Every <PREFIX>* variable the service's configuration reads."""
+    keys = re.findall(r'env\s*\.\s*\w+\(\s*"([A-Z0-9_]+)"', config_source(service))
+    return {PREFIX[service] + k for k in keys}
+
+
+def default_port(service: str, key: str) -> int | None:
+    match = re.search(rf'env\s*\.\s*parse\(\s*"{key}",\s*(\d+)', config_source(service))
+    return int(match.group(1)) if match else None
+
+
+def serves_route(service: str, path: str) -> bool:
+    sources = "".join(p.read_text() for p in (ROOT / service / "src").rglob("*.rs"))
+    return f'#[get("{path}")]' in sources
+
+
+def has_subcommand(service: str, name: str) -> bool:
+    return f'"{name}"' in (ROOT / service / "src" / "cli.rs").read_text()
+
+
+def load_all(text: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]

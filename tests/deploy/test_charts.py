@@ -1,0 +1,191 @@
+"""Every chart renders with Helm's own engine under its defaults and under production-like
+values, lints clean, validates strictly against Kubernetes 1.29 and 1.31, and agrees with the
+service it deploys."""
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python
+import pytest
+import yaml
+
+from conftest import (
+    PREFIX, ROOT, SERVICES, binary_name, crate_version, default_port, has_subcommand, load_all,
+    serves_route, settings_read,
+)
+
+KUBERNETES_VERSIONS = ["1.29.0", "1.31.0"]
+PRODUCTION_VALUES = {s: ROOT / "infra" / "k8s" / "values" / f"{s}.yaml" for s in SERVICES}
+
+
+def render(service: str, values: dict | None = None) -> dict[str, list[dict]]:
+    chart = helm_python.Chart.load(str(ROOT / service / "chart"))
+    try:
+        out = chart.render(values or {}, name=service, namespace="shop", is_install=True)
+    finally:
+        chart.close()
+    by_kind: dict[str, list[dict]] = {}
+    for path, text in out.items():
+        if path.endswith(".yaml"):
+            for doc in load_all(text):
+                by_kind.setdefault(doc["kind"], []).append(doc)
+    return by_kind
+
+
+def production(service: str) -> dict:
+    return yaml.safe_load(PRODUCTION_VALUES[service].read_text())
+
+
+def the(manifests: dict, kind: str) -> dict:
+    assert len(manifests.get(kind, [])) == 1, f"one {kind} expected, got {manifests.get(kind)}"
+    return manifests[kind][0]
+
+
+def container(manifests: dict) -> dict:
+    return the(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def matches(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_chart_version_and_app_version_equal_the_crate_version(service):
+    chart = yaml.safe_load((ROOT / service / "chart" / "Chart.yaml").read_text())
+    assert chart["name"] == service
+    assert str(chart["version"]) == crate_version(service)
+    assert str(chart["appVersion"]) == crate_version(service)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_helm_lint_finds_no_errors(service):
+    result = helm_python.lint(str(ROOT / service / "chart"))
+    assert result["errors"] == [], result
+    assert not [m for m in result["messages"] if m["severity"] >= 3], result
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("values", ["defaults", "production"])
+def test_every_manifest_validates_strictly_against_kubernetes(service, values, tmp_path):
+    manifests = render(service, production(service) if values == "production" else None)
+    docs = [doc for docs in manifests.values() for doc in docs]
+    path = tmp_path / "manifests.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    validate = Path(sys.executable).with_name("kubernetes-validate")
+    for version in KUBERNETES_VERSIONS:
+        result = subprocess.run([str(validate), "-k", version, "--strict", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, f"Kubernetes {version}:\n{result.stdout}{result.stderr}"
+        assert "passed" in result.stdout
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_hpa_pdb_service_and_network_policy_select_the_pods(service):
+    manifests = render(service)
+    deployment = the(manifests, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert matches(deployment["spec"]["selector"]["matchLabels"], pod_labels)
+    hpa = the(manifests, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    assert matches(the(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"], pod_labels)
+    assert matches(the(manifests, "Service")["spec"]["selector"], pod_labels)
+    assert matches(the(manifests, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"], pod_labels)
+
+    without_hpa = render(service, {"autoscaling": {"enabled": False, "minReplicas": 2, "maxReplicas": 10}})
+    assert "HorizontalPodAutoscaler" not in without_hpa
+    assert the(without_hpa, "Deployment")["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_probes_and_ports_match_what_the_service_serves(service):
+    manifests = render(service)
+    c = container(manifests)
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    config = the(manifests, "ConfigMap")["data"]
+    prefix = PREFIX[service]
+    assert ports["http"] == default_port(service, "HTTP_PORT") == int(config[f"{prefix}HTTP_PORT"])
+    if default_port(service, "GRPC_PORT"):
+        assert ports["grpc"] == default_port(service, "GRPC_PORT") == int(config[f"{prefix}GRPC_PORT"])
+        assert c["startupProbe"]["grpc"]["port"] == ports["grpc"]
+    else:
+        assert "grpc" not in ports
+        assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert serves_route(service, "/readyz") and serves_route(service, "/healthz")
+    service_ports = {p["name"]: p["port"] for p in the(manifests, "Service")["spec"]["ports"]}
+    assert service_ports == ports
+    assert config[f"{prefix}LISTEN_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("values", ["defaults", "production"])
+def test_settings_given_to_the_pod_are_ones_the_service_reads(service, values):
+    manifests = render(service, production(service) if values == "production" else None)
+    read = settings_read(service)
+    config = the(manifests, "ConfigMap")["data"]
+    assert set(config) <= read, set(config) - read
+    secret_env = {e["name"] for e in container(manifests)["env"]}
+    assert secret_env and secret_env <= read, secret_env - read
+    assert all("secretKeyRef" in e["valueFrom"] for e in container(manifests)["env"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_container_runs_as_non_root_without_privileges(service):
+    manifests = render(service)
+    pod = the(manifests, "Deployment")["spec"]["template"]["spec"]
+    context = container(manifests)["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["enableServiceLinks"] is False, "service links inject variables the service refuses"
+    assert pod["automountServiceAccountToken"] is False
+    shutdown = int(the(manifests, "ConfigMap")["data"][f"{PREFIX[service]}SHUTDOWN_TIMEOUT_SECS"])
+    # Drain, then up to 10 s for background tasks, plus the 5 s preStop pause.
+    assert pod["terminationGracePeriodSeconds"] > shutdown + 10 + 5
+    resources = container(manifests)["resources"]
+    assert resources["requests"] and resources["limits"]
+    assert pod["topologySpreadConstraints"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_is_the_service_at_its_crate_version(service):
+    assert container(render(service))["image"] == f"{service}:{crate_version(service)}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_run_as_a_hook_job_never_in_the_replicas(service):
+    manifests = render(service)
+    jobs = manifests.get("Job", [])
+    if "DATABASE_URL" not in {k.removeprefix(PREFIX[service]) for k in settings_read(service)}:
+        assert not jobs, "a service without a database has nothing to migrate"
+        return
+    job = jobs[0]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    migrate = job["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["args"] == ["migrate"] and has_subcommand(service, "migrate")
+    assert migrate["image"] == container(manifests)["image"]
+    assert the(manifests, "ConfigMap")["data"][f"{PREFIX[service]}MIGRATE_ON_START"] == "false"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_value_of_the_wrong_type_or_an_unknown_key_is_refused_at_install(service):
+    for bad in [{"ports": {"http": "eighty"}}, {"autoscaling": {"enabled": "yes"}}, {"replicas": 3},
+                {"config": {"NOT_THIS_SERVICE_X": "1"}}, {"existingSecret": ""}]:
+        with pytest.raises(helm_python.HelmError):
+            render(service, bad)
+
+
+def test_the_ingress_routes_public_paths_to_services_that_exist():
+    ingress = yaml.safe_load((ROOT / "infra" / "k8s" / "ingress.yaml").read_text())
+    backends = {p["path"]: p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    for path, service in [("/v1/auth", "auth-service"), ("/v1/products", "product-service"), ("/v1/cart", "cart-service")]:
+        assert backends[path]["name"] == service and backends[path]["port"]["name"] == "http"
+    assert set(b["name"] for b in backends.values()) <= set(SERVICES)

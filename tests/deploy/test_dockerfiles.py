@@ -1,0 +1,51 @@
+"""Each Dockerfile: pinned base images, a non-root numeric user, the chart's ports exposed, the
+crate's binary as entrypoint. (No engine here builds them; these checks keep them honest.)"""
+import json
+import re
+
+import pytest
+import yaml
+
+from conftest import ROOT, SERVICES, binary_name
+
+
+def instructions(service: str) -> list[tuple[str, str]]:
+    text = (ROOT / service / "Dockerfile").read_text().replace("\\\n", " ")
+    return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^([A-Za-z]+)\s+(.*)$", text, re.M)]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_base_images_are_pinned_by_tag(service):
+    images = [arg.split()[0] for op, arg in instructions(service) if op == "FROM"]
+    assert len(images) >= 2, "multi-stage: a build stage and a slim runtime"
+    for image in images:
+        assert re.match(r"^[\w./-]+:[\w.-]+$", image) and not image.endswith(":latest"), image
+    assert "slim" in images[-1]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_runtime_runs_as_a_non_root_numeric_user(service):
+    users = [arg for op, arg in instructions(service) if op == "USER"]
+    assert users, "no USER"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_exposed_ports_are_the_charts_container_ports(service):
+    exposed = {int(p) for op, arg in instructions(service) if op == "EXPOSE" for p in arg.split()}
+    values = yaml.safe_load((ROOT / service / "chart" / "values.yaml").read_text())
+    assert exposed == set(values["ports"].values())
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_entrypoint_is_the_crates_binary(service):
+    entrypoints = [json.loads(arg) for op, arg in instructions(service) if op == "ENTRYPOINT"]
+    assert entrypoints and entrypoints[-1] == [f"/usr/local/bin/{binary_name(service)}"]
+    copied = [arg for op, arg in instructions(service) if op == "COPY" and "--from=build" in arg]
+    assert copied and copied[-1].split()[-1] == f"/usr/local/bin/{binary_name(service)}"
+
+
+def test_dockerignore_keeps_build_output_out_of_the_context():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "**/target" in ignored and ".git" in ignored
