@@ -25,6 +25,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub upstream: UpstreamSettings,
     pub kafka: KafkaSettings,
+    pub auth: AuthSettings,
+    pub carts: CartSettings,
     /// An `EnvFilter` directive such as `info` or `cart_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -60,6 +62,30 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
+    pub product_events_topic: String,
+    pub payment_events_topic: String,
+    /// The consumer group shared by cart's replicas.
+    pub group_id: String,
+    /// Low in tests: a group's first join takes about half of it.
+    pub session_timeout: Duration,
+}
+
+/// auth-service: its public keys for local token checks, its introspection for checkouts.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// auth's REST root; the JWKS and introspection paths are appended.
+    pub base_url: String,
+    pub jwks_max_age: Duration,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CartSettings {
+    /// A cart untouched this long disappears.
+    pub idle_ttl: Duration,
+    /// How long a checkout's outcome is kept for a retry with the same Idempotency-Key.
+    pub checkout_record_ttl: Duration,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -118,6 +144,56 @@ impl Settings {
                     },
                 ),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
+                product_events_topic: env.parse_with(
+                    "KAFKA_PRODUCT_EVENTS_TOPIC",
+                    "product.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+                payment_events_topic: env.parse_with(
+                    "KAFKA_PAYMENT_EVENTS_TOPIC",
+                    "payment.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+                group_id: env
+                    .parse_with("KAFKA_GROUP_ID", "cart-service".to_owned(), "a group id", |t: &String| is_topic(t)),
+                session_timeout: millis(env.parse_with(
+                    "KAFKA_SESSION_TIMEOUT_MS",
+                    10_000,
+                    "6000 to 300000 milliseconds",
+                    |m| (6000..=300_000).contains(m),
+                )),
+            },
+            auth: AuthSettings {
+                base_url: env.parse_with(
+                    "AUTH_URL",
+                    "http://127.0.0.1:8081".to_owned(),
+                    "an http:// or https:// URL",
+                    |url: &String| is_http_url(url),
+                ),
+                jwks_max_age: Duration::from_secs(env.parse_with(
+                    "JWKS_MAX_AGE_SECS",
+                    300,
+                    "1 to 86400 seconds",
+                    |s| (1..=86_400).contains(s),
+                )),
+                issuer: env.parse("JWT_ISSUER", "shop-auth".to_owned(), "a string"),
+                audience: env.parse("JWT_AUDIENCE", "shop".to_owned(), "a string"),
+            },
+            carts: CartSettings {
+                idle_ttl: Duration::from_secs(env.parse_with(
+                    "IDLE_TTL_SECS",
+                    30 * 24 * 3600,
+                    "60 to 31536000 seconds",
+                    |s| (60..=31_536_000).contains(s),
+                )),
+                checkout_record_ttl: Duration::from_secs(env.parse_with(
+                    "CHECKOUT_RECORD_TTL_SECS",
+                    24 * 3600,
+                    "60 to 604800 seconds",
+                    |s| (60..=604_800).contains(s),
+                )),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
@@ -146,6 +222,10 @@ impl FromStr for Environment {
 
 fn is_http_url(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
+}
+
+fn is_topic(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 249 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn millis(ms: u64) -> Duration {

@@ -1,14 +1,19 @@
-//! The Kafka client of this service. Today it answers readiness (can the brokers be reached);
-//! the outbox relay publishes through the same idempotent producer.
+//! The Kafka client of this service: readiness (can the brokers be reached), the consumer of
+//! product and payment events, and the producer that parks poison records in dead-letter topics.
 use crate::configuration::KafkaSettings;
 use anyhow::Context;
-use rdkafka::{producer::FutureProducer, ClientConfig};
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    producer::FutureProducer,
+    ClientConfig,
+};
 use std::{sync::Arc, time::Duration};
 
 #[derive(Clone)]
 pub struct Kafka {
     producer: Arc<FutureProducer>,
     timeout: Duration,
+    settings: KafkaSettings,
 }
 
 impl Kafka {
@@ -21,7 +26,30 @@ impl Kafka {
             .set("message.timeout.ms", "30000")
             .create()
             .context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout, settings: settings.clone() })
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        (*self.producer).clone()
+    }
+
+    /// A consumer in cart's group, subscribed to `topics`. Offsets are stored by the
+    /// application after each record's effect is applied, and committed in the background.
+    pub fn consumer(&self, topics: &[&str]) -> anyhow::Result<StreamConsumer> {
+        let session = self.settings.session_timeout.as_millis().max(6000);
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", &self.settings.group_id)
+            .set("client.id", crate::SERVICE_NAME)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 6).to_string())
+            .create()
+            .context("creating the Kafka consumer")?;
+        consumer.subscribe(topics).with_context(|| format!("subscribing to {topics:?}"))?;
+        Ok(consumer)
     }
 
     /// Asks the cluster for its metadata within the configured timeout.

@@ -1,5 +1,10 @@
+pub mod auth;
+pub mod carts;
+pub mod checkout;
 pub mod cli;
 pub mod configuration;
+pub mod error;
+pub mod events;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
@@ -7,6 +12,7 @@ pub mod proto;
 pub mod readiness;
 pub mod redis_store;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 pub mod upstream;
 

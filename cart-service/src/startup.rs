@@ -1,19 +1,35 @@
 //! Builds the application (binds its listener, so tests can ask for port 0 and read the port
 //! they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
-    configuration::Settings, http, kafka::Kafka, metrics::Metrics, readiness::Readiness, redis_store::Redis,
+    auth::{Introspection, Jwks, TokenVerifier},
+    carts::Carts,
+    checkout::Checkouts,
+    configuration::Settings,
+    events::EventsConsumer,
+    http,
+    kafka::Kafka,
+    metrics::Metrics,
+    readiness::Readiness,
+    redis_store::Redis,
+    store::CartStore,
     upstream::Upstream,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{sync::watch, task::JoinHandle};
 
-/// Largest JSON body accepted; larger ones get 413.
-const MAX_JSON_BODY: usize = 64 * 1024;
+/// Bound on one fetch of auth's public keys, and the least time between two fetches.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
+/// How long the consumer gets to finish its record at shutdown.
+const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     http_server: HttpServer,
     http_addr: SocketAddr,
+    consumer: JoinHandle<()>,
+    stop_consumer: watch::Sender<bool>,
     settings: Settings,
 }
 
@@ -23,6 +39,31 @@ impl Application {
         let redis = Redis::new(&settings.redis)?;
         let kafka = Kafka::new(&settings.kafka)?;
         let upstream = Upstream::new(&settings.upstream)?;
+        let store = CartStore::new(redis.clone(), settings.carts.idle_ttl);
+        let auth_url = settings.auth.base_url.trim_end_matches('/');
+        let jwks = Jwks::new(
+            format!("{auth_url}/.well-known/jwks.json"),
+            JWKS_FETCH_TIMEOUT,
+            settings.auth.jwks_max_age,
+            JWKS_MIN_REFETCH_GAP,
+        )?;
+        let verifier = web::Data::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
+        let introspection = Arc::new(Introspection::new(auth_url, settings.upstream.timeout)?);
+        let carts = web::Data::new(Carts::new(store.clone(), upstream.clone()));
+        let checkouts = web::Data::new(Checkouts::new(
+            store.clone(),
+            upstream.clone(),
+            introspection,
+            settings.carts.checkout_record_ttl,
+        ));
+        let consumer = EventsConsumer {
+            consumer: kafka.consumer(&[&settings.kafka.product_events_topic, &settings.kafka.payment_events_topic])?,
+            store,
+            upstream,
+            dlq_producer: kafka.producer(),
+        };
+        let (stop_consumer, stop) = watch::channel(false);
+        let consumer = tokio::spawn(consumer.run(stop));
         let readiness = Readiness { redis, kafka, timeout: settings.redis.timeout.max(settings.kafka.timeout) };
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
@@ -31,14 +72,15 @@ impl Application {
 
         let readiness = web::Data::new(readiness);
         let metrics = web::Data::new(metrics);
-        let upstream = web::Data::new(upstream);
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::observe))
                 .app_data(readiness.clone())
                 .app_data(metrics.clone())
-                .app_data(upstream.clone())
-                .app_data(web::JsonConfig::default().limit(MAX_JSON_BODY))
+                .app_data(verifier.clone())
+                .app_data(carts.clone())
+                .app_data(checkouts.clone())
+                .configure(http::payload_config)
                 .configure(http::routes)
                 .default_service(web::to(http::not_found))
         })
@@ -48,7 +90,7 @@ impl Application {
         .shutdown_timeout(settings.shutdown_timeout.as_secs())
         .run();
 
-        Ok(Self { http_server, http_addr, settings })
+        Ok(Self { http_server, http_addr, consumer, stop_consumer, settings })
     }
 
     pub fn http_port(&self) -> u16 {
@@ -72,6 +114,13 @@ impl Application {
         tokio::time::timeout(self.settings.shutdown_timeout, drain)
             .await
             .context("in-flight requests did not finish within the shutdown timeout")??;
+        // The consumer finishes its record and commits its offsets.
+        self.stop_consumer.send_replace(true);
+        let mut consumer = self.consumer;
+        if tokio::time::timeout(BACKGROUND_STOP_TIMEOUT, &mut consumer).await.is_err() {
+            tracing::warn!("the event consumer did not stop in time; aborting it");
+            consumer.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }

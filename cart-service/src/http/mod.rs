@@ -1,15 +1,45 @@
 //! The REST API (actix-web).
+mod caller;
+mod cart;
 mod health;
 mod observe;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{
+    error::{InternalError, JsonPayloadError},
+    web, HttpRequest, HttpResponse,
+};
 use serde_json::json;
 
 pub use observe::observe;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics);
+    cfg.service(health::healthz).service(health::readyz).service(health::metrics).configure(cart::routes);
+}
+
+/// Largest request body accepted; larger ones get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Body limit and error bodies for JSON payloads.
+pub fn payload_config(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
+        .app_data(web::PayloadConfig::default().limit(MAX_BODY));
+}
+
+fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let response = match &error {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            HttpResponse::PayloadTooLarge()
+                .json(error_body("payload_too_large", &format!("the body exceeds {MAX_BODY} bytes")))
+        }
+        JsonPayloadError::ContentType => HttpResponse::UnsupportedMediaType()
+            .json(error_body("unsupported_media_type", "send the body as application/json")),
+        JsonPayloadError::Deserialize(e) => HttpResponse::BadRequest()
+            .json(error_body("invalid_request", &format!("the body does not fit the request: {e}"))),
+        other => HttpResponse::BadRequest()
+            .json(error_body("invalid_request", &format!("the body is not valid JSON: {other}"))),
+    };
+    InternalError::from_response(error, response).into()
 }
 
 /// The JSON error body every 4xx and 5xx of this service uses.

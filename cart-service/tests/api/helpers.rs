@@ -1,3 +1,4 @@
+use crate::tokens::{JwksServer, TestKey};
 use cart_service::{configuration::Settings, startup::Application, telemetry};
 use secrecy::SecretString;
 use std::{sync::LazyLock, time::Duration};
@@ -24,9 +25,35 @@ static TELEMETRY: LazyLock<()> = LazyLock::new(|| {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub product_topic: String,
+    /// The key auth would sign this test's tokens with (a JWKS server of the test serves it).
+    pub auth_key: std::sync::Arc<TestKey>,
+    pub redis: cart_service::redis_store::Redis,
+}
+
+/// A shopper: a user id and a token for it.
+pub struct Shopper {
+    pub user_id: String,
+    pub token: String,
 }
 
 impl TestApp {
+    /// A new user with a valid token.
+    pub fn shopper(&self) -> Shopper {
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let token = self.auth_key.token_with(&["customer"], |c| c["sub"] = serde_json::json!(user_id));
+        Shopper { user_id, token }
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str, shopper: &Shopper) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.address)).bearer_auth(&shopper.token)
+    }
+
+    /// The store the service uses, for putting lines in place without product-service.
+    pub fn store(&self) -> cart_service::store::CartStore {
+        cart_service::store::CartStore::new(self.redis.clone(), Duration::from_secs(3600))
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request sent")
     }
@@ -43,12 +70,38 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.http_port = 0;
     settings.redis.url = SecretString::from(redis_url());
     settings.kafka.brokers = kafka_brokers();
+    // This test's own topics and consumer group, and a quick first join.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    settings.kafka.product_events_topic = format!("test.{run}.product.events.v1");
+    settings.kafka.payment_events_topic = format!("test.{run}.payment.events.v1");
+    settings.kafka.group_id = format!("test-{run}");
+    settings.kafka.session_timeout = Duration::from_millis(6000);
+    let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
+    let jwks = JwksServer::start(&[&auth_key]);
+    settings.auth.base_url = jwks.url.trim_end_matches("/.well-known/jwks.json").to_owned();
     customise(&mut settings);
+    if settings.kafka.brokers == kafka_brokers() {
+        let topics = [
+            settings.kafka.product_events_topic.as_str(),
+            settings.kafka.payment_events_topic.as_str(),
+            &format!("{}.dlq", settings.kafka.product_events_topic),
+            &format!("{}.dlq", settings.kafka.payment_events_topic),
+        ];
+        crate::kafka::create_topics(&settings.kafka.brokers, &topics).await;
+    }
+    let redis = cart_service::redis_store::Redis::new(&settings.redis).unwrap();
+    let product_topic = settings.kafka.product_events_topic.clone();
 
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap() }
+    TestApp {
+        address,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+        product_topic,
+        auth_key,
+        redis,
+    }
 }
 
 /// A port nothing listens on: bound, then released.

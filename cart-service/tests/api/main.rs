@@ -2,6 +2,11 @@
 //! on port 0 against the real Redis and the real broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cart;
+mod events;
 mod health;
 mod helpers;
+mod kafka;
 mod process;
+mod store;
+mod tokens;

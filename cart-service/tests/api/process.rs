@@ -32,6 +32,10 @@ async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
         .env("CART_HTTP_PORT", "0")
         .env("CART_REDIS_URL", redis_url())
         .env("CART_KAFKA_BROKERS", kafka_brokers())
+        // Its own consumer group and topics: never a member of a running cart's group.
+        .env("CART_KAFKA_GROUP_ID", format!("test-{}", uuid::Uuid::now_v7().simple()))
+        .env("CART_KAFKA_PRODUCT_EVENTS_TOPIC", format!("test.{}.product", uuid::Uuid::now_v7().simple()))
+        .env("CART_KAFKA_PAYMENT_EVENTS_TOPIC", format!("test.{}.payment", uuid::Uuid::now_v7().simple()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

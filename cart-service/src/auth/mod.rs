@@ -1,0 +1,67 @@
+//! Who is shopping: the user's access token, issued by auth-service, verified here without
+//! asking auth (signature with auth's public keys from its JWKS, algorithm, issuer, audience,
+//! expiry) — except at checkout, where auth's introspection also rules out a revoked session.
+mod introspection;
+mod jwks;
+
+pub use introspection::Introspection;
+pub use jwks::Jwks;
+
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use serde::Deserialize;
+
+/// The claims this service uses; the rest of the token is checked but not kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Claims {
+    /// The user id: whose cart this is.
+    pub sub: String,
+}
+
+/// Why a token was not accepted. Every variant but `KeysUnavailable` is the caller's problem
+/// (401); the reason goes to the logs, the caller only learns that the token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("the token's key id is unknown")]
+    UnknownKey,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("auth's public keys cannot be fetched and none are cached")]
+    KeysUnavailable(#[source] anyhow::Error),
+}
+
+/// Clock skew tolerated between services on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+pub struct TokenVerifier {
+    jwks: Jwks,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn new(jwks: Jwks, issuer: &str, audience: &str) -> Self {
+        // Only EdDSA, whatever the token's header says: `none`, or HS256 "signed" with the
+        // public key, is refused before any key is used.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.algorithms = vec![Algorithm::EdDSA];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
+        Self { jwks, validation }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.jwks.key(&kid).await?;
+        decode::<Claims>(token, &key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))
+    }
+}

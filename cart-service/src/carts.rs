@@ -1,0 +1,143 @@
+//! A shopper's cart: reading it calls nobody; adding a product asks product-service for the
+//! snapshot the line keeps (name, price, availability, version), which product events then
+//! keep fresh.
+use crate::{
+    error::CartError,
+    proto::shop::{common::v1::Money, product::v1::GetProductRequest},
+    store::{Added, CartStore, Line, Snapshot, MAX_LINES, MAX_QUANTITY},
+    upstream::Upstream,
+};
+use serde_json::{json, Value};
+
+#[derive(Clone)]
+pub struct Carts {
+    store: CartStore,
+    upstream: Upstream,
+}
+
+pub fn validate_product_id(product_id: &str) -> Result<(), CartError> {
+    // Product ids are UUIDs; anything else cannot name a product.
+    let valid = product_id.len() == 36
+        && product_id.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    valid.then_some(()).ok_or_else(|| CartError::invalid("product_id", "is not a UUID"))
+}
+
+pub fn validate_quantity(quantity: i64) -> Result<(), CartError> {
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
+        return Err(CartError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}")));
+    }
+    Ok(())
+}
+
+/// The cart as REST returns it; the total counts every line in the cart's currency.
+pub fn to_json(user_id: &str, lines: &[Line]) -> Value {
+    let currency = lines.first().map(|l| l.unit_price.currency.clone()).unwrap_or_default();
+    let total: i64 = lines
+        .iter()
+        .filter(|l| l.unit_price.currency == currency)
+        .map(|l| l.unit_price.amount_minor.saturating_mul(l.quantity))
+        .sum();
+    json!({
+        "user_id": user_id,
+        "lines": lines.iter().map(|l| json!({
+            "product_id": l.product_id,
+            "name": l.name,
+            "quantity": l.quantity,
+            "unit_price": { "amount_minor": l.unit_price.amount_minor, "currency": l.unit_price.currency },
+            "available": l.available,
+        })).collect::<Vec<_>>(),
+        "total": { "amount_minor": total, "currency": currency },
+    })
+}
+
+impl Carts {
+    pub fn new(store: CartStore, upstream: Upstream) -> Self {
+        Self { store, upstream }
+    }
+
+    pub fn store(&self) -> &CartStore {
+        &self.store
+    }
+
+    pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>, CartError> {
+        let mut lines = self.store.lines(user_id).await?;
+        lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+        Ok(lines)
+    }
+
+    pub async fn add(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {
+        validate_product_id(product_id)?;
+        validate_quantity(quantity)?;
+        let mut product_client = self.upstream.product.clone();
+        let product = match product_client.get_product(GetProductRequest { product_id: product_id.to_owned() }).await {
+            Ok(response) => {
+                response.into_inner().product.ok_or_else(|| anyhow::anyhow!("GetProduct without a product"))?
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(CartError::ProductNotFound(product_id.to_owned()))
+            }
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                return Err(CartError::invalid("product_id", "is not a product id"))
+            }
+            Err(status) => return Err(CartError::unavailable(anyhow::anyhow!("product-service: {status}"))),
+        };
+        let snapshot = Snapshot {
+            product_id: product.product_id,
+            name: product.name,
+            unit_price: product.price.unwrap_or(Money { amount_minor: 0, currency: String::new() }),
+            available: product.active && product.available > 0,
+            version: product.version,
+        };
+        match self.store.add(user_id, &snapshot, quantity).await? {
+            Added::Quantity(_) => self.lines(user_id).await,
+            Added::CartFull => Err(CartError::CartFull(MAX_LINES)),
+            Added::TooMany => {
+                let current = self.lines(user_id).await?;
+                let held = current.iter().find(|l| l.product_id == product_id).map_or(0, |l| l.quantity);
+                Err(CartError::TooMany { max: MAX_QUANTITY, wanted: held + quantity })
+            }
+        }
+    }
+
+    pub async fn set_quantity(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {
+        validate_product_id(product_id)?;
+        validate_quantity(quantity)?;
+        if !self.store.set_quantity(user_id, product_id, quantity).await? {
+            return Err(CartError::LineNotFound(product_id.to_owned()));
+        }
+        self.lines(user_id).await
+    }
+
+    pub async fn remove(&self, user_id: &str, product_id: &str) -> Result<Vec<Line>, CartError> {
+        validate_product_id(product_id)?;
+        if !self.store.remove(user_id, product_id).await? {
+            return Err(CartError::LineNotFound(product_id.to_owned()));
+        }
+        self.lines(user_id).await
+    }
+
+    pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
+        self.store.clear(user_id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_ids_must_be_uuids_and_quantities_1_to_99() {
+        assert!(validate_product_id("0196f3c0-0000-7000-8000-000000000001").is_ok());
+        for bad in ["", "42", "0196f3c0-0000-7000-8000-00000000000z", "0196f3c0x0000-7000-8000-000000000001"] {
+            assert!(validate_product_id(bad).is_err(), "{bad}");
+        }
+        assert!(validate_quantity(1).is_ok() && validate_quantity(99).is_ok());
+        assert!(validate_quantity(0).is_err() && validate_quantity(100).is_err() && validate_quantity(-1).is_err());
+    }
+}

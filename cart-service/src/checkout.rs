@@ -1,0 +1,370 @@
+//! The checkout saga, orchestrated here (ARCHITECTURE.md, "Checkout saga"): check the session
+//! with auth, reserve the stock (reservation id = checkout id), charge (idempotency key =
+//! checkout id), then commit the reservation and take the bought lines out of the cart — or
+//! release the stock on a decline. Every remote call has a deadline. The checkout id is kept
+//! under the request's Idempotency-Key, so a retry (or a retry after a crash) repeats the same
+//! idempotent calls and can never reserve twice or charge twice; a checkout abandoned half-way
+//! is undone by the reservation's expiry.
+use crate::{
+    auth::Introspection,
+    error::CartError,
+    proto::shop::{
+        payment::v1::{ChargeRequest, OrderLine, PaymentStatus, RefundRequest},
+        product::v1::{
+            CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
+            ReserveStockRequest,
+        },
+    },
+    store::CartStore,
+    upstream::Upstream,
+};
+use ring::digest::{digest, SHA256};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A checkout marked in progress longer than this is taken to have died and may be resumed.
+const STALE_AFTER_SECS: i64 = 30;
+/// How long the marker saying a paid checkout's lines left the cart is kept.
+const SETTLED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Clone)]
+pub struct Checkouts {
+    store: CartStore,
+    upstream: Upstream,
+    introspection: std::sync::Arc<Introspection>,
+    record_ttl: Duration,
+}
+
+/// What a finished checkout answered, kept for retries with the same key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    checkout_id: String,
+    fingerprint: String,
+    /// `in_progress`, `retryable` (a dependency failed; a retry resumes) or `done`.
+    state: String,
+    status: u16,
+    body: Value,
+    updated_at: i64,
+}
+
+/// The answer to a checkout request: an HTTP status and a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
+    match key.map(str::trim) {
+        Some(key) if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(key.to_owned())
+        }
+        Some(_) => Err(CartError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters")),
+        None => {
+            Err(CartError::invalid("Idempotency-Key", "is required: a unique value per checkout, reused on retries"))
+        }
+    }
+}
+
+fn record_key(user_id: &str, key: &str) -> String {
+    format!("cart:checkout:{user_id}:{key}")
+}
+
+/// Unix seconds.
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn authed<T>(message: T, token: &str) -> Result<tonic::Request<T>, CartError> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}").parse().map_err(|_| CartError::Unauthenticated)?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+fn upstream_error(service: &str, status: tonic::Status) -> CartError {
+    CartError::unavailable(anyhow::anyhow!("{service}: {} {}", status.code(), status.message()))
+}
+
+impl Checkouts {
+    pub fn new(
+        store: CartStore,
+        upstream: Upstream,
+        introspection: std::sync::Arc<Introspection>,
+        record_ttl: Duration,
+    ) -> Self {
+        Self { store, upstream, introspection, record_ttl }
+    }
+
+    pub async fn checkout(
+        &self,
+        user_id: &str,
+        token: &str,
+        key: &str,
+        payment_token: &str,
+    ) -> Result<Answer, CartError> {
+        if payment_token.trim().is_empty() || payment_token.len() > 255 {
+            return Err(CartError::invalid("payment_token", "must be 1 to 255 characters"));
+        }
+        match self.introspection.is_active(token).await {
+            Ok(true) => {}
+            Ok(false) => return Err(CartError::SessionRevoked),
+            Err(error) => return Err(CartError::Unavailable(error)),
+        }
+        let fingerprint: String =
+            digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let record_key = record_key(user_id, key);
+        let checkout_id = match self.begin(&record_key, &fingerprint).await? {
+            Begun::Replay(answer) => return Ok(answer),
+            Begun::Run(checkout_id) => checkout_id,
+        };
+        let mut record = Record {
+            checkout_id: checkout_id.clone(),
+            fingerprint,
+            state: "done".to_owned(),
+            status: 0,
+            body: Value::Null,
+            updated_at: now(),
+        };
+        let outcome = self.run(user_id, token, &checkout_id, payment_token).await;
+        match &outcome {
+            Ok(answer) => {
+                record.status = answer.status;
+                record.body = answer.body.clone();
+            }
+            // A decline is final: the same key answers it again and never charges again.
+            Err(error @ CartError::PaymentDeclined { .. }) => {
+                record.status = 402;
+                record.body = crate::http::error_body(error.code(), &error.to_string());
+            }
+            // Nothing happened that a retry would repeat: the key may be used again.
+            Err(CartError::CartEmpty | CartError::LinesUnavailable(_) | CartError::OutOfStock(_)) => {
+                self.store.delete(&record_key).await?;
+                return outcome;
+            }
+            // A dependency failed mid-way: a retry with the same key resumes this checkout.
+            Err(_) => record.state = "retryable".to_owned(),
+        }
+        let text = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
+        self.store.put(&record_key, &text, self.record_ttl).await?;
+        outcome
+    }
+
+    async fn begin(&self, record_key: &str, fingerprint: &str) -> Result<Begun, CartError> {
+        let fresh = Record {
+            checkout_id: Uuid::now_v7().to_string(),
+            fingerprint: fingerprint.to_owned(),
+            state: "in_progress".to_owned(),
+            status: 0,
+            body: Value::Null,
+            updated_at: now(),
+        };
+        let text = serde_json::to_string(&fresh).map_err(anyhow::Error::from)?;
+        if self.store.set_once(record_key, &text, self.record_ttl).await? {
+            return Ok(Begun::Run(fresh.checkout_id));
+        }
+        let Some(existing) = self.store.get(record_key).await? else { return Err(CartError::CheckoutInProgress) };
+        let mut existing: Record = serde_json::from_str(&existing).map_err(anyhow::Error::from)?;
+        if existing.fingerprint != fingerprint {
+            return Err(CartError::IdempotencyKeyReused);
+        }
+        match existing.state.as_str() {
+            "done" => Ok(Begun::Replay(Answer { status: existing.status, body: existing.body })),
+            "in_progress" if now() - existing.updated_at < STALE_AFTER_SECS => Err(CartError::CheckoutInProgress),
+            _ => {
+                existing.state = "in_progress".to_owned();
+                existing.updated_at = now();
+                let text = serde_json::to_string(&existing).map_err(anyhow::Error::from)?;
+                self.store.put(record_key, &text, self.record_ttl).await?;
+                Ok(Begun::Run(existing.checkout_id))
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        user_id: &str,
+        token: &str,
+        checkout_id: &str,
+        payment_token: &str,
+    ) -> Result<Answer, CartError> {
+        let lines = self.store.lines(user_id).await?;
+        if lines.is_empty() {
+            return Err(CartError::CartEmpty);
+        }
+        let unavailable: Vec<String> = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
+        if !unavailable.is_empty() {
+            return Err(CartError::LinesUnavailable(unavailable));
+        }
+
+        let mut product = self.upstream.product.clone();
+        let request = ReserveStockRequest {
+            reservation_id: checkout_id.to_owned(),
+            lines: lines
+                .iter()
+                .map(|l| ReservationLine { product_id: l.product_id.clone(), quantity: l.quantity })
+                .collect(),
+        };
+        let reservation = match product.reserve_stock(request).await {
+            Ok(response) => response
+                .into_inner()
+                .reservation
+                .ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?,
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                return Err(CartError::OutOfStock(status.message().to_owned()))
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                return Err(CartError::Conflict(format!("a product left the catalogue: {}", status.message())))
+            }
+            Err(status) => return Err(upstream_error("product-service", status)),
+        };
+        match ReservationState::try_from(reservation.state) {
+            Ok(ReservationState::Reserved | ReservationState::Committed) => {}
+            _ => {
+                return Err(CartError::Conflict(
+                    "this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned(),
+                ))
+            }
+        }
+
+        let total = reservation.total.clone().unwrap_or_default();
+        let charge = ChargeRequest {
+            idempotency_key: checkout_id.to_owned(),
+            order_id: checkout_id.to_owned(),
+            amount: Some(total.clone()),
+            payment_token: payment_token.to_owned(),
+            lines: reservation
+                .lines
+                .iter()
+                .map(|l| OrderLine {
+                    product_id: l.product_id.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.clone(),
+                })
+                .collect(),
+        };
+        let mut payment = self.upstream.payment.clone();
+        let paid = match payment.charge(authed(charge, token)?).await {
+            Ok(response) => response.into_inner().payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?,
+            Err(status) => {
+                return Err(match status.code() {
+                    tonic::Code::InvalidArgument => {
+                        self.release(checkout_id).await;
+                        CartError::invalid("payment", status.message().to_owned())
+                    }
+                    tonic::Code::Unauthenticated => CartError::Unauthenticated,
+                    tonic::Code::Aborted => CartError::CheckoutInProgress,
+                    // No answer (payment down, deadline): the outcome is unknown, so the stock
+                    // stays held; a retry resumes, and an abandoned checkout expires.
+                    _ => upstream_error("payment-service", status),
+                });
+            }
+        };
+        let summary = |status: &str| {
+            json!({
+                "checkout_id": checkout_id,
+                "payment_id": paid.payment_id,
+                "status": status,
+                "lines": reservation.lines.iter().map(|l| {
+                    let price = l.unit_price.clone().unwrap_or_default();
+                    json!({ "product_id": l.product_id, "name": l.name, "quantity": l.quantity,
+                            "unit_price": { "amount_minor": price.amount_minor, "currency": price.currency } })
+                }).collect::<Vec<_>>(),
+                "total": { "amount_minor": total.amount_minor, "currency": total.currency },
+            })
+        };
+        match PaymentStatus::try_from(paid.status) {
+            Ok(PaymentStatus::Succeeded) => {
+                self.complete(user_id, token, checkout_id, &reservation, &paid.payment_id).await?;
+                Ok(Answer { status: 201, body: summary("paid") })
+            }
+            Ok(PaymentStatus::Failed) => {
+                self.release(checkout_id).await;
+                Err(CartError::PaymentDeclined { code: paid.failure_code, message: paid.failure_message })
+            }
+            // The gateway has not decided: the PaymentSucceeded event finishes the checkout.
+            _ => Ok(Answer { status: 202, body: summary("pending") }),
+        }
+    }
+
+    /// After a successful charge: commit the reservation (a sale) and take the bought lines out
+    /// of the cart. A reservation that expired before the charge cannot be committed: the
+    /// payment is refunded in full and the shopper told.
+    async fn complete(
+        &self,
+        user_id: &str,
+        token: &str,
+        checkout_id: &str,
+        reservation: &Reservation,
+        payment_id: &str,
+    ) -> Result<(), CartError> {
+        let mut product = self.upstream.product.clone();
+        match product.commit_reservation(CommitReservationRequest { reservation_id: checkout_id.to_owned() }).await {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                let refund = RefundRequest {
+                    idempotency_key: format!("expired-{checkout_id}"),
+                    payment_id: payment_id.to_owned(),
+                    amount: reservation.total.clone(),
+                    reason: "reservation_expired".to_owned(),
+                };
+                let mut payment = self.upstream.payment.clone();
+                payment.refund(authed(refund, token)?).await.map_err(|s| upstream_error("payment-service", s))?;
+                return Err(CartError::Conflict(
+                    "the stock was no longer held when the payment went through; the payment was refunded".to_owned(),
+                ));
+            }
+            Err(status) => return Err(upstream_error("product-service", status)),
+        }
+        let product_ids: Vec<String> = reservation.lines.iter().map(|l| l.product_id.clone()).collect();
+        settle_cart(&self.store, user_id, checkout_id, &product_ids).await
+    }
+
+    /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
+    async fn release(&self, checkout_id: &str) {
+        let mut product = self.upstream.product.clone();
+        if let Err(status) =
+            product.release_reservation(ReleaseReservationRequest { reservation_id: checkout_id.to_owned() }).await
+        {
+            tracing::warn!(checkout_id, error = %status, "releasing the reservation failed; it will expire");
+        }
+    }
+}
+
+/// Takes a paid checkout's lines out of the user's cart, once: whoever gets here first — the
+/// checkout itself or the PaymentSucceeded consumer — does it, the other does nothing.
+pub async fn settle_cart(
+    store: &CartStore,
+    user_id: &str,
+    checkout_id: &str,
+    product_ids: &[String],
+) -> Result<(), CartError> {
+    if store.set_once(&format!("cart:settled:{checkout_id}"), "1", SETTLED_TTL).await? {
+        for product_id in product_ids {
+            store.remove(user_id, product_id).await?;
+        }
+    }
+    Ok(())
+}
+
+enum Begun {
+    Run(String),
+    Replay(Answer),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idempotency_key_is_required_and_bounded() {
+        assert_eq!(validate_key(Some("abc-123")).unwrap(), "abc-123");
+        assert!(validate_key(None).is_err());
+        assert!(validate_key(Some("")).is_err());
+        assert!(validate_key(Some(&"k".repeat(256))).is_err());
+        assert!(validate_key(Some("with space")).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The one error type of cart-service, mapped exhaustively (no `_` arm) to an HTTP response.
+use crate::http::error_body;
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CartError {
+    #[error("{field} {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("sign in: send a valid access token as `Authorization: Bearer <token>`")]
+    Unauthenticated,
+    #[error("this session was signed out or revoked; sign in again")]
+    SessionRevoked,
+    #[error("no such product: {0}")]
+    ProductNotFound(String),
+    #[error("the cart holds no line for product {0}")]
+    LineNotFound(String),
+    #[error("a cart holds at most {0} lines")]
+    CartFull(usize),
+    #[error("a line holds at most {max} units; this would make {wanted}")]
+    TooMany { max: i64, wanted: i64 },
+    #[error("the cart is empty")]
+    CartEmpty,
+    #[error("these products are no longer available: {}", .0.join(", "))]
+    LinesUnavailable(Vec<String>),
+    #[error("not enough stock: {0}")]
+    OutOfStock(String),
+    #[error("the payment was declined ({code}): {message}")]
+    PaymentDeclined { code: String, message: String },
+    #[error("this Idempotency-Key was used for a different checkout")]
+    IdempotencyKeyReused,
+    #[error("a checkout with this Idempotency-Key is in progress; retry shortly")]
+    CheckoutInProgress,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a service the cart needs is unavailable; retry later")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("unexpected error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl CartError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput { field, reason: reason.into() }
+    }
+
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    /// The stable, machine-readable code of the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidInput { .. } => "invalid_request",
+            Self::Unauthenticated => "unauthenticated",
+            Self::SessionRevoked => "session_revoked",
+            Self::ProductNotFound(_) => "product_not_found",
+            Self::LineNotFound(_) => "line_not_found",
+            Self::CartFull(_) => "cart_full",
+            Self::TooMany { .. } => "quantity_too_high",
+            Self::CartEmpty => "cart_empty",
+            Self::LinesUnavailable(_) => "lines_unavailable",
+            Self::OutOfStock(_) => "out_of_stock",
+            Self::PaymentDeclined { .. } => "payment_declined",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::CheckoutInProgress => "checkout_in_progress",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::Unexpected(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for CartError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidInput { .. } | Self::TooMany { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
+            Self::ProductNotFound(_) | Self::LineNotFound(_) => StatusCode::NOT_FOUND,
+            Self::CartFull(_)
+            | Self::CartEmpty
+            | Self::LinesUnavailable(_)
+            | Self::OutOfStock(_)
+            | Self::CheckoutInProgress
+            | Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
+            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            Self::Unavailable(_) | Self::CheckoutInProgress => {
+                response.insert_header(("Retry-After", "2"));
+            }
+            Self::Unauthenticated | Self::SessionRevoked => {
+                response.insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""));
+            }
+            _ => {}
+        }
+        response.json(error_body(self.code(), &self.to_string()))
+    }
+}
+
+impl From<crate::auth::TokenError> for CartError {
+    fn from(error: crate::auth::TokenError) -> Self {
+        match error {
+            crate::auth::TokenError::KeysUnavailable(cause) => {
+                Self::Unavailable(cause.context("auth's public keys are unavailable"))
+            }
+            refused => {
+                tracing::info!(reason = %refused, "access token refused");
+                Self::Unauthenticated
+            }
+        }
+    }
+}
+
+impl From<redis::RedisError> for CartError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Unavailable(anyhow::Error::new(error).context("Redis"))
+    }
+}

@@ -1,0 +1,196 @@
+//! Consumes `product.events.v1` and `payment.events.v1` into the carts.
+//!
+//! - `ProductOutOfStock` / `ProductBackInStock`: the line's availability, in every cart holding
+//!   the product; `ProductUpdated`: the line's name and price (and unavailable once the product
+//!   is no longer sold). Versions make a stale or replayed event change nothing.
+//! - `PaymentSucceeded`: commits the checkout's reservation and takes its lines out of the cart,
+//!   if the checkout itself had not (a checkout answered 202 while the payment was pending).
+//!
+//! At-least-once: a record's offset is stored after its effect is applied, and its event id is
+//! remembered for a week so a redelivery is skipped. A record that cannot be decoded goes to
+//! `<topic>.dlq` with the reason in a header and consumption carries on; Redis or product being
+//! down is retried on the same record, so nothing is skipped.
+use crate::{
+    checkout::settle_cart,
+    error::CartError,
+    proto::shop::{
+        events::v1::{Envelope, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated},
+        product::v1::CommitReservationRequest,
+    },
+    store::{CartStore, Snapshot},
+    telemetry,
+    upstream::Upstream,
+};
+use prost::Message as _;
+use rdkafka::{
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    message::{BorrowedMessage, Header, Headers, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+    Message,
+};
+use std::{collections::HashMap, time::Duration};
+use tokio::sync::watch;
+use tracing::{field::Empty, Instrument};
+
+/// The header carrying why a record was dead-lettered.
+pub const DLQ_ERROR_HEADER: &str = "dlq-error";
+const SEEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub struct EventsConsumer {
+    pub consumer: StreamConsumer,
+    pub store: CartStore,
+    pub upstream: Upstream,
+    pub dlq_producer: FutureProducer,
+}
+
+#[derive(Debug)]
+enum ApplyError {
+    /// Can never be applied: to the dead-letter topic.
+    Poison(String),
+    /// A dependency is down: retry the same record.
+    Transient(CartError),
+}
+
+impl From<CartError> for ApplyError {
+    fn from(error: CartError) -> Self {
+        Self::Transient(error)
+    }
+}
+
+impl EventsConsumer {
+    /// Consumes until `stop` turns true, then commits the stored offsets.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            tokio::select! {
+                received = self.consumer.recv() => match received {
+                    Ok(message) => self.handle(&message).await,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "consuming events");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                },
+                _ = stop.changed() => {}
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %error, "committing offsets at shutdown");
+        }
+    }
+
+    async fn handle(&self, message: &BorrowedMessage<'_>) {
+        let span = tracing::info_span!("consume", topic = message.topic(), offset = message.offset(), trace_id = Empty);
+        telemetry::adopt_remote_parent(&span, &header_map(message));
+        async {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match self.apply(message).await {
+                    Ok(()) => break,
+                    Err(ApplyError::Poison(reason)) => {
+                        if let Err(error) = self.to_dead_letters(message, &reason).await {
+                            tracing::warn!(error = format!("{error:#}"), "dead-letter publish failed; retrying");
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                        tracing::warn!(reason, "record sent to the dead-letter topic");
+                        break;
+                    }
+                    Err(ApplyError::Transient(error)) => {
+                        tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "applying an event");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            if let Err(error) = self.consumer.store_offset_from_message(message) {
+                tracing::warn!(error = %error, "storing the consumer offset");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply(&self, message: &BorrowedMessage<'_>) -> Result<(), ApplyError> {
+        let envelope = Envelope::decode(message.payload().unwrap_or_default())
+            .map_err(|e| ApplyError::Poison(format!("not an Envelope: {e}")))?;
+        if envelope.event_id.is_empty() || envelope.event_id.len() > 64 {
+            return Err(ApplyError::Poison("the envelope has no usable event_id".to_owned()));
+        }
+        let seen_key = format!("cart:event:{}", envelope.event_id);
+        if self.store.get(&seen_key).await?.is_some() {
+            return Ok(());
+        }
+        let bad =
+            |e: prost::DecodeError| ApplyError::Poison(format!("{} payload does not decode: {e}", envelope.event_type));
+        let payload = envelope.payload.as_slice();
+        match envelope.event_type.as_str() {
+            "shop.events.v1.ProductOutOfStock" => {
+                let event = ProductOutOfStock::decode(payload).map_err(bad)?;
+                self.store.mark(&event.product_id, Some(false), None, event.version).await?;
+            }
+            "shop.events.v1.ProductBackInStock" => {
+                let event = ProductBackInStock::decode(payload).map_err(bad)?;
+                self.store.mark(&event.product_id, Some(true), None, event.version).await?;
+            }
+            "shop.events.v1.ProductUpdated" => {
+                let event = ProductUpdated::decode(payload).map_err(bad)?;
+                let snapshot = Snapshot {
+                    product_id: event.product_id.clone(),
+                    name: event.name,
+                    unit_price: event.price.unwrap_or_default(),
+                    available: event.active,
+                    version: event.version,
+                };
+                let available = (!event.active).then_some(false);
+                self.store.mark(&event.product_id, available, Some(&snapshot), event.version).await?;
+            }
+            "shop.events.v1.PaymentSucceeded" => {
+                let event = PaymentSucceeded::decode(payload).map_err(bad)?;
+                self.paid(&event).await?;
+            }
+            // Other types (stock counts, failures, refunds, types added later) change no cart.
+            _ => {}
+        }
+        self.store.put(&seen_key, "1", SEEN_TTL).await?;
+        Ok(())
+    }
+
+    async fn paid(&self, event: &PaymentSucceeded) -> Result<(), CartError> {
+        let mut product = self.upstream.product.clone();
+        let request = CommitReservationRequest { reservation_id: event.order_id.clone() };
+        match product.commit_reservation(request).await {
+            Ok(_) => {}
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => {
+                // Visible to the consistency audit: a paid order whose stock was not held.
+                tracing::error!(order_id = event.order_id, payment_id = event.payment_id, error = %status,
+                    "a paid checkout's reservation cannot be committed");
+            }
+            Err(status) => return Err(CartError::unavailable(anyhow::anyhow!("product-service: {status}"))),
+        }
+        let product_ids: Vec<String> = event.lines.iter().map(|l| l.product_id.clone()).collect();
+        settle_cart(&self.store, &event.user_id, &event.order_id, &product_ids).await
+    }
+
+    async fn to_dead_letters(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        let dlq = format!("{}.dlq", message.topic());
+        let mut record = FutureRecord::to(&dlq)
+            .payload(message.payload().unwrap_or_default())
+            .headers(OwnedHeaders::new().insert(Header { key: DLQ_ERROR_HEADER, value: Some(reason) }));
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        self.dlq_producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| anyhow::Error::new(e))?;
+        Ok(())
+    }
+}
+
+fn header_map(message: &BorrowedMessage<'_>) -> HashMap<String, String> {
+    message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter_map(|h| Some((h.key.to_owned(), String::from_utf8(h.value?.to_vec()).ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}

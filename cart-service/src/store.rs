@@ -1,0 +1,294 @@
+//! Carts in Redis. One hash per user, `cart:{user}`, with four fields per product line:
+//! `q:<id>` quantity, `s:<id>` the product snapshot (a `CartLine` protobuf: name, unit price,
+//! product version), `a:<id>` available ("1"/"0"), `v:<id>` the product version the line
+//! reflects. A set per product, `cart:index:{product}`, names the users whose carts hold it,
+//! so a product event reaches every such cart without a scan. Every change is one Lua script,
+//! so a cart and the index never disagree and concurrent requests cannot interleave inside a
+//! change. (The scripts name keys they compute: single-node Redis, not Redis Cluster.)
+use crate::{
+    error::CartError,
+    proto::shop::{cart::v1::CartLine, common::v1::Money},
+    redis_store::Redis,
+};
+use prost::Message;
+use redis::Script;
+use std::{collections::BTreeMap, sync::LazyLock, time::Duration};
+
+pub const MAX_LINES: usize = 100;
+pub const MAX_QUANTITY: i64 = 99;
+
+fn cart_key(user_id: &str) -> String {
+    format!("cart:{user_id}")
+}
+
+fn index_key(product_id: &str) -> String {
+    format!("cart:index:{product_id}")
+}
+
+/// What add-to-cart stores: the product as product-service described it just now.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price: Money,
+    pub available: bool,
+    pub version: i64,
+}
+
+impl Snapshot {
+    fn encode(&self) -> Vec<u8> {
+        CartLine {
+            product_id: self.product_id.clone(),
+            name: self.name.clone(),
+            unit_price: Some(self.unit_price.clone()),
+            product_version: self.version,
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+}
+
+static ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cart, index, pid = KEYS[1], KEYS[2], ARGV[1]
+local quantity = tonumber(redis.call('HGET', cart, 'q:' .. pid) or '0')
+if quantity == 0 and redis.call('HLEN', cart) / 4 >= tonumber(ARGV[7]) then return -1 end
+local total = quantity + tonumber(ARGV[5])
+if total > tonumber(ARGV[6]) then return -2 end
+redis.call('HSET', cart, 'q:' .. pid, total)
+-- An event may already have brought a newer version of the product: keep that one.
+if tonumber(ARGV[3]) >= tonumber(redis.call('HGET', cart, 'v:' .. pid) or '-1') then
+  redis.call('HSET', cart, 's:' .. pid, ARGV[2], 'v:' .. pid, ARGV[3], 'a:' .. pid, ARGV[4])
+end
+redis.call('SADD', index, ARGV[9])
+redis.call('EXPIRE', cart, ARGV[8])
+redis.call('EXPIRE', index, ARGV[8])
+return total
+",
+    )
+});
+
+static SET_QUANTITY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], 'q:' .. ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'q:' .. ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+",
+    )
+});
+
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local removed = redis.call('HDEL', KEYS[1], 'q:' .. ARGV[1], 's:' .. ARGV[1], 'a:' .. ARGV[1], 'v:' .. ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[2])
+return removed
+",
+    )
+});
+
+static CLEAR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 2) == 'q:' then
+    redis.call('SREM', 'cart:index:' .. string.sub(field, 3), ARGV[1])
+  end
+end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+/// Sets a product's availability in every cart holding it, unless the cart already reflects a
+/// newer version; forgets index entries of carts that no longer hold it (expired, removed).
+static MARK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local pid, changed = ARGV[1], 0
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local cart = 'cart:' .. user
+  if redis.call('HEXISTS', cart, 'q:' .. pid) == 0 then
+    redis.call('SREM', KEYS[1], user)
+  elseif tonumber(ARGV[3]) >= tonumber(redis.call('HGET', cart, 'v:' .. pid) or '-1') then
+    redis.call('HSET', cart, 'v:' .. pid, ARGV[3])
+    if ARGV[2] ~= '' then redis.call('HSET', cart, 'a:' .. pid, ARGV[2]) end
+    if ARGV[4] ~= '' then redis.call('HSET', cart, 's:' .. pid, ARGV[4]) end
+    changed = changed + 1
+  end
+end
+return changed
+",
+    )
+});
+
+/// One line as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub product_id: String,
+    pub quantity: i64,
+    pub name: String,
+    pub unit_price: Money,
+    pub available: bool,
+    pub version: i64,
+}
+
+#[derive(Clone)]
+pub struct CartStore {
+    redis: Redis,
+    idle_ttl: Duration,
+}
+
+pub enum Added {
+    Quantity(i64),
+    CartFull,
+    TooMany,
+}
+
+impl CartStore {
+    pub fn new(redis: Redis, idle_ttl: Duration) -> Self {
+        Self { redis, idle_ttl }
+    }
+
+    pub fn redis(&self) -> &Redis {
+        &self.redis
+    }
+
+    pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let fields: BTreeMap<String, Vec<u8>> =
+            redis::cmd("HGETALL").arg(cart_key(user_id)).query_async(&mut conn).await?;
+        let mut lines = Vec::new();
+        for (field, value) in &fields {
+            let Some(product_id) = field.strip_prefix("q:") else { continue };
+            let quantity = std::str::from_utf8(value).ok().and_then(|q| q.parse().ok()).unwrap_or(0);
+            let snapshot = fields
+                .get(&format!("s:{product_id}"))
+                .and_then(|bytes| CartLine::decode(bytes.as_slice()).ok())
+                .unwrap_or_default();
+            lines.push(Line {
+                product_id: product_id.to_owned(),
+                quantity,
+                name: snapshot.name,
+                unit_price: snapshot.unit_price.unwrap_or_default(),
+                available: fields.get(&format!("a:{product_id}")).is_some_and(|a| a == b"1"),
+                version: snapshot.product_version.max(
+                    fields
+                        .get(&format!("v:{product_id}"))
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                        .unwrap_or(0),
+                ),
+            });
+        }
+        Ok(lines)
+    }
+
+    pub async fn add(&self, user_id: &str, snapshot: &Snapshot, quantity: i64) -> Result<Added, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let total: i64 = ADD
+            .key(cart_key(user_id))
+            .key(index_key(&snapshot.product_id))
+            .arg(&snapshot.product_id)
+            .arg(snapshot.encode())
+            .arg(snapshot.version)
+            .arg(if snapshot.available { "1" } else { "0" })
+            .arg(quantity)
+            .arg(MAX_QUANTITY)
+            .arg(MAX_LINES)
+            .arg(self.idle_ttl.as_secs())
+            .arg(user_id)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match total {
+            -1 => Added::CartFull,
+            -2 => Added::TooMany,
+            n => Added::Quantity(n),
+        })
+    }
+
+    /// `false` when the cart holds no such line.
+    pub async fn set_quantity(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<bool, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let found: i64 = SET_QUANTITY
+            .key(cart_key(user_id))
+            .arg(product_id)
+            .arg(quantity)
+            .arg(self.idle_ttl.as_secs())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(found == 1)
+    }
+
+    /// `false` when the cart held no such line.
+    pub async fn remove(&self, user_id: &str, product_id: &str) -> Result<bool, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let removed: i64 = REMOVE
+            .key(cart_key(user_id))
+            .key(index_key(product_id))
+            .arg(product_id)
+            .arg(user_id)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(removed > 0)
+    }
+
+    pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let _: i64 = CLEAR.key(cart_key(user_id)).arg(user_id).invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Applies what a product event says to every cart holding the product: availability
+    /// (`None` leaves it), a new snapshot (`None` leaves it), at `version`. Returns how many
+    /// carts changed.
+    pub async fn mark(
+        &self,
+        product_id: &str,
+        available: Option<bool>,
+        snapshot: Option<&Snapshot>,
+        version: i64,
+    ) -> Result<i64, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let available = match available {
+            Some(true) => "1",
+            Some(false) => "0",
+            None => "",
+        };
+        Ok(MARK
+            .key(index_key(product_id))
+            .arg(product_id)
+            .arg(available)
+            .arg(version)
+            .arg(snapshot.map(Snapshot::encode).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    /// Sets `key` to `value` for `ttl` unless it exists; `true` when this call set it.
+    pub async fn set_once(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let set: Option<String> =
+            redis::cmd("SET").arg(key).arg(value).arg("NX").arg("EX").arg(ttl.as_secs()).query_async(&mut conn).await?;
+        Ok(set.is_some())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        Ok(redis::cmd("GET").arg(key).query_async(&mut conn).await?)
+    }
+
+    pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let _: () = redis::cmd("SET").arg(key).arg(value).arg("EX").arg(ttl.as_secs()).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The REST API's guards and bad input, against the real Redis (lines that need
+//! product-service are covered by the platform's end-to-end tests).
+use crate::helpers::spawn_app;
+use cart_service::{proto::shop::common::v1::Money, store::Snapshot};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+async fn code(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn every_cart_route_needs_a_valid_token() {
+    let app = spawn_app().await;
+    let forged = crate::tokens::TestKey::generate("not-auths").token(&["customer"]);
+    let expired = app.auth_key.token_with(&["customer"], |c| c["exp"] = json!(1_000_000));
+    for (method, path) in [
+        (Method::GET, "/v1/cart"),
+        (Method::POST, "/v1/cart/items"),
+        (Method::PATCH, "/v1/cart/items/0196f3c0-0000-7000-8000-000000000001"),
+        (Method::DELETE, "/v1/cart/items/0196f3c0-0000-7000-8000-000000000001"),
+        (Method::DELETE, "/v1/cart"),
+        (Method::POST, "/v1/cart/checkout"),
+    ] {
+        let anonymous = app.client.request(method.clone(), format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(code(anonymous).await, "unauthenticated");
+        for token in [&forged, &expired, &"garbage".to_owned()] {
+            let response = app.client.request(method.clone(), format!("{}{path}", app.address)).bearer_auth(token);
+            assert_eq!(response.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cart_is_read_edited_and_cleared_without_calling_anyone() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let empty: Value = app.request(Method::GET, "/v1/cart", &shopper).send().await.unwrap().json().await.unwrap();
+    assert_eq!(empty["lines"], json!([]));
+    let mug = uuid::Uuid::now_v7().to_string();
+    let snapshot = Snapshot {
+        product_id: mug.clone(),
+        name: "Mug".to_owned(),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    };
+    app.store().add(&shopper.user_id, &snapshot, 2).await.unwrap();
+    let cart: Value = app.request(Method::GET, "/v1/cart", &shopper).send().await.unwrap().json().await.unwrap();
+    assert_eq!(cart["total"], json!({ "amount_minor": 2500, "currency": "EUR" }));
+    let patched =
+        app.request(Method::PATCH, &format!("/v1/cart/items/{mug}"), &shopper).json(&json!({ "quantity": 3 }));
+    let patched: Value = patched.send().await.unwrap().json().await.unwrap();
+    assert_eq!(patched["lines"][0]["quantity"], 3);
+    // Another shopper sees none of it.
+    let other = app.shopper();
+    let theirs: Value = app.request(Method::GET, "/v1/cart", &other).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs["lines"], json!([]));
+    let gone = app.request(Method::PATCH, &format!("/v1/cart/items/{mug}"), &other).json(&json!({ "quantity": 1 }));
+    assert_eq!(gone.send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    let removed = app.request(Method::DELETE, &format!("/v1/cart/items/{mug}"), &shopper).send().await.unwrap();
+    assert_eq!(removed.status(), StatusCode::OK);
+    let again = app.request(Method::DELETE, &format!("/v1/cart/items/{mug}"), &shopper).send().await.unwrap();
+    assert_eq!((again.status(), code(again).await), (StatusCode::NOT_FOUND, "line_not_found".to_owned()));
+    app.store().add(&shopper.user_id, &snapshot, 1).await.unwrap();
+    let cleared = app.request(Method::DELETE, "/v1/cart", &shopper).send().await.unwrap();
+    assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
+    assert!(app.store().lines(&shopper.user_id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_with_a_code_and_changes_nothing() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let id = "0196f3c0-0000-7000-8000-000000000001";
+    for body in [
+        json!({ "product_id": id, "quantity": 0 }),
+        json!({ "product_id": id, "quantity": 1000 }),
+        json!({ "product_id": id, "quantity": -1 }),
+        json!({ "product_id": "not-a-uuid", "quantity": 1 }),
+        json!({ "product_id": id }),
+        json!({ "product_id": id, "quantity": 1, "price": 1 }),
+    ] {
+        let response = app.request(Method::POST, "/v1/cart/items", &shopper).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(code(response).await, "invalid_request", "{body}");
+    }
+    let raw = app.request(Method::POST, "/v1/cart/items", &shopper).header("content-type", "application/json");
+    assert_eq!(raw.body("{\"product_id\":").send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let patch = app.request(Method::PATCH, "/v1/cart/items/not-a-uuid", &shopper).json(&json!({ "quantity": 1 }));
+    assert_eq!(patch.send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    let checkout =
+        app.request(Method::POST, "/v1/cart/checkout", &shopper).json(&json!({ "payment_token": "tok_visa" }));
+    let checkout = checkout.send().await.unwrap();
+    assert_eq!(checkout.status(), StatusCode::BAD_REQUEST);
+    let message: Value = checkout.json().await.unwrap();
+    assert!(message["error"]["message"].as_str().unwrap().contains("Idempotency-Key"), "{message}");
+    assert!(app.store().lines(&shopper.user_id).await.unwrap().is_empty());
+}

@@ -1,0 +1,93 @@
+//! The product and payment events consumer against the real broker and Redis: availability
+//! and snapshot updates reach carts, a broken record goes to the dead-letter topic and later
+//! good records still apply.
+use crate::{
+    helpers::{kafka_brokers, spawn_app},
+    kafka::read,
+};
+use cart_service::{
+    proto::shop::{
+        common::v1::Money,
+        events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated},
+    },
+    store::Snapshot,
+};
+use prost::Message as _;
+use rdkafka::{
+    producer::{FutureProducer, FutureRecord},
+    ClientConfig, Message as _,
+};
+use std::time::Duration;
+
+fn envelope(event_type: &str, aggregate_id: &str, payload: Vec<u8>) -> Vec<u8> {
+    Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: format!("shop.events.v1.{event_type}"),
+        occurred_at: None,
+        producer: "product-service".to_owned(),
+        aggregate_id: aggregate_id.to_owned(),
+        payload,
+    }
+    .encode_to_vec()
+}
+
+async fn publish(topic: &str, key: &str, value: &[u8]) {
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", kafka_brokers()).create().unwrap();
+    producer.send(FutureRecord::to(topic).key(key).payload(value), Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test]
+async fn stock_and_name_events_reach_the_cart_and_a_broken_record_is_dead_lettered() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    let snapshot = Snapshot {
+        product_id: mug.clone(),
+        name: "Mug".to_owned(),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    };
+    app.store().add(&shopper.user_id, &snapshot, 1).await.unwrap();
+
+    publish(&app.product_topic, &mug, b"definitely not protobuf").await;
+    let out = ProductOutOfStock { product_id: mug.clone(), version: 2 }.encode_to_vec();
+    publish(&app.product_topic, &mug, &envelope("ProductOutOfStock", &mug, out)).await;
+    let line = wait_for(&app, &shopper.user_id, |l| !l.available).await;
+    assert_eq!(line.version, 2);
+
+    let back = ProductBackInStock { product_id: mug.clone(), available: 5, version: 3 }.encode_to_vec();
+    publish(&app.product_topic, &mug, &envelope("ProductBackInStock", &mug, back)).await;
+    let updated = ProductUpdated {
+        product_id: mug.clone(),
+        name: "Tin mug".to_owned(),
+        price: Some(Money { amount_minor: 990, currency: "EUR".to_owned() }),
+        active: true,
+        version: 4,
+    }
+    .encode_to_vec();
+    publish(&app.product_topic, &mug, &envelope("ProductUpdated", &mug, updated)).await;
+    let line = wait_for(&app, &shopper.user_id, |l| l.name == "Tin mug").await;
+    assert!(line.available);
+    assert_eq!(line.unit_price.amount_minor, 990);
+
+    let dead = read(&kafka_brokers(), &format!("{}.dlq", app.product_topic), 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload(), Some(b"definitely not protobuf".as_slice()));
+}
+
+async fn wait_for(
+    app: &crate::helpers::TestApp,
+    user_id: &str,
+    wanted: impl Fn(&cart_service::store::Line) -> bool,
+) -> cart_service::store::Line {
+    for _ in 0..300 {
+        if let Some(line) = app.store().lines(user_id).await.unwrap().into_iter().next() {
+            if wanted(&line) {
+                return line;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the event did not reach the cart within 30 s");
+}

@@ -1,0 +1,73 @@
+//! The Redis cart store against the real Redis: merging, limits, the product index kept in
+//! step with the carts, and versioned event updates.
+use crate::helpers::spawn_app;
+use cart_service::{
+    proto::shop::common::v1::Money,
+    store::{Added, Snapshot, MAX_LINES},
+};
+
+fn snapshot(product_id: &str, version: i64) -> Snapshot {
+    Snapshot {
+        product_id: product_id.to_owned(),
+        name: format!("Mug v{version}"),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version,
+    }
+}
+
+fn product() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+#[tokio::test]
+async fn adding_merges_quantities_up_to_99_and_a_cart_holds_at_most_100_lines() {
+    let app = spawn_app().await;
+    let store = app.store();
+    let user = uuid::Uuid::now_v7().to_string();
+    let mug = product();
+    assert!(matches!(store.add(&user, &snapshot(&mug, 1), 40).await.unwrap(), Added::Quantity(40)));
+    assert!(matches!(store.add(&user, &snapshot(&mug, 1), 59).await.unwrap(), Added::Quantity(99)));
+    assert!(matches!(store.add(&user, &snapshot(&mug, 1), 1).await.unwrap(), Added::TooMany));
+    let lines = store.lines(&user).await.unwrap();
+    assert_eq!((lines.len(), lines[0].quantity, lines[0].name.as_str()), (1, 99, "Mug v1"));
+
+    for _ in 1..MAX_LINES {
+        assert!(matches!(store.add(&user, &snapshot(&product(), 1), 1).await.unwrap(), Added::Quantity(1)));
+    }
+    assert!(matches!(store.add(&user, &snapshot(&product(), 1), 1).await.unwrap(), Added::CartFull));
+    assert_eq!(store.lines(&user).await.unwrap().len(), MAX_LINES);
+    // A line already there may still grow.
+    assert!(store.set_quantity(&user, &mug, 5).await.unwrap());
+    store.clear(&user).await.unwrap();
+    assert!(store.lines(&user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn product_events_reach_every_cart_holding_the_product_and_stale_ones_change_nothing() {
+    let app = spawn_app().await;
+    let store = app.store();
+    let (alice, bob, carol) =
+        (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let mug = product();
+    store.add(&alice, &snapshot(&mug, 3), 1).await.unwrap();
+    store.add(&bob, &snapshot(&mug, 3), 2).await.unwrap();
+    store.add(&carol, &snapshot(&mug, 3), 1).await.unwrap();
+    assert!(store.remove(&carol, &mug).await.unwrap());
+
+    assert_eq!(store.mark(&mug, Some(false), None, 4).await.unwrap(), 2, "alice and bob, not carol");
+    for user in [&alice, &bob] {
+        assert!(!store.lines(user).await.unwrap()[0].available);
+    }
+    // An older event arriving late is ignored.
+    assert_eq!(store.mark(&mug, Some(true), None, 2).await.unwrap(), 0);
+    assert!(!store.lines(&alice).await.unwrap()[0].available);
+    let renamed = Snapshot { name: "Tin mug".to_owned(), ..snapshot(&mug, 5) };
+    assert_eq!(store.mark(&mug, Some(true), Some(&renamed), 5).await.unwrap(), 2);
+    let line = &store.lines(&bob).await.unwrap()[0];
+    assert_eq!((line.name.as_str(), line.available, line.quantity, line.version), ("Tin mug", true, 2, 5));
+    // Adding again with an older snapshot keeps the newer one the events brought.
+    store.add(&bob, &snapshot(&mug, 4), 1).await.unwrap();
+    let line = &store.lines(&bob).await.unwrap()[0];
+    assert_eq!((line.name.as_str(), line.quantity), ("Tin mug", 3));
+}
