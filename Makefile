@@ -8,10 +8,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check deploy-check lint bench up down logs
+.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check deploy-check e2e demo lint bench up down logs
 
 help:
-	@echo "make run | stop | status | test | lint | bench | build | setup | contracts-check | repo-check | deploy-check | infra-stop | up | down | logs"
+	@echo "make run | stop | status | test | lint | bench | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
 
 setup:
 	@bash infra/local/setup.sh
@@ -32,7 +32,7 @@ stop:
 status:
 	@bash infra/local/services.sh status
 
-test: setup contracts-check repo-check deploy-check test-services
+test: setup contracts-check repo-check deploy-check test-services e2e
 
 # One service at a time: the build is the bottleneck on two cores.
 test-services:
@@ -46,6 +46,15 @@ contracts-check:
 
 repo-check:
 	@.venv/bin/python -m pytest -q tests/repo
+
+# The four real services started together (ports 1808x, fresh databases and topics of their own),
+# driven through REST: the demo journey, failures, concurrency, traces. tests/e2e/README.md.
+e2e: build
+	@.venv/bin/python -m pytest -q tests/e2e
+
+# A scripted customer journey against `make run`, printed step by step.
+demo:
+	@.venv/bin/python tests/e2e/demo.py
 
 # Charts rendered with Helm's engine and validated against Kubernetes 1.29 and 1.31, the compose
 # file and the Dockerfiles checked against the crates: no cluster or Docker engine needed.

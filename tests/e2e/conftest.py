@@ -1,0 +1,152 @@
+"""Starts the four real services (the built binaries) for the end-to-end tests, on ports of their
+own, against fresh databases (named like each service's test databases, so the services' own
+test helpers drop them after an hour), topics of their own on the machine's broker, and the
+machine's Redis. Reservations expire after 5 s here, so the tests can watch stock come back."""
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from shop import ROOT, Platform, call
+
+BROKER = "127.0.0.1:9092"
+PORTS = {"auth-service": (18081, 15051), "product-service": (18082, 15052),
+         "cart-service": (18083, None), "payment-service": (18084, 15054)}
+
+
+def uuid7_hex() -> str:
+    """A UUIDv7 without dashes (Python 3.11 has no uuid7): 48-bit milliseconds first."""
+    millis = int(time.time() * 1000)
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (millis << 80) | (0x7 << 76) | (rand & ((1 << 76) - 1))
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return f"{value:032x}"
+
+
+def create_databases(run: str) -> dict:
+    names = {s: f"{s.split('-')[0]}_test_{run}" for s in ["auth-service", "product-service", "payment-service"]}
+    for service in ["auth-service", "product-service"]:
+        login = service.split("-")[0]
+        subprocess.run(["psql", "-h", "127.0.0.1", "-U", login, "-d", "postgres", "-qc",
+                        f'CREATE DATABASE "{names[service]}"'], check=True, env={**os.environ, "PGPASSWORD": login})
+    subprocess.run(["mysql", "-h127.0.0.1", "-upayment", "-ppayment", "-e",
+                    f"CREATE DATABASE `{names['payment-service']}`"], check=True)
+    return names
+
+
+def create_topics(names: list[str]):
+    tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
+    for name in names:
+        partitions = "1" if name.endswith(".dlq") else "3"
+        subprocess.run([tansu, "topic", "create", name, "--broker", f"tcp://{BROKER}", "--partitions", partitions],
+                       check=True, capture_output=True)
+
+
+class Running:
+    """The platform under test: its processes, logs and settings."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.run = uuid7_hex()
+        self.databases = create_databases(self.run)
+        self.topics = {kind: f"e2e.{self.run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
+        create_topics([*self.topics.values(), f"{self.topics['product']}.dlq", f"{self.topics['payment']}.dlq"])
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.binaries = ROOT / "target" / os.environ.get("PROFILE", "debug")
+        auth_http = PORTS["auth-service"][0]
+        self.env = {
+            "auth-service": {
+                "AUTH_DATABASE_URL": f"postgres://auth:auth@127.0.0.1:5432/{self.databases['auth-service']}",
+                "AUTH_KAFKA_EVENTS_TOPIC": self.topics["auth"],
+                "AUTH_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
+                "AUTH_KAFKA_GROUP_ID": f"e2e-auth-{self.run}",
+                "AUTH_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            },
+            "product-service": {
+                "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
+                "PRODUCT_KAFKA_EVENTS_TOPIC": self.topics["product"],
+                "PRODUCT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
+                "PRODUCT_RESERVATION_TTL_SECS": "5",
+                "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS": "500",
+            },
+            "payment-service": {
+                "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
+                "PAYMENT_KAFKA_EVENTS_TOPIC": self.topics["payment"],
+                "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
+            },
+            "cart-service": {
+                "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",
+                "CART_PRODUCT_GRPC_URL": f"http://127.0.0.1:{PORTS['product-service'][1]}",
+                "CART_PAYMENT_GRPC_URL": f"http://127.0.0.1:{PORTS['payment-service'][1]}",
+                "CART_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
+                "CART_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
+                "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
+                "CART_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "CART_UPSTREAM_TIMEOUT_MS": "2000",
+            },
+        }
+        for service, (http, grpc) in PORTS.items():
+            prefix = service.split("-")[0].upper()
+            self.env[service][f"{prefix}_HTTP_PORT"] = str(http)
+            if grpc:
+                self.env[service][f"{prefix}_GRPC_PORT"] = str(grpc)
+        self.platform = Platform(auth=f"http://127.0.0.1:{auth_http}",
+                                 product=f"http://127.0.0.1:{PORTS['product-service'][0]}",
+                                 cart=f"http://127.0.0.1:{PORTS['cart-service'][0]}",
+                                 auth_env=self.env["auth-service"], binaries=self.binaries)
+
+    def log(self, service: str) -> Path:
+        return self.tmp / f"{service}.log"
+
+    def start(self, service: str, extra_env: dict | None = None, name: str | None = None):
+        name = name or service
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "PRODUCT_", "CART_", "PAYMENT_"))}
+        out = open(self.log(name), "ab")
+        self.processes[name] = subprocess.Popen([str(self.binaries / service)], stdout=out, stderr=subprocess.STDOUT,
+                                                env={**clean, **self.env[service], **(extra_env or {})})
+
+    def stop(self, name: str):
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait_ready(self, base: str, timeout: float = 90):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if call("GET", f"{base}/readyz", timeout=2).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"{base} not ready within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def running(tmp_path_factory):
+    missing = [s for s in PORTS if not (ROOT / "target" / os.environ.get("PROFILE", "debug") / s).exists()]
+    assert not missing, f"build the services first (make build): {missing}"
+    platform = Running(tmp_path_factory.mktemp("e2e"))
+    try:
+        for service in PORTS:
+            platform.start(service)
+        for service, (http, _) in PORTS.items():
+            platform.wait_ready(f"http://127.0.0.1:{http}")
+        yield platform
+    finally:
+        for name in list(platform.processes):
+            platform.stop(name)
+
+
+@pytest.fixture(scope="session")
+def platform(running) -> Platform:
+    return running.platform

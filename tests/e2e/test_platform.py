@@ -1,0 +1,175 @@
+"""End-to-end: the four real services on their real stores and the real broker."""
+import concurrent.futures
+import json
+import secrets
+import subprocess
+import socket
+import time
+import uuid
+
+from demo import journey
+from shop import admin, call, create_product, expect, sign_up, wait_until
+
+
+def product_available(platform, product_id) -> int:
+    return expect(call("GET", f"{platform.product}/v1/products/{product_id}"), 200, "product").body["available"]
+
+
+def add(platform, shopper, product_id, quantity=1):
+    return call("POST", f"{platform.cart}/v1/cart/items", {"product_id": product_id, "quantity": quantity}, shopper.token)
+
+
+def checkout(platform, shopper, key=None, token="tok_visa", headers=None):
+    extra = {"Idempotency-Key": key or str(uuid.uuid4()), **(headers or {})}
+    return call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_token": token}, shopper.token, extra)
+
+
+def payments_of(running, user_ids) -> int:
+    ids = ",".join(f"'{u}'" for u in user_ids)
+    out = subprocess.run(["mysql", "-h127.0.0.1", "-upayment", "-ppayment", "-N", "-e",
+                          f"SELECT count(*) FROM payments WHERE user_id IN ({ids})",
+                          running.databases["payment-service"]], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip())
+
+
+def test_the_demo_journey(platform):
+    outcome = journey(platform, say=lambda _: None)
+    assert outcome["paid"]["status"] == "paid"
+    assert outcome["unavailable_after"] < 3, "an admin's stock change reaches other carts within a second or two"
+
+
+def test_a_declined_card_keeps_the_cart_releases_the_stock_and_a_repeated_key_charges_once(platform, running):
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=3)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug, 2), 200, "add")
+    declined = checkout(platform, shopper, token="tok_chargeDeclined")
+    assert declined.status == 402 and declined.body["error"]["code"] == "payment_declined", declined.body
+    assert product_available(platform, mug) == 3, "the stock was released"
+    assert len(call("GET", f"{platform.cart}/v1/cart", token=shopper.token).body["lines"]) == 1, "the cart is intact"
+
+    key = str(uuid.uuid4())
+    first = expect(checkout(platform, shopper, key), 201, "checkout")
+    again = expect(checkout(platform, shopper, key), 201, "the same key again")
+    assert again.body == first.body
+    assert product_available(platform, mug) == 1
+    assert payments_of(running, [shopper.user_id]) == 2, "the decline and one charge; the repeat charged nothing"
+    reused = checkout(platform, shopper, key, token="tok_mastercard")
+    assert reused.status == 422 and reused.body["error"]["code"] == "idempotency_key_reused"
+
+
+def test_twenty_shoppers_and_five_units_make_exactly_five_paid_orders(platform, running):
+    boss = admin(platform)
+    last = create_product(platform, boss.token, stock=5)
+    shoppers = [sign_up(platform) for _ in range(20)]
+    for shopper in shoppers:
+        expect(add(platform, shopper, last), 200, "add")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda s: checkout(platform, s), shoppers))
+    statuses = sorted(a.status for a in answers)
+    assert statuses.count(201) == 5 and statuses.count(409) == 15, [(a.status, a.body) for a in answers]
+    assert all(a.body["error"]["code"] == "out_of_stock" for a in answers if a.status == 409)
+    assert product_available(platform, last) == 0
+    assert payments_of(running, [s.user_id for s in shoppers]) == 5, "the 15 refused were never charged"
+
+
+def test_with_payment_down_browsing_and_carts_work_and_checkout_fails_fast_holding_nothing(platform, running):
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=4)
+    shopper = sign_up(platform)
+    running.stop("payment-service")
+    try:
+        expect(call("GET", f"{platform.product}/v1/products?page_size=3"), 200, "browse")
+        expect(add(platform, shopper, mug, 2), 200, "add to cart")
+        down = checkout(platform, shopper)
+        assert down.status == 503 and "retry-after" in down.headers, down.body
+        assert down.seconds < 5, f"answered within its deadline ({down.seconds:.1f} s)"
+        # The reservation made before the charge failed expires (TTL 5 s here) and the stock returns.
+        wait_until("the stock back after the reservation's expiry", lambda: product_available(platform, mug) == 4,
+                   timeout=20)
+    finally:
+        running.start("payment-service")
+        running.wait_ready(f"http://127.0.0.1:18084")
+
+
+def test_with_redis_down_cart_answers_503_while_product_and_auth_keep_working(platform, running, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+                              "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        cart_port = s.getsockname()[1]
+    try:
+        wait_until("the throwaway Redis", lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"],
+                                                                   capture_output=True).returncode == 0)
+        running.start("cart-service", {"CART_HTTP_PORT": str(cart_port), "CART_REDIS_URL": f"redis://127.0.0.1:{port}",
+                                       "CART_KAFKA_GROUP_ID": f"e2e-cart-redis-{running.run}"}, name="cart-redis")
+        cart = f"http://127.0.0.1:{cart_port}"
+        running.wait_ready(cart)
+        shopper = sign_up(platform)
+        expect(call("GET", f"{cart}/v1/cart", token=shopper.token), 200, "cart with Redis up")
+        redis.kill()
+        redis.wait()
+        down = call("GET", f"{cart}/v1/cart", token=shopper.token)
+        assert down.status == 503 and down.body["error"]["code"] == "unavailable", down.body
+        assert call("GET", f"{cart}/readyz").status == 503
+        expect(call("GET", f"{platform.product}/v1/products?page_size=2"), 200, "product keeps working")
+        expect(call("GET", f"{platform.auth}/v1/auth/me", token=shopper.token), 200, "auth keeps working")
+    finally:
+        redis.kill()
+        if "cart-redis" in running.processes:
+            running.stop("cart-redis")
+
+
+def test_bad_input_gets_a_4xx_with_a_code(platform):
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    for body, status in [({"product_id": mug, "quantity": 0}, 400), ({"product_id": mug, "quantity": 1000}, 400),
+                         ({"product_id": str(uuid.uuid4()), "quantity": 1}, 404),
+                         ({"product_id": "not-an-id", "quantity": 1}, 400)]:
+        answer = call("POST", f"{platform.cart}/v1/cart/items", body, shopper.token)
+        assert answer.status == status and answer.body["error"]["code"], (body, answer.body)
+    expect(add(platform, shopper, mug), 200, "a good line")
+    no_key = call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token)
+    assert no_key.status == 400 and no_key.body["error"]["code"] == "invalid_request"
+    empty = sign_up(platform)
+    nothing = checkout(platform, empty)
+    assert nothing.status == 409 and nothing.body["error"]["code"] == "cart_empty"
+
+
+def test_a_revoked_session_cannot_check_out(platform):
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    expect(call("POST", f"{platform.auth}/v1/auth/logout", {}, shopper.token), 204, "logout")
+    revoked = checkout(platform, shopper)
+    assert revoked.status == 401 and revoked.body["error"]["code"] == "session_revoked", revoked.body
+    assert product_available(platform, mug) == 2
+
+
+def test_one_checkout_is_one_trace_across_the_four_services(platform, running):
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    trace_id = secrets.token_hex(16)
+    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+    expect(checkout(platform, shopper, headers={"traceparent": traceparent}), 201, "checkout")
+
+    def logged_by_all():
+        seen = set()
+        for service in ["auth-service", "product-service", "payment-service", "cart-service"]:
+            for line in running.log(service).read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if entry.get("span", {}).get("trace_id") == trace_id:
+                    seen.add(service)
+        return seen if len(seen) == 4 else None
+
+    wait_until("the checkout's trace id in all four services' logs", logged_by_all, timeout=20)
