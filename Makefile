@@ -68,6 +68,7 @@ bench:
 	@$(MAKE) --no-print-directory -C auth-service bench
 	@$(MAKE) --no-print-directory -C product-service bench
 	@$(MAKE) --no-print-directory -C payment-service bench
+	@$(MAKE) --no-print-directory -C cart-service bench
 
 # The whole platform in Docker (needs a Docker engine): infra/compose/docker-compose.yml.
 # PROFILES=observability adds the OpenTelemetry Collector and Jaeger (http://127.0.0.1:16686).
