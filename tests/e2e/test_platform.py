@@ -2,10 +2,11 @@
 import concurrent.futures
 import json
 import secrets
-import subprocess
+import shutil
 import socket
-import time
+import subprocess
 import uuid
+from pathlib import Path
 
 from demo import journey
 from shop import admin, call, create_product, expect, sign_up, wait_until
@@ -173,3 +174,27 @@ def test_one_checkout_is_one_trace_across_the_four_services(platform, running):
         return seen if len(seen) == 4 else None
 
     wait_until("the checkout's trace id in all four services' logs", logged_by_all, timeout=20)
+
+
+def test_a_broken_record_on_the_product_topic_is_dead_lettered_and_later_events_still_apply(platform, running):
+    tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
+    topic = running.topics["product"]
+    for partition in range(3):  # whichever partition the next good event lands on, the broken one is first
+        record = json.dumps({"key": f"broken-{partition}", "value": "not a protobuf envelope"})
+        subprocess.run([tansu, "cat", "produce", topic, "--broker", "tcp://127.0.0.1:9092", "--partition",
+                        str(partition)], input=record.encode(), check=True, capture_output=True)
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=3)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    expect(call("POST", f"{platform.product}/v1/products/{mug}/stock", {"set": 0}, boss.token), 200, "stock to 0")
+    wait_until("the good event applied after the broken ones", lambda: not call(
+        "GET", f"{platform.cart}/v1/cart", token=shopper.token).body["lines"][0]["available"])
+
+    def dead_letters():
+        out = subprocess.run([tansu, "cat", "consume", f"{topic}.dlq", "--broker", "tcp://127.0.0.1:9092",
+                              "--max-wait-time-ms", "500"], capture_output=True, text=True, timeout=30).stdout
+        records = [r for line in out.splitlines() if line.startswith("[") for r in json.loads(line)]
+        return len([r for r in records if r.get("value") == "not a protobuf envelope"]) == 3
+
+    wait_until("the three broken records in the dead-letter topic", dead_letters, timeout=20, interval=1)
