@@ -3,7 +3,7 @@
 //! (which asks product-service for the snapshot) at 32, and whole checkouts (introspection,
 //! reserve, charge, commit) at 8, each for 10 s after a warm-up, with p50 and p99.
 //!   CART_BENCH_URL (http://127.0.0.1:8083), AUTH_BENCH_URL (:8081), PRODUCT_BENCH_URL (:8082),
-//!   AUTH_BIN (../target/release/auth-service, for `create-admin`)
+//!   BENCH_AUTH_BIN (../target/release/auth-service, for `create-admin`)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
@@ -18,7 +18,8 @@ use std::{
 
 const WARM_UP: Duration = Duration::from_secs(2);
 const DURATION: Duration = Duration::from_secs(10);
-const SHOPPERS: usize = 16;
+// One shopper per add-to-cart worker: two workers on one cart would race past 99 units.
+const SHOPPERS: usize = 32;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn env(name: &str, default: &str) -> String {
@@ -112,9 +113,11 @@ async fn main() {
 
     // An admin (auth's own command) stocks one product generously.
     let admin_email = format!("bench-admin-{run}@example.com");
-    let auth_bin = env("AUTH_BIN", "../target/release/auth-service");
+    let auth_bin = env("BENCH_AUTH_BIN", "../target/release/auth-service");
     let mut child = std::process::Command::new(&auth_bin)
         .args(["create-admin", &admin_email])
+        // auth-service refuses AUTH_* variables it does not know.
+        .env_remove("AUTH_BENCH_URL")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()

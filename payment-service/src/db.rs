@@ -22,6 +22,20 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
     // broke (database restarted) fails the one request that uses it; the pool then drops it.
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    // READ COMMITTED: InnoDB's default REPEATABLE READ takes gap locks on range scans, so the
+    // outbox relay's `SELECT ... FOR UPDATE` over unsent rows would block every charge's outbox
+    // insert until the relay has published its batch. Nothing here relies on repeatable reads:
+    // every read-then-write locks its row or writes conditionally.
+    config.custom_setup = Box::new(|url| {
+        Box::pin(async move {
+            let mut conn = <AsyncMysqlConnection as diesel_async::AsyncConnection>::establish(url).await?;
+            diesel::sql_query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .execute(&mut conn)
+                .await
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
     let manager =
         AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(settings.url.expose_secret(), config);
     Pool::builder(manager)
