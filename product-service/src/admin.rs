@@ -3,6 +3,7 @@
 //! editing the same product cannot silently overwrite each other) and writes its events in
 //! the same transaction.
 use crate::{
+    cache::Committed,
     currency,
     db::Db,
     error::ProductError,
@@ -19,8 +20,6 @@ use crate::{
 };
 use diesel::prelude::*;
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
-use std::sync::Arc;
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// Largest stock on hand a product may have: far beyond any shop, far below overflow.
@@ -137,12 +136,13 @@ pub fn validate_stock(on_hand: i64) -> Result<(), ProductError> {
 pub struct Admin {
     db: Db,
     events_topic: String,
-    outbox_ready: Arc<Notify>,
+    /// Clears cached reads and wakes the relay after each write.
+    committed: Committed,
 }
 
 impl Admin {
-    pub fn new(db: Db, events_topic: String, outbox_ready: Arc<Notify>) -> Self {
-        Self { db, events_topic, outbox_ready }
+    pub fn new(db: Db, events_topic: String, committed: Committed) -> Self {
+        Self { db, events_topic, committed }
     }
 
     pub async fn create(&self, draft: Draft) -> Result<ProductRow, ProductError> {
@@ -178,7 +178,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.outbox_ready.notify_one();
+        self.committed.signal();
         Ok(product)
     }
 
@@ -234,7 +234,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.outbox_ready.notify_one();
+        self.committed.signal();
         Ok(product)
     }
 
@@ -272,7 +272,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.outbox_ready.notify_one();
+        self.committed.signal();
         Ok(product)
     }
 }

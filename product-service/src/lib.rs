@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod catalogue;
 pub mod cli;
 pub mod configuration;

@@ -2,6 +2,7 @@
 //! and expiry of reservations never committed. Every call is idempotent by reservation id,
 //! and each stock change writes its events in the same transaction.
 use crate::{
+    cache::Committed,
     db::Db,
     error::ProductError,
     events::stock,
@@ -14,8 +15,7 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
-use tokio::sync::Notify;
+use std::{collections::BTreeMap, time::Duration};
 use uuid::Uuid;
 
 pub const RESERVED: &str = "reserved";
@@ -40,7 +40,8 @@ pub struct Reservations {
     db: Db,
     ttl: Duration,
     events_topic: String,
-    outbox_ready: Arc<Notify>,
+    /// Clears cached reads and wakes the relay after each write.
+    committed: Committed,
 }
 
 /// Validates a reservation request: a non-empty id, 1 to 100 lines of known-format product
@@ -78,8 +79,8 @@ pub fn validate_id(reservation_id: &str) -> Result<(), ProductError> {
 }
 
 impl Reservations {
-    pub fn new(db: Db, ttl: Duration, events_topic: String, outbox_ready: Arc<Notify>) -> Self {
-        Self { db, ttl, events_topic, outbox_ready }
+    pub fn new(db: Db, ttl: Duration, events_topic: String, committed: Committed) -> Self {
+        Self { db, ttl, events_topic, committed }
     }
 
     /// Holds every line or none. A repeat with the same id returns the first outcome.
@@ -130,7 +131,7 @@ impl Reservations {
                 .scope_boxed()
             })
             .await?;
-        self.outbox_ready.notify_one();
+        self.committed.signal();
         Ok(reservation)
     }
 
@@ -163,7 +164,7 @@ impl Reservations {
             })
             .await?;
         if expired > 0 {
-            self.outbox_ready.notify_one();
+            self.committed.signal();
             tracing::info!(expired, "expired reservations returned their stock");
         }
         Ok(expired)
@@ -208,7 +209,7 @@ impl Reservations {
                 .scope_boxed()
             })
             .await?;
-        self.outbox_ready.notify_one();
+        self.committed.signal();
         outcome
     }
 }

@@ -3,6 +3,7 @@
 use crate::{
     admin::Admin,
     auth::{Jwks, TokenVerifier},
+    cache::{Committed, ProductCache},
     catalogue::Catalogue,
     configuration::Settings,
     db::{self, Db},
@@ -53,12 +54,14 @@ impl Application {
             tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
         }
         let outbox_ready = Arc::new(Notify::new());
+        let cache = Arc::new(ProductCache::default());
+        let committed = Committed { cache: Arc::clone(&cache), outbox_ready: Arc::clone(&outbox_ready) };
         let db = Db::new(pool.clone(), migrated.clone());
         let reservations = Reservations::new(
             db.clone(),
             settings.reservations.ttl,
             settings.kafka.events_topic.clone(),
-            Arc::clone(&outbox_ready),
+            committed.clone(),
         );
         let relay = Relay {
             pool: pool.clone(),
@@ -75,8 +78,7 @@ impl Application {
                 reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
             ),
         ];
-        let admin =
-            web::Data::new(Admin::new(db.clone(), settings.kafka.events_topic.clone(), Arc::clone(&outbox_ready)));
+        let admin = web::Data::new(Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed));
         let jwks = Jwks::new(
             settings.auth.jwks_url.clone(),
             JWKS_FETCH_TIMEOUT,
@@ -87,6 +89,7 @@ impl Application {
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
         let catalogue = web::Data::new(catalogue);
+        let cache = web::Data::from(cache);
         let readiness = Readiness::new(pool, kafka, migrated, settings.database.timeout.max(settings.kafka.timeout));
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
@@ -106,6 +109,7 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(app_metrics.clone())
                 .app_data(catalogue.clone())
+                .app_data(cache.clone())
                 .app_data(admin.clone())
                 .app_data(verifier.clone())
                 .configure(http::payload_config)

@@ -1,12 +1,13 @@
 //! The public catalogue API: `GET /v1/products`, `GET /v1/products/{id}`, `GET /v1/categories`.
 use crate::{
+    cache::{CachedProduct, ProductCache},
     catalogue::{decode_token, Catalogue, Filter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     error::ProductError,
     store::products::ProductRow,
 };
 use actix_web::{get, http::header, web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 use uuid::Uuid;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -32,23 +33,34 @@ async fn list_products(
 #[get("/v1/products/{id}")]
 async fn get_product(
     catalogue: web::Data<Catalogue>,
+    cache: web::Data<ProductCache>,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ProductError> {
-    let product = catalogue.get(parse_id(&id)?).await?;
-    let etag = etag(product.version);
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag || tag.trim() == "*"));
+    let id = parse_id(&id)?;
+    let product = match cache.get(id) {
+        Some(product) => product,
+        None => {
+            let product = catalogue.get(id).await?;
+            let cached = Arc::new(CachedProduct {
+                etag: etag(product.version),
+                body: serde_json::to_vec(&to_json(product)).map_err(anyhow::Error::from)?.into(),
+            });
+            cache.put(id, Arc::clone(&cached));
+            cached
+        }
+    };
+    let matches = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == product.etag || tag.trim() == "*")
+    });
     if matches {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, product.etag.clone())).finish());
     }
     Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag))
+        .insert_header((header::ETAG, product.etag.clone()))
         .insert_header((header::CACHE_CONTROL, "public, max-age=5"))
-        .json(to_json(product)))
+        .content_type("application/json")
+        .body(product.body.clone()))
 }
 
 #[get("/v1/categories")]
