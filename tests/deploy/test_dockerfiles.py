@@ -49,3 +49,16 @@ def test_the_entrypoint_is_the_crates_binary(service):
 def test_dockerignore_keeps_build_output_out_of_the_context():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "**/target" in ignored and ".git" in ignored
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_dependency_layer_has_every_target_the_manifest_declares(service):
+    """cargo refuses a manifest whose declared targets are missing, so the dependency layer
+    (the first `cargo build`, before the sources are copied) needs the bench files too."""
+    steps = instructions(service)
+    first_build = next(i for i, (op, arg) in enumerate(steps) if op == "RUN" and "cargo build" in arg)
+    copied = " ".join(arg for op, arg in steps[:first_build] if op == "COPY")
+    manifest = (ROOT / service / "Cargo.toml").read_text()
+    for bench in re.findall(r'\[\[bench\]\]\s*\nname = "([^"]+)"', manifest):
+        assert (ROOT / service / "benches" / f"{bench}.rs").exists()
+        assert f"{service}/benches" in copied, f"benches/{bench}.rs is not in the layer before the first cargo build"
