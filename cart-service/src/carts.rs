@@ -15,17 +15,14 @@ pub struct Carts {
     upstream: Upstream,
 }
 
+/// Whether `id` is a UUID in its usual hyphenated form: product ids and user ids are, and the
+/// form matters because ids become Redis keys.
+pub fn is_uuid(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
+}
+
 pub fn validate_product_id(product_id: &str) -> Result<(), CartError> {
-    // Product ids are UUIDs; anything else cannot name a product.
-    let valid = product_id.len() == 36
-        && product_id.chars().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    valid.then_some(()).ok_or_else(|| CartError::invalid("product_id", "is not a UUID"))
+    is_uuid(product_id).then_some(()).ok_or_else(|| CartError::invalid("product_id", "is not a UUID"))
 }
 
 pub fn validate_quantity(quantity: i64) -> Result<(), CartError> {
@@ -61,14 +58,8 @@ impl Carts {
         Self { store, upstream }
     }
 
-    pub fn store(&self) -> &CartStore {
-        &self.store
-    }
-
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>, CartError> {
-        let mut lines = self.store.lines(user_id).await?;
-        lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-        Ok(lines)
+        self.store.lines(user_id).await
     }
 
     pub async fn add(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {

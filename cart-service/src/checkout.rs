@@ -147,8 +147,7 @@ impl Checkouts {
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
             Err(_) => record.state = "retryable".to_owned(),
         }
-        let text = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
-        self.store.put(&record_key, &text, self.record_ttl).await?;
+        self.save(&record_key, &record).await?;
         outcome
     }
 
@@ -176,11 +175,15 @@ impl Checkouts {
             _ => {
                 existing.state = "in_progress".to_owned();
                 existing.updated_at = now();
-                let text = serde_json::to_string(&existing).map_err(anyhow::Error::from)?;
-                self.store.put(record_key, &text, self.record_ttl).await?;
+                self.save(record_key, &existing).await?;
                 Ok(Begun::Run(existing.checkout_id))
             }
         }
+    }
+
+    async fn save(&self, record_key: &str, record: &Record) -> Result<(), CartError> {
+        let text = serde_json::to_string(record).map_err(anyhow::Error::from)?;
+        self.store.put(record_key, &text, self.record_ttl).await
     }
 
     async fn run(

@@ -153,10 +153,7 @@ impl CartStore {
         Self { redis, idle_ttl }
     }
 
-    pub fn redis(&self) -> &Redis {
-        &self.redis
-    }
-
+    /// The cart's lines, ordered by product id (the hash fields come back sorted).
     pub async fn lines(&self, user_id: &str) -> Result<Vec<Line>, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let fields: BTreeMap<String, Vec<u8>> =

@@ -3,7 +3,11 @@
 //! timestamp tolerance (replays of an old, validly signed event). A verified event moves a
 //! pending payment to its final state; an event id seen before changes nothing.
 use crate::{
-    error::PaymentError, gateway::Outcome, payments::Payments, schema::processed_webhooks, settlement,
+    error::PaymentError,
+    gateway::{stripe, Outcome},
+    payments::Payments,
+    schema::processed_webhooks,
+    settlement,
     store::payments as store,
 };
 use chrono::Utc;
@@ -70,17 +74,7 @@ struct EventObject {
     #[serde(default)]
     metadata: std::collections::HashMap<String, String>,
     #[serde(default)]
-    last_payment_error: Option<LastPaymentError>,
-}
-
-#[derive(Debug, Deserialize)]
-struct LastPaymentError {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    decline_code: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
+    last_payment_error: Option<stripe::ErrorBody>,
 }
 
 /// What applying a verified event did.
@@ -94,7 +88,7 @@ pub enum Applied {
 
 /// Applies a verified event body.
 pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentError> {
-    let event: Event =
+    let mut event: Event =
         serde_json::from_slice(body).map_err(|_| PaymentError::WebhookRefused("the body is not a Stripe event"))?;
     if event.id.is_empty() || event.id.len() > 255 {
         return Err(PaymentError::WebhookRefused("the event id is missing or too long"));
@@ -102,14 +96,7 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
     let outcome = match event.kind.as_str() {
         "payment_intent.succeeded" => Some(Outcome::Succeeded { reference: event.data.object.id.clone() }),
         "payment_intent.payment_failed" => {
-            let error = event.data.object.last_payment_error.as_ref();
-            Some(Outcome::Declined {
-                reference: Some(event.data.object.id.clone()),
-                code: error
-                    .and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()))
-                    .unwrap_or_else(|| "payment_failed".to_owned()),
-                message: error.and_then(|e| e.message.clone()).unwrap_or_else(|| "The payment failed.".to_owned()),
-            })
+            Some(stripe::failed(event.data.object.id.clone(), event.data.object.last_payment_error.take()))
         }
         _ => None,
     };

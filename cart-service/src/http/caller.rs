@@ -1,5 +1,5 @@
 //! The shopper behind a request: a verified access token (auth's keys, checked locally).
-use crate::{auth::TokenVerifier, error::CartError};
+use crate::{auth::TokenVerifier, carts::is_uuid, error::CartError};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use std::{future::Future, pin::Pin};
 
@@ -24,7 +24,7 @@ impl FromRequest for Shopper {
             let token = token.ok_or(CartError::Unauthenticated)?;
             let claims = verifier.verify(&token).await?;
             // Carts are keyed by user id, which auth issues as a UUID.
-            if claims.sub.len() != 36 || !claims.sub.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            if !is_uuid(&claims.sub) {
                 return Err(CartError::Unauthenticated);
             }
             Ok(Self { user_id: claims.sub, token })

@@ -3,7 +3,7 @@
 //! Every call carries an idempotency key, so repeating a call whose answer was lost (a
 //! timeout) never charges twice: the gateway answers the repeat with the first outcome.
 mod sandbox;
-mod stripe;
+pub mod stripe;
 
 pub use sandbox::Sandbox;
 pub use stripe::Stripe;

@@ -29,8 +29,9 @@ struct ErrorEnvelope {
     error: ErrorBody,
 }
 
+/// Stripe's error object, also a PaymentIntent's `last_payment_error`.
 #[derive(Debug, Deserialize)]
-struct ErrorBody {
+pub struct ErrorBody {
     #[serde(default, rename = "type")]
     kind: String,
     #[serde(default)]
@@ -93,17 +94,7 @@ fn interpret(status: reqwest::StatusCode, body: &[u8]) -> Result<Outcome, Gatewa
             "processing" | "pending" | "requires_action" | "requires_confirmation" | "requires_capture" => {
                 Outcome::Pending { reference: object.id }
             }
-            _ => {
-                let error = object.last_payment_error;
-                Outcome::Declined {
-                    reference: Some(object.id),
-                    code: error
-                        .as_ref()
-                        .and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()))
-                        .unwrap_or_else(|| "payment_failed".to_owned()),
-                    message: error.and_then(|e| e.message).unwrap_or_else(|| "The payment failed.".to_owned()),
-                }
-            }
+            _ => failed(object.id, object.last_payment_error),
         });
     }
     let error = serde_json::from_slice::<ErrorEnvelope>(body).ok().map(|e| e.error);
@@ -123,6 +114,17 @@ fn interpret(status: reqwest::StatusCode, body: &[u8]) -> Result<Outcome, Gatewa
             "Stripe answered {status}{}",
             error.and_then(|e| e.message).map(|m| format!(": {m}")).unwrap_or_default()
         ))),
+    }
+}
+
+/// A PaymentIntent that failed, by its `last_payment_error` (the decline code when Stripe gives
+/// one): what a synchronous answer and a `payment_intent.payment_failed` webhook both say.
+pub fn failed(payment_intent: String, last_payment_error: Option<ErrorBody>) -> Outcome {
+    let code = last_payment_error.as_ref().and_then(|e| e.decline_code.clone().or_else(|| e.code.clone()));
+    Outcome::Declined {
+        reference: Some(payment_intent),
+        code: code.unwrap_or_else(|| "payment_failed".to_owned()),
+        message: last_payment_error.and_then(|e| e.message).unwrap_or_else(|| "The payment failed.".to_owned()),
     }
 }
 
