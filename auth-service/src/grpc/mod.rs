@@ -103,7 +103,9 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(AuthServiceServer::new(AuthGrpc { accounts }))
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown)
+        // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
+        // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
         .context("the gRPC server failed")
 }
