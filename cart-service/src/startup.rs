@@ -75,6 +75,7 @@ impl Application {
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::observe))
+                .wrap(http::security_headers())
                 .app_data(readiness.clone())
                 .app_data(metrics.clone())
                 .app_data(verifier.clone())

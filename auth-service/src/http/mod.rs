@@ -1,5 +1,6 @@
 //! The REST API (actix-web).
 mod auth;
+mod headers;
 mod health;
 mod observe;
 
@@ -9,6 +10,7 @@ use actix_web::{
 };
 use serde_json::json;
 
+pub use headers::security_headers;
 pub use observe::observe;
 
 /// Largest request body accepted; larger ones get 413.

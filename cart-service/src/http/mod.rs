@@ -1,6 +1,7 @@
 //! The REST API (actix-web).
 mod caller;
 mod cart;
+mod headers;
 mod health;
 mod observe;
 
@@ -10,6 +11,7 @@ use actix_web::{
 };
 use serde_json::json;
 
+pub use headers::security_headers;
 pub use observe::observe;
 
 /// Registers every route of this service.

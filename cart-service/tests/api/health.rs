@@ -10,6 +10,27 @@ async fn healthz_answers_200() {
     assert_eq!(response.json::<Value>().await.unwrap()["status"], "ok");
 }
 
+/// Every REST response carries the security headers, errors included.
+#[tokio::test]
+async fn responses_carry_security_headers() {
+    let app = spawn_app().await;
+    for (path, status) in [("/healthz", 200), ("/no/such/route", 404)] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), status, "{path}");
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{path}: {name}");
+        }
+        assert!(headers.contains_key("strict-transport-security"), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn readyz_is_200_when_redis_and_broker_answer() {
     let app = spawn_app().await;

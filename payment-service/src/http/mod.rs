@@ -1,4 +1,5 @@
 //! The REST API (actix-web).
+mod headers;
 mod health;
 mod observe;
 mod webhooks;
@@ -6,6 +7,7 @@ mod webhooks;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+pub use headers::security_headers;
 pub use observe::observe;
 pub use webhooks::WebhookSettings;
 
