@@ -9,12 +9,19 @@ pub use jwks::Jwks;
 
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 /// The claims this service uses; the rest of the token is checked but not kept.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     /// The user id: whose cart this is.
     pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
 }
 
 /// Why a token was not accepted. Every variant but `KeysUnavailable` is the caller's problem
@@ -34,9 +41,26 @@ pub enum TokenError {
 /// Clock skew tolerated between services on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
 
+/// Tokens remembered as verified, at most; beyond it expired ones are dropped, then all.
+const VERIFIED_CAPACITY: usize = 20_000;
+
+/// A token whose signature, issuer, audience and dates were checked.
+struct Verified {
+    claims: Claims,
+    kid: String,
+}
+
 pub struct TokenVerifier {
     jwks: Jwks,
     validation: Validation,
+    /// A shopper sends the same token with every request until it expires: remembering it
+    /// spares the Ed25519 signature check, the largest single cost of a cart read. A
+    /// remembered token is still refused once expired or once auth no longer serves its key.
+    verified: Mutex<HashMap<String, Verified>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl TokenVerifier {
@@ -50,18 +74,44 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Self { jwks, validation }
+        Self { jwks, validation, verified: Mutex::new(HashMap::new()) }
+    }
+
+    /// The claims of `token` if it was verified before and is unexpired.
+    fn remembered(&self, token: &str) -> Option<(Claims, String)> {
+        let verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = verified.get(token)?;
+        (entry.claims.exp + LEEWAY_SECS > now_secs()).then(|| (entry.claims.clone(), entry.kid.clone()))
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, kid: String) {
+        let mut verified = self.verified.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            let now = now_secs();
+            verified.retain(|_, v| v.claims.exp + LEEWAY_SECS > now);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), Verified { claims: claims.clone(), kid });
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if let Some((claims, kid)) = self.remembered(token) {
+            // Its key must still be one auth serves (a retired key retires its tokens).
+            self.jwks.key(&kid).await?;
+            return Ok(claims);
+        }
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.jwks.key(&kid).await?;
-        decode::<Claims>(token, &key, &self.validation)
+        let claims = decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))
+            .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))?;
+        self.remember(token, &claims, kid);
+        Ok(claims)
     }
 }

@@ -33,6 +33,22 @@ async fn every_cart_route_needs_a_valid_token() {
     }
 }
 
+/// Verified tokens are remembered (the signature is not checked again), but never past expiry.
+#[tokio::test]
+async fn a_remembered_token_is_still_refused_once_it_expires() {
+    let app = spawn_app().await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let short_lived = app.auth_key.token_with(&["customer"], |c| c["exp"] = json!(now + 1));
+    let read = || app.client.get(format!("{}/v1/cart", app.address)).bearer_auth(&short_lived).send();
+    assert_eq!(read().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(read().await.unwrap().status(), StatusCode::OK, "the remembered token is accepted");
+    // Past expiry and the five seconds of clock-skew leeway.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let refused = read().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(code(refused).await, "unauthenticated");
+}
+
 #[tokio::test]
 async fn a_cart_is_read_edited_and_cleared_without_calling_anyone() {
     let app = spawn_app().await;
