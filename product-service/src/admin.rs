@@ -178,7 +178,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.committed.signal();
+        self.committed.product_changed();
         Ok(product)
     }
 
@@ -234,7 +234,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.committed.signal();
+        self.committed.product_changed();
         Ok(product)
     }
 
@@ -272,7 +272,7 @@ impl Admin {
                 .scope_boxed()
             })
             .await?;
-        self.committed.signal();
+        self.committed.product_changed();
         Ok(product)
     }
 }

@@ -131,7 +131,7 @@ impl Reservations {
                 .scope_boxed()
             })
             .await?;
-        self.committed.signal();
+        self.committed.stock_moved();
         Ok(reservation)
     }
 
@@ -164,7 +164,7 @@ impl Reservations {
             })
             .await?;
         if expired > 0 {
-            self.committed.signal();
+            self.committed.stock_moved();
             tracing::info!(expired, "expired reservations returned their stock");
         }
         Ok(expired)
@@ -209,7 +209,7 @@ impl Reservations {
                 .scope_boxed()
             })
             .await?;
-        self.committed.signal();
+        self.committed.stock_moved();
         outcome
     }
 }
