@@ -1,9 +1,10 @@
 //! argon2id password hashing (OWASP parameters: m = 19 MiB, t = 2, p = 1) on a small pool of
 //! dedicated threads, one per permitted concurrent hash.
 //!
-//! - Each worker reuses one preallocated 19 MiB argon2 memory block: allocating it per hash
-//!   left a glibc arena per blocking thread (over 1 GiB resident under a login storm) and
-//!   spent half the CPU in the kernel zeroing fresh pages.
+//! - Workers reuse 19 MiB argon2 memory blocks from a shared spare list: allocating one per
+//!   hash left a glibc arena per blocking thread (over 1 GiB resident under a login storm) and
+//!   spent half the CPU in the kernel zeroing fresh pages. After `RELEASE_MEMORY_AFTER` without
+//!   a job the spares are freed, so an idle service holds none of it.
 //! - Workers run at a lower OS priority (nice 10): hashing soaks up idle CPU but yields at once
 //!   to request handling, probes and the database client, so the service stays responsive
 //!   while logins saturate the cores.
@@ -15,9 +16,12 @@ use argon2::{
     Algorithm, Argon2, Block, Params, Version,
 };
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::{
-    mpsc::{self, Receiver, SyncSender, TrySendError},
-    Arc, Mutex,
+use std::{
+    sync::{
+        mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
 };
 use tokio::sync::oneshot;
 use tracing::Span;
@@ -32,6 +36,9 @@ pub struct Verified {
 
 /// Jobs waiting for a worker, per worker, before new ones are refused.
 const QUEUE_PER_WORKER: usize = 64;
+
+/// The spare memory blocks are freed after this long without a job.
+const RELEASE_MEMORY_AFTER: Duration = Duration::from_secs(20);
 
 /// The parameters new hashes get.
 fn params() -> Params {
@@ -72,20 +79,26 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(workers: usize) -> anyhow::Result<Self> {
+        Ok(Self::start(workers, RELEASE_MEMORY_AFTER)?.0)
+    }
+
+    /// The hasher and the pool its threads share (the tests watch the spare blocks).
+    fn start(workers: usize, release_after: Duration) -> anyhow::Result<(Self, Arc<Pool>)> {
         let workers = workers.max(1);
         let (jobs, queue) = mpsc::sync_channel::<Job>(workers * QUEUE_PER_WORKER);
-        let queue = Arc::new(Mutex::new(queue));
+        let pool = Arc::new(Pool { queue: Mutex::new(queue), spare: Mutex::new(Vec::new()), release_after });
         for n in 0..workers {
-            let queue = Arc::clone(&queue);
+            let pool = Arc::clone(&pool);
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || worker(&queue))
+                .spawn(move || worker(&pool))
                 .context("starting a password-hashing thread")?;
         }
         let mut memory = vec![Block::default(); params().block_count()];
         let dummy = SaltString::generate(&mut OsRng);
         let dummy_hash = hash(&mut memory, dummy.as_str())?;
-        Ok(Self { jobs, dummy_hash: dummy_hash.into() })
+        lock(&pool.spare).push(memory);
+        Ok((Self { jobs, dummy_hash: dummy_hash.into() }, pool))
     }
 
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
@@ -120,23 +133,38 @@ impl PasswordHasher {
     }
 }
 
-fn worker(queue: &Mutex<Receiver<Job>>) {
+/// What the hashing threads share: the job queue and the memory blocks not in use.
+struct Pool {
+    queue: Mutex<Receiver<Job>>,
+    spare: Mutex<Vec<Vec<Block>>>,
+    release_after: Duration,
+}
+
+/// A poisoned lock only means another worker panicked while holding it; the data is intact.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn worker(pool: &Pool) {
     lower_priority();
-    let mut memory = vec![Block::default(); params().block_count()];
     loop {
-        let job = {
-            // A poisoned lock only means another worker panicked while waiting; the
-            // receiver itself is intact.
-            let queue = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match queue.recv() {
-                Ok(job) => job,
-                Err(_) => return, // every sender is gone: the service is stopping
+        // The one worker waiting on the queue frees the spares when it stays empty; the others
+        // wait for the queue's lock holding no memory of their own.
+        let job = match lock(&pool.queue).recv_timeout(pool.release_after) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                lock(&pool.spare).clear();
+                continue;
             }
+            Err(RecvTimeoutError::Disconnected) => return, // every sender is gone: the service is stopping
         };
+        let spare = lock(&pool.spare).pop();
+        let mut memory = spare.unwrap_or_else(|| vec![Block::default(); params().block_count()]);
         let result = job.span.in_scope(|| match job.work {
             Work::Hash(password) => hash(&mut memory, password.expose_secret()).map(Done::Hashed),
             Work::Verify(password, phc) => verify(&mut memory, password.expose_secret(), &phc).map(Done::Verified),
         });
+        lock(&pool.spare).push(memory);
         let _ = job.reply.send(result);
     }
 }
@@ -228,6 +256,17 @@ mod tests {
         let theirs =
             Argon2::default().hash_password(b"correct horse", &SaltString::generate(&mut OsRng)).unwrap().to_string();
         assert!(hasher.verify(SecretString::from("correct horse"), Some(theirs)).await.unwrap().valid);
+    }
+
+    #[tokio::test]
+    async fn spare_memory_is_freed_when_idle_and_hashing_goes_on_after() {
+        let (hasher, pool) = PasswordHasher::start(2, Duration::from_millis(300)).unwrap();
+        let hash = hasher.hash(SecretString::from("correct horse")).await.unwrap();
+        assert!(!lock(&pool.spare).is_empty(), "a block is kept between jobs");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(lock(&pool.spare).is_empty(), "idle: the blocks were freed");
+        assert!(hasher.verify(SecretString::from("correct horse"), Some(hash)).await.unwrap().valid);
+        assert_eq!(lock(&pool.spare).len(), 1, "one block, allocated again for the job");
     }
 
     #[tokio::test]
