@@ -14,8 +14,12 @@ APT_PACKAGES=(
   # the stores themselves and their command-line clients
   postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 python3-venv
+  # start.sh adds an index to the broker's SQLite log (docs/adr/0009-broker-header-index.md)
+  sqlite3
   # the deployment checks: `docker-compose config` validates the compose file without an engine
   docker-compose
+  # `make bench` draws its plots' text with this TrueType font (and uses pgbench, redis-benchmark)
+  fonts-dejavu-core
 )
 
 step "Debian packages"

@@ -70,3 +70,16 @@ else
     || fail "tansu start" "read $STATE_DIR/broker/tansu.log; stop a stale broker with 'make infra-stop'"
   ok "started (state and log in $STATE_DIR/broker)"
 fi
+
+# tansu 0.6's SQLite schema has no index on header (topition, offset_id), and the broker reads a
+# record's headers once per record it hands out: every read scanned the whole table, so its CPU
+# grew with the log (a core at idle after a few benchmark runs; our events all carry headers).
+# The index is invisible to tansu and only ever added. docs/adr/0009-broker-header-index.md.
+broker_db=$STATE_DIR/broker/tansu.db
+header_table() { [ "$(sqlite3 "$broker_db" "SELECT 1 FROM sqlite_master WHERE name = 'header'")" = 1 ]; }
+if [ -f "$broker_db" ]; then
+  WAIT_SECONDS=30 wait_for header_table || fail "tansu's schema" "no header table in $broker_db: read $STATE_DIR/broker/tansu.log"
+  sqlite3 -cmd ".timeout 10000" "$broker_db" "CREATE INDEX IF NOT EXISTS header_record ON header (topition, offset_id)" \
+    || fail "indexing tansu's header table" "run: sqlite3 $broker_db 'CREATE INDEX header_record ON header (topition, offset_id)'"
+  ok "broker log indexed for header reads"
+fi
