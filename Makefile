@@ -2,6 +2,8 @@
 #   make run    set up the machine, build, start all four services, wait until ready
 #   make test   set up the machine, run the contracts check, the repo checks, every service's tests
 SERVICES := auth-service product-service cart-service payment-service
+# Crates beside the services that are tested and linted with them (loadgen: `make bench`).
+CRATES := $(SERVICES) loadgen
 
 # One target folder for the four crates: identical dependency versions compile once.
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
@@ -36,10 +38,10 @@ test: setup contracts-check repo-check deploy-check test-services e2e
 
 # One service at a time: the build is the bottleneck on two cores.
 test-services:
-	@set -e; for s in $(SERVICES); do echo "==> test $$s"; $(MAKE) --no-print-directory -C $$s test; done
+	@set -e; for s in $(CRATES); do echo "==> test $$s"; $(MAKE) --no-print-directory -C $$s test; done
 
 lint:
-	@set -e; for s in $(SERVICES); do echo "==> lint $$s"; $(MAKE) --no-print-directory -C $$s lint; done
+	@set -e; for s in $(CRATES); do echo "==> lint $$s"; $(MAKE) --no-print-directory -C $$s lint; done
 
 contracts-check:
 	@bash contracts/check.sh
@@ -61,14 +63,13 @@ demo:
 deploy-check:
 	@.venv/bin/python -m pytest -q tests/deploy
 
-# Benchmarks need release builds: the platform is restarted in release mode and left running.
+# Benchmarks need release builds: the platform is restarted in release mode and left running,
+# then loadgen measures the ceilings, every scenario and the mixed journey, and writes
+# bench/results/<date>.{json,md} with PNG plots (bench/results/latest.md is the newest).
 bench:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory run
-	@$(MAKE) --no-print-directory -C auth-service bench
-	@$(MAKE) --no-print-directory -C product-service bench
-	@$(MAKE) --no-print-directory -C payment-service bench
-	@$(MAKE) --no-print-directory -C cart-service bench
+	@$(MAKE) --no-print-directory -C loadgen bench
 
 # The whole platform in Docker (needs a Docker engine): infra/compose/docker-compose.yml.
 # PROFILES=observability adds the OpenTelemetry Collector and Jaeger (http://127.0.0.1:16686).

@@ -1,4 +1,4 @@
-"""Polyrepo discipline: four standalone crates sharing only contracts/, with dependency
+"""Polyrepo discipline: four standalone crates (and the load generator) sharing only contracts/, with dependency
 versions aligned across their lockfiles so one shared target folder compiles each once."""
 import pathlib
 import re
@@ -9,6 +9,9 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
+# Crates beside the services (not deployed, so no Dockerfile), held to the same discipline.
+TOOLS = ["loadgen"]
+CRATES = SERVICES + TOOLS
 
 
 def lock_versions(service):
@@ -19,10 +22,11 @@ def lock_versions(service):
     return versions
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_each_service_is_a_standalone_crate(service):
+@pytest.mark.parametrize("service", CRATES)
+def test_each_crate_is_standalone(service):
     folder = ROOT / service
-    for name in ["Cargo.toml", "Cargo.lock", "Makefile", "Dockerfile", "README.md", "CHANGELOG.md", "build.rs"]:
+    files = ["Cargo.toml", "Cargo.lock", "Makefile", "README.md", "CHANGELOG.md", "build.rs"]
+    for name in files + (["Dockerfile"] if service in SERVICES else []):
         assert (folder / name).is_file(), f"{service}/{name}"
     manifest = tomllib.loads((folder / "Cargo.toml").read_text())
     assert "workspace" not in manifest
@@ -57,7 +61,7 @@ def misaligned(locks):
 
 
 def test_shared_dependencies_resolve_to_the_same_versions_in_every_lockfile():
-    drift = misaligned({s: lock_versions(s) for s in SERVICES})
+    drift = misaligned({s: lock_versions(s) for s in CRATES})
     assert drift == [], "align with `cargo update -p NAME --precise VERSION`:\n" + "\n".join(drift)
 
 

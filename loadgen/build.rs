@@ -1,0 +1,14 @@
+//! The payment gRPC client from ../contracts (the same contract the services compile).
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let contracts = env::var("CONTRACTS_DIR").unwrap_or_else(|_| "../contracts".to_owned());
+    let proto_root = PathBuf::from(&contracts).join("proto");
+    tonic_prost_build::configure().build_server(false).compile_protos(
+        &[proto_root.join("shop/payment/v1/payment_service.proto")],
+        std::slice::from_ref(&proto_root),
+    )?;
+    println!("cargo:rerun-if-changed={}", proto_root.display());
+    println!("cargo:rerun-if-env-changed=CONTRACTS_DIR");
+    Ok(())
+}

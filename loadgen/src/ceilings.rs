@@ -1,0 +1,140 @@
+//! What the machine itself can do, measured in the same run as the services: the stores'
+//! own benchmark tools and the raw password-hash rate. A service's endpoint is judged by its
+//! ratio to the ceiling it cannot beat.
+use anyhow::{bail, Context, Result};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::{
+    process::Command,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+/// pgbench's own database, created on first use (the `product` login may create databases).
+const PGBENCH_DATABASE: &str = "loadgen_pgbench";
+
+fn pg_args() -> Vec<String> {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    vec![
+        "-h".into(),
+        var("PGHOST", "127.0.0.1"),
+        "-p".into(),
+        var("PGPORT", "5432"),
+        "-U".into(),
+        var("PGUSER", "product"),
+    ]
+}
+
+fn run(command: &mut Command, what: &str) -> Result<String> {
+    let output = command.output().with_context(|| format!("{what} did not start"))?;
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `pgbench -S` (one primary-key SELECT per transaction) transactions per second at `clients`
+/// connections: the rate at which PostgreSQL alone answers the query behind a product read.
+pub fn pgbench_select(clients: usize, duration: Duration) -> Result<f64> {
+    let exists = run(
+        Command::new("psql")
+            .args(pg_args())
+            .args(["-d", "postgres", "-tAc"])
+            .arg(format!("SELECT 1 FROM pg_database WHERE datname = '{PGBENCH_DATABASE}'")),
+        "psql",
+    )?;
+    if exists.trim() != "1" {
+        run(Command::new("createdb").args(pg_args()).arg(PGBENCH_DATABASE), "createdb")?;
+        run(Command::new("pgbench").args(pg_args()).args(["-i", "-q", "-s", "10", PGBENCH_DATABASE]), "pgbench -i")?;
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).to_string();
+    let seconds = duration.as_secs().max(1).to_string();
+    let text = run(
+        Command::new("pgbench")
+            .args(pg_args())
+            .args(["-S", "-n", "-c", &clients.to_string(), "-j", &threads, "-T", &seconds])
+            .arg(PGBENCH_DATABASE),
+        "pgbench -S",
+    )?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no tps in pgbench's output: {text}"))
+}
+
+/// `redis-benchmark` GET and SET requests per second at `clients` connections (no pipelining,
+/// as the cart service sends its commands).
+pub fn redis_benchmark(clients: usize) -> Result<(f64, f64)> {
+    let host = std::env::var("LOADGEN_REDIS_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("LOADGEN_REDIS_PORT").unwrap_or_else(|_| "6379".to_owned());
+    let csv = run(
+        Command::new("redis-benchmark").args([
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-c",
+            &clients.to_string(),
+            "-n",
+            "200000",
+            "-t",
+            "get,set",
+            "-q",
+            "--csv",
+        ]),
+        "redis-benchmark",
+    )?;
+    let rate = |test: &str| {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("\"{test}\"")))
+            .and_then(|l| l.split(',').nth(1))
+            .and_then(|n| n.trim_matches('"').parse::<f64>().ok())
+            .with_context(|| format!("no {test} rate in redis-benchmark's output: {csv}"))
+    };
+    Ok((rate("GET")?, rate("SET")?))
+}
+
+/// argon2id hashes per second on every core at once with auth-service's parameters (OWASP's
+/// m=19456 KiB, t=2, p=1): the best case, each thread reusing one preallocated memory block.
+pub fn raw_argon2(duration: Duration) -> Result<f64> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let params = Params::new(19_456, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 params: {e}"))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (stop, done, params) = (stop.clone(), done.clone(), params.clone());
+            std::thread::spawn(move || {
+                let mut memory = vec![Block::default(); params.block_count()];
+                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut out = [0u8; 32];
+                while !stop.load(Ordering::Relaxed) {
+                    if argon2
+                        .hash_password_into_with_memory(
+                            b"correct horse battery",
+                            b"sixteen byte salt",
+                            &mut out,
+                            &mut memory,
+                        )
+                        .is_err()
+                    {
+                        break;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let (before, started) = (done.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(duration);
+    let rate = (done.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(rate)
+}

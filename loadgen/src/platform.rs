@@ -1,0 +1,143 @@
+//! The running platform as a client sees it: where each service answers, and the fixtures a
+//! benchmark needs (an admin, a well-stocked product, signed-in shoppers).
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::{io::Write, path::PathBuf, process::Stdio};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+/// The product's stock: enough that no benchmark run ever sells it out.
+const STOCK: i64 = 1_000_000_000;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Addresses of `make run` (infra/local/services.sh), each overridable.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub auth: String,
+    pub product: String,
+    pub cart: String,
+    pub payment: String,
+    pub payment_grpc: String,
+    /// auth-service's binary, for its `create-admin` command.
+    pub auth_bin: PathBuf,
+    /// Where services.sh keeps `<service>.pid`.
+    pub pid_dir: PathBuf,
+}
+
+impl Endpoints {
+    pub fn from_env() -> Self {
+        let target = env("CARGO_TARGET_DIR", "../target");
+        Endpoints {
+            auth: env("LOADGEN_AUTH_URL", "http://127.0.0.1:8081"),
+            product: env("LOADGEN_PRODUCT_URL", "http://127.0.0.1:8082"),
+            cart: env("LOADGEN_CART_URL", "http://127.0.0.1:8083"),
+            payment: env("LOADGEN_PAYMENT_URL", "http://127.0.0.1:8084"),
+            payment_grpc: env("LOADGEN_PAYMENT_GRPC", "http://127.0.0.1:50054"),
+            auth_bin: PathBuf::from(env("LOADGEN_AUTH_BIN", &format!("{target}/release/auth-service"))),
+            pid_dir: PathBuf::from(env("LOADGEN_PID_DIR", "../.local/run")),
+        }
+    }
+
+    /// `(service, REST base URL)` for the four services.
+    pub fn services(&self) -> [(&'static str, &str); 4] {
+        [
+            ("auth-service", &self.auth),
+            ("product-service", &self.product),
+            ("cart-service", &self.cart),
+            ("payment-service", &self.payment),
+        ]
+    }
+}
+
+/// One HTTP client for the whole run: pooled keep-alive connections, as a shopper's browser
+/// or a gateway in front of the services would hold.
+pub fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().pool_max_idle_per_host(512).build()?)
+}
+
+/// `Ok(1)` for the expected status, otherwise the status (or transport error) as the reason.
+pub fn expect_status(response: reqwest::Result<reqwest::Response>, expected: u16) -> Result<u32, String> {
+    match response {
+        Ok(r) if r.status().as_u16() == expected => Ok(1),
+        Ok(r) => Err(format!("status {}", r.status().as_u16())),
+        Err(e) if e.is_timeout() => Err("timeout".to_owned()),
+        Err(e) if e.is_connect() => Err("connection refused".to_owned()),
+        Err(_) => Err("transport error".to_owned()),
+    }
+}
+
+pub struct Shopper {
+    pub email: String,
+    pub token: String,
+}
+
+pub struct Fixtures {
+    pub product_ids: Vec<String>,
+    pub shoppers: Vec<Shopper>,
+}
+
+async fn json_of(request: reqwest::RequestBuilder, expected: u16, what: &str) -> Result<Value> {
+    let response = request.send().await.with_context(|| format!("{what}: is the platform running (`make run`)?"))?;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status != expected {
+        bail!("{what}: status {status}, {body}");
+    }
+    Ok(body)
+}
+
+pub async fn sign_up(client: &reqwest::Client, at: &Endpoints, email: &str) -> Result<()> {
+    let request =
+        client.post(format!("{}/v1/auth/signup", at.auth)).json(&json!({ "email": email, "password": PASSWORD }));
+    json_of(request, 201, "signup").await.map(drop)
+}
+
+pub async fn log_in(client: &reqwest::Client, at: &Endpoints, email: &str) -> Result<String> {
+    let request =
+        client.post(format!("{}/v1/auth/login", at.auth)).json(&json!({ "email": email, "password": PASSWORD }));
+    let body = json_of(request, 200, "login").await?;
+    body["access_token"].as_str().map(str::to_owned).context("login answered no access_token")
+}
+
+/// An admin made with auth-service's own command (the only way to get the admin role).
+async fn admin_token(client: &reqwest::Client, at: &Endpoints, run: &str) -> Result<String> {
+    let email = format!("bench-admin-{run}@example.com");
+    let mut child = std::process::Command::new(&at.auth_bin)
+        .args(["create-admin", &email])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("{}: build the platform with `make bench`", at.auth_bin.display()))?;
+    child.stdin.take().context("create-admin's stdin")?.write_all(PASSWORD.as_bytes())?;
+    if !child.wait()?.success() {
+        bail!("auth-service create-admin failed");
+    }
+    log_in(client, at, &email).await
+}
+
+impl Fixtures {
+    /// `products` well-stocked products and `shoppers` signed-in users, named after this run.
+    pub async fn create(client: &reqwest::Client, at: &Endpoints, products: usize, shoppers: usize) -> Result<Self> {
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let admin = admin_token(client, at, &run).await?;
+        let mut product_ids = Vec::with_capacity(products);
+        for n in 0..products {
+            let request = client.post(format!("{}/v1/products", at.product)).bearer_auth(&admin).json(&json!({
+                "sku": format!("BENCH-{run}-{n}"), "name": format!("Bench mug {n}"),
+                "price": { "amount_minor": 1250, "currency": "EUR" }, "stock": STOCK,
+            }));
+            let created = json_of(request, 201, "create product").await?;
+            product_ids.push(created["id"].as_str().context("created product has no id")?.to_owned());
+        }
+        let mut all = Vec::with_capacity(shoppers);
+        for n in 0..shoppers {
+            let email = format!("bench-{run}-{n}@example.com");
+            sign_up(client, at, &email).await?;
+            let token = log_in(client, at, &email).await?;
+            all.push(Shopper { email, token });
+        }
+        Ok(Fixtures { product_ids, shoppers: all })
+    }
+}

@@ -1,0 +1,215 @@
+//! The benchmark's results: one JSON document and a markdown report beside it.
+use crate::driver::Measurement;
+use serde::Serialize;
+use std::{collections::BTreeMap, fmt::Write};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub name: String,
+    pub service: &'static str,
+    /// "64 connections" or "1000/s offered".
+    pub load: String,
+    pub calls: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub error_reasons: BTreeMap<String, u64>,
+    pub calls_per_s: f64,
+    pub requests_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl ScenarioResult {
+    pub fn new(name: impl Into<String>, service: &'static str, load: String, m: &Measurement) -> Self {
+        ScenarioResult {
+            name: name.into(),
+            service,
+            load,
+            calls: m.calls,
+            requests: m.requests,
+            errors: m.errors,
+            error_reasons: m.error_reasons.clone(),
+            calls_per_s: m.calls_per_s(),
+            requests_per_s: m.requests_per_s(),
+            p50_ms: m.ms(0.5),
+            p90_ms: m.ms(0.9),
+            p99_ms: m.ms(0.99),
+            p999_ms: m.ms(0.999),
+            max_ms: m.latency_us.max() as f64 / 1000.0,
+        }
+    }
+}
+
+/// An endpoint's rate against the ceiling it cannot beat.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratio {
+    pub what: String,
+    pub rate: f64,
+    pub ceiling: String,
+    pub ceiling_rate: f64,
+    pub ratio: f64,
+    /// The issue's target, if it sets one.
+    pub target: Option<f64>,
+}
+
+impl Ratio {
+    pub fn new(what: &str, rate: f64, ceiling: &str, ceiling_rate: f64, target: Option<f64>) -> Self {
+        let ratio = if ceiling_rate > 0.0 { rate / ceiling_rate } else { 0.0 };
+        Ratio { what: what.to_owned(), rate, ceiling: ceiling.to_owned(), ceiling_rate, ratio, target }
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.target {
+            Some(t) if self.ratio >= t => "met",
+            Some(_) => "**not met**",
+            None => "",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Ceilings {
+    pub pgbench_select_tps: f64,
+    pub pgbench_clients: usize,
+    pub redis_get_per_s: f64,
+    pub redis_set_per_s: f64,
+    pub redis_clients: usize,
+    pub argon2_hashes_per_s: f64,
+    /// Each service's `/healthz` at the concurrency of its own scenarios.
+    pub healthz: Vec<ScenarioResult>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Journey {
+    /// Offered rates stepped up until p99 reached 100 ms or an error appeared.
+    pub steps: Vec<ScenarioResult>,
+    /// The highest offered rate met with p99 < 100 ms and no errors, in shopper requests/s.
+    pub sustained_requests_per_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Resources {
+    pub service: &'static str,
+    pub idle_rss_mib: f64,
+    pub journey_rss_mib: f64,
+    /// CPU seconds (user + system) the service spent per 1,000 shopper requests of the journey.
+    pub cpu_s_per_1000_requests: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: Machine,
+    pub warm_up_s: f64,
+    pub duration_s: f64,
+    pub headline: Vec<Ratio>,
+    pub ceilings: Ceilings,
+    pub scenarios: Vec<ScenarioResult>,
+    pub journey: Journey,
+    pub resources: Vec<Resources>,
+    pub wall_time_s: f64,
+}
+
+fn scenario_rows(out: &mut String, rows: &[ScenarioResult]) {
+    out.push_str("| scenario | load | calls/s | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let reasons: Vec<String> = r.error_reasons.iter().map(|(why, n)| format!("{n}× {why}")).collect();
+        let errors =
+            if reasons.is_empty() { r.errors.to_string() } else { format!("{} ({})", r.errors, reasons.join(", ")) };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            r.name, r.load, r.calls_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, errors
+        );
+    }
+}
+
+impl Report {
+    /// The markdown report; `plots` are the PNG file names beside it.
+    pub fn markdown(&self, plots: &[(String, &str)]) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(out, "# Benchmark report — {}\n", self.date);
+        let _ = writeln!(
+            out,
+            "`make bench` on {} cores, {:.0} GiB, Linux {}: the four services (release builds), PostgreSQL, \
+             MariaDB, Redis, the tansu broker and the load generator all share the machine. Each scenario: \
+             {:.0} s warm-up, then {:.0} s measured. Latency is from the call's due time (rate mode corrects \
+             for coordinated omission); throughput counts successful calls.\n",
+            m.cores, m.memory_gib, m.kernel, self.warm_up_s, self.duration_s
+        );
+        out.push_str("## Headline: each endpoint against its ceiling\n\n| endpoint | rate/s | ceiling | ceiling/s | ratio | target |\n|---|---:|---|---:|---:|---|\n");
+        for r in &self.headline {
+            let target = r.target.map(|t| format!("≥ {t:.2} {}", r.verdict())).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} | {:.0} | {:.2} | {} |",
+                r.what, r.rate, r.ceiling, r.ceiling_rate, r.ratio, target
+            );
+        }
+        let journey = match self.journey.sustained_requests_per_s {
+            Some(rate) => format!(
+                "**{rate:.0} shopper requests/s** sustained with p99 < 100 ms and no errors (target ≥ 1,000: {})",
+                if rate >= 1000.0 { "met" } else { "**not met**" }
+            ),
+            None => {
+                "no offered rate was sustained with p99 < 100 ms and no errors (target ≥ 1,000: **not met**)".to_owned()
+            }
+        };
+        let _ = writeln!(out, "\nMixed journey: {journey}.\n");
+        let idle_max = self.resources.iter().map(|r| r.idle_rss_mib).fold(0.0, f64::max);
+        let _ = writeln!(
+            out,
+            "Idle memory: largest service {idle_max:.1} MiB resident (target < 50 MiB: {}).\n",
+            if idle_max < 50.0 { "met" } else { "**not met**" }
+        );
+
+        let c = &self.ceilings;
+        out.push_str("## Ceilings measured in this run\n\n");
+        let _ = writeln!(
+            out,
+            "- `pgbench -S` at {} clients: {:.0} transactions/s",
+            c.pgbench_clients, c.pgbench_select_tps
+        );
+        let _ = writeln!(
+            out,
+            "- `redis-benchmark` at {} clients: GET {:.0}/s, SET {:.0}/s",
+            c.redis_clients, c.redis_get_per_s, c.redis_set_per_s
+        );
+        let _ =
+            writeln!(out, "- raw argon2id (m=19456, t=2, p=1) on every core: {:.1} hashes/s", c.argon2_hashes_per_s);
+        out.push_str("- each service's `/healthz` (the framework's own ceiling):\n\n");
+        scenario_rows(&mut out, &c.healthz);
+
+        out.push_str("\n## Scenarios\n\n");
+        scenario_rows(&mut out, &self.scenarios);
+        out.push_str("\n## Mixed journey, stepped up\n\nWeights as Online Boutique's load generator: browse product 10, view cart 3, add to cart 2, home (catalogue list) 1, checkout 1 (add an item, then check out: two requests). One shopper per worker.\n\n");
+        scenario_rows(&mut out, &self.journey.steps);
+
+        out.push_str("\n## Resources\n\n| service | idle RSS MiB | RSS under the journey MiB | CPU s per 1,000 journey requests |\n|---|---:|---:|---:|\n");
+        for r in &self.resources {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | {:.3} |",
+                r.service, r.idle_rss_mib, r.journey_rss_mib, r.cpu_s_per_1000_requests
+            );
+        }
+        out.push_str("\n## Plots\n\n");
+        for (file, title) in plots {
+            let _ = writeln!(out, "![{title}]({file})\n");
+        }
+        let _ = writeln!(out, "`make bench` took {:.0} s (services already built).", self.wall_time_s);
+        out
+    }
+}

@@ -1,0 +1,296 @@
+//! `loadgen bench`: the whole measured run behind `make bench` — ceilings, every scenario,
+//! the mixed journey stepped up to the highest rate it sustains, resource use — and its report.
+use crate::{
+    ceilings,
+    driver::{drive, Load, Measurement, Timing},
+    journey,
+    platform::{http_client, Endpoints, Fixtures},
+    plots,
+    proto::shop::payment::v1::payment_service_client::PaymentServiceClient,
+    report::{Ceilings, Journey, Machine, Ratio, Report, Resources, ScenarioResult},
+    resources::{self, Usage},
+    scenarios::{self, Op, Shared},
+};
+use anyhow::{Context, Result};
+use std::{path::PathBuf, sync::Arc, time::Instant};
+
+/// Connections per service, as in each service's own earlier benchmarks: a login holds a core
+/// for ~40 ms, so 16 keep both busy; the reads need more in flight to fill two cores.
+const AUTH_CONNECTIONS: usize = 16;
+const PRODUCT_CONNECTIONS: usize = 64;
+const CART_CONNECTIONS: usize = 32;
+const CHECKOUT_CONNECTIONS: usize = 8;
+const PAYMENT_STREAMS: usize = 32;
+/// The journey's shoppers (one per worker): more than ever wait at once at the rates it meets.
+const JOURNEY_SHOPPERS: usize = 64;
+/// Offered journey calls per second, tried in turn until one misses p99 < 100 ms or errs.
+const JOURNEY_RATES: [f64; 10] = [250.0, 500.0, 750.0, 1000.0, 1250.0, 1500.0, 1750.0, 2000.0, 2500.0, 3000.0];
+const PRODUCTS: usize = 20;
+
+/// A journey step's shopper requests/s and each service's usage before and after it.
+type Window = (f64, Vec<(&'static str, Usage)>, Vec<(&'static str, Usage)>);
+
+pub struct Options {
+    pub timing: Timing,
+    pub out_dir: PathBuf,
+}
+
+fn load_text(load: Load) -> String {
+    match load {
+        Load::Concurrency(n) => format!("{n} connections"),
+        Load::Rate { per_s, .. } => format!("{per_s:.0}/s offered"),
+    }
+}
+
+pub async fn measure(name: &str, service: &'static str, load: Load, timing: Timing, op: Op) -> ScenarioResult {
+    let m: Measurement = drive(load, timing, move |w, n| op(w, n)).await;
+    let result = ScenarioResult::new(name, service, load_text(load), &m);
+    println!(
+        "  {:<28} {:<18} {:>9.0}/s  p50 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  errors {}",
+        result.name, result.load, result.calls_per_s, result.p50_ms, result.p99_ms, result.p999_ms, result.errors
+    );
+    result
+}
+
+fn usages(at: &Endpoints, ticks: f64) -> Result<Vec<(&'static str, Usage)>> {
+    at.services()
+        .iter()
+        .map(|(service, _)| Ok((*service, resources::usage(resources::pid_of(&at.pid_dir, service)?, ticks)?)))
+        .collect()
+}
+
+fn machine() -> Machine {
+    let memory_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("MemTotal:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0.0);
+    Machine {
+        cores: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        memory_gib: memory_kib / 1024.0 / 1024.0,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+    }
+}
+
+/// Fixtures for this run and the clients every scenario shares.
+pub async fn connect(client: reqwest::Client, at: &Endpoints, shoppers: usize) -> Result<Arc<Shared>> {
+    let fixtures = Fixtures::create(&client, at, PRODUCTS, shoppers).await?;
+    let channel = tonic::transport::Endpoint::from_shared(at.payment_grpc.clone())?
+        .connect()
+        .await
+        .with_context(|| format!("payment gRPC at {}", at.payment_grpc))?;
+    Ok(Arc::new(Shared { client, at: at.clone(), fixtures, payments: PaymentServiceClient::new(channel) }))
+}
+
+pub async fn ready(client: &reqwest::Client, at: &Endpoints) -> Result<()> {
+    for (service, base) in at.services() {
+        let answer = client.get(format!("{base}/readyz")).send().await;
+        if !matches!(&answer, Ok(r) if r.status() == 200) {
+            anyhow::bail!("{service} is not ready at {base}: start the platform with `make run` (or `make bench`)");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(options: Options) -> Result<Report> {
+    let started = Instant::now();
+    let timing = options.timing;
+    let at = Endpoints::from_env();
+    let client = http_client()?;
+    ready(&client, &at).await?;
+    let ticks = resources::clock_ticks();
+    let idle = usages(&at, ticks)?;
+
+    println!("ceilings");
+    let argon2 = tokio::task::spawn_blocking(move || {
+        ceilings::raw_argon2(timing.duration.min(std::time::Duration::from_secs(4)))
+    })
+    .await??;
+    println!("  raw argon2id {argon2:.1} hashes/s");
+    let pgbench =
+        tokio::task::spawn_blocking(move || ceilings::pgbench_select(PRODUCT_CONNECTIONS, timing.duration)).await??;
+    println!("  pgbench -S {pgbench:.0} tx/s at {PRODUCT_CONNECTIONS} clients");
+    let (redis_get, redis_set) = tokio::task::spawn_blocking(|| ceilings::redis_benchmark(CART_CONNECTIONS)).await??;
+    println!("  redis-benchmark GET {redis_get:.0}/s SET {redis_set:.0}/s at {CART_CONNECTIONS} clients");
+
+    println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
+    let shared = connect(client, &at, JOURNEY_SHOPPERS).await?;
+
+    println!(
+        "scenarios ({:.0} s warm-up, {:.0} s measured each)",
+        timing.warm_up.as_secs_f64(),
+        timing.duration.as_secs_f64()
+    );
+    let c = Load::Concurrency;
+    let mut healthz = Vec::new();
+    let mut scenarios = Vec::new();
+    healthz.push(
+        measure("auth /healthz", "auth-service", c(AUTH_CONNECTIONS), timing, scenarios::healthz(&shared, &at.auth))
+            .await,
+    );
+    scenarios.push(
+        measure("POST /v1/auth/login", "auth-service", c(AUTH_CONNECTIONS), timing, scenarios::login(&shared)).await,
+    );
+    healthz.push(
+        measure(
+            "product /healthz",
+            "product-service",
+            c(PRODUCT_CONNECTIONS),
+            timing,
+            scenarios::healthz(&shared, &at.product),
+        )
+        .await,
+    );
+    scenarios.push(
+        measure(
+            "GET /v1/products/{id}",
+            "product-service",
+            c(PRODUCT_CONNECTIONS),
+            timing,
+            scenarios::get_product(&shared),
+        )
+        .await,
+    );
+    scenarios.push(
+        measure(
+            "GET /v1/products",
+            "product-service",
+            c(PRODUCT_CONNECTIONS),
+            timing,
+            scenarios::list_products(&shared),
+        )
+        .await,
+    );
+    healthz.push(
+        measure("cart /healthz", "cart-service", c(CART_CONNECTIONS), timing, scenarios::healthz(&shared, &at.cart))
+            .await,
+    );
+    scenarios.push(
+        measure("GET /v1/cart", "cart-service", c(CART_CONNECTIONS), timing, scenarios::view_cart(&shared)).await,
+    );
+    scenarios.push(
+        measure("POST /v1/cart/items", "cart-service", c(CART_CONNECTIONS), timing, scenarios::add_to_cart(&shared))
+            .await,
+    );
+    scenarios.push(
+        measure(
+            "checkout (add + checkout)",
+            "cart-service",
+            c(CHECKOUT_CONNECTIONS),
+            timing,
+            scenarios::checkout(&shared),
+        )
+        .await,
+    );
+    healthz.push(
+        measure(
+            "payment /healthz",
+            "payment-service",
+            c(PAYMENT_STREAMS),
+            timing,
+            scenarios::healthz(&shared, &at.payment),
+        )
+        .await,
+    );
+    scenarios.push(
+        measure("Charge (gRPC)", "payment-service", c(PAYMENT_STREAMS), timing, scenarios::charge(&shared)).await,
+    );
+
+    println!("mixed journey, stepping the offered rate up");
+    let mut steps = Vec::new();
+    let mut sustained: Option<Window> = None;
+    let mut last_window = None;
+    for rate in JOURNEY_RATES {
+        let before = usages(&at, ticks)?;
+        let load = Load::Rate { per_s: rate, in_flight: JOURNEY_SHOPPERS };
+        let step = measure("mixed journey", "all", load, timing, journey::journey(&shared)).await;
+        let after = usages(&at, ticks)?;
+        let passed = step.errors == 0 && step.p99_ms < 100.0 && step.calls_per_s >= rate * 0.95;
+        let requests = step.requests_per_s;
+        steps.push(step);
+        last_window = Some((requests, before.clone(), after.clone()));
+        if !passed {
+            break;
+        }
+        sustained = Some((requests, before, after));
+    }
+    // Resource use from the highest sustained step (or the only one tried, if none was).
+    let window = sustained.clone().or(last_window);
+    let resources = idle
+        .iter()
+        .map(|(service, idle)| {
+            let (requests_per_s, before, after) = window.clone().unwrap_or((0.0, Vec::new(), Vec::new()));
+            let find = |list: &[(&str, Usage)]| list.iter().find(|(s, _)| s == service).map(|(_, u)| *u);
+            let (cpu, rss) = match (find(&before), find(&after)) {
+                (Some(b), Some(a)) => (a.cpu_s - b.cpu_s, a.rss_mib()),
+                _ => (0.0, 0.0),
+            };
+            // The CPU counters span warm-up and window alike, at the same offered rate.
+            let requests = requests_per_s * (timing.warm_up + timing.duration).as_secs_f64();
+            Resources {
+                service,
+                idle_rss_mib: idle.rss_mib(),
+                journey_rss_mib: rss,
+                cpu_s_per_1000_requests: if requests > 0.0 { cpu / requests * 1000.0 } else { 0.0 },
+            }
+        })
+        .collect();
+
+    let rate_of = |name: &str| scenarios.iter().chain(&healthz).find(|r| r.name == name).map_or(0.0, |r| r.calls_per_s);
+    let headline = vec![
+        Ratio::new("GET /v1/products/{id}", rate_of("GET /v1/products/{id}"), "pgbench -S", pgbench, Some(0.7)),
+        Ratio::new("GET /v1/products (20 a page)", rate_of("GET /v1/products"), "pgbench -S", pgbench, None),
+        Ratio::new("GET /v1/cart", rate_of("GET /v1/cart"), "cart /healthz", rate_of("cart /healthz"), Some(0.5)),
+        Ratio::new(
+            "POST /v1/cart/items",
+            rate_of("POST /v1/cart/items"),
+            "cart /healthz",
+            rate_of("cart /healthz"),
+            None,
+        ),
+        Ratio::new("POST /v1/auth/login", rate_of("POST /v1/auth/login"), "raw argon2id", argon2, Some(0.9)),
+        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "payment /healthz", rate_of("payment /healthz"), None),
+    ];
+    let report = Report {
+        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        machine: machine(),
+        warm_up_s: timing.warm_up.as_secs_f64(),
+        duration_s: timing.duration.as_secs_f64(),
+        headline,
+        ceilings: Ceilings {
+            pgbench_select_tps: pgbench,
+            pgbench_clients: PRODUCT_CONNECTIONS,
+            redis_get_per_s: redis_get,
+            redis_set_per_s: redis_set,
+            redis_clients: CART_CONNECTIONS,
+            argon2_hashes_per_s: argon2,
+            healthz,
+        },
+        scenarios,
+        journey: Journey { steps, sustained_requests_per_s: sustained.map(|(r, _, _)| r) },
+        resources,
+        wall_time_s: started.elapsed().as_secs_f64(),
+    };
+    write(&report, &options.out_dir)?;
+    Ok(report)
+}
+
+/// `<date>.json`, `<date>.md` and the plots in `dir`; `latest.md` is the newest report.
+fn write(report: &Report, dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let json = dir.join(format!("{}.json", report.date));
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)?;
+    let plots = match plots::draw(report, dir, &report.date) {
+        Ok(plots) => plots,
+        Err(e) => {
+            eprintln!("no plots: {e:#}");
+            Vec::new()
+        }
+    };
+    let markdown = report.markdown(&plots);
+    std::fs::write(dir.join(format!("{}.md", report.date)), &markdown)?;
+    std::fs::write(dir.join("latest.md"), &markdown)?;
+    println!("\nreport: {} (and .md, plots, latest.md)", json.display());
+    Ok(())
+}
