@@ -81,6 +81,7 @@ impl Application {
         let app_accounts = web::Data::new(accounts.clone());
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::limit_request_headers))
                 .wrap(from_fn(http::observe))
                 .wrap(http::security_headers())
                 .app_data(readiness.clone())

@@ -105,6 +105,7 @@ impl Application {
 
         let http_server = actix_web::HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(http::limit_request_headers))
                 .wrap(from_fn(http::observe))
                 .wrap(http::security_headers())
                 .app_data(readiness.clone())

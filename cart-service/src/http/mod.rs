@@ -3,6 +3,7 @@ mod caller;
 mod cart;
 mod headers;
 mod health;
+mod limits;
 mod observe;
 
 use actix_web::{
@@ -12,6 +13,7 @@ use actix_web::{
 use serde_json::json;
 
 pub use headers::security_headers;
+pub use limits::limit_request_headers;
 pub use observe::observe;
 
 /// Registers every route of this service.

@@ -1,6 +1,7 @@
 //! The REST API (actix-web).
 mod headers;
 mod health;
+mod limits;
 mod observe;
 mod webhooks;
 
@@ -8,6 +9,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 pub use headers::security_headers;
+pub use limits::limit_request_headers;
 pub use observe::observe;
 pub use webhooks::WebhookSettings;
 

@@ -4,6 +4,7 @@ mod caller;
 mod catalogue;
 mod headers;
 mod health;
+mod limits;
 mod observe;
 
 use actix_web::{
@@ -13,6 +14,7 @@ use actix_web::{
 use serde_json::json;
 
 pub use headers::security_headers;
+pub use limits::limit_request_headers;
 pub use observe::observe;
 
 /// Largest request body accepted; larger ones get 413.

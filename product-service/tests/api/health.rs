@@ -31,6 +31,21 @@ async fn responses_carry_security_headers() {
     }
 }
 
+/// Headers are bounded (16 KiB together): more is 431 with a code, less is served.
+#[tokio::test]
+async fn oversized_request_headers_are_refused_with_431() {
+    let app = spawn_app().await;
+    let get = |padding: usize| {
+        app.client.get(format!("{}/healthz", app.address)).header("x-padding", "p".repeat(padding)).send()
+    };
+    assert_eq!(get(8 * 1024).await.unwrap().status(), 200);
+    let refused = get(20 * 1024).await.unwrap();
+    assert_eq!(refused.status(), 431);
+    assert_eq!(refused.headers().get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "headers_too_large");
+}
+
 #[tokio::test]
 async fn readyz_is_200_when_database_and_broker_answer() {
     let app = spawn_app().await;
