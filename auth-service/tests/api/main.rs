@@ -8,6 +8,7 @@ mod grpc;
 mod health;
 mod helpers;
 mod kafka;
+mod malformed;
 mod migrations;
 mod process;
 mod tokens;

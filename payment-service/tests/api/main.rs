@@ -6,6 +6,7 @@ mod grpc;
 mod health;
 mod helpers;
 mod kafka;
+mod malformed;
 mod migrations;
 mod payments;
 mod process;
