@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
 use rdkafka::{
     message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +33,7 @@ pub struct Relay {
     /// Pause when the outbox is empty and nobody rings: rows of other replicas, or left by a
     /// crash, are found within this.
     pub idle_poll: Duration,
-    /// Bound on one publish (the broker may be down).
+    /// Bound on waiting for one row's acknowledgement (the broker may be down).
     pub send_timeout: Duration,
 }
 
@@ -90,11 +90,24 @@ impl Relay {
                     .await?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
+                // The whole batch goes to the producer before any delivery is awaited: librdkafka
+                // then sends it in as few produce requests as it can (in id order within a
+                // partition: the producer is idempotent), not one round trip per row.
+                let mut deliveries = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    match self.publish(row).await {
-                        Ok(()) => sent.push(row.id),
-                        // Stop at the first failure: later events of the same aggregate must
-                        // not overtake it.
+                    match self.enqueue(row) {
+                        Ok(delivery) => deliveries.push((row.id, delivery)),
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    }
+                }
+                for (id, delivery) in deliveries {
+                    match self.delivered(id, delivery).await {
+                        Ok(()) => sent.push(id),
+                        // Stop at the first failure: no row after it is marked sent, so all of
+                        // them go again later, after it (consumers drop repeats by event id).
                         Err(error) => {
                             failure = Some(error);
                             break;
@@ -117,16 +130,23 @@ impl Relay {
         .await
     }
 
-    async fn publish(&self, row: &Unsent) -> anyhow::Result<()> {
+    fn enqueue(&self, row: &Unsent) -> anyhow::Result<DeliveryFuture> {
         let mut headers = OwnedHeaders::new().insert(Header { key: "event_type", value: Some(&row.event_type) });
         if let Some(traceparent) = &row.traceparent {
             headers = headers.insert(Header { key: "traceparent", value: Some(traceparent) });
         }
         let record = FutureRecord::to(&row.topic).key(&row.aggregate_id).payload(&row.envelope).headers(headers);
         self.producer
-            .send(record, self.send_timeout)
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| anyhow::Error::new(error).context(format!("publishing outbox row {}", row.id)))
+            .send_result(record)
+            .map_err(|(error, _)| anyhow::Error::new(error).context(format!("queueing outbox row {}", row.id)))
+    }
+
+    async fn delivered(&self, id: u64, delivery: DeliveryFuture) -> anyhow::Result<()> {
+        match tokio::time::timeout(self.send_timeout, delivery).await {
+            Ok(Ok(Ok(_))) => Ok(()),
+            Ok(Ok(Err((error, _)))) => Err(anyhow::Error::new(error).context(format!("publishing outbox row {id}"))),
+            Ok(Err(_)) => Err(anyhow::anyhow!("the producer dropped outbox row {id}")),
+            Err(_) => Err(anyhow::anyhow!("outbox row {id} not acknowledged within {:?}", self.send_timeout)),
+        }
     }
 }
