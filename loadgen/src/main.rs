@@ -4,6 +4,8 @@
 //!       the whole `make bench` run and its report (bench/results/<date>.{json,md,png})
 //!   loadgen run SCENARIO (--concurrency N | --rate R) [--warm-up S] [--duration S]
 //!       one scenario against the running platform, printed
+//!   loadgen report FILE.json
+//!       the markdown report and plots again from a run's JSON, beside it
 //!
 //! Scenarios: journey, get-product, list-products, view-cart, add-to-cart, checkout, login,
 //! charge, healthz-auth, healthz-product, healthz-cart, healthz-payment.
@@ -101,6 +103,13 @@ async fn main() -> Result<()> {
             let load = args.load.context("loadgen run: --concurrency N or --rate R")?;
             run_one(&scenario, load, args.timing).await
         }
-        other => bail!("unknown command {other}: loadgen bench | loadgen run SCENARIO"),
+        "report" => {
+            let file = PathBuf::from(args.scenario.context("loadgen report FILE.json")?);
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let report: report::Report =
+                serde_json::from_str(&text).with_context(|| format!("{} is not a report", file.display()))?;
+            suite::write(&report, file.parent().unwrap_or(std::path::Path::new(".")))
+        }
+        other => bail!("unknown command {other}: loadgen bench | loadgen run SCENARIO | loadgen report FILE.json"),
     }
 }

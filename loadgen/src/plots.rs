@@ -50,19 +50,21 @@ fn throughput(report: &Report, file: &Path) -> Result<()> {
     bars.push(("redis SET".to_owned(), c.redis_set_per_s, ceiling));
     bars.push(("argon2 raw".to_owned(), c.argon2_hashes_per_s, ceiling));
 
-    let root = BitMapBackend::new(file, (1800, 760)).into_drawing_area();
+    // Horizontal bars: the scenario names read along the y axis.
+    let root = BitMapBackend::new(file, (1400, 120 + 40 * bars.len() as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let top = bars.iter().map(|b| b.1).fold(10.0, f64::max) * 2.0;
     let names: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    let last = bars.len() as i32 - 1;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!("Throughput, {} — blue: endpoints, grey: /healthz, red: ceilings", report.date),
             ("sans-serif", 22),
         )
         .margin(20)
-        .x_label_area_size(150)
-        .y_label_area_size(80)
-        .build_cartesian_2d((0..bars.len() as i32).into_segmented(), (1f64..top).log_scale())
+        .x_label_area_size(50)
+        .y_label_area_size(260)
+        .build_cartesian_2d((1f64..top).log_scale(), (0..last).into_segmented())
         .map_err(plot_error)?;
     let label = |v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
@@ -70,11 +72,11 @@ fn throughput(report: &Report, file: &Path) -> Result<()> {
     };
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(bars.len() + 1)
-        .x_label_formatter(&label)
-        .x_label_style(("sans-serif", 14).into_font().transform(FontTransform::Rotate90))
-        .y_desc("calls per second")
+        .disable_y_mesh()
+        .y_labels(bars.len())
+        .y_label_formatter(&label)
+        .label_style(("sans-serif", 15))
+        .x_desc("calls per second (log scale)")
         .axis_desc_style(("sans-serif", 16))
         .draw()
         .map_err(plot_error)?;
@@ -82,10 +84,10 @@ fn throughput(report: &Report, file: &Path) -> Result<()> {
         .draw_series(bars.iter().enumerate().map(|(i, (_, value, colour))| {
             let i = i as i32;
             let mut bar = Rectangle::new(
-                [(SegmentValue::Exact(i), 1.0), (SegmentValue::Exact(i + 1), value.max(1.0))],
+                [(1.0, SegmentValue::Exact(i)), (value.max(1.0), SegmentValue::Exact(i + 1))],
                 colour.filled(),
             );
-            bar.set_margin(0, 0, 8, 8);
+            bar.set_margin(6, 6, 0, 0);
             bar
         }))
         .map_err(plot_error)?;
@@ -104,8 +106,7 @@ fn latency(report: &Report, file: &Path) -> Result<()> {
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .right_y_label_area_size(10)
-        .build_cartesian_2d((0..quantiles.len() as i32).into_segmented(), (0.05f64..top).log_scale())
+        .build_cartesian_2d((0..quantiles.len() as i32 - 1).into_segmented(), (0.05f64..top).log_scale())
         .map_err(plot_error)?;
     let label = |v: &SegmentValue<i32>| match v {
         SegmentValue::CenterOf(i) => quantiles.get(*i as usize).map(|q| q.to_string()).unwrap_or_default(),
@@ -113,7 +114,7 @@ fn latency(report: &Report, file: &Path) -> Result<()> {
     };
     chart
         .configure_mesh()
-        .x_labels(quantiles.len() + 1)
+        .x_labels(quantiles.len())
         .x_label_formatter(&label)
         .y_desc("milliseconds")
         .axis_desc_style(("sans-serif", 16))

@@ -1,12 +1,12 @@
 //! The benchmark's results: one JSON document and a markdown report beside it.
 use crate::driver::Measurement;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt::Write};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub name: String,
-    pub service: &'static str,
+    pub service: String,
     /// "64 connections" or "1000/s offered".
     pub load: String,
     pub calls: u64,
@@ -26,7 +26,7 @@ impl ScenarioResult {
     pub fn new(name: impl Into<String>, service: &'static str, load: String, m: &Measurement) -> Self {
         ScenarioResult {
             name: name.into(),
-            service,
+            service: service.to_owned(),
             load,
             calls: m.calls,
             requests: m.requests,
@@ -44,7 +44,7 @@ impl ScenarioResult {
 }
 
 /// An endpoint's rate against the ceiling it cannot beat.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ratio {
     pub what: String,
     pub rate: f64,
@@ -70,7 +70,7 @@ impl Ratio {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ceilings {
     pub pgbench_select_tps: f64,
     pub pgbench_clients: usize,
@@ -82,7 +82,7 @@ pub struct Ceilings {
     pub healthz: Vec<ScenarioResult>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Journey {
     /// Offered rates stepped up until p99 reached 100 ms or an error appeared.
     pub steps: Vec<ScenarioResult>,
@@ -90,23 +90,23 @@ pub struct Journey {
     pub sustained_requests_per_s: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resources {
-    pub service: &'static str,
+    pub service: String,
     pub idle_rss_mib: f64,
     pub journey_rss_mib: f64,
     /// CPU seconds (user + system) the service spent per 1,000 shopper requests of the journey.
     pub cpu_s_per_1000_requests: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Machine {
     pub cores: usize,
     pub memory_gib: f64,
     pub kernel: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub date: String,
     pub machine: Machine,
@@ -209,7 +209,11 @@ impl Report {
         for (file, title) in plots {
             let _ = writeln!(out, "![{title}]({file})\n");
         }
-        let _ = writeln!(out, "`make bench` took {:.0} s (services already built).", self.wall_time_s);
+        let _ = writeln!(
+            out,
+            "The measured run took {:.0} s; `make bench` adds the platform's restart and, after a change, its release build.",
+            self.wall_time_s
+        );
         out
     }
 }

@@ -229,7 +229,7 @@ pub async fn run(options: Options) -> Result<Report> {
             // The CPU counters span warm-up and window alike, at the same offered rate.
             let requests = requests_per_s * (timing.warm_up + timing.duration).as_secs_f64();
             Resources {
-                service,
+                service: service.to_string(),
                 idle_rss_mib: idle.rss_mib(),
                 journey_rss_mib: rss,
                 cpu_s_per_1000_requests: if requests > 0.0 { cpu / requests * 1000.0 } else { 0.0 },
@@ -277,7 +277,7 @@ pub async fn run(options: Options) -> Result<Report> {
 }
 
 /// `<date>.json`, `<date>.md` and the plots in `dir`; `latest.md` is the newest report.
-fn write(report: &Report, dir: &std::path::Path) -> Result<()> {
+pub fn write(report: &Report, dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let json = dir.join(format!("{}.json", report.date));
     std::fs::write(&json, serde_json::to_string_pretty(report)?)?;
