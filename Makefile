@@ -10,10 +10,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check deploy-check e2e demo lint bench up down logs
+.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check deploy-check e2e demo lint bench audit chaos up down logs
 
 help:
-	@echo "make run | stop | status | test | lint | bench | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
+	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
 
 setup:
 	@bash infra/local/setup.sh
@@ -70,6 +70,19 @@ bench:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C loadgen bench
+
+# Reads every store of `make run` and reports broken promises (stock vs reservations, paid vs
+# committed, events, orders, stuck outboxes); exit 1 on any. tools/audit/audit.py.
+audit:
+	@python3 tools/audit/audit.py
+
+# Faults under load (kill -9 of each service and of the broker, replayed events), each followed
+# by the auditor, on the release platform; CHAOS_ARGS=--short for the quick version.
+chaos:
+	@$(MAKE) --no-print-directory stop
+	@PROFILE=release $(MAKE) --no-print-directory run
+	@$(MAKE) --no-print-directory -C loadgen build
+	@python3 tools/chaos/chaos.py $(CHAOS_ARGS)
 
 # The whole platform in Docker (needs a Docker engine): infra/compose/docker-compose.yml.
 # PROFILES=observability adds the OpenTelemetry Collector and Jaeger (http://127.0.0.1:16686).

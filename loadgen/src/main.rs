@@ -88,6 +88,8 @@ async fn run_one(name: &str, load: Load, timing: Timing) -> Result<()> {
         "healthz-payment" => ("payment-service", scenarios::healthz(&shared, &at.payment)),
         other => bail!("unknown scenario {other}"),
     };
+    // Whoever drives a fault around this run (tools/chaos) waits for this line.
+    println!("measuring {name}");
     let result = suite::measure(name, service, load, timing, op).await;
     println!("{}", serde_json::to_string(&result)?);
     Ok(())

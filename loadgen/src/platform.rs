@@ -54,13 +54,19 @@ impl Endpoints {
 /// One HTTP client for the whole run: pooled keep-alive connections, as a shopper's browser
 /// or a gateway in front of the services would hold.
 pub fn http_client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder().pool_max_idle_per_host(512).build()?)
+    // A call that hangs is an error after 10 s, not a worker lost for the rest of the run.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(512).timeout(std::time::Duration::from_secs(10));
+    Ok(client.build()?)
 }
 
 /// `Ok(1)` for the expected status, otherwise the status (or transport error) as the reason.
 pub fn expect_status(response: reqwest::Result<reqwest::Response>, expected: u16) -> Result<u32, String> {
     match response {
         Ok(r) if r.status().as_u16() == expected => Ok(1),
+        // A 503 promises the client when to come back.
+        Ok(r) if r.status().as_u16() == 503 && !r.headers().contains_key("retry-after") => {
+            Err("status 503 without Retry-After".to_owned())
+        }
         Ok(r) => Err(format!("status {}", r.status().as_u16())),
         Err(e) if e.is_timeout() => Err("timeout".to_owned()),
         Err(e) if e.is_connect() => Err("connection refused".to_owned()),

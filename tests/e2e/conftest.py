@@ -110,6 +110,12 @@ class Running:
         self.processes[name] = subprocess.Popen([str(self.binaries / service)], stdout=out, stderr=subprocess.STDOUT,
                                                 env={**clean, **self.env[service], **(extra_env or {})})
 
+    def kill(self, name: str):
+        """kill -9: no shutdown, no drain, whatever was in flight is cut off."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
+
     def stop(self, name: str):
         process = self.processes.pop(name)
         process.send_signal(signal.SIGTERM)
