@@ -23,7 +23,12 @@ impl Kafka {
             .set("client.id", crate::SERVICE_NAME)
             // No duplicates or reordering from the producer's own retries.
             .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "30000")
+            // librdkafka bumps an idempotent producer's epoch when a message times out, and
+            // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
+            // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
+            // broker outage shorter than that from timing messages out; the relay's own
+            // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
+            .set("message.timeout.ms", "300000")
             .create()
             .context("creating the Kafka producer")?;
         Ok(Self { producer, settings: settings.clone() })

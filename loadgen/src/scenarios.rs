@@ -42,27 +42,22 @@ pub fn healthz(shared: &Arc<Shared>, base: &str) -> Op {
     })
 }
 
-pub fn get_product(shared: &Arc<Shared>) -> Op {
+/// A GET that answers 200, to a URL made for each call.
+fn get(shared: &Arc<Shared>, url: fn(&Shared, u64) -> String) -> Op {
     let shared = shared.clone();
     Arc::new(move |_, n| {
         let shared = shared.clone();
-        Box::pin(async move {
-            let url = format!("{}/v1/products/{}", shared.at.product, shared.product(n));
-            expect_status(shared.client.get(url).send().await, 200)
-        })
+        Box::pin(async move { expect_status(shared.client.get(url(&shared, n)).send().await, 200) })
     })
+}
+
+pub fn get_product(shared: &Arc<Shared>) -> Op {
+    get(shared, |s, n| format!("{}/v1/products/{}", s.at.product, s.product(n)))
 }
 
 /// The catalogue's first page (home page): active products, 20 to a page.
 pub fn list_products(shared: &Arc<Shared>) -> Op {
-    let shared = shared.clone();
-    Arc::new(move |_, _| {
-        let shared = shared.clone();
-        Box::pin(async move {
-            let url = format!("{}/v1/products?page_size=20", shared.at.product);
-            expect_status(shared.client.get(url).send().await, 200)
-        })
-    })
+    get(shared, |s, _| format!("{}/v1/products?page_size=20", s.at.product))
 }
 
 pub fn view_cart(shared: &Arc<Shared>) -> Op {

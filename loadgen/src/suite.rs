@@ -122,80 +122,25 @@ pub async fn run(options: Options) -> Result<Report> {
         timing.warm_up.as_secs_f64(),
         timing.duration.as_secs_f64()
     );
-    let c = Load::Concurrency;
-    let mut healthz = Vec::new();
-    let mut scenarios = Vec::new();
-    healthz.push(
-        measure("auth /healthz", "auth-service", c(AUTH_CONNECTIONS), timing, scenarios::healthz(&shared, &at.auth))
-            .await,
-    );
-    scenarios.push(
-        measure("POST /v1/auth/login", "auth-service", c(AUTH_CONNECTIONS), timing, scenarios::login(&shared)).await,
-    );
-    healthz.push(
-        measure(
-            "product /healthz",
-            "product-service",
-            c(PRODUCT_CONNECTIONS),
-            timing,
-            scenarios::healthz(&shared, &at.product),
-        )
-        .await,
-    );
-    scenarios.push(
-        measure(
-            "GET /v1/products/{id}",
-            "product-service",
-            c(PRODUCT_CONNECTIONS),
-            timing,
-            scenarios::get_product(&shared),
-        )
-        .await,
-    );
-    scenarios.push(
-        measure(
-            "GET /v1/products",
-            "product-service",
-            c(PRODUCT_CONNECTIONS),
-            timing,
-            scenarios::list_products(&shared),
-        )
-        .await,
-    );
-    healthz.push(
-        measure("cart /healthz", "cart-service", c(CART_CONNECTIONS), timing, scenarios::healthz(&shared, &at.cart))
-            .await,
-    );
-    scenarios.push(
-        measure("GET /v1/cart", "cart-service", c(CART_CONNECTIONS), timing, scenarios::view_cart(&shared)).await,
-    );
-    scenarios.push(
-        measure("POST /v1/cart/items", "cart-service", c(CART_CONNECTIONS), timing, scenarios::add_to_cart(&shared))
-            .await,
-    );
-    scenarios.push(
-        measure(
-            "checkout (add + checkout)",
-            "cart-service",
-            c(CHECKOUT_CONNECTIONS),
-            timing,
-            scenarios::checkout(&shared),
-        )
-        .await,
-    );
-    healthz.push(
-        measure(
-            "payment /healthz",
-            "payment-service",
-            c(PAYMENT_STREAMS),
-            timing,
-            scenarios::healthz(&shared, &at.payment),
-        )
-        .await,
-    );
-    scenarios.push(
-        measure("Charge (gRPC)", "payment-service", c(PAYMENT_STREAMS), timing, scenarios::charge(&shared)).await,
-    );
+    // (name, service, connections, operation, whether it is the service's /healthz ceiling)
+    let plan: Vec<(&str, &'static str, usize, Op, bool)> = vec![
+        ("auth /healthz", "auth-service", AUTH_CONNECTIONS, scenarios::healthz(&shared, &at.auth), true),
+        ("POST /v1/auth/login", "auth-service", AUTH_CONNECTIONS, scenarios::login(&shared), false),
+        ("product /healthz", "product-service", PRODUCT_CONNECTIONS, scenarios::healthz(&shared, &at.product), true),
+        ("GET /v1/products/{id}", "product-service", PRODUCT_CONNECTIONS, scenarios::get_product(&shared), false),
+        ("GET /v1/products", "product-service", PRODUCT_CONNECTIONS, scenarios::list_products(&shared), false),
+        ("cart /healthz", "cart-service", CART_CONNECTIONS, scenarios::healthz(&shared, &at.cart), true),
+        ("GET /v1/cart", "cart-service", CART_CONNECTIONS, scenarios::view_cart(&shared), false),
+        ("POST /v1/cart/items", "cart-service", CART_CONNECTIONS, scenarios::add_to_cart(&shared), false),
+        ("checkout (add + checkout)", "cart-service", CHECKOUT_CONNECTIONS, scenarios::checkout(&shared), false),
+        ("payment /healthz", "payment-service", PAYMENT_STREAMS, scenarios::healthz(&shared, &at.payment), true),
+        ("Charge (gRPC)", "payment-service", PAYMENT_STREAMS, scenarios::charge(&shared), false),
+    ];
+    let (mut healthz, mut scenarios) = (Vec::new(), Vec::new());
+    for (name, service, connections, op, ceiling) in plan {
+        let result = measure(name, service, Load::Concurrency(connections), timing, op).await;
+        if ceiling { &mut healthz } else { &mut scenarios }.push(result);
+    }
 
     println!("mixed journey, stepping the offered rate up");
     let mut steps = Vec::new();
