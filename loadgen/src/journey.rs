@@ -2,11 +2,7 @@
 //! browse a product 10, view the cart 3, add to cart 2, home page (catalogue list) 1,
 //! checkout 1. Each worker is one shopper with a cart of its own, so two calls never race on
 //! one cart.
-use crate::{
-    driver::Outcome,
-    platform::expect_status,
-    scenarios::{add_item, checkout_call, Op, Shared},
-};
+use crate::scenarios::{add_item, checkout_call, get_product, list_products, view_cart, Op, Shared};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,32 +38,22 @@ pub fn step(worker: usize, n: u64) -> Step {
     Step::Browse
 }
 
-/// Shoppers the journey needs: one per worker.
+/// One journey call per `(worker, n)`: the step its weight picks, as the single-endpoint
+/// scenarios make it (a browse goes to a product picked by mixing `n` and the worker).
 pub fn journey(shared: &Arc<Shared>) -> Op {
+    let (browse, home, view_cart) = (get_product(shared), list_products(shared), view_cart(shared));
     let shared = shared.clone();
     Arc::new(move |worker, n| {
         let shared = shared.clone();
-        Box::pin(async move { call(&shared, worker, n).await })
+        let pick = mix(n as usize, worker as u64);
+        match step(worker, n) {
+            Step::Browse => browse(worker, pick),
+            Step::Home => home(worker, n),
+            Step::ViewCart => view_cart(worker, n),
+            Step::AddToCart => Box::pin(async move { add_item(&shared, worker, shared.product(pick)).await }),
+            Step::Checkout => Box::pin(async move { checkout_call(&shared, worker, n).await }),
+        }
     })
-}
-
-async fn call(shared: &Shared, worker: usize, n: u64) -> Outcome {
-    let product = shared.product(mix(n as usize, worker as u64));
-    match step(worker, n) {
-        Step::Browse => {
-            expect_status(shared.client.get(format!("{}/v1/products/{product}", shared.at.product)).send().await, 200)
-        }
-        Step::Home => expect_status(
-            shared.client.get(format!("{}/v1/products?page_size=20", shared.at.product)).send().await,
-            200,
-        ),
-        Step::ViewCart => {
-            let request = shared.client.get(format!("{}/v1/cart", shared.at.cart)).bearer_auth(shared.token(worker));
-            expect_status(request.send().await, 200)
-        }
-        Step::AddToCart => add_item(shared, worker, product).await,
-        Step::Checkout => checkout_call(shared, worker, n).await,
-    }
 }
 
 #[cfg(test)]

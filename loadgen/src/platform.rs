@@ -2,7 +2,8 @@
 //! benchmark needs (an admin, a well-stocked product, signed-in shoppers).
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use std::{io::Write, path::PathBuf, process::Stdio};
+use std::{path::PathBuf, process::Stdio};
+use tokio::io::AsyncWriteExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 /// The product's stock: enough that no benchmark run ever sells it out.
@@ -110,14 +111,15 @@ pub async fn log_in(client: &reqwest::Client, at: &Endpoints, email: &str) -> Re
 /// An admin made with auth-service's own command (the only way to get the admin role).
 async fn admin_token(client: &reqwest::Client, at: &Endpoints, run: &str) -> Result<String> {
     let email = format!("bench-admin-{run}@example.com");
-    let mut child = std::process::Command::new(&at.auth_bin)
+    let mut child = tokio::process::Command::new(&at.auth_bin)
         .args(["create-admin", &email])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("{}: build the platform with `make bench`", at.auth_bin.display()))?;
-    child.stdin.take().context("create-admin's stdin")?.write_all(PASSWORD.as_bytes())?;
-    if !child.wait()?.success() {
+    // Written and dropped before waiting: create-admin reads the password to end of input.
+    child.stdin.take().context("create-admin's stdin")?.write_all(PASSWORD.as_bytes()).await?;
+    if !child.wait().await?.success() {
         bail!("auth-service create-admin failed");
     }
     log_in(client, at, &email).await

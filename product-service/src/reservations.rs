@@ -40,7 +40,7 @@ pub struct Reservations {
     db: Db,
     ttl: Duration,
     events_topic: String,
-    /// Clears cached reads and wakes the relay after each write.
+    /// Wakes the relay after each write (stock movements leave the read cache to its TTL).
     committed: Committed,
 }
 
