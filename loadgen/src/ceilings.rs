@@ -97,6 +97,91 @@ pub fn redis_benchmark(clients: usize) -> Result<(f64, f64)> {
     Ok((rate("GET")?, rate("SET")?))
 }
 
+/// A scratch database the `payment` login may create (its grant covers `payment_test_*`).
+const MARIADB_DATABASE: &str = "payment_test_loadgen";
+/// The rows a charge leaves behind — its idempotency key, the payment and its outbox event —
+/// written by each `mariadb-slap` client as one transaction (five statements).
+const CHARGE_ROWS: &str = r#"BEGIN;
+INSERT INTO idempotency_keys (user_id, idem_key, fingerprint, state, resource_id, locked_until, expires_at) VALUES (UUID(), UUID(), REPEAT('a', 64), 'completed', UUID(), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 1 DAY);
+INSERT INTO payments (id, user_id, order_id, amount_minor, currency, status, gateway, gateway_reference, order_lines) VALUES (UUID(), UUID(), UUID(), 2500, 'EUR', 'succeeded', 'sandbox', UUID(), '[{"product_id":"p","name":"Enamel mug","quantity":2,"unit_price_minor":1250,"currency":"EUR"}]');
+INSERT INTO outbox (event_id, topic, aggregate_id, event_type, envelope, traceparent) VALUES (UUID(), 'payment.events.v1', UUID(), 'PaymentSucceeded', REPEAT('x', 240), NULL);
+COMMIT;
+"#;
+const STATEMENTS_PER_CHARGE: usize = 5;
+
+fn mariadb(program: &str) -> Command {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let mut command = Command::new(program);
+    command
+        .args(["-h", &var("LOADGEN_MARIADB_HOST", "127.0.0.1"), "-P", &var("LOADGEN_MARIADB_PORT", "3306")])
+        .args(["-u", &var("LOADGEN_MARIADB_USER", "payment")])
+        // The password goes by environment, not argv, where `ps` would show it.
+        .env("MYSQL_PWD", var("LOADGEN_MARIADB_PASSWORD", "payment"));
+    command
+}
+
+/// Transactions per second of `mariadb-slap` writing a charge's rows at `clients` connections,
+/// into a scratch database with payment-service's own schema (its migrations, applied in
+/// order): the rate at which MariaDB alone stores what a `Charge` stores.
+pub fn mariadb_charge_rows(clients: usize, duration: Duration) -> Result<f64> {
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../payment-service/migrations");
+    let mut steps: Vec<_> = std::fs::read_dir(&migrations)
+        .with_context(|| format!("reading {}", migrations.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("up.sql")))
+        .filter(|up| up.is_file())
+        .collect();
+    steps.sort();
+    let mut schema = format!(
+        "DROP DATABASE IF EXISTS {MARIADB_DATABASE}; CREATE DATABASE {MARIADB_DATABASE}; USE {MARIADB_DATABASE};\n"
+    );
+    for up in &steps {
+        schema.push_str(&std::fs::read_to_string(up).with_context(|| format!("reading {}", up.display()))?);
+        schema.push('\n');
+    }
+    let scratch = std::env::temp_dir().join(format!("loadgen-charge-rows-{}.sql", std::process::id()));
+    std::fs::write(&scratch, CHARGE_ROWS)?;
+    let measured = (|| {
+        run(mariadb("mariadb").args(["-e", &schema]), "mariadb (payment schema)")?;
+        // A short run first sizes the measured one to last about `duration`.
+        let probe = slap(clients, 2_000 * STATEMENTS_PER_CHARGE, &scratch)?;
+        let statements = ((probe * duration.as_secs_f64()) as usize).max(clients) * STATEMENTS_PER_CHARGE;
+        slap(clients, statements, &scratch)
+    })();
+    let _ = std::fs::remove_file(&scratch);
+    let _ = run(mariadb("mariadb").args(["-e", &format!("DROP DATABASE IF EXISTS {MARIADB_DATABASE}")]), "mariadb");
+    measured
+}
+
+/// One `mariadb-slap` run of about `statements` statements over `clients` connections:
+/// transactions per second from the charges stored and the seconds it reports.
+fn slap(clients: usize, statements: usize, query: &std::path::Path) -> Result<f64> {
+    let count = || -> Result<f64> {
+        let text = run(
+            mariadb("mariadb").args(["-N", "-B", "-e", &format!("SELECT COUNT(*) FROM {MARIADB_DATABASE}.payments")]),
+            "mariadb (count)",
+        )?;
+        text.trim().parse().with_context(|| format!("no count in: {text}"))
+    };
+    let before = count()?;
+    let text = run(
+        mariadb("mariadb-slap")
+            .arg(format!("--create-schema={MARIADB_DATABASE}"))
+            .args(["--no-drop", "--delimiter=;", "--iterations=1"])
+            .arg(format!("--query={}", query.display()))
+            .arg(format!("--concurrency={clients}"))
+            .arg(format!("--number-of-queries={statements}")),
+        "mariadb-slap",
+    )?;
+    let seconds: f64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Average number of seconds to run all queries:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .filter(|s: &f64| *s > 0.0)
+        .with_context(|| format!("no timing in mariadb-slap's output: {text}"))?;
+    Ok((count()? - before) / seconds)
+}
+
 /// argon2id hashes per second on every core at once with auth-service's parameters (OWASP's
 /// m=19456 KiB, t=2, p=1): the best case, each thread reusing one preallocated memory block.
 pub fn raw_argon2(duration: Duration) -> Result<f64> {

@@ -78,6 +78,11 @@ pub struct Ceilings {
     pub redis_set_per_s: f64,
     pub redis_clients: usize,
     pub argon2_hashes_per_s: f64,
+    /// `mariadb-slap` transactions/s storing a charge's rows (reports before it have none).
+    #[serde(default)]
+    pub mariadb_charge_rows_per_s: f64,
+    #[serde(default)]
+    pub mariadb_clients: usize,
     /// Each service's `/healthz` at the concurrency of its own scenarios.
     pub healthz: Vec<ScenarioResult>,
 }
@@ -189,6 +194,13 @@ impl Report {
         );
         let _ =
             writeln!(out, "- raw argon2id (m=19456, t=2, p=1) on every core: {:.1} hashes/s", c.argon2_hashes_per_s);
+        if c.mariadb_clients > 0 {
+            let _ = writeln!(
+                out,
+                "- `mariadb-slap` at {} clients, a charge's rows (idempotency key, payment, outbox event) per transaction: {:.0} transactions/s",
+                c.mariadb_clients, c.mariadb_charge_rows_per_s
+            );
+        }
         out.push_str("- each service's `/healthz` (the framework's own ceiling):\n\n");
         scenario_rows(&mut out, &c.healthz);
 

@@ -114,6 +114,10 @@ pub async fn run(options: Options) -> Result<Report> {
     let (redis_get, redis_set) = tokio::task::spawn_blocking(|| ceilings::redis_benchmark(CART_CONNECTIONS)).await??;
     println!("  redis-benchmark GET {redis_get:.0}/s SET {redis_set:.0}/s at {CART_CONNECTIONS} clients");
 
+    let mariadb =
+        tokio::task::spawn_blocking(move || ceilings::mariadb_charge_rows(PAYMENT_STREAMS, timing.duration)).await??;
+    println!("  mariadb-slap {mariadb:.0} charges' rows/s at {PAYMENT_STREAMS} clients");
+
     println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
     let shared = connect(client, &at, JOURNEY_SHOPPERS).await?;
 
@@ -195,6 +199,7 @@ pub async fn run(options: Options) -> Result<Report> {
             None,
         ),
         Ratio::new("POST /v1/auth/login", rate_of("POST /v1/auth/login"), "raw argon2id", argon2, Some(0.9)),
+        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "raw MariaDB charge rows", mariadb, None),
         Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "payment /healthz", rate_of("payment /healthz"), None),
     ];
     let report = Report {
@@ -210,6 +215,8 @@ pub async fn run(options: Options) -> Result<Report> {
             redis_set_per_s: redis_set,
             redis_clients: CART_CONNECTIONS,
             argon2_hashes_per_s: argon2,
+            mariadb_charge_rows_per_s: mariadb,
+            mariadb_clients: PAYMENT_STREAMS,
             healthz,
         },
         scenarios,
