@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "shop/events/v1/envelope.proto",
         "shop/events/v1/product_events.proto",
         "shop/events/v1/payment_events.proto",
+        "shop/events/v1/auth_events.proto",
     ]
     .map(|p| proto_root.join(p));
 

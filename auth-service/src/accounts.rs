@@ -7,7 +7,7 @@ use crate::{
     error::AuthError,
     events::{outbox, types},
     passwords::PasswordHasher,
-    proto::shop::events::v1::UserRegistered,
+    proto::shop::events::v1::{SessionRevoked, UserRegistered},
     store::{
         orders::{self, OrderRow},
         sessions, throttle,
@@ -182,6 +182,7 @@ impl Accounts {
         let next_token = new_refresh_token()?;
         let next_hash = hash_refresh_token(&next_token);
         let expires_at = self.refresh_expiry()?;
+        let (topic, access_ttl) = (&self.events_topic, self.tokens.ttl());
         let mut conn = self.conn().await?;
         let outcome = conn
             .transaction::<_, AuthError, _>(|conn| {
@@ -194,7 +195,7 @@ impl Accounts {
                     }
                     if token.spent_at.is_some() {
                         // Committed with the transaction, then reported.
-                        sessions::revoke(conn, token.family_id, "refresh token reused").await?;
+                        revoke_session(conn, topic, token.family_id, "refresh token reused", access_ttl).await?;
                         return Ok(Err(AuthError::RefreshTokenReused));
                     }
                     sessions::mark_spent(conn, token.id).await?;
@@ -208,6 +209,7 @@ impl Accounts {
         match outcome {
             Ok((user_id, session_id, roles)) => self.pair(user_id, session_id, Role::parse_all(&roles), next_token),
             Err(AuthError::RefreshTokenReused) => {
+                self.outbox_ready.notify_one();
                 tracing::warn!("a spent refresh token was presented again: its session is revoked");
                 Err(AuthError::RefreshTokenReused)
             }
@@ -227,7 +229,13 @@ impl Accounts {
             (None, Some(claims)) => claims.session_id().ok_or(AuthError::InvalidToken)?,
             (None, None) => return Err(AuthError::MissingToken),
         };
-        sessions::revoke(&mut conn, session_id, "logout").await
+        let (topic, access_ttl) = (&self.events_topic, self.tokens.ttl());
+        conn.transaction::<_, AuthError, _>(|conn| {
+            revoke_session(conn, topic, session_id, "logout", access_ttl).scope_boxed()
+        })
+        .await?;
+        self.outbox_ready.notify_one();
+        Ok(())
     }
 
     /// Verifies an access token, including that its session was not revoked.
@@ -277,4 +285,29 @@ impl Accounts {
         let ttl = chrono::Duration::from_std(self.refresh_ttl).map_err(anyhow::Error::from)?;
         Ok(chrono::Utc::now() + ttl)
     }
+}
+
+/// Revokes a session and, when this call revoked it, adds its `SessionRevoked` event to the
+/// outbox: services that verify tokens locally learn to refuse the session's access tokens,
+/// none of which outlives `access_ttl` from now. Call it inside the transaction.
+async fn revoke_session(
+    conn: &mut AsyncPgConnection,
+    topic: &str,
+    session_id: Uuid,
+    reason: &str,
+    access_ttl: Duration,
+) -> Result<(), AuthError> {
+    let Some(user_id) = sessions::revoke(conn, session_id, reason).await? else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now();
+    let event = SessionRevoked {
+        session_id: session_id.to_string(),
+        user_id: user_id.to_string(),
+        reason: reason.to_owned(),
+        revoked_at: Some(now.into()),
+        tokens_expire_at: Some((now + access_ttl).into()),
+    };
+    outbox::enqueue(conn, topic, &user_id.to_string(), types::SESSION_REVOKED, &event).await?;
+    Ok(())
 }

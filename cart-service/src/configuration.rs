@@ -64,6 +64,7 @@ pub struct KafkaSettings {
     pub timeout: Duration,
     pub product_events_topic: String,
     pub payment_events_topic: String,
+    pub auth_events_topic: String,
     /// The consumer group shared by cart's replicas.
     pub group_id: String,
     /// Low in tests: a group's first join takes about half of it.
@@ -153,6 +154,12 @@ impl Settings {
                 payment_events_topic: env.parse_with(
                     "KAFKA_PAYMENT_EVENTS_TOPIC",
                     "payment.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic(t),
+                ),
+                auth_events_topic: env.parse_with(
+                    "KAFKA_AUTH_EVENTS_TOPIC",
+                    "auth.events.v1".to_owned(),
                     "a topic name",
                     |t: &String| is_topic(t),
                 ),

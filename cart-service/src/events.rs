@@ -1,20 +1,25 @@
-//! Consumes `product.events.v1` and `payment.events.v1` into the carts.
+//! Consumes `product.events.v1`, `payment.events.v1` and `auth.events.v1` into the carts.
 //!
 //! - `ProductOutOfStock` / `ProductBackInStock`: the line's availability, in every cart holding
 //!   the product; `ProductUpdated`: the line's name and price (and unavailable once the product
 //!   is no longer sold). Versions make a stale or replayed event change nothing.
 //! - `PaymentSucceeded`: commits the checkout's reservation and takes its lines out of the cart,
 //!   if the checkout itself had not (a checkout answered 202 while the payment was pending).
+//! - `SessionRevoked`: the session's access tokens are refused from then on (see
+//!   `auth::Revocations`).
 //!
 //! At-least-once: a record's offset is stored after its effect is applied, and its event id is
 //! remembered for a week so a redelivery is skipped. A record that cannot be decoded goes to
 //! `<topic>.dlq` with the reason in a header and consumption carries on; Redis or product being
 //! down is retried on the same record, so nothing is skipped.
 use crate::{
+    auth::Revocations,
     checkout::settle_cart,
     error::CartError,
     proto::shop::{
-        events::v1::{Envelope, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated},
+        events::v1::{
+            Envelope, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked,
+        },
         product::v1::CommitReservationRequest,
     },
     store::{CartStore, Snapshot},
@@ -28,7 +33,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
     Message,
 };
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 use tracing::{field::Empty, Instrument};
 
@@ -40,6 +45,7 @@ pub struct EventsConsumer {
     pub consumer: StreamConsumer,
     pub store: CartStore,
     pub upstream: Upstream,
+    pub revocations: Arc<Revocations>,
     pub dlq_producer: FutureProducer,
 }
 
@@ -146,6 +152,14 @@ impl EventsConsumer {
             "shop.events.v1.PaymentSucceeded" => {
                 let event = PaymentSucceeded::decode(payload).map_err(bad)?;
                 self.paid(&event).await?;
+            }
+            "shop.events.v1.SessionRevoked" => {
+                let event = SessionRevoked::decode(payload).map_err(bad)?;
+                let expire = event.tokens_expire_at.map(|t| t.seconds).unwrap_or_default();
+                if event.session_id.is_empty() || expire <= 0 {
+                    return Err(ApplyError::Poison("SessionRevoked without a session or an expiry".to_owned()));
+                }
+                self.revocations.record(&event.session_id, expire as u64).await.map_err(CartError::unavailable)?;
             }
             // Other types (stock counts, failures, refunds, types added later) change no cart.
             _ => {}

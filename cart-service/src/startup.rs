@@ -1,7 +1,7 @@
 //! Builds the application (binds its listener, so tests can ask for port 0 and read the port
 //! they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
-    auth::{Introspection, Jwks, TokenVerifier},
+    auth::{Introspection, Jwks, Revocations, TokenVerifier},
     carts::Carts,
     checkout::Checkouts,
     configuration::Settings,
@@ -47,7 +47,13 @@ impl Application {
             settings.auth.jwks_max_age,
             JWKS_MIN_REFETCH_GAP,
         )?;
-        let verifier = web::Data::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
+        let revocations = Arc::new(Revocations::new(redis.clone()));
+        let verifier = web::Data::new(TokenVerifier::new(
+            jwks,
+            revocations.clone(),
+            &settings.auth.issuer,
+            &settings.auth.audience,
+        ));
         let introspection = Arc::new(Introspection::new(auth_url, settings.upstream.timeout)?);
         let carts = web::Data::new(Carts::new(store.clone(), upstream.clone()));
         let checkouts = web::Data::new(Checkouts::new(
@@ -57,13 +63,21 @@ impl Application {
             settings.carts.checkout_record_ttl,
         ));
         let consumer = EventsConsumer {
-            consumer: kafka.consumer(&[&settings.kafka.product_events_topic, &settings.kafka.payment_events_topic])?,
+            consumer: kafka.consumer(&[
+                &settings.kafka.product_events_topic,
+                &settings.kafka.payment_events_topic,
+                &settings.kafka.auth_events_topic,
+            ])?,
             store,
             upstream,
+            revocations: revocations.clone(),
             dlq_producer: kafka.producer(),
         };
         let (stop_consumer, stop) = watch::channel(false);
-        let consumer = tokio::spawn(consumer.run(stop));
+        let revocations_stop = stop.clone();
+        let consumer = tokio::spawn(async move {
+            tokio::join!(consumer.run(stop), revocations.keep_fresh(revocations_stop));
+        });
         let readiness = Readiness { redis, kafka, timeout: settings.redis.timeout.max(settings.kafka.timeout) };
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))

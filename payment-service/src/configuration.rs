@@ -86,6 +86,8 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     pub jwks_url: String,
+    /// auth's token introspection (`/v1/auth/introspect`), asked whether a session is active.
+    pub introspection_url: String,
     pub jwks_max_age: Duration,
     pub issuer: String,
     pub audience: String,
@@ -178,6 +180,12 @@ impl Settings {
                 jwks_url: env.parse_with(
                     "AUTH_JWKS_URL",
                     "http://127.0.0.1:8081/.well-known/jwks.json".to_owned(),
+                    "an http:// or https:// URL",
+                    |u: &String| u.starts_with("http://") || u.starts_with("https://"),
+                ),
+                introspection_url: env.parse_with(
+                    "AUTH_INTROSPECTION_URL",
+                    "http://127.0.0.1:8081/v1/auth/introspect".to_owned(),
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),

@@ -1,7 +1,7 @@
 //! Builds the application (binds both listeners, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
-    auth::{Jwks, TokenVerifier},
+    auth::{Introspection, Jwks, TokenVerifier},
     configuration::{GatewayKind, Settings},
     db::{self, Db},
     events::relay::Relay,
@@ -26,6 +26,7 @@ use tokio::{
 /// Largest request body accepted (webhooks); larger ones get 413.
 const MAX_BODY: usize = 256 * 1024;
 /// Bound on one fetch of auth's public keys, and the least time between two fetches.
+/// For auth's JWKS and its introspection alike.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
 /// How long the relay and the reconciler get to finish what they hold at shutdown.
@@ -91,7 +92,9 @@ impl Application {
             settings.auth.jwks_max_age,
             JWKS_MIN_REFETCH_GAP,
         )?;
-        let verifier = Arc::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
+        let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
+        let verifier =
+            Arc::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience));
         let grpc_service = PaymentGrpc::new(payments.clone(), verifier);
         let readiness =
             Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };

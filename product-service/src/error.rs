@@ -128,6 +128,9 @@ impl From<crate::auth::TokenError> for ProductError {
             crate::auth::TokenError::KeysUnavailable(cause) => {
                 Self::Unavailable(cause.context("auth's public keys are unavailable"))
             }
+            crate::auth::TokenError::SessionUnconfirmed(cause) => {
+                Self::Unavailable(cause.context("auth cannot confirm the session"))
+            }
             refused => {
                 // Why is for the logs; the caller learns only that the token was refused.
                 tracing::info!(reason = %refused, "access token refused");

@@ -2,7 +2,7 @@
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
     admin::Admin,
-    auth::{Jwks, TokenVerifier},
+    auth::{Introspection, Jwks, TokenVerifier},
     cache::{Committed, ProductCache},
     catalogue::Catalogue,
     configuration::Settings,
@@ -25,6 +25,7 @@ use tokio::{
 };
 
 /// Bound on one fetch of auth's public keys, and the least time between two fetches.
+/// For auth's JWKS and its introspection alike.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
 
@@ -85,7 +86,9 @@ impl Application {
             settings.auth.jwks_max_age,
             JWKS_MIN_REFETCH_GAP,
         )?;
-        let verifier = web::Data::new(TokenVerifier::new(jwks, &settings.auth.issuer, &settings.auth.audience));
+        let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
+        let verifier =
+            web::Data::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience));
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
         let catalogue = web::Data::new(catalogue);

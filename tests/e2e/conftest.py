@@ -71,6 +71,7 @@ class Running:
                 "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
                 "PRODUCT_KAFKA_EVENTS_TOPIC": self.topics["product"],
                 "PRODUCT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
+                "PRODUCT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
                 "PRODUCT_RESERVATION_TTL_SECS": "5",
                 "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS": "500",
             },
@@ -78,6 +79,7 @@ class Running:
                 "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
                 "PAYMENT_KAFKA_EVENTS_TOPIC": self.topics["payment"],
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
+                "PAYMENT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
             },
             "cart-service": {
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",

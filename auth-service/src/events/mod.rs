@@ -8,6 +8,7 @@ pub mod relay;
 /// Event type names: the payload's full protobuf name, as `Envelope.event_type` carries it.
 pub mod types {
     pub const USER_REGISTERED: &str = "shop.events.v1.UserRegistered";
+    pub const SESSION_REVOKED: &str = "shop.events.v1.SessionRevoked";
     pub const PAYMENT_SUCCEEDED: &str = "shop.events.v1.PaymentSucceeded";
     pub const PAYMENT_FAILED: &str = "shop.events.v1.PaymentFailed";
     pub const PAYMENT_REFUNDED: &str = "shop.events.v1.PaymentRefunded";

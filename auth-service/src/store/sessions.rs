@@ -89,13 +89,15 @@ pub async fn mark_spent(conn: &mut Conn, token_id: Uuid) -> Result<(), AuthError
 }
 
 /// Revokes a session: every refresh token of the family and every access token carrying its
-/// id stop working. Revoking twice keeps the first reason.
-pub async fn revoke(conn: &mut Conn, family_id: Uuid, reason: &str) -> Result<(), AuthError> {
-    diesel::update(token_families::table.find(family_id).filter(token_families::revoked_at.is_null()))
+/// id stop working. Returns the session's user when this call revoked it; revoking twice keeps
+/// the first reason and returns `None`.
+pub async fn revoke(conn: &mut Conn, family_id: Uuid, reason: &str) -> Result<Option<Uuid>, AuthError> {
+    Ok(diesel::update(token_families::table.find(family_id).filter(token_families::revoked_at.is_null()))
         .set((token_families::revoked_at.eq(diesel::dsl::now), token_families::revoked_reason.eq(reason)))
-        .execute(conn)
-        .await?;
-    Ok(())
+        .returning(token_families::user_id)
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 /// True when the session exists and is not revoked.

@@ -6,11 +6,11 @@ use crate::{
 };
 use auth_service::proto::shop::{
     common::v1::Money,
-    events::v1::{Envelope, PaidLine, PaymentRefunded, PaymentSucceeded, UserRegistered},
+    events::v1::{Envelope, PaidLine, PaymentRefunded, PaymentSucceeded, SessionRevoked, UserRegistered},
 };
 use prost::Message as _;
 use rdkafka::Message;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::{collections::HashMap, time::Duration};
 
 const PASSWORD: &str = "correct horse battery";
@@ -39,6 +39,54 @@ async fn signup_publishes_user_registered_through_the_outbox() {
     assert_eq!(envelope.aggregate_id, user_id);
     assert_eq!(uuid::Uuid::parse_str(&envelope.event_id).unwrap().get_version_num(), 7);
     assert!(header(&messages[0], "traceparent").is_some_and(|t| t.starts_with("00-")));
+}
+
+/// Logout and a reused refresh token each publish one `SessionRevoked` for their session;
+/// logging out of a session already revoked publishes nothing more.
+#[tokio::test]
+async fn revoked_sessions_are_published_once_each_with_when_their_tokens_expire() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.signup(&email, PASSWORD).await;
+    let claims_of = |tokens: &Value| -> Value {
+        let payload = tokens["access_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+        use base64::Engine as _;
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    };
+    let logged_out: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
+    let logout = json!({ "refresh_token": logged_out["refresh_token"] });
+    assert_eq!(app.post_json("/v1/auth/logout", &logout).await.status(), 204);
+    assert_eq!(app.post_json("/v1/auth/logout", &logout).await.status(), 204, "a repeat is harmless");
+    let stolen: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
+    let replay = json!({ "refresh_token": stolen["refresh_token"] });
+    assert_eq!(app.post_json("/v1/auth/refresh", &replay).await.status(), 200);
+    assert_eq!(app.post_json("/v1/auth/refresh", &replay).await.status(), 401);
+
+    // UserRegistered, then one SessionRevoked per session; a fourth record would be a repeat.
+    let messages = read(&kafka_brokers(), &app.events_topic, 4, Duration::from_secs(15)).await;
+    assert_eq!(messages.len(), 3, "one event per revoked session");
+    let revoked: Vec<(String, SessionRevoked)> = messages[1..]
+        .iter()
+        .map(|m| {
+            let envelope = Envelope::decode(m.payload().unwrap()).unwrap();
+            assert_eq!(envelope.event_type, "shop.events.v1.SessionRevoked");
+            let event = SessionRevoked::decode(envelope.payload.as_slice()).unwrap();
+            assert_eq!(m.key(), Some(event.user_id.as_bytes()), "keyed by user id");
+            (envelope.event_id, event)
+        })
+        .collect();
+    for ((_, event), (tokens, reason)) in
+        revoked.iter().zip([(&logged_out, "logout"), (&stolen, "refresh token reused")])
+    {
+        let claims = claims_of(tokens);
+        assert_eq!(event.session_id, claims["sid"].as_str().unwrap());
+        assert_eq!(event.user_id, claims["sub"].as_str().unwrap());
+        assert_eq!(event.reason, reason);
+        // Every access token of the session expires by then (the configured 15 minutes).
+        let expire = event.tokens_expire_at.unwrap().seconds;
+        assert!(expire >= claims["exp"].as_i64().unwrap(), "{expire} before the token's exp");
+        assert!(expire <= event.revoked_at.unwrap().seconds + 900);
+    }
 }
 
 #[tokio::test]

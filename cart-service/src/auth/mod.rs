@@ -1,17 +1,20 @@
 //! Who is shopping: the user's access token, issued by auth-service, verified here without
 //! asking auth (signature with auth's public keys from its JWKS, algorithm, issuer, audience,
-//! expiry) — except at checkout, where auth's introspection also rules out a revoked session.
+//! expiry) and against the sessions auth has revoked (learned from its events); at checkout
+//! auth's introspection also confirms the session online.
 mod introspection;
 mod jwks;
+mod revocations;
 
 pub use introspection::Introspection;
 pub use jwks::Jwks;
+pub use revocations::Revocations;
 
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -22,6 +25,9 @@ pub struct Claims {
     pub sub: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// The session (auth's refresh-token family) the token was issued for.
+    #[serde(default)]
+    pub sid: String,
 }
 
 /// Why a token was not accepted. Every variant but `KeysUnavailable` is the caller's problem
@@ -32,6 +38,8 @@ pub enum TokenError {
     Malformed,
     #[error("the token's key id is unknown")]
     UnknownKey,
+    #[error("the token's session was revoked")]
+    Revoked,
     #[error("the token is not valid: {0}")]
     Invalid(String),
     #[error("auth's public keys cannot be fetched and none are cached")]
@@ -57,6 +65,7 @@ pub struct TokenVerifier {
     /// spares the Ed25519 signature check, the largest single cost of a cart read. A
     /// remembered token is still refused once expired or once auth no longer serves its key.
     verified: Mutex<HashMap<String, Verified>>,
+    revocations: Arc<Revocations>,
 }
 
 fn now_secs() -> u64 {
@@ -64,7 +73,7 @@ fn now_secs() -> u64 {
 }
 
 impl TokenVerifier {
-    pub fn new(jwks: Jwks, issuer: &str, audience: &str) -> Self {
+    pub fn new(jwks: Jwks, revocations: Arc<Revocations>, issuer: &str, audience: &str) -> Self {
         // Only EdDSA, whatever the token's header says: `none`, or HS256 "signed" with the
         // public key, is refused before any key is used.
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -74,7 +83,7 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Self { jwks, validation, verified: Mutex::new(HashMap::new()) }
+        Self { jwks, validation, verified: Mutex::new(HashMap::new()), revocations }
     }
 
     /// The claims of `token` if it was verified before and is unexpired.
@@ -97,6 +106,15 @@ impl TokenVerifier {
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = self.verify_signed(token).await?;
+        if self.revocations.is_revoked(&claims.sid) {
+            return Err(TokenError::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Signature, algorithm, issuer, audience and dates, or the memory of having checked them.
+    async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         if let Some((claims, kid)) = self.remembered(token) {
             // Its key must still be one auth serves (a retired key retires its tokens).
             self.jwks.key(&kid).await?;

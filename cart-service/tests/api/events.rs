@@ -2,13 +2,13 @@
 //! and snapshot updates reach carts, a broken record goes to the dead-letter topic and later
 //! good records still apply.
 use crate::{
-    helpers::{kafka_brokers, spawn_app},
+    helpers::{kafka_brokers, spawn_app, spawn_app_with},
     kafka::read,
 };
 use cart_service::{
     proto::shop::{
         common::v1::Money,
-        events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated},
+        events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked},
     },
     store::Snapshot,
 };
@@ -90,4 +90,57 @@ async fn wait_for(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the event did not reach the cart within 30 s");
+}
+
+/// The status of a cart read with `token`, polled until it is `wanted` (up to 10 s).
+async fn status_becomes(app: &crate::helpers::TestApp, token: &str, wanted: u16) -> u16 {
+    let mut status = 0;
+    for _ in 0..100 {
+        let response = app.client.get(format!("{}/v1/cart", app.address)).bearer_auth(token).send().await.unwrap();
+        status = response.status().as_u16();
+        if status == wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status
+}
+
+/// A session auth revoked: its tokens are refused by the replica that consumed the event and,
+/// through Redis, by a replica that did not; other sessions of the same user are not.
+#[tokio::test]
+async fn tokens_of_a_revoked_session_are_refused_by_every_replica() {
+    let app = spawn_app().await;
+    // A second replica on the same Redis that never sees the event itself.
+    let other =
+        spawn_app_with(|s| s.kafka.auth_events_topic = format!("test.{}.unused", uuid::Uuid::now_v7().simple())).await;
+    let user_id = uuid::Uuid::now_v7().to_string();
+    let (revoked_sid, kept_sid) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let token = |key: &crate::tokens::TestKey, sid: &str| {
+        key.token_with(&["customer"], |c| {
+            c["sub"] = serde_json::json!(user_id);
+            c["sid"] = serde_json::json!(sid);
+        })
+    };
+    let (revoked, kept) = (token(&app.auth_key, &revoked_sid), token(&app.auth_key, &kept_sid));
+    let on_other = token(&other.auth_key, &revoked_sid);
+    assert_eq!(status_becomes(&app, &revoked, 200).await, 200, "remembered as verified before the revocation");
+    assert_eq!(status_becomes(&other, &on_other, 200).await, 200);
+
+    let now = std::time::SystemTime::now();
+    let event = SessionRevoked {
+        session_id: revoked_sid.clone(),
+        user_id: user_id.clone(),
+        reason: "logout".to_owned(),
+        revoked_at: Some(now.into()),
+        tokens_expire_at: Some((now + Duration::from_secs(900)).into()),
+    };
+    let mut record = Envelope::decode(envelope("SessionRevoked", &user_id, event.encode_to_vec()).as_slice()).unwrap();
+    record.producer = "auth-service".to_owned();
+    publish(&app.auth_topic, &user_id, &record.encode_to_vec()).await;
+
+    assert_eq!(status_becomes(&app, &revoked, 401).await, 401, "the consuming replica refuses the session");
+    assert_eq!(status_becomes(&other, &on_other, 401).await, 401, "so does the other replica");
+    let still = app.client.get(format!("{}/v1/cart", app.address)).bearer_auth(&kept).send().await.unwrap();
+    assert_eq!(still.status(), 200, "another session of the user is untouched");
 }

@@ -26,6 +26,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub product_topic: String,
+    pub auth_topic: String,
     /// The key auth would sign this test's tokens with (a JWKS server of the test serves it).
     pub auth_key: std::sync::Arc<TestKey>,
     pub redis: cart_service::redis_store::Redis,
@@ -74,6 +75,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let run = uuid::Uuid::now_v7().simple().to_string();
     settings.kafka.product_events_topic = format!("test.{run}.product.events.v1");
     settings.kafka.payment_events_topic = format!("test.{run}.payment.events.v1");
+    settings.kafka.auth_events_topic = format!("test.{run}.auth.events.v1");
     settings.kafka.group_id = format!("test-{run}");
     settings.kafka.session_timeout = Duration::from_millis(6000);
     let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
@@ -84,13 +86,16 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         let topics = [
             settings.kafka.product_events_topic.as_str(),
             settings.kafka.payment_events_topic.as_str(),
+            settings.kafka.auth_events_topic.as_str(),
             &format!("{}.dlq", settings.kafka.product_events_topic),
             &format!("{}.dlq", settings.kafka.payment_events_topic),
+            &format!("{}.dlq", settings.kafka.auth_events_topic),
         ];
         crate::kafka::create_topics(&settings.kafka.brokers, &topics).await;
     }
     let redis = cart_service::redis_store::Redis::new(&settings.redis).unwrap();
     let product_topic = settings.kafka.product_events_topic.clone();
+    let auth_topic = settings.kafka.auth_events_topic.clone();
 
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.http_port());
@@ -99,6 +104,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
         product_topic,
+        auth_topic,
         auth_key,
         redis,
     }

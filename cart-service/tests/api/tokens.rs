@@ -55,6 +55,45 @@ impl TestKey {
         header.kid = Some(self.kid.clone());
         encode(&header, &claims, &self.encoding).unwrap()
     }
+
+    /// Tokens every service must refuse, each named: the algorithm-confusion forgeries, a
+    /// payload altered under a genuine signature, claims out of their window or meant for
+    /// someone else, and keys auth never published. `roles` would otherwise be enough.
+    pub fn refused_tokens(&self, roles: &[&str]) -> Vec<(&'static str, String)> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let genuine = self.token(roles);
+        let mut parts = genuine.split('.');
+        let (header, payload, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["sub"] = json!(uuid::Uuid::now_v7().to_string());
+        let swapped = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        let none = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&json!({ "alg": "none", "typ": "JWT", "kid": self.kid })).unwrap());
+        let mut hs_header = Header::new(Algorithm::HS256);
+        hs_header.kid = Some(self.kid.clone());
+        let public = self.jwk["x"].as_str().unwrap();
+        let hs256 = encode(&hs_header, &claims, &EncodingKey::from_secret(public.as_bytes())).unwrap();
+        let hs256_raw =
+            encode(&hs_header, &claims, &EncodingKey::from_secret(&URL_SAFE_NO_PAD.decode(public).unwrap())).unwrap();
+        let mut impostor = TestKey::generate(&self.kid);
+        let wrong_key = impostor.token(roles);
+        impostor.kid = "a-kid-auth-never-published".into();
+        vec![
+            ("alg none", format!("{none}.{payload}.")),
+            ("HS256 keyed with the public key's text", hs256),
+            ("HS256 keyed with the public key's bytes", hs256_raw),
+            ("another subject under a genuine signature", format!("{header}.{swapped}.{signature}")),
+            ("signature cut off", format!("{header}.{payload}.")),
+            ("expired", self.token_with(roles, |c| c["exp"] = json!(now - 120))),
+            ("not valid yet", self.token_with(roles, |c| c["nbf"] = json!(now + 600))),
+            ("no expiry", self.token_with(roles, |c| drop(c.as_object_mut().unwrap().remove("exp")))),
+            ("wrong audience", self.token_with(roles, |c| c["aud"] = json!("another-app"))),
+            ("wrong issuer", self.token_with(roles, |c| c["iss"] = json!("someone-else"))),
+            ("known kid, another key", wrong_key),
+            ("unknown kid", impostor.token(roles)),
+            ("not a JWT", "garbage".to_owned()),
+        ]
+    }
 }
 
 /// A JWKS endpoint on a port of its own, serving the given keys.

@@ -33,7 +33,8 @@ impl PaymentGrpc {
         Self { payments, verifier }
     }
 
-    /// The user id of the verified bearer token in the `authorization` metadata.
+    /// The user id of the verified bearer token in the `authorization` metadata, once auth has
+    /// confirmed its session is still active.
     async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<String, PaymentError> {
         let token = request
             .metadata()
@@ -44,6 +45,7 @@ impl PaymentGrpc {
             .map(|(_, token)| token.trim().to_owned())
             .ok_or(PaymentError::Unauthenticated)?;
         let claims = self.verifier.verify(&token).await?;
+        self.verifier.confirm_session(&token).await?;
         // Payments are stored per user id, which auth issues as a UUID.
         claims.sub.parse::<uuid::Uuid>().map(|id| id.to_string()).map_err(|_| PaymentError::Unauthenticated)
     }

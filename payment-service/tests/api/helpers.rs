@@ -132,6 +132,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
     let jwks = JwksServer::start(&[&auth_key]);
     settings.auth.jwks_url = jwks.url.clone();
+    settings.auth.introspection_url = jwks.introspection_url.clone();
     customise(&mut settings);
     let events_topic = settings.kafka.events_topic.clone();
     if settings.kafka.brokers == kafka_brokers() {

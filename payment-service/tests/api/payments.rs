@@ -361,6 +361,67 @@ async fn bad_input_is_invalid_argument_with_a_reason_and_no_token_is_unauthentic
     assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await, 0);
 }
 
+/// Every RPC refuses each bad token with UNAUTHENTICATED before touching the store.
+#[tokio::test]
+async fn every_rpc_refuses_forged_expired_and_misdirected_tokens() {
+    let app = spawn_app().await;
+    let alice = app.shopper();
+    let paid = charge(&app, &alice, "matrix", 1250, "tok_visa").await.unwrap();
+    let mut client = app.payments().await;
+    for (case, token) in app.auth_key.refused_tokens(&["customer"]) {
+        let charged = client.charge(authed(charge_request(case, 100, "tok_visa"), &token)).await;
+        let get = client.get_payment(authed(GetPaymentRequest { payment_id: paid.payment_id.clone() }, &token)).await;
+        let list = ListPaymentsRequest { user_id: String::new(), page_size: 0, page_token: String::new() };
+        let list = client.list_payments(authed(list, &token)).await;
+        let refund = RefundRequest {
+            idempotency_key: case.to_owned(),
+            payment_id: paid.payment_id.clone(),
+            amount: eur(100),
+            reason: String::new(),
+        };
+        let refund = client.refund(authed(refund, &token)).await;
+        for (rpc, code) in [
+            ("Charge", charged.map(|_| ()).unwrap_err().code()),
+            ("GetPayment", get.map(|_| ()).unwrap_err().code()),
+            ("ListPayments", list.map(|_| ()).unwrap_err().code()),
+            ("Refund", refund.map(|_| ()).unwrap_err().code()),
+        ] {
+            assert_eq!(code, Code::Unauthenticated, "{rpc} with {case}");
+        }
+    }
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 1);
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds").await, 0);
+}
+
+/// A token of a session auth has revoked cannot charge or read payments; when auth cannot
+/// confirm the session the call is UNAVAILABLE (retry), and nothing is charged meanwhile.
+#[tokio::test]
+async fn a_revoked_session_cannot_pay_and_an_unconfirmed_one_is_unavailable() {
+    let app = spawn_app().await;
+    let alice = app.shopper();
+    let paid = charge(&app, &alice, "before", 1250, "tok_visa").await.unwrap();
+    let sid = serde_json::from_slice::<serde_json::Value>(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            alice.token.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    app.jwks.fail_introspection(true);
+    assert_eq!(charge(&app, &alice, "unconfirmed", 100, "tok_visa").await.unwrap_err().code(), Code::Unavailable);
+    app.jwks.fail_introspection(false);
+
+    app.jwks.revoke(&sid);
+    assert_eq!(charge(&app, &alice, "after", 100, "tok_visa").await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(get(&app, &alice, &paid.payment_id).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 1);
+}
+
 #[tokio::test]
 async fn callers_are_verified_with_cached_keys_and_unavailable_when_none_could_be_fetched() {
     let app = spawn_app().await;

@@ -1,7 +1,10 @@
 //! Who is calling: access tokens issued by auth-service, verified here without asking auth
-//! (signature with auth's public keys from its JWKS, algorithm, issuer, audience, expiry).
+//! (signature with auth's public keys from its JWKS, algorithm, issuer, audience, expiry),
+//! then its session confirmed online with auth's introspection.
+mod introspection;
 mod jwks;
 
+pub use introspection::Introspection;
 pub use jwks::Jwks;
 
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
@@ -33,6 +36,10 @@ pub enum TokenError {
     Invalid(String),
     #[error("auth's public keys cannot be fetched and none are cached")]
     KeysUnavailable(#[source] anyhow::Error),
+    #[error("the token's session was revoked")]
+    Revoked,
+    #[error("auth cannot confirm the token's session")]
+    SessionUnconfirmed(#[source] anyhow::Error),
 }
 
 /// Clock skew tolerated between services on `exp` and `nbf`.
@@ -41,10 +48,12 @@ const LEEWAY_SECS: u64 = 5;
 pub struct TokenVerifier {
     jwks: Jwks,
     validation: Validation,
+    /// Signatures prove who issued a token, not that its session is still open.
+    introspection: Introspection,
 }
 
 impl TokenVerifier {
-    pub fn new(jwks: Jwks, issuer: &str, audience: &str) -> Self {
+    pub fn new(jwks: Jwks, introspection: Introspection, issuer: &str, audience: &str) -> Self {
         // Only EdDSA, whatever the token's header says: `none`, or HS256 "signed" with the
         // public key, is refused before any key is used.
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -54,7 +63,7 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Self { jwks, validation }
+        Self { jwks, validation, introspection }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -67,5 +76,15 @@ impl TokenVerifier {
         decode::<Claims>(token, &key, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| TokenError::Invalid(format!("{:?}", e.kind())))
+    }
+
+    /// Asks auth whether the (already verified) token's session is still active: a logged-out
+    /// or revoked session is refused before its tokens expire.
+    pub async fn confirm_session(&self, token: &str) -> Result<(), TokenError> {
+        match self.introspection.is_active(token).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(TokenError::Revoked),
+            Err(error) => Err(TokenError::SessionUnconfirmed(error)),
+        }
     }
 }

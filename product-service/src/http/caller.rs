@@ -1,4 +1,5 @@
-//! The caller of an admin route: a verified access token carrying the `admin` role.
+//! The caller of an admin route: a verified access token carrying the `admin` role, of a
+//! session auth confirms is still active.
 use crate::{auth::TokenVerifier, error::ProductError};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use std::{future::Future, pin::Pin};
@@ -24,6 +25,7 @@ impl FromRequest for AdminCaller {
             if !claims.is_admin() {
                 return Err(ProductError::Forbidden);
             }
+            verifier.confirm_session(&token).await?;
             Ok(Self { user_id: claims.sub })
         })
     }

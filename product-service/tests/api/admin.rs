@@ -44,31 +44,16 @@ async fn admin_routes_refuse_missing_and_bad_tokens_with_401_and_customers_with_
         (Method::DELETE, format!("/v1/products/{id}"), json!(null)),
         (Method::POST, format!("/v1/products/{id}/stock"), json!({ "set": 0 })),
     ];
-    let stranger = TestKey::generate("not-auths-key");
-    let bad_tokens = [
-        "not-a-jwt".to_owned(),
-        // Signed by a key auth never published.
-        stranger.token(&["admin"]),
-        app.auth_key.token_with(&["admin"], |c| c["exp"] = json!(1_000_000)),
-        app.auth_key.token_with(&["admin"], |c| c["aud"] = json!("another-app")),
-        app.auth_key.token_with(&["admin"], |c| c["iss"] = json!("someone-else")),
-        // HS256 "signed" with the public key: refused for its algorithm.
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &json!({ "sub": "x", "roles": ["admin"], "iss": "shop-auth", "aud": "shop", "exp": 4_000_000_000u64, "nbf": 0 }),
-            &jsonwebtoken::EncodingKey::from_secret(app.auth_key.jwk["x"].as_str().unwrap().as_bytes()),
-        )
-        .unwrap(),
-    ];
+    let bad_tokens = app.auth_key.refused_tokens(&["admin"]);
     for (method, path, body) in &routes {
         let anonymous = app.client.request(method.clone(), format!("{}{path}", app.address)).json(body).send().await;
         let anonymous = anonymous.unwrap();
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
         assert!(anonymous.headers().contains_key("www-authenticate"));
         assert_eq!(error_code(anonymous).await, "unauthenticated");
-        for token in &bad_tokens {
+        for (case, token) in &bad_tokens {
             let response = app.with_token(method.clone(), path, token).json(body).send().await.unwrap();
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path} with {token}");
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{method} {path}: {case}");
         }
         let customer = app.auth_key.token(&["customer"]);
         let response = app.with_token(method.clone(), path, &customer).json(body).send().await.unwrap();
@@ -80,6 +65,32 @@ async fn admin_routes_refuse_missing_and_bad_tokens_with_401_and_customers_with_
     assert_eq!((product["name"].as_str(), product["version"].as_i64()), (Some("Enamel mug"), Some(1)));
     let list: Value = app.get("/v1/products").await.json().await.unwrap();
     assert_eq!(list["products"].as_array().unwrap().len(), 1);
+}
+
+/// An admin token of a session auth has revoked is refused at once, not when it expires; when
+/// auth cannot say, the change waits (503) rather than trusting the token.
+#[tokio::test]
+async fn an_admin_token_of_a_revoked_session_is_refused_and_an_unconfirmed_one_waits() {
+    let app = spawn_app().await;
+    let (id, _) = create(&app, "REVOKED-1").await;
+    let sid = uuid::Uuid::now_v7().to_string();
+    let admin = app.auth_key.token_with(&["admin"], |c| c["sid"] = json!(sid));
+    let stock = format!("/v1/products/{id}/stock");
+    let set = |n: i64| app.with_token(Method::POST, &stock, &admin).json(&json!({ "set": n })).send();
+    assert_eq!(set(7).await.unwrap().status(), StatusCode::OK);
+
+    app.jwks.fail_introspection(true);
+    let unconfirmed = set(8).await.unwrap();
+    assert_eq!(unconfirmed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(unconfirmed.headers().contains_key("retry-after"));
+    app.jwks.fail_introspection(false);
+
+    app.jwks.revoke(&sid);
+    let refused = set(9).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(refused).await, "unauthenticated");
+    let on_hand = format!("SELECT on_hand AS n FROM products WHERE id = '{id}'");
+    assert_eq!(crate::helpers::count(&app.database_url, &on_hand).await, 7, "only the confirmed change applied");
 }
 
 #[tokio::test]

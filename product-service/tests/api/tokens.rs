@@ -9,6 +9,7 @@ use ring::{
 };
 use serde_json::{json, Value};
 use std::{
+    collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -61,12 +62,55 @@ impl TestKey {
         header.kid = Some(self.kid.clone());
         encode(&header, &claims, &self.encoding).unwrap()
     }
+
+    /// Tokens every service must refuse, each named: the algorithm-confusion forgeries, a
+    /// payload altered under a genuine signature, claims out of their window or meant for
+    /// someone else, and keys auth never published. `roles` would otherwise be enough.
+    pub fn refused_tokens(&self, roles: &[&str]) -> Vec<(&'static str, String)> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let genuine = self.token(roles);
+        let mut parts = genuine.split('.');
+        let (header, payload, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["sub"] = json!(uuid::Uuid::now_v7().to_string());
+        let swapped = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+        let none = URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&json!({ "alg": "none", "typ": "JWT", "kid": self.kid })).unwrap());
+        let mut hs_header = Header::new(Algorithm::HS256);
+        hs_header.kid = Some(self.kid.clone());
+        let public = self.jwk["x"].as_str().unwrap();
+        let hs256 = encode(&hs_header, &claims, &EncodingKey::from_secret(public.as_bytes())).unwrap();
+        let hs256_raw =
+            encode(&hs_header, &claims, &EncodingKey::from_secret(&URL_SAFE_NO_PAD.decode(public).unwrap())).unwrap();
+        let mut impostor = TestKey::generate(&self.kid);
+        let wrong_key = impostor.token(roles);
+        impostor.kid = "a-kid-auth-never-published".into();
+        vec![
+            ("alg none", format!("{none}.{payload}.")),
+            ("HS256 keyed with the public key's text", hs256),
+            ("HS256 keyed with the public key's bytes", hs256_raw),
+            ("another subject under a genuine signature", format!("{header}.{swapped}.{signature}")),
+            ("signature cut off", format!("{header}.{payload}.")),
+            ("expired", self.token_with(roles, |c| c["exp"] = json!(now - 120))),
+            ("not valid yet", self.token_with(roles, |c| c["nbf"] = json!(now + 600))),
+            ("no expiry", self.token_with(roles, |c| drop(c.as_object_mut().unwrap().remove("exp")))),
+            ("wrong audience", self.token_with(roles, |c| c["aud"] = json!("another-app"))),
+            ("wrong issuer", self.token_with(roles, |c| c["iss"] = json!("someone-else"))),
+            ("known kid, another key", wrong_key),
+            ("unknown kid", impostor.token(roles)),
+            ("not a JWT", "garbage".to_owned()),
+        ]
+    }
 }
 
-/// A JWKS endpoint on a port of its own.
+/// auth's two endpoints this service calls, on a port of their own: the JWKS, and the
+/// introspection that answers `active` unless the token's session was revoked here.
 #[derive(Clone)]
 pub struct JwksServer {
     pub url: String,
+    pub introspection_url: String,
+    revoked: Arc<Mutex<HashSet<String>>>,
+    introspection_failing: Arc<AtomicBool>,
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
@@ -77,25 +121,44 @@ impl JwksServer {
         let keys = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()));
         let fetches = Arc::new(AtomicUsize::new(0));
         let failing = Arc::new(AtomicBool::new(false));
+        let revoked = Arc::new(Mutex::new(HashSet::new()));
+        let introspection_failing = Arc::new(AtomicBool::new(false));
         let state = (keys.clone(), fetches.clone(), failing.clone());
+        let introspection = (revoked.clone(), introspection_failing.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        let introspection_url = format!("http://{}/v1/auth/introspect", listener.local_addr().unwrap());
         let server = HttpServer::new(move || {
             let (keys, fetches, failing) = state.clone();
-            App::new().route(
-                "/.well-known/jwks.json",
-                web::get().to(move || {
-                    let (keys, fetches, failing) = (keys.clone(), fetches.clone(), failing.clone());
-                    async move {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        if failing.load(Ordering::SeqCst) {
-                            return HttpResponse::ServiceUnavailable().finish();
+            let (revoked, introspection_failing) = introspection.clone();
+            App::new()
+                .route(
+                    "/v1/auth/introspect",
+                    web::post().to(move |form: web::Form<HashMap<String, String>>| {
+                        let (revoked, failing) = (revoked.clone(), introspection_failing.clone());
+                        async move {
+                            if failing.load(Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            let sid = form.get("token").and_then(|t| session_of(t)).unwrap_or_default();
+                            HttpResponse::Ok().json(json!({ "active": !revoked.lock().unwrap().contains(&sid) }))
                         }
-                        let keys = keys.lock().unwrap().clone();
-                        HttpResponse::Ok().json(json!({ "keys": keys }))
-                    }
-                }),
-            )
+                    }),
+                )
+                .route(
+                    "/.well-known/jwks.json",
+                    web::get().to(move || {
+                        let (keys, fetches, failing) = (keys.clone(), fetches.clone(), failing.clone());
+                        async move {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            if failing.load(Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            let keys = keys.lock().unwrap().clone();
+                            HttpResponse::Ok().json(json!({ "keys": keys }))
+                        }
+                    }),
+                )
         })
         .workers(1)
         .disable_signals()
@@ -103,12 +166,22 @@ impl JwksServer {
         .unwrap()
         .run();
         tokio::spawn(server);
-        Self { url, keys, fetches, failing }
+        Self { url, introspection_url, revoked, introspection_failing, keys, fetches, failing }
     }
 
     /// Serves these keys from now on (auth rotated).
     pub fn serve(&self, keys: &[&TestKey]) {
         *self.keys.lock().unwrap() = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    /// auth revoked this session: introspection reports its tokens inactive from now on.
+    pub fn revoke(&self, session_id: &str) {
+        self.revoked.lock().unwrap().insert(session_id.to_owned());
+    }
+
+    /// Introspection answers 503 from now on, or answers again.
+    pub fn fail_introspection(&self, failing: bool) {
+        self.introspection_failing.store(failing, Ordering::SeqCst);
     }
 
     /// Answers 503 from now on, or serves again.
@@ -119,4 +192,11 @@ impl JwksServer {
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
+}
+
+/// The `sid` claim of a token, read without checking it (auth would check it).
+fn session_of(token: &str) -> Option<String> {
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&payload).ok()?;
+    Some(claims["sid"].as_str()?.to_owned())
 }
