@@ -55,7 +55,7 @@ class Running:
         self.run = uuid7_hex()
         self.databases = create_databases(self.run)
         self.topics = {kind: f"e2e.{self.run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
-        create_topics([*self.topics.values(), f"{self.topics['product']}.dlq", f"{self.topics['payment']}.dlq"])
+        create_topics([*self.topics.values(), *(f"{topic}.dlq" for topic in self.topics.values())])
         self.processes: dict[str, subprocess.Popen] = {}
         self.binaries = ROOT / "target" / os.environ.get("PROFILE", "debug")
         auth_http = PORTS["auth-service"][0]
@@ -87,6 +87,7 @@ class Running:
                 "CART_PAYMENT_GRPC_URL": f"http://127.0.0.1:{PORTS['payment-service'][1]}",
                 "CART_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
                 "CART_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
+                "CART_KAFKA_AUTH_EVENTS_TOPIC": self.topics["auth"],
                 "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
                 "CART_KAFKA_SESSION_TIMEOUT_MS": "6000",
                 "CART_UPSTREAM_TIMEOUT_MS": "2000",

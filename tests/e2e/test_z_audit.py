@@ -65,3 +65,39 @@ def test_the_auditor_finds_each_planted_inconsistency(platform, running):
         sql(running, "auth-service", f"DELETE FROM orders WHERE payment_id = '{ghost_payment}'")
         sql(running, "payment-service", f"DELETE FROM payments WHERE order_id = '{twice}'")
     assert audit(running) == []
+
+
+def test_the_auditor_checks_stock_against_its_ledger_and_sales_against_payments(platform, running):
+    boss = admin(platform)
+    touched, unledgered, sold = (create_product(platform, boss.token, stock=5) for _ in range(3))
+    # Stock changed behind the service's back; a ledger that lost its rows; a sale that the
+    # ledger never saw, paid for with other lines than the reservation sold.
+    checkout, payment = f"audit-{uuid.uuid4()}", str(uuid.uuid4())
+    sql(running, "product-service", f"UPDATE products SET on_hand = on_hand + 2 WHERE id = '{touched}'")
+    sql(running, "product-service", f"DELETE FROM stock_movements WHERE product_id = '{unledgered}'")
+    sql(running, "product-service", f"INSERT INTO reservations (id, state, expires_at, updated_at) "
+                                    f"VALUES ('{checkout}', 'committed', now(), now() - interval '1 hour')")
+    sql(running, "product-service", f"INSERT INTO reservation_lines (reservation_id, product_id, quantity, name, "
+                                    f"price_minor, currency) VALUES ('{checkout}', '{sold}', 1, 'E2E mug', 1250, 'EUR')")
+    sql(running, "payment-service", "INSERT INTO payments (id, user_id, order_id, amount_minor, currency, status, gateway, "
+                                    "order_lines, updated_at) VALUES "
+                                    f"('{payment}', '{uuid.uuid4()}', '{checkout}', 2500, 'EUR', 'succeeded', 'sandbox', "
+                                    f"'[{{\"product_id\": \"{sold}\", \"quantity\": 2}}]', NOW(6) - INTERVAL 1 HOUR)")
+    sql(running, "payment-service", "INSERT INTO outbox (event_id, topic, aggregate_id, event_type, envelope, sent_at) "
+                                    f"VALUES (UUID(), 'payment.events.v1', 'x', 'shop.events.v1.PaymentSucceeded', "
+                                    f"'{payment}', NOW(6))")
+    try:
+        found = {(v["check"], v.get("product_id") or v.get("order_id"), v["detail"].split(" ")[0]) for v in audit(running)}
+        assert ("ledger", touched, "1") in found, found  # "1 change(s) of stock made outside the service"
+        assert ("ledger", unledgered, "on") in found, found  # "on hand 5 but the ledger adds up to 0"
+        assert ("ledger", sold, "the") in found, found  # "the ledger sold 0 units, committed reservations 1"
+        assert ("paid-lines", checkout, "paid") in found, found
+    finally:
+        sql(running, "product-service", f"UPDATE products SET on_hand = on_hand - 2 WHERE id = '{touched}'")
+        sql(running, "product-service", f"DELETE FROM stock_movements WHERE product_id = '{touched}' AND reason = 'unexplained'")
+        sql(running, "product-service", f"INSERT INTO stock_movements (product_id, delta, reason, on_hand) "
+                                        f"VALUES ('{unledgered}', 5, 'initial', 5)")
+        sql(running, "product-service", f"DELETE FROM reservations WHERE id = '{checkout}'")
+        sql(running, "payment-service", f"DELETE FROM payments WHERE id = '{payment}'")
+        sql(running, "payment-service", f"DELETE FROM outbox WHERE envelope = '{payment}'")
+    assert audit(running) == []

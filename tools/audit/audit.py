@@ -3,8 +3,14 @@
 
   python3 tools/audit/audit.py [--grace SECONDS] [--json]      (make audit)
 
-Checks (a violation is printed with the ids involved; the exit code is 1 when there is any):
+Checks (a violation is printed with the ids involved; the exit code is 1 when there is any, 2
+when a store cannot be read):
   stock        a product's reserved count differs from the lines of its open reservations
+  ledger       stock on hand is not initial ± adjustments − sold by its stock ledger, a change
+               of stock has no reason (made outside the service), or the units the ledger
+               sold differ from the lines of committed reservations
+  paid-lines   a committed checkout's payment names other products or quantities than its
+               reservation sold
   paid-open    a payment succeeded for a checkout whose reservation is not committed
   committed    a reservation committed with no successful payment for its checkout
   double       more than one successful payment for one checkout (a double charge)
@@ -58,6 +64,27 @@ def audit(auth_db: str, product_db: str, payment_db: str, grace: int) -> list[di
         HAVING p.reserved <> COALESCE(SUM(l.quantity) FILTER (WHERE r.state = 'reserved'), 0)"""):
         report("stock", f"reserved {reserved} but open reservations hold {held}", product_id=product_id)
 
+    # Ledger: on hand = initial ± adjustments − sold, every change explained, sales = commits.
+    for product_id, on_hand, total, unexplained, sold, committed in psql(product_db, "product", """
+        WITH ledger AS (
+            SELECT product_id, SUM(delta) AS total, COUNT(*) FILTER (WHERE reason = 'unexplained') AS unexplained,
+                   -COALESCE(SUM(delta) FILTER (WHERE reason = 'sale'), 0) AS sold
+            FROM stock_movements GROUP BY product_id),
+        commits AS (
+            SELECT l.product_id, SUM(l.quantity) AS units FROM reservation_lines l
+            JOIN reservations r ON r.id = l.reservation_id WHERE r.state = 'committed' GROUP BY l.product_id)
+        SELECT p.id, p.on_hand, COALESCE(g.total, 0), COALESCE(g.unexplained, 0), COALESCE(g.sold, 0),
+               COALESCE(c.units, 0)
+        FROM products p LEFT JOIN ledger g ON g.product_id = p.id LEFT JOIN commits c ON c.product_id = p.id
+        WHERE p.on_hand <> COALESCE(g.total, 0) OR COALESCE(g.unexplained, 0) > 0
+           OR COALESCE(g.sold, 0) <> COALESCE(c.units, 0)"""):
+        if on_hand != total:
+            report("ledger", f"on hand {on_hand} but the ledger adds up to {total}", product_id=product_id)
+        if unexplained != "0":
+            report("ledger", f"{unexplained} change(s) of stock made outside the service", product_id=product_id)
+        if sold != committed:
+            report("ledger", f"the ledger sold {sold} units, committed reservations {committed}", product_id=product_id)
+
     reservations = {rid: (state, int(age)) for rid, state, age in psql(product_db, "product",
                     "SELECT id, state, EXTRACT(EPOCH FROM now() - updated_at)::bigint FROM reservations")}
     payments = mysql(payment_db, "SELECT id, order_id, status, TIMESTAMPDIFF(SECOND, updated_at, NOW(6)) FROM payments")
@@ -82,6 +109,23 @@ def audit(auth_db: str, product_db: str, payment_db: str, grace: int) -> list[di
     for reservation_id, (state, age) in reservations.items():
         if state == "committed" and reservation_id not in paid_orders and age > grace:
             report("committed", "reservation committed without a successful payment", order_id=reservation_id)
+
+    # What was paid for is what was sold: a committed checkout's payment lines match its reservation.
+    sold_lines = {}
+    for reservation_id, product_id, quantity in psql(product_db, "product", """
+        SELECT r.id, l.product_id, l.quantity FROM reservations r JOIN reservation_lines l ON l.reservation_id = r.id
+        WHERE r.state = 'committed'"""):
+        sold_lines.setdefault(reservation_id, {})[product_id] = int(quantity)
+    for order_id, lines in mysql(payment_db, "SELECT order_id, order_lines FROM payments "
+                                             "WHERE status IN ('succeeded', 'partially_refunded', 'refunded')"):
+        sold = sold_lines.get(order_id)
+        if sold is None:
+            continue
+        paid = {}
+        for line in json.loads(lines):
+            paid[line["product_id"]] = paid.get(line["product_id"], 0) + int(line["quantity"])
+        if paid != sold:
+            report("paid-lines", f"paid for {paid}, sold {sold}", order_id=order_id)
 
     # Events: every succeeded payment is named in a sent PaymentSucceeded envelope.
     envelopes = mysql(payment_db, "SELECT envelope FROM outbox WHERE event_type = 'shop.events.v1.PaymentSucceeded' "
@@ -109,6 +153,16 @@ def audit(auth_db: str, product_db: str, payment_db: str, grace: int) -> list[di
 
 
 def main() -> int:
+    try:
+        return run()
+    except subprocess.CalledProcessError as e:
+        stderr = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        print(f"audit: cannot read a store ({e.cmd[0]}): {stderr.strip()} — is the platform set up (make run)?",
+              file=sys.stderr)
+        return 2
+
+
+def run() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grace", type=int, default=60, help="seconds a row may be in flight (60)")
     parser.add_argument("--json", action="store_true", help="print the violations as JSON")

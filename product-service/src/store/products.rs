@@ -125,10 +125,16 @@ pub async fn update_details(conn: &mut Conn, id: Uuid, details: &Details) -> Res
         .await?)
 }
 
-/// Sets the stock on hand (the caller checked it covers what is reserved).
+/// Names the reason of the stock changes the rest of the transaction makes, for the stock
+/// ledger's trigger (migration 000003): evaluated in the statement's FROM, before its rows change.
+const STOCK_REASON_ADJUSTMENT: &str = "(SELECT set_config('product.stock_reason', 'adjustment', true)) AS reason";
+const STOCK_REASON_SALE: &str = "(SELECT set_config('product.stock_reason', 'sale', true)) AS reason";
+
+/// Sets the stock on hand (the caller checked it covers what is reserved): an adjustment.
 pub async fn set_on_hand(conn: &mut Conn, id: Uuid, on_hand: i64) -> Result<StockRow, ProductError> {
     Ok(diesel::sql_query(format!(
-        "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now() WHERE id = $1 {RETURNING_STOCK}"
+        "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now()
+         FROM {STOCK_REASON_ADJUSTMENT} WHERE id = $1 {RETURNING_STOCK}"
     ))
     .bind::<sql_types::Uuid, _>(id)
     .bind::<sql_types::Int8, _>(on_hand)
@@ -173,7 +179,7 @@ pub async fn unreserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<Stock
 pub async fn sell(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
     Ok(diesel::sql_query(format!(
         "UPDATE products SET on_hand = on_hand - $2, reserved = reserved - $2, version = version + 1,
-         updated_at = now() WHERE id = $1 {RETURNING_STOCK}"
+         updated_at = now() FROM {STOCK_REASON_SALE} WHERE id = $1 {RETURNING_STOCK}"
     ))
     .bind::<sql_types::Uuid, _>(id)
     .bind::<sql_types::Int8, _>(quantity)

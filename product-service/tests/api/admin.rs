@@ -255,6 +255,43 @@ async fn stock_can_be_set_and_adjusted_but_never_below_what_is_reserved() {
     );
 }
 
+/// Every change of stock on hand lands in the ledger with its reason, in its transaction:
+/// the initial stock, admin adjustments, sales by committed reservations, and anything else
+/// as `unexplained` (which the consistency audit reports).
+#[tokio::test]
+async fn the_stock_ledger_explains_every_change_of_stock_on_hand() {
+    use product_service::proto::shop::product::v1::{
+        product_service_client::ProductServiceClient, CommitReservationRequest, ReservationLine, ReserveStockRequest,
+    };
+    let app = spawn_app().await;
+    let (id, _) = create(&app, "LEDGER-1").await;
+    let admin = app.admin_token();
+    let path = format!("/v1/products/{id}/stock");
+    let stock = |body: Value| app.with_token(Method::POST, &path, &admin).json(&body).send();
+    assert_eq!(stock(json!({ "set": 10 })).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stock(json!({ "adjust": -1 })).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stock(json!({ "set": 9 })).await.unwrap().status(), StatusCode::OK, "no change, no row");
+    let mut grpc = ProductServiceClient::new(app.grpc_channel().await);
+    let reservation_id = Uuid::now_v7().to_string();
+    let line = ReservationLine { product_id: id.to_string(), quantity: 2 };
+    grpc.reserve_stock(ReserveStockRequest { reservation_id: reservation_id.clone(), lines: vec![line] })
+        .await
+        .unwrap();
+    grpc.commit_reservation(CommitReservationRequest { reservation_id }).await.unwrap();
+    let manual = format!("UPDATE products SET on_hand = on_hand + 5 WHERE id = '{id}'");
+    crate::helpers::execute(&app.database_url, &manual).await;
+
+    let ledger = format!(
+        "SELECT count(*)::bigint AS n FROM stock_movements WHERE product_id = '{id}' AND (reason, delta, on_hand) IN \
+         (('initial', 3, 3), ('adjustment', 7, 10), ('adjustment', -1, 9), ('sale', -2, 7), ('unexplained', 5, 12))"
+    );
+    assert_eq!(crate::helpers::count(&app.database_url, &ledger).await, 5);
+    let all = format!("SELECT count(*)::bigint AS n FROM stock_movements WHERE product_id = '{id}'");
+    assert_eq!(crate::helpers::count(&app.database_url, &all).await, 5, "one row per change, none for reservations");
+    let sum = format!("SELECT sum(delta)::bigint AS n FROM stock_movements WHERE product_id = '{id}'");
+    assert_eq!(crate::helpers::count(&app.database_url, &sum).await, 12, "the ledger adds up to the stock on hand");
+}
+
 #[tokio::test]
 async fn bad_admin_input_is_a_400_with_a_code_and_writes_nothing() {
     let app = spawn_app().await;

@@ -221,3 +221,9 @@ pub async fn count(database_url: &str, sql: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
     diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().n
 }
+
+/// Runs a statement the service would not (a test that plants a fault).
+pub async fn execute(database_url: &str, sql: &str) {
+    let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
+    diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+}
