@@ -8,20 +8,71 @@ use diesel_async::{
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use secrecy::{ExposeSecret, SecretString};
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 pub type DbPool = Pool<AsyncMysqlConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// When a query last failed because its connection was lost (seconds since the epoch; 0: never).
+static CONNECTION_LOST_AT: AtomicU64 = AtomicU64::new(0);
+/// How long after a lost connection the pool tests every connection it hands out.
+const VERIFY_AFTER_LOSS: Duration = Duration::from_secs(30);
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Records that a connection was found dead (the database restarted, a network cut): for a
+/// while the pool tests connections before handing them out, so the other dead ones are
+/// replaced instead of each failing a request.
+fn note_connection_lost() {
+    CONNECTION_LOST_AT.store(now_secs(), Ordering::Relaxed);
+}
+
+/// Whether a query failed because its connection was lost, noting it if so. The MySQL driver
+/// reports that (I/O or protocol trouble, not an answer of the server) as an unknown database
+/// error whose text names the driver's error kind.
+pub fn connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let lost = match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("Input/output error") || info.message().starts_with("Driver error")
+        }
+        _ => false,
+    };
+    if lost {
+        note_connection_lost();
+    }
+    lost
+}
+
+fn connections_recently_lost() -> bool {
+    // Called as a function: diesel's `RunQueryDsl::load` is in scope here.
+    let lost = AtomicU64::load(&CONNECTION_LOST_AT, Ordering::Relaxed);
+    lost != 0 && now_secs().saturating_sub(lost) <= VERIFY_AFTER_LOSS.as_secs()
+}
+
 /// Builds the pool without connecting: the service starts (and reports not-ready) while the
 /// database is down, and connects once it is back.
 pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
-    // Fast recycling: a pooled connection is handed out without a test query (the default
-    // `Verified` costs a round trip per checkout, halving the read rate). A connection that
-    // broke (database restarted) fails the one request that uses it; the pool then drops it.
+    // A pooled connection is handed out without a test query (`Verified` costs a round trip per
+    // checkout) — except for a while after a query found its connection dead. The MySQL driver
+    // cannot tell the pool a connection closed (PostgreSQL's can), so without this every
+    // connection opened before a database restart would stay in the pool, failing forever.
     let mut config = ManagerConfig::default();
-    config.recycling_method = RecyclingMethod::Fast;
+    config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+        Box::pin(async move {
+            if connections_recently_lost() {
+                diesel::sql_query("SELECT 1").execute(conn).await?;
+            }
+            Ok(())
+        })
+    }));
     // READ COMMITTED: InnoDB's default REPEATABLE READ takes gap locks on range scans, so the
     // outbox relay's `SELECT ... FOR UPDATE` over unsent rows would block every charge's outbox
     // insert until the relay has published its batch. Nothing here relies on repeatable reads:
@@ -51,7 +102,10 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
 /// One round trip through the pool: proves the database answers.
 pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("no database connection")?;
-    diesel::sql_query("SELECT 1").execute(&mut conn).await.context("SELECT 1 failed")?;
+    if let Err(error) = diesel::sql_query("SELECT 1").execute(&mut conn).await {
+        connection_lost(&error);
+        return Err(anyhow::Error::new(error).context("SELECT 1 failed"));
+    }
     Ok(())
 }
 

@@ -134,11 +134,13 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for PaymentError
 
 impl From<diesel::result::Error> for PaymentError {
     fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::Error;
+        let lost = crate::db::connection_lost(&error);
         match error {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) | Error::BrokenTransactionManager => {
+            Error::BrokenTransactionManager => {
                 Self::Unavailable(anyhow::Error::new(error).context("the database connection broke"))
             }
+            _ if lost => Self::Unavailable(anyhow::Error::new(error).context("the database connection broke")),
             other => Self::Unexpected(anyhow::Error::new(other).context("a database query failed")),
         }
     }

@@ -49,6 +49,9 @@ impl Relay {
                     continue;
                 }
                 Err(error) => {
+                    if let Some(query) = error.downcast_ref::<diesel::result::Error>() {
+                        crate::db::connection_lost(query);
+                    }
                     tracing::warn!(
                         error = format!("{error:#}"),
                         retry_in_ms = backoff.as_millis() as u64,

@@ -10,5 +10,6 @@ mod malformed;
 mod migrations;
 mod payments;
 mod process;
+mod store;
 mod stripe_mock;
 mod tokens;
