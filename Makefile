@@ -76,11 +76,13 @@ bench:
 audit:
 	@python3 tools/audit/audit.py
 
-# Faults under load (kill -9 of each service and of the broker, replayed events), each followed
-# by the auditor, on the release platform; CHAOS_ARGS=--short for the quick version.
+# Faults under load (kill -9 of each service and of the broker, store crashes, a slow then
+# failing gateway, replayed events), each followed by the auditor, on the release binaries
+# running on throwaway stores (tools/chaos/); CHAOS_ARGS=--short for the quick version,
+# CHAOS_ARGS="--only redis" for one fault. Leaves the platform stopped.
 chaos:
 	@$(MAKE) --no-print-directory stop
-	@PROFILE=release $(MAKE) --no-print-directory run
+	@PROFILE=release $(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -C loadgen build
 	@python3 tools/chaos/chaos.py $(CHAOS_ARGS)
 

@@ -20,8 +20,8 @@ when a store cannot be read):
 
 Rows younger than --grace (60 s) are left alone: a checkout in flight is not a violation.
 Databases: AUDIT_AUTH_DB (auth), AUDIT_PRODUCT_DB (product), AUDIT_PAYMENT_DB (payment); logins
-as `make setup` creates them (PGHOST/PGPORT, AUDIT_MYSQL_HOST). Read-only: the auditor only
-runs SELECTs. Direct `Charge` calls without a checkout (the load generator's) have no
+as `make setup` creates them (PGHOST/PGPORT, AUDIT_MYSQL_HOST/AUDIT_MYSQL_PORT). Read-only: the
+auditor only runs SELECTs. Direct `Charge` calls without a checkout (the load generator's) have no
 reservation and are not orders: they are only checked for their event.
 """
 import argparse
@@ -42,8 +42,8 @@ def psql(database: str, login: str, sql: str) -> list[list[str]]:
 
 
 def mysql(database: str, sql: str, raw: bool = False):
-    host = os.environ.get("AUDIT_MYSQL_HOST", "127.0.0.1")
-    out = subprocess.run(["mysql", f"-h{host}", "-upayment", "-ppayment", "-N", "-B", *(["--raw"] if raw else []),
+    host, port = os.environ.get("AUDIT_MYSQL_HOST", "127.0.0.1"), os.environ.get("AUDIT_MYSQL_PORT", "3306")
+    out = subprocess.run(["mysql", f"-h{host}", f"-P{port}", "-upayment", "-ppayment", "-N", "-B", *(["--raw"] if raw else []),
                           "-e", sql, database], check=True, capture_output=True)
     return out.stdout if raw else [line.split("\t") for line in out.stdout.decode().splitlines() if line]
 

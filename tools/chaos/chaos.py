@@ -1,34 +1,49 @@
 #!/usr/bin/env python3
 """Faults under load: the mixed shopper journey runs (loadgen, fixed rate, bounded) while one
-fault at a time hits the running platform, then the consistency auditor reads every store.
+fault at a time hits the platform, then the consistency auditor reads every store.
 
-  python3 tools/chaos/chaos.py [--short] [--rate R]        (make chaos runs it on `make run`)
+  python3 tools/chaos/chaos.py [--short] [--rate R] [--only TEXT]        (make chaos)
 
+The platform runs here on its own throwaway PostgreSQL, MariaDB and Redis (stores.py: the
+machine's shared stores are never stopped), its own topics and consumer groups on the local
+broker, and payment-service's Stripe adapter against a local Stripe stand-in (stripe_mock.py).
 Faults: kill -9 of each service, restarted after 3 s; kill -9 of the broker, restarted after
-30 s (10 s with --short) on its durable SQLite log; a burst of duplicate, out-of-order events
-(each outbox's newest 200 sent rows marked unsent, so the relays publish them again).
-Pass, per fault: no 500 (or other 5xx but 503), every 503 with Retry-After, every service ready
-within 30 s of the fault's end, and the auditor clean (no double charge, no oversell, nothing
-paid but unreserved, every payment announced, every outbox drained) within 60 s of the load.
+30 s (10 s with --short) on its durable SQLite log; PostgreSQL, MariaDB and Redis each
+crashed (immediate stop / kill -9) and restarted after 10 s (5 s); the gateway answering
+slowly (after charging), then with 500s; a burst of duplicate, out-of-order events (each
+outbox's newest 200 sent rows marked unsent, so the relays publish them again).
+Pass, per fault: no 500 (or other 5xx but 503), every 503 with Retry-After, a checkout whose
+payment the gateway has not decided answered 202 (only while the gateway is the fault), every
+service ready within 30 s of the fault's end, the auditor clean (no double charge, no oversell,
+nothing paid but unreserved, stock = its ledger, every payment announced, every outbox drained)
+within 60 s of the load, and the gateway's books matching payment's (each payment charged at
+most once, every charge recorded as a succeeded payment, nothing left pending) within 120 s.
 Transport errors (refused connections) while the entry service itself is down are counted,
 not failed: nothing can answer for a dead process but a load balancer's other replica.
 Results: bench/results/chaos-<date>.json and a summary on stdout; exit 1 when a fault failed.
-Loopback only; the shared PostgreSQL, MariaDB and Redis are never stopped (see the note in
-docs/RELIABILITY.md for the store faults' own tests).
+The platform is stopped at the end (`make run` starts the usual one again).
 """
 import argparse
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
+from stores import Stores
+from stripe_mock import StripeMock
+
 ROOT = Path(__file__).resolve().parents[2]
-LOADGEN = ROOT / "target" / "release" / "loadgen"
+# Release builds (make chaos); PROFILE=debug runs a quick functional check on debug builds.
+PROFILE = os.environ.get("PROFILE", "release")
+LOADGEN = ROOT / "target" / PROFILE / "loadgen"
 STATE = ROOT / ".local"
 SERVICES = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
 ENTRY = {"auth-service", "product-service", "cart-service"}  # what the journey calls directly
@@ -56,9 +71,41 @@ def pid_of(service: str) -> int:
     return int((STATE / "run" / f"{service}.pid").read_text().strip())
 
 
+def services(action: str):
+    subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), action], check=True, capture_output=True,
+                   env={**os.environ, "PROFILE": PROFILE})
+
+
 def start_services():
-    subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "start"], check=True, capture_output=True,
-                   env={**os.environ, "PROFILE": "release"})
+    services("start")
+
+
+def create_topics(names: list[str]):
+    tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
+    for name in names:
+        partitions = "1" if name.endswith(".dlq") else "3"
+        subprocess.run([tansu, "topic", "create", name, "--broker", "tcp://127.0.0.1:9092", "--partitions", partitions],
+                       check=True, capture_output=True)
+
+
+def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
+    """The services (and create-admin, the auditor, psql and mysql) on the throwaway stores,
+    this run's topics and groups, and the Stripe stand-in."""
+    run = uuid.uuid4().hex[:12]
+    topics = {kind: f"chaos.{run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
+    create_topics([*topics.values(), *(f"{t}.dlq" for t in topics.values())])
+    return {
+        **stores.environment(),
+        "AUTH_KAFKA_EVENTS_TOPIC": topics["auth"], "AUTH_KAFKA_PAYMENT_EVENTS_TOPIC": topics["payment"],
+        "AUTH_KAFKA_GROUP_ID": f"chaos-auth-{run}", "PRODUCT_KAFKA_EVENTS_TOPIC": topics["product"],
+        "PAYMENT_KAFKA_EVENTS_TOPIC": topics["payment"], "CART_KAFKA_PRODUCT_EVENTS_TOPIC": topics["product"],
+        "CART_KAFKA_PAYMENT_EVENTS_TOPIC": topics["payment"], "CART_KAFKA_AUTH_EVENTS_TOPIC": topics["auth"],
+        "CART_KAFKA_GROUP_ID": f"chaos-cart-{run}",
+        "LOADGEN_AUTH_BIN": str(ROOT / "target" / PROFILE / "auth-service"),
+        "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",
+        # Shorter than the slow gateway's delay below, so that fault really times charges out.
+        "PAYMENT_GATEWAY_TIMEOUT_MS": "2000",
+    }
 
 
 def start_broker():
@@ -122,16 +169,67 @@ def kill_broker(down: int):
     return fault
 
 
+def crash_store(store, down: int):
+    def fault() -> float | None:
+        store.kill()
+        time.sleep(down)
+        restarted = time.monotonic()
+        store.start()
+        return ready_since(restarted)
+    return fault
+
+
+def gateway_trouble(stripe: StripeMock, seconds: int):
+    """Slow answers (after charging: the caller times out although the money moved) for the
+    first half, 500s for the second, then the gateway is well again."""
+    def fault() -> float | None:
+        stripe.set("slow", delay=3.0)
+        time.sleep(seconds / 2)
+        stripe.set("error")
+        time.sleep(seconds / 2)
+        back = time.monotonic()
+        stripe.set("ok")
+        return ready_since(back)
+    return fault
+
+
+def gateway_books(stripe: StripeMock, timeout: float) -> list[dict]:
+    """What the gateway charged against what payment recorded, once the reconciler has settled
+    what was pending: each payment charged at most once, each charge a succeeded payment with
+    that reference, no payment left pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["mysql", "-h127.0.0.1", "-P", os.environ["AUDIT_MYSQL_PORT"], "-upayment", "-ppayment",
+                              "-N", "-B", "payment", "-e",
+                              "SELECT id, status, COALESCE(gateway_reference, '') FROM payments"],
+                             check=True, capture_output=True, text=True).stdout
+        payments = {row.split("\t")[0]: row.split("\t")[1:] for row in out.splitlines() if row}
+        problems, per_payment = [], {}
+        for intent, payment_id in stripe.charged().items():
+            per_payment.setdefault(payment_id, []).append(intent)
+            status, reference = payments.get(payment_id, ("missing", ""))
+            if status not in ("succeeded", "partially_refunded", "refunded") or reference != intent:
+                problems.append({"check": "gateway", "detail": f"charged {intent}, payment {status} ({reference})",
+                                 "payment_id": payment_id})
+        problems += [{"check": "gateway", "detail": f"charged {len(i)} times", "payment_id": p}
+                     for p, i in per_payment.items() if len(i) > 1]
+        problems += [{"check": "gateway", "detail": "still pending", "payment_id": p}
+                     for p, (status, _) in payments.items() if status == "pending"]
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(2)
+
+
 def replay_events(count: int):
     """Marks each outbox's newest `count` sent rows unsent: the relays publish them again, so
     every consumer gets a burst of duplicates older than what it already applied."""
     def fault() -> float | None:
         for login in ["auth", "product"]:
-            subprocess.run(["psql", "-h", "127.0.0.1", "-U", login, "-d", login, "-Xqc",
+            subprocess.run(["psql", "-h", "127.0.0.1", "-p", os.environ["PGPORT"], "-U", login, "-d", login, "-Xqc",
                             "UPDATE outbox SET sent_at = NULL WHERE id IN "
                             f"(SELECT id FROM outbox WHERE sent_at IS NOT NULL ORDER BY id DESC LIMIT {count})"],
                            check=True, capture_output=True, env={**os.environ, "PGPASSWORD": login})
-        subprocess.run(["mysql", "-h127.0.0.1", "-upayment", "-ppayment", "payment", "-e",
+        subprocess.run(["mysql", "-h127.0.0.1", "-P", os.environ["AUDIT_MYSQL_PORT"], "-upayment", "-ppayment", "payment", "-e",
                         f"UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL ORDER BY id DESC LIMIT {count}"],
                        check=True, capture_output=True)
         return wait_all_ready(30)
@@ -144,6 +242,8 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
     for reason, n in load["error_reasons"].items():
         if reason == "status 503":
             continue  # unavailable, with Retry-After: the promised answer during a fault
+        if reason == "status 202" and fault.startswith("gateway"):
+            continue  # the gateway has not decided: accepted, the payment event finishes it
         if not reason.startswith("status ") and entry_down:
             continue  # the process that would answer was dead
         problems.append(f"{n}x {reason}")
@@ -153,38 +253,54 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
     return problems
 
 
+def run_fault(name: str, fault, rate: int, seconds: int, stripe: StripeMock) -> dict:
+    print(f"==> {name} under {rate}/s for {seconds} s", flush=True)
+    load = Load(rate, seconds)
+    time.sleep(3)
+    recovery = fault()
+    outcome = load.result()
+    violations = audit_clean(60)
+    violations += gateway_books(stripe, 120)
+    problems = verdict(name, outcome, recovery, violations)
+    print(f"    {outcome['calls']} calls, {outcome['errors']} errors {outcome['error_reasons']}, "
+          f"ready after {recovery if recovery is None else round(recovery, 1)} s, "
+          f"{len(violations)} violations: {'PASS' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+    return {"fault": name, "requests": outcome["requests"], "calls": outcome["calls"], "errors": outcome["errors"],
+            "error_reasons": outcome["error_reasons"], "p99_ms": outcome["p99_ms"], "ready_after_s": recovery,
+            "violations": violations, "problems": problems, "passed": not problems}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="shorter load and broker outage (the quick version)")
     parser.add_argument("--rate", type=int, default=300, help="journey calls per second during faults (300)")
     parser.add_argument("--only", default="", help="run only the faults whose name contains this text")
     args = parser.parse_args()
-    seconds, broker_down = (20, 10) if args.short else (60, 30)
-    assert wait_all_ready(5) is not None, "start the platform first: make run (make chaos does)"
+    seconds, broker_down, store_down = (20, 10, 5) if args.short else (60, 30, 10)
+    for service in SERVICES:
+        assert not ready(SERVICES[service]), f"{service} already runs: stop the platform first (make chaos does)"
 
-    faults = [(f"kill -9 {s}", kill_service(s)) for s in SERVICES]
-    faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down)),
-               ("duplicate and out-of-order events", replay_events(200))]
-    faults = [(name, fault) for name, fault in faults if args.only in name]
-    results = []
-    for name, fault in faults:
-        print(f"==> {name} under {args.rate}/s for {seconds} s", flush=True)
-        load = Load(args.rate, seconds)
-        time.sleep(3)
-        recovery = fault()
-        outcome = load.result()
-        violations = audit_clean(60)
-        problems = verdict(name, outcome, recovery, violations)
-        results.append({"fault": name, "requests": outcome["requests"], "calls": outcome["calls"],
-                        "errors": outcome["errors"], "error_reasons": outcome["error_reasons"],
-                        "p99_ms": outcome["p99_ms"], "ready_after_s": recovery, "violations": violations,
-                        "problems": problems, "passed": not problems})
-        print(f"    {outcome['calls']} calls, {outcome['errors']} errors {outcome['error_reasons']}, "
-              f"ready after {recovery if recovery is None else round(recovery, 1)} s, "
-              f"{len(violations)} violations: {'PASS' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
+    stores, stripe = Stores(), StripeMock()
+    try:
+        os.environ.update(platform_environment(stores, stripe))
+        start_services()
+        faults = [(f"kill -9 {s}", kill_service(s)) for s in SERVICES]
+        faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down))]
+        faults += [(f"{store.name} crashed for {store_down} s", crash_store(store, store_down)) for store in stores.all()]
+        faults += [("gateway slow then failing", gateway_trouble(stripe, seconds // 2)),
+                   ("duplicate and out-of-order events", replay_events(200))]
+        faults = [(name, fault) for name, fault in faults if args.only in name]
+        results = [run_fault(name, fault, args.rate, seconds, stripe) for name, fault in faults]
+    finally:
+        subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "stop"], capture_output=True)
+        stripe.close()
+        stores.close()
 
     date = datetime.date.today().isoformat()
-    out = ROOT / "bench" / "results" / f"chaos-{date}.json"
+    # Only a whole run on release builds is a result; a partial or debug one is a check.
+    whole = not args.only and PROFILE == "release"
+    out = ROOT / "bench" / "results" / f"chaos-{date}.json" if whole else \
+        Path(tempfile.gettempdir()) / f"chaos-{date}-partial-{PROFILE}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"date": date, "rate": args.rate, "seconds": seconds, "results": results}, indent=2))
     failed = [r["fault"] for r in results if not r["passed"]]
