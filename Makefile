@@ -84,7 +84,7 @@ chaos:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -C loadgen build
-	@python3 tools/chaos/chaos.py $(CHAOS_ARGS)
+	@PROFILE=release python3 tools/chaos/chaos.py $(CHAOS_ARGS)
 
 # The whole platform in Docker (needs a Docker engine): infra/compose/docker-compose.yml.
 # PROFILES=observability adds the OpenTelemetry Collector and Jaeger (http://127.0.0.1:16686).
