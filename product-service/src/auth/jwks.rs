@@ -92,8 +92,11 @@ impl Jwks {
             // Someone fetched just now (maybe while this caller waited for the lock).
             return Ok(());
         }
+        // Stamped once the fetch has ended: a request dropped mid-fetch (its client went
+        // away) must not leave a stamp that makes every caller for the next gap skip fetching.
+        let fetched = self.fetch().await;
         *last_fetch = Some(Instant::now());
-        match self.fetch().await {
+        match fetched {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "fetched auth's public keys");
                 *self.cache.write().await = Cached { keys: Arc::new(keys), fetched_at: Some(Instant::now()) };
@@ -132,6 +135,40 @@ fn parse(body: &[u8]) -> anyhow::Result<HashMap<String, DecodingKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JWKS endpoint that answers after `delay`, on a port of its own.
+    async fn slow_jwks(delay: Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    tokio::time::sleep(delay).await;
+                    let body = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"a"}]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+
+    /// A request dropped while it fetched the keys (its client went away) must not keep the
+    /// next callers from fetching them.
+    #[tokio::test]
+    async fn a_fetch_abandoned_midway_does_not_hold_back_the_next_one() {
+        let url = slow_jwks(Duration::from_millis(300)).await;
+        let jwks = Jwks::new(url, Duration::from_secs(2), Duration::from_secs(300), Duration::from_secs(10)).unwrap();
+        let abandoned = tokio::time::timeout(Duration::from_millis(50), jwks.key("a")).await;
+        assert!(abandoned.is_err(), "the first fetch was still running");
+        assert!(jwks.key("a").await.is_ok(), "the next caller fetched the keys");
+    }
 
     #[test]
     fn only_ed25519_keys_with_an_id_are_kept() {
