@@ -4,10 +4,11 @@ use crate::{configuration::Settings, db, seed, startup::Application, telemetry, 
 use anyhow::Context;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH]\n\
+const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH | openapi]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
   seed     load categories and products from a JSON file (existing SKUs are kept)\n\
+  openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
 Settings come from PRODUCT_* environment variables; see README.md.";
 
 enum Command {
@@ -27,6 +28,11 @@ pub async fn run(args: Vec<String>) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("openapi") => {
+            // Needs no settings: the document is the code's.
+            print!("{}", crate::http::openapi::document());
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

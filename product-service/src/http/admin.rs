@@ -11,19 +11,20 @@ use crate::{
 };
 use actix_web::{delete, http::header, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(create_product).service(update_product).service(delete_product).service(change_stock);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoneyInput {
     amount_minor: i64,
     currency: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateInput {
     sku: String,
@@ -38,7 +39,7 @@ struct CreateInput {
     stock: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateInput {
     name: Option<String>,
@@ -51,7 +52,7 @@ struct UpdateInput {
     version: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StockInput {
     set: Option<i64>,
@@ -68,6 +69,23 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateInput,
+    responses(
+        (status = 201, description = "Created; `Location` names it", body = super::openapi::AdminProduct,
+            headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Bad input (price, currency, sku, name, attributes, stock, JSON)", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such category", body = super::openapi::ErrorBody),
+        (status = 409, description = "The sku exists already", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/products")]
 async fn create_product(
     caller: AdminCaller,
@@ -100,6 +118,24 @@ async fn create_product(
         .json(to_admin_json(product)))
 }
 
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
+    request_body = UpdateInput,
+    responses(
+        (status = 200, description = "Updated", body = super::openapi::AdminProduct, headers(("ETag" = String))),
+        (status = 400, description = "Bad input", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such product or category", body = super::openapi::ErrorBody),
+        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
+        (status = 428, description = "No version sent (If-Match or `version`)", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[patch("/v1/products/{id}")]
 async fn update_product(
     caller: AdminCaller,
@@ -137,6 +173,22 @@ async fn update_product(
 
 /// Soft delete: the product leaves the catalogue and cannot be reserved; `If-Match` is
 /// optional here (deleting needs no knowledge of the current details).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
+    responses(
+        (status = 204, description = "Taken out of the catalogue"),
+        (status = 400, description = "The id or If-Match is malformed", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
+        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[delete("/v1/products/{id}")]
 async fn delete_product(
     caller: AdminCaller,
@@ -154,6 +206,24 @@ async fn delete_product(
 /// `{"set": n}` makes the stock on hand n; `{"adjust": d}` moves it by d (a delivery, a
 /// correction). Either way it may not drop below what checkouts have reserved. `If-Match`
 /// is optional: an adjustment is correct whatever the version.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
+    request_body = StockInput,
+    responses(
+        (status = 200, description = "The stock after the change", body = super::openapi::AdminProduct, headers(("ETag" = String))),
+        (status = 400, description = "Neither or both of `set` and `adjust`, or out of range", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
+        (status = 409, description = "Below what checkouts have reserved", body = super::openapi::ErrorBody),
+        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/products/{id}/stock")]
 async fn change_stock(
     caller: AdminCaller,

@@ -17,6 +17,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Query parameters: `category`, `q`, `min_price`, `max_price` (minor units), `in_stock`,
 /// `attr.<name>=<value>` (equality on the JSONB attributes), `page_size` (1-100),
 /// `page_token`.
+#[utoipa::path(
+    tag = "catalogue",
+    params(super::openapi::ListQuery),
+    responses(
+        (status = 200, description = "A page of active products, by id", body = super::openapi::ProductPage),
+        (status = 400, description = "A bad filter, page size or page token", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/products")]
 async fn list_products(
     catalogue: web::Data<Catalogue>,
@@ -30,6 +39,21 @@ async fn list_products(
     })))
 }
 
+#[utoipa::path(
+    tag = "catalogue",
+    params(
+        ("id" = String, Path, format = "uuid", description = "The product id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read"),
+    ),
+    responses(
+        (status = 200, description = "The product; its ETag is its version", body = super::openapi::Product,
+            headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the ETag sent"),
+        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such product, or it left the catalogue", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/products/{id}")]
 async fn get_product(
     catalogue: web::Data<Catalogue>,
@@ -63,6 +87,13 @@ async fn get_product(
         .body(product.body.clone()))
 }
 
+#[utoipa::path(
+    tag = "catalogue",
+    responses(
+        (status = 200, description = "Every category, by name", body = super::openapi::Categories),
+        (status = 503, description = "The database is unavailable", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/categories")]
 async fn list_categories(catalogue: web::Data<Catalogue>) -> Result<HttpResponse, ProductError> {
     Ok(HttpResponse::Ok().json(json!({ "categories": catalogue.categories().await? })))

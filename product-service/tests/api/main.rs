@@ -10,6 +10,7 @@ mod helpers;
 mod kafka;
 mod malformed;
 mod migrations;
+mod openapi;
 mod process;
 mod reservations;
 mod tokens;
