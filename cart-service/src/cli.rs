@@ -1,14 +1,21 @@
-//! Command line: `cart-service [serve]` runs the service.
+//! Command line: `cart-service [serve]` runs the service; `cart-service openapi` prints the
+//! REST API's OpenAPI document.
 use crate::{configuration::Settings, startup::Application, telemetry, SERVICE_NAME};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cart-service [serve]\n\
+const USAGE: &str = "usage: cart-service [serve | openapi]\n\
   serve    run the HTTP server (the default)\n\
+  openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
 Settings come from CART_* environment variables; see README.md.";
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     match args.first().map(String::as_str) {
         None | Some("serve") => {}
+        Some("openapi") => {
+            // Needs no settings: the document is the code's.
+            print!("{}", crate::http::openapi::document());
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

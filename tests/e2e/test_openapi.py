@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shop import ROOT, admin
+from shop import ROOT, admin, sign_up
 
 SCHEMATHESIS = [str(Path(sys.executable).parent / "schemathesis")]
 CHECKS = ["--checks", "all", "--exclude-checks", "positive_data_acceptance"]
@@ -31,3 +31,9 @@ def fuzz(service: str, base_url: str, token: str, examples: int = 40) -> None:
 def test_product_service_answers_as_its_openapi_document_says(platform, token):
     bearer = admin(platform).token if token == "admin" else "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
     fuzz("product-service", platform.product, bearer)
+
+
+@pytest.mark.parametrize("token", ["shopper", "forged"])
+def test_cart_service_answers_as_its_openapi_document_says(platform, token):
+    bearer = sign_up(platform).token if token == "shopper" else "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
+    fuzz("cart-service", platform.cart, bearer)

@@ -8,6 +8,7 @@ use crate::{
 };
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_cart)
@@ -18,31 +19,55 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(checkout);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddItem {
     product_id: String,
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateItem {
     quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Checkout {
     payment_token: String,
 }
 
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The shopper's cart (empty if none)", body = super::openapi::Cart),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/cart")]
 async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpResponse, CartError> {
     let lines = carts.lines(&shopper.user_id).await?;
     Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
 }
 
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    request_body = AddItem,
+    responses(
+        (status = 200, description = "The cart with the product added (quantities add up, at most 99 a line)", body = super::openapi::Cart),
+        (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
+        (status = 409, description = "The cart holds 100 lines already", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/cart/items")]
 async fn add_item(
     shopper: Shopper,
@@ -53,6 +78,21 @@ async fn add_item(
     Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
 }
 
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("product_id" = String, Path, format = "uuid", description = "The product of the line")),
+    request_body = UpdateItem,
+    responses(
+        (status = 200, description = "The cart with the line's new quantity", body = super::openapi::Cart),
+        (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[patch("/v1/cart/items/{product_id}")]
 async fn update_item(
     shopper: Shopper,
@@ -64,6 +104,18 @@ async fn update_item(
     Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
 }
 
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("product_id" = String, Path, format = "uuid", description = "The product of the line")),
+    responses(
+        (status = 200, description = "The cart without the line", body = super::openapi::Cart),
+        (status = 400, description = "The product id is malformed", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[delete("/v1/cart/items/{product_id}")]
 async fn remove_item(
     shopper: Shopper,
@@ -74,6 +126,15 @@ async fn remove_item(
     Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
 }
 
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The cart is empty"),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[delete("/v1/cart")]
 async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpResponse, CartError> {
     carts.clear(&shopper.user_id).await?;
@@ -84,6 +145,24 @@ async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRes
 /// has not decided yet), 402 (declined; the cart is kept), 409 (empty cart, unavailable lines,
 /// out of stock, a checkout with this key in progress), 401 (revoked session), 503 (a service
 /// is down: retry with the same key). A retry with the same Idempotency-Key answers the same.
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "The checkout's id: a retry with the same key answers the same")),
+    request_body = Checkout,
+    responses(
+        (status = 201, description = "Paid: stock committed, lines taken out of the cart", body = super::openapi::CheckoutSummary),
+        (status = 202, description = "The gateway has not decided; the payment's event finishes the checkout", body = super::openapi::CheckoutSummary),
+        (status = 400, description = "No or a malformed Idempotency-Key, or a bad body", body = super::openapi::ErrorBody),
+        (status = 402, description = "The card was declined; the stock is released, the cart kept", body = super::openapi::ErrorBody),
+        (status = 409, description = "Empty cart, unavailable lines, out of stock, or this key's checkout still running", body = super::openapi::ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used for another request", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/cart/checkout")]
 async fn checkout(
     shopper: Shopper,

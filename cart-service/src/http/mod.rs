@@ -5,6 +5,7 @@ mod headers;
 mod health;
 mod limits;
 mod observe;
+pub mod openapi;
 
 use actix_web::{
     error::{InternalError, JsonPayloadError},
@@ -18,7 +19,11 @@ pub use observe::observe;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics).configure(cart::routes);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(openapi::openapi_json)
+        .configure(cart::routes);
 }
 
 /// Largest request body accepted; larger ones get 413.
@@ -51,7 +56,16 @@ pub fn error_body(code: &str, message: &str) -> serde_json::Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
-/// Answers paths no route matches.
-pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(error_body("not_found", "no such route"))
+/// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404
+/// otherwise.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    match openapi::allowed_methods(req.path()) {
+        Some(methods) => HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
+            .json(error_body(
+                "method_not_allowed",
+                &format!("{} is not served here; use {}", req.method(), methods.join(", ")),
+            )),
+        None => HttpResponse::NotFound().json(error_body("not_found", "no such route")),
+    }
 }

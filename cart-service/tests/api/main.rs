@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod helpers;
 mod kafka;
+mod openapi;
 mod process;
 mod store;
 mod tokens;
