@@ -3,9 +3,10 @@
 use crate::{configuration::Settings, db, startup::Application, telemetry, SERVICE_NAME};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: payment-service [serve | migrate]\n\
+const USAGE: &str = "usage: payment-service [serve | migrate | openapi]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
+  openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
 Settings come from PAYMENT_* environment variables; see README.md.";
 
 enum Command {
@@ -17,6 +18,11 @@ pub async fn run(args: Vec<String>) -> ExitCode {
     let command = match args.first().map(String::as_str) {
         None | Some("serve") => Command::Serve,
         Some("migrate") => Command::Migrate,
+        Some("openapi") => {
+            // Needs no settings: the document is the code's.
+            print!("{}", crate::http::openapi::document());
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

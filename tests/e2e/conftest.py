@@ -101,6 +101,7 @@ class Running:
         self.platform = Platform(auth=f"http://127.0.0.1:{auth_http}",
                                  product=f"http://127.0.0.1:{PORTS['product-service'][0]}",
                                  cart=f"http://127.0.0.1:{PORTS['cart-service'][0]}",
+                                 payment=f"http://127.0.0.1:{PORTS['payment-service'][0]}",
                                  auth_env=self.env["auth-service"], binaries=self.binaries)
 
     def log(self, service: str) -> Path:

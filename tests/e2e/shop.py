@@ -26,6 +26,7 @@ class Platform:
     auth: str = "http://127.0.0.1:8081"
     product: str = "http://127.0.0.1:8082"
     cart: str = "http://127.0.0.1:8083"
+    payment: str = "http://127.0.0.1:8084"
     # Environment for `auth-service create-admin` (its database).
     auth_env: dict = field(default_factory=dict)
     binaries: Path = ROOT / "target" / os.environ.get("PROFILE", "debug")

@@ -3,9 +3,10 @@ mod headers;
 mod health;
 mod limits;
 mod observe;
+pub mod openapi;
 mod webhooks;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 pub use headers::security_headers;
@@ -15,7 +16,11 @@ pub use webhooks::WebhookSettings;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics).service(webhooks::stripe_webhook);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(openapi::openapi_json)
+        .service(webhooks::stripe_webhook);
 }
 
 /// The JSON error body every 4xx and 5xx of this service uses.
@@ -23,7 +28,16 @@ pub fn error_body(code: &str, message: &str) -> serde_json::Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
-/// Answers paths no route matches.
-pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(error_body("not_found", "no such route"))
+/// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404
+/// otherwise.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    match openapi::allowed_methods(req.path()) {
+        Some(methods) => HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
+            .json(error_body(
+                "method_not_allowed",
+                &format!("{} is not served here; use {}", req.method(), methods.join(", ")),
+            )),
+        None => HttpResponse::NotFound().json(error_body("not_found", "no such route")),
+    }
 }

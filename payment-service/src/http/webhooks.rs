@@ -12,6 +12,17 @@ pub struct WebhookSettings {
     pub tolerance: Duration,
 }
 
+#[utoipa::path(
+    tag = "gateway",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<HMAC-SHA256 of \"t.body\">`")),
+    request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
+    responses(
+        (status = 200, description = "Applied, or a repeat of an event already applied", body = super::openapi::WebhookReceived),
+        (status = 400, description = "Missing or bad signature, a timestamp outside the tolerance, or not an event", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; Stripe retries", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/webhooks/stripe")]
 pub(super) async fn stripe_webhook(
     req: HttpRequest,

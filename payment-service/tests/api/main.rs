@@ -8,6 +8,7 @@ mod helpers;
 mod kafka;
 mod malformed;
 mod migrations;
+mod openapi;
 mod payments;
 mod process;
 mod store;

@@ -1,0 +1,103 @@
+//! The REST API's OpenAPI 3 document, generated from the handlers' annotations and served at
+//! `GET /openapi.json`; `payment-service openapi` prints it, and a copy is kept in
+//! `contracts/openapi/payment-service.json` (a test fails when the two differ). Payments
+//! themselves are gRPC (contracts/proto); REST serves the gateway's webhook and the probes.
+use super::{health, webhooks};
+use actix_web::{get, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// The webhook's answer: the event was taken (or had been taken before).
+#[derive(Serialize, ToSchema)]
+pub struct WebhookReceived {
+    pub received: bool,
+    /// True when this event id was applied before: nothing changed.
+    pub duplicate: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable: `invalid_webhook`, `unavailable`, …
+    pub code: String,
+    /// For people; never contains secrets.
+    pub message: String,
+}
+
+/// The body of every 4xx and 5xx answer.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: String,
+    /// Each dependency (database, kafka): whether it answered, and why not.
+    pub checks: Vec<crate::readiness::Check>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "payment-service",
+        description = "Payment's REST side: the payment gateway's webhook and the probes. Charges, refunds and payment reads are gRPC (shop.payment.v1.PaymentService)."
+    ),
+    paths(webhooks::stripe_webhook, health::healthz, health::readyz)
+)]
+pub struct ApiDoc;
+
+/// The methods the document lists for `path` (templates with `{...}` match any one
+/// segment), or `None` when no documented path matches: a request with another
+/// method gets 405 and these in `Allow` rather than 404.
+pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    static ROUTES: std::sync::LazyLock<Vec<(Vec<String>, Vec<&'static str>)>> = std::sync::LazyLock::new(|| {
+        let document = ApiDoc::openapi();
+        let mut routes: Vec<(Vec<String>, Vec<&'static str>)> = document
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let segments = template.split('/').map(str::to_owned).collect();
+                (segments, methods.into_iter().filter(|(_, on)| *on).map(|(m, _)| m).collect())
+            })
+            .collect();
+        // Routes served but not in the document.
+        routes.push((vec![String::new(), "metrics".into()], vec!["GET"]));
+        routes.push((vec![String::new(), "openapi.json".into()], vec!["GET"]));
+        routes
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    ROUTES
+        .iter()
+        .find(|(template, _)| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+        })
+        .map(|(_, methods)| methods.clone())
+}
+
+/// The document as the service serves it (pretty-printed, with a final newline).
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[get("/openapi.json")]
+pub(super) async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(document())
+}
