@@ -97,7 +97,21 @@ pub fn validate_description(description: &str) -> Result<(), ProductError> {
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ProductError::invalid("description", format!("is longer than {MAX_DESCRIPTION_CHARS} characters")));
     }
+    if description.contains('\0') {
+        return Err(ProductError::invalid("description", "may not contain NUL characters"));
+    }
     Ok(())
+}
+
+/// Whether a JSON value holds a NUL character in any string or key: PostgreSQL's text and
+/// JSONB refuse it, so it is the caller's mistake to report, not a failed query.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// A price: 0 to `MAX_PRICE_MINOR` minor units in an ISO 4217 currency.
@@ -116,6 +130,9 @@ pub fn validate_price(amount_minor: i64, currency_code: &str) -> Result<(), Prod
 
 /// Attributes: a JSON object of at most 50 entries (filters match on its values).
 pub fn validate_attributes(attributes: &serde_json::Value) -> Result<(), ProductError> {
+    if holds_nul(attributes) {
+        return Err(ProductError::invalid("attributes", "may not contain NUL characters"));
+    }
     match attributes.as_object() {
         Some(map) if map.len() <= MAX_ATTRIBUTES && map.keys().all(|k| (1..=64).contains(&k.len())) => Ok(()),
         _ => Err(ProductError::invalid(
@@ -348,6 +365,9 @@ mod tests {
         assert!(validate_name("  ").is_err());
         assert!(validate_name(&"x".repeat(201)).is_err());
         assert!(validate_name("a\u{0}b").is_err());
+        assert!(validate_description("a\u{0}b").is_err());
+        assert!(validate_attributes(&serde_json::json!({ "colour": ["green", "a\u{0}b"] })).is_err());
+        assert!(validate_attributes(&serde_json::json!({ "a\u{0}b": 1 })).is_err());
         assert!(validate_sku("MUG-01_a.b").is_ok());
         assert!(validate_sku("has space").is_err());
         assert!(validate_sku("").is_err());

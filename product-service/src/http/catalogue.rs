@@ -112,6 +112,9 @@ fn parse_listing(query: &HashMap<String, String>) -> Result<(Filter, i64, Option
                 if value.chars().count() > 100 {
                     return Err(ProductError::invalid("q", "is longer than 100 characters"));
                 }
+                if value.chars().any(char::is_control) {
+                    return Err(ProductError::invalid("q", "may not contain control characters"));
+                }
                 filter.text = Some(value.trim().to_owned()).filter(|t| !t.is_empty());
             }
             "min_price" => filter.min_price_minor = Some(price("min_price", value)?),
@@ -130,6 +133,9 @@ fn parse_listing(query: &HashMap<String, String>) -> Result<(Filter, i64, Option
             "page_token" => after = Some(decode_token(value)?),
             other => match other.strip_prefix("attr.") {
                 Some(name) if !name.is_empty() && name.len() <= 64 => {
+                    if name.contains('\0') || value.contains('\0') {
+                        return Err(ProductError::invalid("query", "attribute filters may not contain NUL characters"));
+                    }
                     filter.attributes.push((name.to_owned(), Value::String(value.clone())))
                 }
                 _ => return Err(ProductError::invalid("query", format!("{other:?} is not a filter of this listing"))),

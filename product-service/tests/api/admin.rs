@@ -308,6 +308,8 @@ async fn bad_admin_input_is_a_400_with_a_code_and_writes_nothing() {
         ("name", json!("")),
         ("stock", json!(-5)),
         ("attributes", json!([1, 2])),
+        ("attributes", json!({ "colour": "a\u{0}b" })),
+        ("description", json!("a\u{0}b")),
         ("category_id", json!(Uuid::now_v7())),
         ("category_id", json!("not-a-uuid")),
         ("surprise", json!(true)),
