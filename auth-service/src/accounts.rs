@@ -50,7 +50,7 @@ struct Authenticated {
 }
 
 /// What a successful login or refresh returns (OAuth 2.0 token response shape).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub token_type: &'static str,
@@ -131,9 +131,9 @@ impl Accounts {
     /// Checks e-mail and password under the brute-force throttle. An unknown e-mail and a
     /// wrong password cost the same argon2 work and give the same error.
     async fn check_password(&self, raw_email: &str, password: String) -> Result<Authenticated, AuthError> {
-        // A malformed address cannot belong to an account, but it is throttled all the same.
-        let key = Email::parse(raw_email)
-            .map_or_else(|_| format!("malformed:{}", raw_email.trim().to_lowercase()), |email| email.key());
+        // A malformed address cannot belong to an account, but it is throttled all the same —
+        // by its digest: it may hold anything (a NUL byte, which PostgreSQL text refuses; 64 KiB).
+        let key = Email::parse(raw_email).map_or_else(|_| malformed_key(raw_email), |email| email.key());
         let mut conn = self.conn().await?;
         let found = users::login_lookup(&mut conn, &key).await?;
         drop(conn); // no connection is held during the hash
@@ -310,4 +310,11 @@ async fn revoke_session(
     };
     outbox::enqueue(conn, topic, &user_id.to_string(), types::SESSION_REVOKED, &event).await?;
     Ok(())
+}
+
+/// The throttle key of a login with an address that is not one: a digest of what was sent.
+fn malformed_key(raw_email: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raw_email.trim().to_lowercase().as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("malformed:{hex}")
 }

@@ -8,11 +8,12 @@ use crate::{
 use anyhow::Context;
 use std::{io::Read, process::ExitCode, sync::Arc};
 
-const USAGE: &str = "usage: auth-service [serve | migrate | create-admin EMAIL]\n\
+const USAGE: &str = "usage: auth-service [serve | migrate | create-admin EMAIL | openapi]\n\
   serve               run the HTTP and gRPC servers (the default)\n\
   migrate             apply pending database migrations and exit\n\
   create-admin EMAIL  create an admin account (or make an existing one admin), reading\n\
                       the password from standard input\n\
+  openapi             print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
 Settings come from AUTH_* environment variables; see README.md.";
 
 enum Command {
@@ -32,6 +33,11 @@ pub async fn run(args: Vec<String>) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Some("openapi") => {
+            // Needs no settings: the document is the code's.
+            print!("{}", crate::http::openapi::document());
+            return ExitCode::SUCCESS;
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -42,3 +42,9 @@ def test_cart_service_answers_as_its_openapi_document_says(platform, token):
 def test_payment_service_rest_answers_as_its_openapi_document_says(platform):
     # Its only REST operation takes no token: the gateway signs webhooks instead.
     fuzz("payment-service", platform.payment, "not-needed")
+
+
+@pytest.mark.parametrize("token", ["shopper", "forged"])
+def test_auth_service_answers_as_its_openapi_document_says(platform, token):
+    bearer = sign_up(platform).token if token == "shopper" else "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."
+    fuzz("auth-service", platform.auth, bearer)

@@ -3,6 +3,7 @@ use crate::{accounts::Accounts, domain::Role, error::AuthError, tokens::Claims};
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(signup)
@@ -15,20 +16,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(jwks);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     refresh_token: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
     refresh_token: Option<String>,
@@ -36,11 +37,23 @@ struct LogoutRequest {
 
 /// RFC 7662's `token_type_hint` and other fields are accepted and ignored: only access tokens
 /// are introspected.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct IntrospectRequest {
     token: String,
 }
 
+#[utoipa::path(
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "The account exists", body = super::openapi::SignedUp),
+        (status = 400, description = "A malformed e-mail, a weak password (8 to 128 characters, not the e-mail), or a bad body", body = super::openapi::ErrorBody),
+        (status = 409, description = "The e-mail has an account already", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/auth/signup")]
 async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
     let Credentials { email, password } = body.into_inner();
@@ -48,6 +61,19 @@ async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> 
     Ok(HttpResponse::Created().json(json!({ "user_id": user_id.to_string() })))
 }
 
+#[utoipa::path(
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "An access token (15 min) and a refresh token", body = crate::accounts::TokenPair),
+        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failed logins for this e-mail; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/auth/login")]
 async fn login(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
     let Credentials { email, password } = body.into_inner();
@@ -55,6 +81,18 @@ async fn login(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> R
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(&pair))
 }
 
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the refresh token sent is spent", body = crate::accounts::TokenPair),
+        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Unknown, expired or revoked; or spent, which revokes its whole session", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/auth/refresh")]
 async fn refresh(accounts: web::Data<Accounts>, body: web::Json<RefreshRequest>) -> Result<HttpResponse, AuthError> {
     let pair = accounts.refresh(&body.refresh_token).await?;
@@ -62,6 +100,18 @@ async fn refresh(accounts: web::Data<Accounts>, body: web::Json<RefreshRequest>)
 }
 
 /// Revokes the session of the refresh token in the body, or else of the bearer token.
+#[utoipa::path(
+    tag = "auth",
+    security((), ("bearer" = [])),
+    request_body(content = Option<LogoutRequest>, description = "The session's refresh token; or no body and a bearer token"),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
+        (status = 401, description = "No token, or not one of ours", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/auth/logout")]
 async fn logout(
     accounts: web::Data<Accounts>,
@@ -88,6 +138,16 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = super::openapi::Me),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 404, description = "The account is gone", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/auth/me")]
 async fn me(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
     let claims = authenticated(&accounts, &req).await?;
@@ -100,6 +160,15 @@ async fn me(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpRespo
     })))
 }
 
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in user's paid orders", body = super::openapi::Orders),
+        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[get("/v1/auth/me/orders")]
 async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
     let claims = authenticated(&accounts, &req).await?;
@@ -122,6 +191,20 @@ async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<Ht
 
 /// RFC 7662 token introspection, for callers that must honour revocation. Accepts the RFC's
 /// form encoding and JSON. An invalid, expired or revoked token is `{"active": false}`.
+#[utoipa::path(
+    tag = "auth",
+    request_body(content(
+        (IntrospectRequest = "application/x-www-form-urlencoded"),
+        (IntrospectRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Whether the token is active, and its claims if so", body = super::openapi::Introspection),
+        (status = 400, description = "No token field", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+    )
+)]
 #[post("/v1/auth/introspect")]
 async fn introspect(
     accounts: web::Data<Accounts>,
@@ -152,6 +235,10 @@ async fn introspect(
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
 }
 
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, description = "The public keys that verify access tokens", body = super::openapi::JwkSet))
+)]
 #[get("/.well-known/jwks.json")]
 async fn jwks(accounts: web::Data<Accounts>) -> HttpResponse {
     // Verifiers cache the set; a rotated-in key is fetched again on an unknown kid.

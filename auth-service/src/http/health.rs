@@ -4,11 +4,16 @@ use crate::{metrics::Metrics, readiness::Readiness};
 use actix_web::{get, http::header::ContentType, web, HttpResponse};
 use serde_json::json;
 
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process answers", body = super::openapi::Health)))]
 #[get("/healthz")]
 pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(tag = "operations", responses(
+    (status = 200, description = "The database and the broker answer", body = super::openapi::Readiness),
+    (status = 503, description = "A dependency does not answer; `checks` names it", body = super::openapi::Readiness),
+))]
 #[get("/readyz")]
 pub(super) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let report = readiness.report().await;

@@ -4,6 +4,7 @@ mod headers;
 mod health;
 mod limits;
 mod observe;
+pub mod openapi;
 
 use actix_web::{
     error::{InternalError, JsonPayloadError, UrlencodedError},
@@ -20,7 +21,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// Registers every route of this service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(health::metrics).configure(auth::routes);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::metrics)
+        .service(openapi::openapi_json)
+        .configure(auth::routes);
 }
 
 /// Body limits and error bodies for JSON and form payloads.
@@ -35,9 +40,18 @@ pub fn error_body(code: &str, message: &str) -> serde_json::Value {
     json!({ "error": { "code": code, "message": message } })
 }
 
-/// Answers paths no route matches.
-pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(error_body("not_found", "no such route"))
+/// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404
+/// otherwise.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    match openapi::allowed_methods(req.path()) {
+        Some(methods) => HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
+            .json(error_body(
+                "method_not_allowed",
+                &format!("{} is not served here; use {}", req.method(), methods.join(", ")),
+            )),
+        None => HttpResponse::NotFound().json(error_body("not_found", "no such route")),
+    }
 }
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

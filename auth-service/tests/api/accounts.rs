@@ -217,6 +217,13 @@ async fn malformed_bodies_get_4xx_with_a_code_never_500() {
     let broken =
         app.client.post(&logout).header("content-type", "application/json").body("{oops").send().await.unwrap();
     assert_eq!(error_code(broken).await, (400, "invalid_request".into()));
+    // PostgreSQL refuses NUL in text: a login with one is a wrong login, not a failed query.
+    let login =
+        app.post_json("/v1/auth/login", &json!({ "email": "a\u{0}b@example.com", "password": "whatever" })).await;
+    assert_eq!(error_code(login).await, (401, "invalid_credentials".into()));
+    let signup =
+        app.post_json("/v1/auth/signup", &json!({ "email": "a@exa\u{0}mple.com", "password": PASSWORD })).await;
+    assert_eq!(error_code(signup).await.0, 400);
 }
 
 #[tokio::test]

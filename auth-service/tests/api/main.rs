@@ -10,5 +10,6 @@ mod helpers;
 mod kafka;
 mod malformed;
 mod migrations;
+mod openapi;
 mod process;
 mod tokens;
