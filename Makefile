@@ -2,8 +2,9 @@
 #   make run    set up the machine, build, start all four services, wait until ready
 #   make test   set up the machine, run the contracts check, the repo checks, every service's tests
 SERVICES := auth-service product-service cart-service payment-service
-# Crates beside the services that are tested and linted with them (loadgen: `make bench`).
-CRATES := $(SERVICES) loadgen
+# Crates beside the services that are tested and linted with them (loadgen: `make bench`;
+# auditor: `make audit`).
+CRATES := $(SERVICES) loadgen auditor
 
 # One target folder for the four crates: identical dependency versions compile once.
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
@@ -52,6 +53,7 @@ repo-check:
 # The four real services started together (ports 1808x, fresh databases and topics of their own),
 # driven through REST: the demo journey, failures, concurrency, traces. tests/e2e/README.md.
 e2e: build
+	@$(MAKE) --no-print-directory -C auditor build
 	@.venv/bin/python -m pytest -q tests/e2e
 
 # A scripted customer journey against `make run`, printed step by step.
@@ -71,10 +73,11 @@ bench:
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C loadgen bench
 
-# Reads every store of `make run` and reports broken promises (stock vs reservations, paid vs
-# committed, events, orders, stuck outboxes); exit 1 on any. tools/audit/audit.py.
+# Reads every store of `make run` and reports broken promises (stock vs reservations and its
+# ledger, paid vs committed, events, orders, stuck outboxes); exit 1 on any. auditor/.
 audit:
-	@python3 tools/audit/audit.py
+	@$(MAKE) --no-print-directory -C auditor build
+	@$(CARGO_TARGET_DIR)/$(PROFILE)/auditor
 
 # Faults under load (kill -9 of each service and of the broker, store crashes, a slow then
 # failing gateway, replayed events), each followed by the auditor, on the release binaries
@@ -84,6 +87,7 @@ chaos:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -C loadgen build
+	@PROFILE=release $(MAKE) --no-print-directory -C auditor build
 	@PROFILE=release python3 tools/chaos/chaos.py $(CHAOS_ARGS)
 
 # The whole platform in Docker (needs a Docker engine): infra/compose/docker-compose.yml.

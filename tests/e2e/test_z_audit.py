@@ -1,4 +1,4 @@
-"""The consistency auditor (tools/audit/audit.py, `make audit`) over the stores of this run.
+"""The consistency auditor (auditor/, `make audit`) over the stores of this run.
 Named to run last (pytest takes files in name order): it audits what every other test did —
 declined cards, payment and Redis outages, concurrent checkouts — and finds nothing; and it
 does find each kind of inconsistency planted in those stores."""
@@ -9,13 +9,13 @@ import uuid
 
 from shop import ROOT, admin, create_product, wait_until
 
-AUDIT = ROOT / "tools" / "audit" / "audit.py"
+AUDITOR = ROOT / "target" / os.environ.get("PROFILE", "debug") / "auditor"  # make e2e builds it
 
 
 def audit(running, grace: int = 5) -> list[dict]:
     env = {**os.environ, "AUDIT_AUTH_DB": running.databases["auth-service"],
            "AUDIT_PRODUCT_DB": running.databases["product-service"], "AUDIT_PAYMENT_DB": running.databases["payment-service"]}
-    out = subprocess.run(["python3", str(AUDIT), "--json", "--grace", str(grace)], env=env, capture_output=True, text=True)
+    out = subprocess.run([str(AUDITOR), "--json", "--grace", str(grace)], env=env, capture_output=True, text=True)
     assert out.returncode in (0, 1), out.stderr
     return json.loads(out.stdout)
 

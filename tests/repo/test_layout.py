@@ -10,7 +10,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
 # Crates beside the services (not deployed, so no Dockerfile), held to the same discipline.
-TOOLS = ["loadgen"]
+TOOLS = ["loadgen", "auditor"]
 CRATES = SERVICES + TOOLS
 
 

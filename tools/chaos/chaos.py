@@ -135,7 +135,7 @@ class Load:
 def audit_clean(timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        out = subprocess.run(["python3", str(ROOT / "tools/audit/audit.py"), "--json", "--grace", "10"],
+        out = subprocess.run([str(ROOT / "target" / PROFILE / "auditor"), "--json", "--grace", "10"],
                              capture_output=True, text=True)
         found = json.loads(out.stdout) if out.stdout.strip() else [{"check": "auditor", "detail": out.stderr}]
         if not found or time.monotonic() > deadline:
