@@ -49,9 +49,7 @@ struct IntrospectRequest {
         (status = 201, description = "The account exists", body = super::openapi::SignedUp),
         (status = 400, description = "A malformed e-mail, a weak password (8 to 128 characters, not the e-mail), or a bad body", body = super::openapi::ErrorBody),
         (status = 409, description = "The e-mail has an account already", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/signup")]
@@ -69,9 +67,7 @@ async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> 
         (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
         (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = super::openapi::ErrorBody),
         (status = 429, description = "Too many failed logins for this e-mail; retry after `Retry-After`", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/login")]
@@ -88,9 +84,7 @@ async fn login(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> R
         (status = 200, description = "A new pair; the refresh token sent is spent", body = crate::accounts::TokenPair),
         (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
         (status = 401, description = "Unknown, expired or revoked; or spent, which revokes its whole session", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/refresh")]
@@ -200,9 +194,7 @@ async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<Ht
     responses(
         (status = 200, description = "Whether the token is active, and its claims if so", body = super::openapi::Introspection),
         (status = 400, description = "No token field", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/introspect")]

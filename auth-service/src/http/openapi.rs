@@ -9,7 +9,7 @@ use actix_web::{get, HttpResponse};
 use serde::Serialize;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    Modify, OpenApi, ToSchema,
+    IntoResponses, Modify, OpenApi, ToSchema,
 };
 
 /// Money: integer minor units and an ISO 4217 code.
@@ -107,6 +107,18 @@ pub struct ErrorDetail {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+}
+
+/// What a route that reads a JSON body and the database may answer besides its own outcomes.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // describes answers; the handlers build them from `AuthError`
+pub enum JsonBodyErrors {
+    #[response(status = 413, description = "The body exceeds 64 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "The body is not application/json")]
+    NotJson(ErrorBody),
+    #[response(status = 503, description = "The database is unavailable; retry after `Retry-After`")]
+    Unavailable(ErrorBody),
 }
 
 #[derive(Serialize, ToSchema)]

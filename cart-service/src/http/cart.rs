@@ -43,8 +43,7 @@ struct Checkout {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The shopper's cart (empty if none)", body = super::openapi::Cart),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::ShopperErrors,
     )
 )]
 #[get("/v1/cart")]
@@ -62,10 +61,8 @@ async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRespo
         (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
         (status = 404, description = "No such product", body = super::openapi::ErrorBody),
         (status = 409, description = "The cart holds 100 lines already", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::BodyErrors,
+        super::openapi::ShopperErrors,
     )
 )]
 #[post("/v1/cart/items")]
@@ -87,10 +84,8 @@ async fn add_item(
         (status = 200, description = "The cart with the line's new quantity", body = super::openapi::Cart),
         (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
         (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::BodyErrors,
+        super::openapi::ShopperErrors,
     )
 )]
 #[patch("/v1/cart/items/{product_id}")]
@@ -112,8 +107,7 @@ async fn update_item(
         (status = 200, description = "The cart without the line", body = super::openapi::Cart),
         (status = 400, description = "The product id is malformed", body = super::openapi::ErrorBody),
         (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::ShopperErrors,
     )
 )]
 #[delete("/v1/cart/items/{product_id}")]
@@ -131,8 +125,7 @@ async fn remove_item(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The cart is empty"),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::ShopperErrors,
     )
 )]
 #[delete("/v1/cart")]
@@ -157,10 +150,8 @@ async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRes
         (status = 402, description = "The card was declined; the stock is released, the cart kept", body = super::openapi::ErrorBody),
         (status = 409, description = "Empty cart, unavailable lines, out of stock, or this key's checkout still running", body = super::openapi::ErrorBody),
         (status = 422, description = "This Idempotency-Key was used for another request", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::BodyErrors,
+        super::openapi::ShopperErrors,
     )
 )]
 #[post("/v1/cart/checkout")]

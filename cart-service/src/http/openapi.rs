@@ -9,7 +9,7 @@ use actix_web::{get, HttpResponse};
 use serde::Serialize;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    Modify, OpenApi, ToSchema,
+    IntoResponses, Modify, OpenApi, ToSchema,
 };
 
 /// Money: integer minor units and an ISO 4217 code (empty for an empty cart's total).
@@ -76,6 +76,26 @@ pub struct ErrorDetail {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+}
+
+/// What every cart route may answer besides its own outcomes.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // describes answers; the handlers build them from `CartError`
+pub enum ShopperErrors {
+    #[response(status = 401, description = "No valid token, or its session was revoked")]
+    Unauthenticated(ErrorBody),
+    #[response(status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`")]
+    Unavailable(ErrorBody),
+}
+
+/// What a route that reads a JSON body may answer about the body itself.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyErrors {
+    #[response(status = 413, description = "The body exceeds 64 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "The body is not application/json")]
+    NotJson(ErrorBody),
 }
 
 #[derive(Serialize, ToSchema)]

@@ -79,11 +79,7 @@ where
         (status = 400, description = "Bad input (price, currency, sku, name, attributes, stock, JSON)", body = super::openapi::ErrorBody),
         (status = 404, description = "No such category", body = super::openapi::ErrorBody),
         (status = 409, description = "The sku exists already", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::AdminErrors,
     )
 )]
 #[post("/v1/products")]
@@ -129,11 +125,7 @@ async fn create_product(
         (status = 404, description = "No such product or category", body = super::openapi::ErrorBody),
         (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
         (status = 428, description = "No version sent (If-Match or `version`)", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::AdminErrors,
     )
 )]
 #[patch("/v1/products/{id}")]
@@ -182,11 +174,7 @@ async fn update_product(
         (status = 400, description = "The id or If-Match is malformed", body = super::openapi::ErrorBody),
         (status = 404, description = "No such product", body = super::openapi::ErrorBody),
         (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::AdminErrors,
     )
 )]
 #[delete("/v1/products/{id}")]
@@ -217,11 +205,7 @@ async fn delete_product(
         (status = 404, description = "No such product", body = super::openapi::ErrorBody),
         (status = 409, description = "Below what checkouts have reserved", body = super::openapi::ErrorBody),
         (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 403, description = "The token lacks the admin role", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database or auth is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        super::openapi::AdminErrors,
     )
 )]
 #[post("/v1/products/{id}/stock")]

@@ -9,7 +9,7 @@ use actix_web::{get, HttpResponse};
 use serde::Serialize;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    IntoParams, Modify, OpenApi, ToSchema,
+    IntoParams, IntoResponses, Modify, OpenApi, ToSchema,
 };
 
 /// Money: integer minor units and an ISO 4217 code.
@@ -89,6 +89,22 @@ pub struct ErrorDetail {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+}
+
+/// What every admin route may answer besides its own outcomes.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // describes answers; the handlers build them from `ProductError`
+pub enum AdminErrors {
+    #[response(status = 401, description = "No valid token, or its session was revoked")]
+    Unauthenticated(ErrorBody),
+    #[response(status = 403, description = "The token lacks the admin role")]
+    Forbidden(ErrorBody),
+    #[response(status = 413, description = "The body exceeds 64 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "The body is not application/json")]
+    NotJson(ErrorBody),
+    #[response(status = 503, description = "The database or auth is unavailable; retry after `Retry-After`")]
+    Unavailable(ErrorBody),
 }
 
 #[derive(Serialize, ToSchema)]
