@@ -5,8 +5,8 @@ use crate::{
     cache::Committed,
     db::Db,
     error::ProductError,
-    events::stock,
-    proto::shop::common::v1::Money,
+    events::{outbox, stock, types},
+    proto::shop::{common::v1::Money, events::v1::ReservationReleased},
     store::{
         products,
         reservations::{self, LineRow, ReservationRow},
@@ -234,13 +234,22 @@ async fn view(conn: &mut Conn, row: ReservationRow) -> Result<Reservation, Produ
     Ok(Reservation { state: state_name(&row.state), id: row.id, lines, expires_at: row.expires_at })
 }
 
-/// Returns a reservation's stock and marks it `state` (released or expired).
+/// Returns a reservation's stock and marks it `state` (released or expired), announcing that
+/// this checkout will never be a sale: payment-service refunds whatever was (or will be)
+/// charged for it. Written in the same transaction, so a commit can never follow it.
 async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Result<(), ProductError> {
     for line in reservations::lines(conn, id).await? {
         let stock = products::unreserve(conn, line.product_id, line.quantity).await?;
         stock::record(conn, topic, &stock, stock.available() - line.quantity).await?;
     }
-    reservations::set_state(conn, id, state).await
+    reservations::set_state(conn, id, state).await?;
+    let event = ReservationReleased {
+        reservation_id: id.to_owned(),
+        reason: state.to_owned(),
+        released_at: Some(std::time::SystemTime::now().into()),
+    };
+    outbox::enqueue(conn, topic, id, types::RESERVATION_RELEASED, &event).await?;
+    Ok(())
 }
 
 /// A line's price as contract money.

@@ -10,4 +10,5 @@ pub mod types {
     pub const STOCK_CHANGED: &str = "shop.events.v1.StockChanged";
     pub const PRODUCT_OUT_OF_STOCK: &str = "shop.events.v1.ProductOutOfStock";
     pub const PRODUCT_BACK_IN_STOCK: &str = "shop.events.v1.ProductBackInStock";
+    pub const RESERVATION_RELEASED: &str = "shop.events.v1.ReservationReleased";
 }

@@ -59,6 +59,16 @@ impl TestApp {
     /// The event types of `product` on this test's topic, in order, once at least `at_least`
     /// records of the topic (any product) were read.
     pub async fn event_types_of(&self, product: uuid::Uuid, at_least: usize) -> Vec<String> {
+        self.envelopes_of(&product.to_string(), at_least).await.into_iter().map(|e| e.event_type).collect()
+    }
+
+    /// The envelopes keyed `aggregate_id` on this test's topic, in order, once at least
+    /// `at_least` records of the topic (any key) were read.
+    pub async fn envelopes_of(
+        &self,
+        aggregate_id: &str,
+        at_least: usize,
+    ) -> Vec<product_service::proto::shop::events::v1::Envelope> {
         use prost::Message as _;
         use rdkafka::Message as _;
         let messages =
@@ -66,8 +76,7 @@ impl TestApp {
         messages
             .iter()
             .map(|m| product_service::proto::shop::events::v1::Envelope::decode(m.payload().unwrap()).unwrap())
-            .filter(|e| e.aggregate_id == product.to_string())
-            .map(|e| e.event_type)
+            .filter(|e| e.aggregate_id == aggregate_id)
             .collect()
     }
 

@@ -5,7 +5,7 @@ use crate::{
     kafka::read,
 };
 use product_service::proto::shop::{
-    events::v1::Envelope,
+    events::v1::{Envelope, ReservationReleased},
     product::v1::{
         product_service_client::ProductServiceClient, BatchGetProductsRequest, CommitReservationRequest,
         GetProductRequest, ReleaseReservationRequest, ReservationLine, ReservationState, ReserveStockRequest,
@@ -106,10 +106,13 @@ async fn release_returns_the_stock_once_and_cannot_be_committed_after() {
         assert_eq!(released.into_inner().reservation.unwrap().state, ReservationState::Released as i32);
     }
     assert_eq!(available(&mut client, product).await, 4);
-    let commit = client.commit_reservation(CommitReservationRequest { reservation_id: id }).await.unwrap_err();
+    let commit = client.commit_reservation(CommitReservationRequest { reservation_id: id.clone() }).await.unwrap_err();
     assert_eq!(commit.code(), Code::FailedPrecondition);
 
+    // Reserved: StockChanged + OutOfStock; released: StockChanged + BackInStock +
+    // ReservationReleased (the product itself was written straight to the database).
     let events = events_of(&app, product, 5).await;
+    assert_released_once(&app, &id, "released", 5).await;
     assert_eq!(
         events
             .iter()
@@ -144,9 +147,26 @@ async fn a_reservation_not_committed_in_time_expires_and_returns_its_stock() {
     assert_eq!(back, 2, "the expiry task returned the stock");
     let commit = client.commit_reservation(CommitReservationRequest { reservation_id: id.clone() }).await.unwrap_err();
     assert_eq!(commit.code(), Code::FailedPrecondition);
-    let released = client.release_reservation(ReleaseReservationRequest { reservation_id: id }).await.unwrap();
+    let released = client.release_reservation(ReleaseReservationRequest { reservation_id: id.clone() }).await.unwrap();
     assert_eq!(released.into_inner().reservation.unwrap().state, ReservationState::Expired as i32);
     assert_eq!(available(&mut client, product).await, 2, "releasing an expired reservation returns nothing twice");
+    // Reserved: StockChanged + OutOfStock; expired: StockChanged + BackInStock +
+    // ReservationReleased.
+    assert_released_once(&app, &id, "expired", 5).await;
+}
+
+/// Exactly one `ReservationReleased` for the reservation, with its reason: the signal
+/// payment-service refunds a charge of a checkout that did not become a sale by.
+async fn assert_released_once(app: &TestApp, reservation_id: &str, reason: &str, at_least: usize) {
+    let envelopes = app.envelopes_of(reservation_id, at_least).await;
+    let released: Vec<ReservationReleased> = envelopes
+        .iter()
+        .filter(|e| e.event_type == "shop.events.v1.ReservationReleased")
+        .map(|e| ReservationReleased::decode(e.payload.as_slice()).unwrap())
+        .collect();
+    assert_eq!(released.len(), 1, "one ReservationReleased per reservation, however often it is released");
+    assert_eq!(released[0].reservation_id, reservation_id);
+    assert_eq!(released[0].reason, reason);
 }
 
 #[tokio::test]
@@ -230,8 +250,12 @@ async fn with_the_broker_down_stock_changes_commit_and_their_events_arrive_once_
 
     let broker = crate::kafka::ThrowawayBroker::start(port);
     crate::kafka::create_topics(&broker.address, &[&app.events_topic]).await;
-    let messages = read(&broker.address, &app.events_topic, 6, Duration::from_secs(60)).await;
-    let envelopes: Vec<Envelope> = messages.iter().map(|m| Envelope::decode(m.payload().unwrap()).unwrap()).collect();
+    let messages = read(&broker.address, &app.events_topic, 7, Duration::from_secs(60)).await;
+    let envelopes: Vec<Envelope> = messages
+        .iter()
+        .map(|m| Envelope::decode(m.payload().unwrap()).unwrap())
+        .filter(|e| e.aggregate_id == product.to_string())
+        .collect();
     let mut ids: Vec<_> = envelopes.iter().map(|e| e.event_id.clone()).collect();
     ids.sort();
     ids.dedup();
