@@ -1,15 +1,21 @@
 //! The checkout saga, orchestrated here (ARCHITECTURE.md, "Checkout saga"): check the session
 //! with auth, reserve the stock (reservation id = checkout id), charge (idempotency key =
-//! checkout id), then commit the reservation and take the bought lines out of the cart — or
-//! release the stock on a decline. Every remote call has a deadline. The checkout id is kept
-//! under the request's Idempotency-Key, so a retry (or a retry after a crash) repeats the same
-//! idempotent calls and can never reserve twice or charge twice; a checkout abandoned half-way
-//! is undone by the reservation's expiry.
+//! order id = checkout id), then commit the reservation and take the bought quantities out of
+//! the cart — or release the stock on a decline. Every remote call has a deadline.
+//!
+//! The checkout id is derived from (user, Idempotency-Key), not stored only here: if Redis
+//! forgets the checkout's record, a retry with the same key still names the same reservation
+//! and the same charge, and product-service and payment-service (durable stores) answer it
+//! with what they did the first time — never a second reservation or charge. How each path
+//! ends durably: a sale (commit), or no sale and no money — a decline releases the stock, and
+//! a charge whose reservation was released or expired is refunded by payment-service when
+//! product announces the release (`ReservationReleased`), not by this request, so a crash
+//! here cannot leave the money kept.
 use crate::{
     auth::Introspection,
     error::CartError,
     proto::shop::{
-        payment::v1::{ChargeRequest, OrderLine, PaymentStatus, RefundRequest},
+        payment::v1::{ChargeRequest, OrderLine, PaymentStatus},
         product::v1::{
             CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
             ReserveStockRequest,
@@ -22,7 +28,6 @@ use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
-use uuid::Uuid;
 
 /// A checkout marked in progress longer than this is taken to have died and may be resumed.
 const STALE_AFTER_SECS: i64 = 30;
@@ -37,7 +42,7 @@ pub struct Checkouts {
     record_ttl: Duration,
 }
 
-/// What a finished checkout answered, kept for retries with the same key.
+/// A checkout's progress and, once finished, its answer, kept for retries with the same key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Record {
     checkout_id: String,
@@ -47,6 +52,11 @@ struct Record {
     status: u16,
     body: Value,
     updated_at: i64,
+    /// The lines this checkout reserves (product id, quantity), fixed at its first run: a
+    /// retry resumes with them instead of re-reading the cart, whose lines the checkout's own
+    /// reservation may have marked unavailable.
+    #[serde(default)]
+    lines: Vec<(String, i64)>,
 }
 
 /// The answer to a checkout request: an HTTP status and a JSON body.
@@ -70,6 +80,15 @@ pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
 
 fn record_key(user_id: &str, key: &str) -> String {
     format!("cart:checkout:{user_id}:{key}")
+}
+
+/// The checkout id of (user, Idempotency-Key): the first 16 bytes of a SHA-256 of both, as a
+/// UUID. The same key of the same user always names the same checkout, in every store.
+pub fn checkout_id(user_id: &str, key: &str) -> String {
+    let hash = digest(&SHA256, format!("shop.checkout.v1\n{user_id}\n{key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.as_ref()[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 /// Unix seconds.
@@ -116,19 +135,13 @@ impl Checkouts {
         let fingerprint: String =
             digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let record_key = record_key(user_id, key);
-        let checkout_id = match self.begin(&record_key, &fingerprint).await? {
+        let mut record = match self.begin(&record_key, &checkout_id(user_id, key), &fingerprint).await? {
             Begun::Replay(answer) => return Ok(answer),
-            Begun::Run(checkout_id) => checkout_id,
+            Begun::Run(record) => record,
         };
-        let mut record = Record {
-            checkout_id: checkout_id.clone(),
-            fingerprint,
-            state: "done".to_owned(),
-            status: 0,
-            body: Value::Null,
-            updated_at: now(),
-        };
-        let outcome = self.run(user_id, token, &checkout_id, payment_token).await;
+        let outcome = self.run(user_id, token, &record_key, &mut record, payment_token).await;
+        record.state = "done".to_owned();
+        record.updated_at = now();
         match &outcome {
             Ok(answer) => {
                 record.status = answer.status;
@@ -139,7 +152,8 @@ impl Checkouts {
                 record.status = 402;
                 record.body = crate::http::error_body(error.code(), &error.to_string());
             }
-            // Nothing happened that a retry would repeat: the key may be used again.
+            // Nothing was reserved, so nothing charged (product holds all lines or none): the
+            // key may be used again, for the cart as it will be then.
             Err(CartError::CartEmpty | CartError::LinesUnavailable(_) | CartError::OutOfStock(_)) => {
                 self.store.delete(&record_key).await?;
                 return outcome;
@@ -151,18 +165,19 @@ impl Checkouts {
         outcome
     }
 
-    async fn begin(&self, record_key: &str, fingerprint: &str) -> Result<Begun, CartError> {
+    async fn begin(&self, record_key: &str, checkout_id: &str, fingerprint: &str) -> Result<Begun, CartError> {
         let fresh = Record {
-            checkout_id: Uuid::now_v7().to_string(),
+            checkout_id: checkout_id.to_owned(),
             fingerprint: fingerprint.to_owned(),
             state: "in_progress".to_owned(),
             status: 0,
             body: Value::Null,
             updated_at: now(),
+            lines: Vec::new(),
         };
         let text = serde_json::to_string(&fresh).map_err(anyhow::Error::from)?;
         if self.store.set_once(record_key, &text, self.record_ttl).await? {
-            return Ok(Begun::Run(fresh.checkout_id));
+            return Ok(Begun::Run(fresh));
         }
         let Some(existing) = self.store.get(record_key).await? else { return Err(CartError::CheckoutInProgress) };
         let mut existing: Record = serde_json::from_str(&existing).map_err(anyhow::Error::from)?;
@@ -176,38 +191,48 @@ impl Checkouts {
                 existing.state = "in_progress".to_owned();
                 existing.updated_at = now();
                 self.save(record_key, &existing).await?;
-                Ok(Begun::Run(existing.checkout_id))
+                Ok(Begun::Run(existing))
             }
         }
     }
 
+    /// Keeps the record's expiry: it counts from the checkout's start, like payment's keys, so
+    /// retries cannot keep a key alive longer than the stores behind it remember it.
     async fn save(&self, record_key: &str, record: &Record) -> Result<(), CartError> {
         let text = serde_json::to_string(record).map_err(anyhow::Error::from)?;
-        self.store.put(record_key, &text, self.record_ttl).await
+        self.store.put_keeping_ttl(record_key, &text, self.record_ttl).await
     }
 
     async fn run(
         &self,
         user_id: &str,
         token: &str,
-        checkout_id: &str,
+        record_key: &str,
+        record: &mut Record,
         payment_token: &str,
     ) -> Result<Answer, CartError> {
-        let lines = self.store.lines(user_id).await?;
-        if lines.is_empty() {
-            return Err(CartError::CartEmpty);
+        if record.lines.is_empty() {
+            let lines = self.store.lines(user_id).await?;
+            if lines.is_empty() {
+                return Err(CartError::CartEmpty);
+            }
+            let unavailable: Vec<String> = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
+            if !unavailable.is_empty() {
+                return Err(CartError::LinesUnavailable(unavailable));
+            }
+            // Fixed before anything is reserved: a retry after a crash resumes these lines.
+            record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+            self.save(record_key, record).await?;
         }
-        let unavailable: Vec<String> = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
-        if !unavailable.is_empty() {
-            return Err(CartError::LinesUnavailable(unavailable));
-        }
+        let checkout_id = record.checkout_id.as_str();
 
         let mut product = self.upstream.product.clone();
         let request = ReserveStockRequest {
             reservation_id: checkout_id.to_owned(),
-            lines: lines
+            lines: record
+                .lines
                 .iter()
-                .map(|l| ReservationLine { product_id: l.product_id.clone(), quantity: l.quantity })
+                .map(|(product_id, quantity)| ReservationLine { product_id: product_id.clone(), quantity: *quantity })
                 .collect(),
         };
         let reservation = match product.reserve_stock(request).await {
@@ -260,6 +285,9 @@ impl Checkouts {
                     }
                     tonic::Code::Unauthenticated => CartError::Unauthenticated,
                     tonic::Code::Aborted => CartError::CheckoutInProgress,
+                    // The key (or the order) was charged for another request: the cart changed
+                    // under a key whose record this service lost. Nothing new is charged.
+                    tonic::Code::FailedPrecondition => CartError::IdempotencyKeyReused,
                     // No answer (payment down, deadline): the outcome is unknown, so the stock
                     // stays held; a retry resumes, and an abandoned checkout expires.
                     _ => upstream_error("payment-service", status),
@@ -281,7 +309,7 @@ impl Checkouts {
         };
         match PaymentStatus::try_from(paid.status) {
             Ok(PaymentStatus::Succeeded) => {
-                self.complete(user_id, token, checkout_id, &reservation, &paid.payment_id).await?;
+                self.complete(user_id, checkout_id, &reservation).await?;
                 Ok(Answer { status: 201, body: summary("paid") })
             }
             Ok(PaymentStatus::Failed) => {
@@ -293,37 +321,24 @@ impl Checkouts {
         }
     }
 
-    /// After a successful charge: commit the reservation (a sale) and take the bought lines out
-    /// of the cart. A reservation that expired before the charge cannot be committed: the
-    /// payment is refunded in full and the shopper told.
-    async fn complete(
-        &self,
-        user_id: &str,
-        token: &str,
-        checkout_id: &str,
-        reservation: &Reservation,
-        payment_id: &str,
-    ) -> Result<(), CartError> {
+    /// After a successful charge: commit the reservation (a sale) and take the bought
+    /// quantities out of the cart. A reservation that expired before the charge cannot be
+    /// committed: product has announced its release, and payment-service refunds the charge
+    /// for it (durably, whatever happens to this request); the shopper is told.
+    async fn complete(&self, user_id: &str, checkout_id: &str, reservation: &Reservation) -> Result<(), CartError> {
         let mut product = self.upstream.product.clone();
         match product.commit_reservation(CommitReservationRequest { reservation_id: checkout_id.to_owned() }).await {
             Ok(_) => {}
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                let refund = RefundRequest {
-                    idempotency_key: format!("expired-{checkout_id}"),
-                    payment_id: payment_id.to_owned(),
-                    amount: reservation.total.clone(),
-                    reason: "reservation_expired".to_owned(),
-                };
-                let mut payment = self.upstream.payment.clone();
-                payment.refund(authed(refund, token)?).await.map_err(|s| upstream_error("payment-service", s))?;
                 return Err(CartError::Conflict(
-                    "the stock was no longer held when the payment went through; the payment was refunded".to_owned(),
+                    "the stock was no longer held when the payment went through; the payment is refunded in full"
+                        .to_owned(),
                 ));
             }
             Err(status) => return Err(upstream_error("product-service", status)),
         }
-        let product_ids: Vec<String> = reservation.lines.iter().map(|l| l.product_id.clone()).collect();
-        settle_cart(&self.store, user_id, checkout_id, &product_ids).await
+        let bought: Vec<(String, i64)> = reservation.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+        settle_cart(&self.store, user_id, checkout_id, &bought).await
     }
 
     /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
@@ -337,30 +352,41 @@ impl Checkouts {
     }
 }
 
-/// Takes a paid checkout's lines out of the user's cart, once: whoever gets here first — the
-/// checkout itself or the PaymentSucceeded consumer — does it, the other does nothing.
+/// Takes a sold checkout's quantities out of the user's cart, once: whoever gets here first —
+/// the checkout itself or the PaymentSucceeded consumer — does it, the other does nothing.
+/// Only what was bought leaves: units added to a line while the checkout ran stay.
 pub async fn settle_cart(
     store: &CartStore,
     user_id: &str,
     checkout_id: &str,
-    product_ids: &[String],
+    bought: &[(String, i64)],
 ) -> Result<(), CartError> {
     if store.set_once(&format!("cart:settled:{checkout_id}"), "1", SETTLED_TTL).await? {
-        for product_id in product_ids {
-            store.remove(user_id, product_id).await?;
+        for (product_id, quantity) in bought {
+            store.take(user_id, product_id, *quantity).await?;
         }
     }
     Ok(())
 }
 
 enum Begun {
-    Run(String),
+    Run(Record),
     Replay(Answer),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_users_key_always_names_the_same_checkout_and_no_other() {
+        let user = "0196f3c0-0000-7000-8000-000000000001";
+        let id = checkout_id(user, "key-1");
+        assert_eq!(id, checkout_id(user, "key-1"), "deterministic: a lost record finds the same checkout");
+        assert!(crate::carts::is_uuid(&id));
+        assert_ne!(id, checkout_id(user, "key-2"));
+        assert_ne!(id, checkout_id("0196f3c0-0000-7000-8000-000000000002", "key-1"));
+    }
 
     #[test]
     fn the_idempotency_key_is_required_and_bounded() {

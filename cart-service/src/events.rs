@@ -3,24 +3,30 @@
 //! - `ProductOutOfStock` / `ProductBackInStock`: the line's availability, in every cart holding
 //!   the product; `ProductUpdated`: the line's name and price (and unavailable once the product
 //!   is no longer sold). Versions make a stale or replayed event change nothing.
-//! - `PaymentSucceeded`: commits the checkout's reservation and takes its lines out of the cart,
-//!   if the checkout itself had not (a checkout answered 202 while the payment was pending).
+//! - `PaymentSucceeded`: commits the checkout's reservation and takes its quantities out of the
+//!   cart, if the checkout itself had not (a checkout answered 202 while the payment was
+//!   pending). A reservation already released or expired is left alone, and so is the cart:
+//!   payment-service refunds that charge (it consumes product's `ReservationReleased`).
+//! - `PaymentFailed`: releases the checkout's reservation at once, instead of at its expiry
+//!   (the checkout itself may have died before it could).
 //! - `SessionRevoked`: the session's access tokens are refused from then on (see
 //!   `auth::Revocations`).
 //!
 //! At-least-once: a record's offset is stored after its effect is applied, and its event id is
 //! remembered for a week so a redelivery is skipped. A record that cannot be decoded goes to
-//! `<topic>.dlq` with the reason in a header and consumption carries on; Redis or product being
-//! down is retried on the same record, so nothing is skipped.
+//! `<topic>.dlq` with the reason in a header and consumption carries on, and so does one that
+//! product refuses for good (an id it cannot take); Redis or product being down is retried on
+//! the same record, so nothing is skipped.
 use crate::{
     auth::Revocations,
     checkout::settle_cart,
     error::CartError,
     proto::shop::{
         events::v1::{
-            Envelope, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked,
+            Envelope, PaymentFailed, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated,
+            SessionRevoked,
         },
-        product::v1::CommitReservationRequest,
+        product::v1::{CommitReservationRequest, ReleaseReservationRequest},
     },
     store::{CartStore, Snapshot},
     telemetry,
@@ -153,6 +159,10 @@ impl EventsConsumer {
                 let event = PaymentSucceeded::decode(payload).map_err(bad)?;
                 self.paid(&event).await?;
             }
+            "shop.events.v1.PaymentFailed" => {
+                let event = PaymentFailed::decode(payload).map_err(bad)?;
+                self.failed(&event).await?;
+            }
             "shop.events.v1.SessionRevoked" => {
                 let event = SessionRevoked::decode(payload).map_err(bad)?;
                 let expire = event.tokens_expire_at.map(|t| t.seconds).unwrap_or_default();
@@ -161,27 +171,47 @@ impl EventsConsumer {
                 }
                 self.revocations.record(&event.session_id, expire as u64).await.map_err(CartError::unavailable)?;
             }
-            // Other types (stock counts, failures, refunds, types added later) change no cart.
+            // Other types (stock counts, refunds, types added later) change no cart.
             _ => {}
         }
         self.store.put(&seen_key, "1", SEEN_TTL).await?;
         Ok(())
     }
 
-    async fn paid(&self, event: &PaymentSucceeded) -> Result<(), CartError> {
+    async fn paid(&self, event: &PaymentSucceeded) -> Result<(), ApplyError> {
         let mut product = self.upstream.product.clone();
         let request = CommitReservationRequest { reservation_id: event.order_id.clone() };
         match product.commit_reservation(request).await {
             Ok(_) => {}
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => {
-                // Visible to the consistency audit: a paid order whose stock was not held.
-                tracing::error!(order_id = event.order_id, payment_id = event.payment_id, error = %status,
-                    "a paid checkout's reservation cannot be committed");
+            // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
+                return Ok(());
             }
-            Err(status) => return Err(CartError::unavailable(anyhow::anyhow!("product-service: {status}"))),
+            // Released or expired before the money came: no sale, the cart stays as it is, and
+            // payment-service refunds the charge (it has product's ReservationReleased).
+            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                tracing::warn!(order_id = event.order_id, payment_id = event.payment_id, error = %status,
+                    "a paid checkout's stock was released first; payment-service refunds it");
+                return Ok(());
+            }
+            Err(status) => return Err(upstream_refusal(status)),
         }
-        let product_ids: Vec<String> = event.lines.iter().map(|l| l.product_id.clone()).collect();
-        settle_cart(&self.store, &event.user_id, &event.order_id, &product_ids).await
+        let bought: Vec<(String, i64)> = event.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+        Ok(settle_cart(&self.store, &event.user_id, &event.order_id, &bought).await?)
+    }
+
+    /// A declined checkout's stock goes back now rather than at its reservation's expiry.
+    async fn failed(&self, event: &PaymentFailed) -> Result<(), ApplyError> {
+        let mut product = self.upstream.product.clone();
+        let request = ReleaseReservationRequest { reservation_id: event.order_id.clone() };
+        match product.release_reservation(request).await {
+            Ok(_) => Ok(()),
+            // No checkout's, or committed (a later charge of the order paid: nothing to give
+            // back) — nothing to do either way.
+            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => Ok(()),
+            Err(status) => Err(upstream_refusal(status)),
+        }
     }
 
     async fn to_dead_letters(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
@@ -197,6 +227,34 @@ impl EventsConsumer {
     }
 }
 
+/// What product's refusal means for the record: a request it can never accept (the event
+/// names an id product refuses) is poison — to the dead-letter topic, so it cannot block its
+/// partition — while an outage or overload is retried on the same record.
+fn upstream_refusal(status: tonic::Status) -> ApplyError {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::OutOfRange | Code::Unimplemented => {
+            ApplyError::Poison(format!("product-service refuses it: {} {}", status.code(), status.message()))
+        }
+        Code::Ok
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::DeadlineExceeded
+        | Code::NotFound
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::ResourceExhausted
+        | Code::FailedPrecondition
+        | Code::Aborted
+        | Code::Internal
+        | Code::Unavailable
+        | Code::DataLoss
+        | Code::Unauthenticated => {
+            ApplyError::Transient(CartError::unavailable(anyhow::anyhow!("product-service: {status}")))
+        }
+    }
+}
+
 fn header_map(message: &BorrowedMessage<'_>) -> HashMap<String, String> {
     message
         .headers()
@@ -207,4 +265,30 @@ fn header_map(message: &BorrowedMessage<'_>) -> HashMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_product_can_never_accept_is_poison_and_an_outage_is_retried() {
+        // Finding 9 of "Checkout money invariants": a PaymentSucceeded whose order id product
+        // refuses (over 255 bytes) was retried forever and blocked its partition.
+        for refused in [
+            tonic::Status::invalid_argument("reservation_id must be 1 to 255 characters"),
+            tonic::Status::out_of_range("x"),
+            tonic::Status::unimplemented("x"),
+        ] {
+            assert!(matches!(upstream_refusal(refused), ApplyError::Poison(_)));
+        }
+        for passing in [
+            tonic::Status::unavailable("down"),
+            tonic::Status::deadline_exceeded("slow"),
+            tonic::Status::internal("oops"),
+            tonic::Status::resource_exhausted("busy"),
+        ] {
+            assert!(matches!(upstream_refusal(passing), ApplyError::Transient(_)));
+        }
+    }
 }

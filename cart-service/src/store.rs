@@ -90,6 +90,25 @@ return removed
     )
 });
 
+/// Takes `quantity` units off a line (a sale): the line goes when nothing is left of it.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local pid = ARGV[1]
+local held = tonumber(redis.call('HGET', KEYS[1], 'q:' .. pid) or '0')
+if held == 0 then return 0 end
+local left = held - tonumber(ARGV[2])
+if left > 0 then
+  redis.call('HSET', KEYS[1], 'q:' .. pid, left)
+  return left
+end
+redis.call('HDEL', KEYS[1], 'q:' .. pid, 's:' .. pid, 'a:' .. pid, 'v:' .. pid)
+redis.call('SREM', KEYS[2], ARGV[3])
+return 0
+",
+    )
+});
+
 static CLEAR: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -232,6 +251,19 @@ impl CartStore {
         Ok(removed > 0)
     }
 
+    /// Takes `quantity` units off the user's line of the product; returns what is left.
+    pub async fn take(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<i64, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        Ok(TAKE
+            .key(cart_key(user_id))
+            .key(index_key(product_id))
+            .arg(product_id)
+            .arg(quantity)
+            .arg(user_id)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
     pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let _: i64 = CLEAR.key(cart_key(user_id)).arg(user_id).invoke_async(&mut conn).await?;
@@ -280,6 +312,26 @@ impl CartStore {
     pub async fn put(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let _: () = redis::cmd("SET").arg(key).arg(value).arg("EX").arg(ttl.as_secs()).query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Overwrites `key` and keeps its expiry (`ttl` only if it had none, e.g. it was lost).
+    pub async fn put_keeping_ttl(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("KEEPTTL")
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(key)
+            .arg(ttl.as_secs())
+            .arg("NX")
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
         Ok(())
     }
 

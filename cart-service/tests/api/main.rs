@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cart;
+mod checkout;
 mod events;
 mod health;
 mod helpers;

@@ -71,3 +71,27 @@ async fn product_events_reach_every_cart_holding_the_product_and_stale_ones_chan
     let line = &store.lines(&bob).await.unwrap()[0];
     assert_eq!((line.name.as_str(), line.quantity), ("Tin mug", 3));
 }
+
+#[tokio::test]
+async fn settling_a_sale_takes_only_the_bought_units_and_only_once() {
+    // Finding 8 of "Checkout money invariants": settling deleted whole lines, so units added
+    // while the checkout ran were lost with them.
+    let app = spawn_app().await;
+    let store = app.store();
+    let user = uuid::Uuid::now_v7().to_string();
+    let (mug, cup) = (product(), product());
+    store.add(&user, &snapshot(&mug, 1), 2).await.unwrap();
+    store.add(&user, &snapshot(&cup, 1), 1).await.unwrap();
+    // The checkout reserved 2 mugs and the cup; meanwhile the shopper adds a third mug.
+    store.add(&user, &snapshot(&mug, 1), 1).await.unwrap();
+    let bought = [(mug.clone(), 2), (cup.clone(), 1)];
+    let checkout = uuid::Uuid::now_v7().to_string();
+    cart_service::checkout::settle_cart(&store, &user, &checkout, &bought).await.unwrap();
+    let lines = store.lines(&user).await.unwrap();
+    assert_eq!(lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect::<Vec<_>>(), [(mug.clone(), 1)]);
+    // The consumer of PaymentSucceeded settles the same checkout again: nothing changes.
+    cart_service::checkout::settle_cart(&store, &user, &checkout, &bought).await.unwrap();
+    assert_eq!(store.lines(&user).await.unwrap()[0].quantity, 1);
+    // The cup's line left the product index too: a cup event reaches no cart.
+    assert_eq!(store.mark(&cup, Some(false), None, 5).await.unwrap(), 0);
+}

@@ -108,13 +108,19 @@ impl JwksServer {
         let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
         let server = HttpServer::new(move || {
             let body = body.clone();
-            App::new().route(
-                "/.well-known/jwks.json",
-                web::get().to(move || {
-                    let body = body.clone();
-                    async move { HttpResponse::Ok().json(body) }
-                }),
-            )
+            App::new()
+                .route(
+                    "/.well-known/jwks.json",
+                    web::get().to(move || {
+                        let body = body.clone();
+                        async move { HttpResponse::Ok().json(body) }
+                    }),
+                )
+                // auth's introspection: every session of these tests is active.
+                .route(
+                    "/v1/auth/introspect",
+                    web::post().to(|| async { HttpResponse::Ok().json(json!({ "active": true })) }),
+                )
         })
         .workers(1)
         .disable_signals()

@@ -1,0 +1,67 @@
+//! The checkout record against the real Redis (product and payment out of reach, so each
+//! attempt stops after reserving would begin): its id derives from the key, it keeps the
+//! lines it started with and the expiry it started with (issue "Checkout money invariants",
+//! findings 3, 4 and 5).
+use crate::helpers::{closed_port, spawn_app_with, Shopper, TestApp};
+use cart_service::{proto::shop::common::v1::Money, store::Snapshot};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn checkout(app: &TestApp, shopper: &Shopper, key: &str) -> reqwest::Response {
+    app.request(Method::POST, "/v1/cart/checkout", shopper)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "payment_token": "tok_visa" }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn record(app: &TestApp, user_id: &str, key: &str) -> (Value, i64) {
+    let mut conn = app.redis.connection().await.unwrap();
+    let name = format!("cart:checkout:{user_id}:{key}");
+    let text: String = redis::cmd("GET").arg(&name).query_async(&mut conn).await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(&name).query_async(&mut conn).await.unwrap();
+    (serde_json::from_str(&text).unwrap(), ttl)
+}
+
+#[tokio::test]
+async fn a_retried_checkout_resumes_its_own_lines_under_the_same_id_and_expiry() {
+    let (product_port, payment_port) = (closed_port(), closed_port());
+    let app = spawn_app_with(move |s| {
+        s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
+        s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
+        s.upstream.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    let snapshot = Snapshot {
+        product_id: mug.clone(),
+        name: "Mug".to_owned(),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    };
+    app.store().add(&shopper.user_id, &snapshot, 2).await.unwrap();
+
+    let first = checkout(&app, &shopper, "key-1").await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "product is out of reach");
+    let (saved, ttl_before) = record(&app, &shopper.user_id, "key-1").await;
+    assert_eq!(saved["state"], "retryable");
+    assert_eq!(saved["checkout_id"], cart_service::checkout::checkout_id(&shopper.user_id, "key-1"));
+    assert_eq!(saved["lines"], json!([[mug, 2]]));
+
+    // The checkout's own reservation would mark the line unavailable (the last units): the
+    // retry must resume with the lines it started with, not refuse them and forget the key.
+    app.store().mark(&mug, Some(false), None, 2).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let retry = checkout(&app, &shopper, "key-1").await;
+    assert_eq!(retry.status(), StatusCode::SERVICE_UNAVAILABLE, "resumed, not 409 lines_unavailable");
+    let (saved, ttl_after) = record(&app, &shopper.user_id, "key-1").await;
+    assert_eq!(saved["state"], "retryable", "the key still names this checkout");
+    assert!(
+        ttl_after <= ttl_before - 1000,
+        "a retry does not extend the record's life: {ttl_before} ms then {ttl_after} ms"
+    );
+}
