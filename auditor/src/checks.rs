@@ -36,6 +36,7 @@ pub async fn audit(stores: &mut Stores, grace: i64) -> anyhow::Result<Vec<Violat
     stock(stores, &mut found).await?;
     ledger(stores, &mut found).await?;
     orders_and_payments(stores, grace, &mut found).await?;
+    refunds(stores, grace, &mut found).await?;
     outboxes(stores, grace, &mut found).await?;
     Ok(found.0)
 }
@@ -229,6 +230,58 @@ async fn paid_lines(stores: &Stores, payments: &[Payment], found: &mut Found) ->
         }
         if &paid != sold {
             found.report("paid-lines", format!("paid for {paid:?}, sold {sold:?}"), &[("order_id", &payment.order_id)]);
+        }
+    }
+    Ok(())
+}
+
+/// Refunds end, and the order history learns of them: a refund still pending after the grace
+/// period (the reconciler asks the gateway until it answers), and an order whose history shows
+/// less refunded than the gateway gave back (PaymentRefunded lost, or applied before the
+/// PaymentSucceeded it follows).
+async fn refunds(stores: &mut Stores, grace: i64, found: &mut Found) -> anyhow::Result<()> {
+    let stuck: Vec<(String, String)> = stores
+        .payment
+        .query_map(
+            format!(
+                "SELECT id, payment_id FROM refunds
+                 WHERE status = 'pending' AND created_at < NOW(6) - INTERVAL {grace} SECOND"
+            ),
+            |(id, payment_id)| (id, payment_id),
+        )
+        .await?;
+    for (refund, payment) in &stuck {
+        found.report(
+            "refund-stuck",
+            format!("refund {refund} still pending after {grace} s"),
+            &[("payment_id", payment)],
+        );
+    }
+    // Per payment: what succeeded refunds gave back, and how long ago the newest settled.
+    let settled: Vec<(String, i64, i64)> = stores
+        .payment
+        .query_map(
+            "SELECT payment_id, CAST(SUM(amount_minor) AS SIGNED),
+                    CAST(MIN(TIMESTAMPDIFF(SECOND, updated_at, NOW(6))) AS SIGNED)
+             FROM refunds WHERE status = 'succeeded' GROUP BY payment_id",
+            |(payment_id, total, age)| (payment_id, total, age),
+        )
+        .await?;
+    let history: HashMap<String, i64> = stores
+        .auth
+        .query("SELECT payment_id::text, refunded_minor FROM orders", &[])
+        .await?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    for (payment, total, age) in &settled {
+        let Some(shown) = history.get(payment) else { continue };
+        if shown < total && *age > grace {
+            found.report(
+                "history-refund",
+                format!("the gateway refunded {total}, the order history shows {shown}"),
+                &[("payment_id", payment)],
+            );
         }
     }
     Ok(())

@@ -15,6 +15,8 @@
 //!   double      more than one successful payment for one checkout (a double charge)
 //!   event       a succeeded payment whose PaymentSucceeded event is not marked sent
 //!   order       an order in auth's history with no payment behind it
+//!   refund-stuck  a refund still pending after the grace period
+//!   history-refund  an order whose history shows less refunded than the gateway gave back
 //!   outbox      outbox rows older than the grace period still unsent (any service)
 //!
 //! Rows younger than --grace (60 s) are left alone: a checkout in flight is not a violation.

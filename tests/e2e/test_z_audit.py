@@ -101,3 +101,29 @@ def test_the_auditor_checks_stock_against_its_ledger_and_sales_against_payments(
         sql(running, "payment-service", f"DELETE FROM payments WHERE id = '{payment}'")
         sql(running, "payment-service", f"DELETE FROM outbox WHERE envelope = '{payment}'")
     assert audit(running) == []
+
+
+def test_the_auditor_finds_refunds_that_never_end_and_refunds_the_order_history_missed(platform, running):
+    # Issue "Checkout money invariants": refunds pending too long, order-history refunds missing.
+    stuck, missed = str(uuid.uuid4()), str(uuid.uuid4())
+    user = str(uuid.uuid4())
+    for payment, status in [(stuck, "succeeded"), (missed, "refunded")]:
+        sql(running, "payment-service", "INSERT INTO payments (id, user_id, order_id, amount_minor, currency, status, "
+                                        "refunded_minor, gateway, order_lines, updated_at) VALUES "
+                                        f"('{payment}', '{user}', 'audit-{payment}', 100, 'EUR', '{status}', 100, 'sandbox', "
+                                        "'[]', NOW(6) - INTERVAL 1 HOUR)")
+    sql(running, "payment-service", "INSERT INTO refunds (id, payment_id, amount_minor, currency, status, created_at, "
+                                    f"updated_at) VALUES (UUID(), '{stuck}', 100, 'EUR', 'pending', NOW(6) - INTERVAL 1 HOUR, "
+                                    "NOW(6) - INTERVAL 1 HOUR), (UUID(), "
+                                    f"'{missed}', 100, 'EUR', 'succeeded', NOW(6) - INTERVAL 1 HOUR, NOW(6) - INTERVAL 1 HOUR)")
+    sql(running, "auth-service", "INSERT INTO orders (payment_id, user_id, order_id, amount_minor, currency, lines, paid_at) "
+                                 f"VALUES ('{missed}', '{user}', 'audit-{missed}', 100, 'EUR', '[]', now())")
+    try:
+        found = {(v["check"], v.get("payment_id")) for v in audit(running)}
+        assert ("refund-stuck", stuck) in found, found
+        assert ("history-refund", missed) in found, found
+    finally:
+        sql(running, "payment-service", f"DELETE FROM refunds WHERE payment_id IN ('{stuck}', '{missed}')")
+        sql(running, "payment-service", f"DELETE FROM payments WHERE id IN ('{stuck}', '{missed}')")
+        sql(running, "auth-service", f"DELETE FROM orders WHERE payment_id = '{missed}'")
+    assert audit(running) == []
