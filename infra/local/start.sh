@@ -44,8 +44,11 @@ else
     as_root systemctl start redis-server
   else
     as_root install -d -o redis -g redis /var/lib/redis /var/log/redis 2>/dev/null || as_root mkdir -p /var/lib/redis /var/log/redis
-    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
-      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    # Carts are kept across restarts (append-only file, fsync every second). The checkout's
+    # money promises do not depend on it: checkout ids derive from the Idempotency-Key and
+    # product and payment dedup on them (docs/RELIABILITY.md).
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly yes \
+      --appendfsync everysec --dir /var/lib/redis --logfile /var/log/redis/ci.log
   fi
   wait_for port_open 6379 || fail "Redis start" "see /var/log/redis/ for the server's log"
   ok "started"

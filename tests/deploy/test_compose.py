@@ -40,3 +40,14 @@ def test_every_store_and_the_broker_have_health_checks_the_services_wait_for():
         assert services[service]["depends_on"][store]["condition"] == "service_healthy"
     assert services["jaeger"]["profiles"] == ["observability"]
     assert services["otel-collector"]["profiles"] == ["observability"]
+
+
+def test_redis_keeps_its_data_across_a_restart_as_the_docs_say():
+    # docs/RELIABILITY.md promises an append-only file; compose and infra/local ran Redis with
+    # no persistence at all (issue "Checkout money invariants").
+    redis = yaml.safe_load(COMPOSE.read_text())["services"]["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(volume.endswith(":/data") for volume in redis["volumes"]), "the append-only file outlives the container"
+    local = (ROOT / "infra" / "local" / "start.sh").read_text()
+    assert "--appendonly yes" in local and "--appendonly no" not in local
