@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "shop/payment/v1/payment_service.proto",
         "shop/events/v1/envelope.proto",
         "shop/events/v1/payment_events.proto",
+        "shop/events/v1/product_events.proto",
     ]
     .map(|p| proto_root.join(p));
 

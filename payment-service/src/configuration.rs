@@ -58,6 +58,12 @@ pub struct KafkaSettings {
     pub timeout: Duration,
     /// Where payment events go.
     pub events_topic: String,
+    /// product-service's events: `ReservationReleased` says a checkout will never be a sale.
+    pub product_events_topic: String,
+    /// This service's consumer group (replicas share the partitions).
+    pub group_id: String,
+    /// The consumer's session timeout: a dead replica's partitions move after this.
+    pub session_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +86,10 @@ pub struct GatewaySettings {
     pub timeout: Duration,
     /// How often pending payments and refunds are looked at.
     pub reconcile_interval: Duration,
+    /// How long the reconciler follows a charge or refund without a final answer: below
+    /// Stripe's 24 h idempotency window, after which a repeated call could charge or refund a
+    /// second time. Then a charge is cancelled (or failed, `gateway_timeout`), never repeated.
+    pub max_pending_age: Duration,
 }
 
 /// How callers' tokens are verified: auth-service's public keys and the claims it issues.
@@ -140,12 +150,26 @@ impl Settings {
                     "KAFKA_EVENTS_TOPIC",
                     "payment.events.v1".to_owned(),
                     "a topic name",
-                    |t: &String| {
-                        !t.is_empty()
-                            && t.len() <= 249
-                            && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                    },
+                    |t: &String| is_topic_name(t),
                 ),
+                product_events_topic: env.parse_with(
+                    "KAFKA_PRODUCT_EVENTS_TOPIC",
+                    "product.events.v1".to_owned(),
+                    "a topic name",
+                    |t: &String| is_topic_name(t),
+                ),
+                group_id: env.parse_with(
+                    "KAFKA_GROUP_ID",
+                    "payment-service".to_owned(),
+                    "a consumer group name",
+                    |g: &String| !g.is_empty() && g.len() <= 255,
+                ),
+                session_timeout: millis(env.parse_with(
+                    "KAFKA_SESSION_TIMEOUT_MS",
+                    10_000,
+                    "6000 to 300000 milliseconds",
+                    |m| (6000..=300_000).contains(m),
+                )),
             },
             gateway: GatewaySettings {
                 kind: env.parse("GATEWAY", GatewayKind::Sandbox, "`sandbox` or `stripe`"),
@@ -174,6 +198,12 @@ impl Settings {
                     2000,
                     "10 to 3600000 milliseconds",
                     |m| (10..=3_600_000).contains(m),
+                )),
+                max_pending_age: Duration::from_secs(env.parse_with(
+                    "RECONCILE_MAX_PENDING_SECS",
+                    23 * 3600,
+                    "1 to 84600 seconds (below Stripe's 24 h idempotency window)",
+                    |s| (1..=84_600).contains(s),
                 )),
             },
             auth: AuthSettings {
@@ -243,6 +273,10 @@ impl FromStr for Environment {
             _ => Err(()),
         }
     }
+}
+
+fn is_topic_name(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 249 && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 fn millis(ms: u64) -> Duration {

@@ -17,6 +17,8 @@ pub enum PaymentError {
     IdempotencyKeyReused,
     #[error("a request with this idempotency key is still in progress; retry shortly")]
     RequestInProgress,
+    #[error("this order was already charged with another amount; a new order needs a new order_id")]
+    OrderAlreadyCharged,
     #[error("the refund exceeds what is left to refund ({refundable} minor units)")]
     RefundExceedsCharge { refundable: i64 },
     #[error("a {0} payment cannot be refunded")]
@@ -43,6 +45,7 @@ impl PaymentError {
             Self::PaymentNotFound(_) => "payment_not_found",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RequestInProgress => "request_in_progress",
+            Self::OrderAlreadyCharged => "order_already_charged",
             Self::RefundExceedsCharge { .. } => "refund_exceeds_charge",
             Self::NotRefundable(_) => "payment_not_refundable",
             Self::WebhookRefused(_) => "invalid_webhook",
@@ -72,6 +75,7 @@ impl From<PaymentError> for tonic::Status {
             PaymentError::PermissionDenied => tonic::Status::permission_denied(message),
             PaymentError::PaymentNotFound(_) => tonic::Status::not_found(message),
             PaymentError::IdempotencyKeyReused
+            | PaymentError::OrderAlreadyCharged
             | PaymentError::RefundExceedsCharge { .. }
             | PaymentError::NotRefundable(_) => tonic::Status::failed_precondition(message),
             PaymentError::RequestInProgress => tonic::Status::aborted(message),
@@ -88,9 +92,10 @@ impl ResponseError for PaymentError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::PaymentNotFound(_) => StatusCode::NOT_FOUND,
-            Self::IdempotencyKeyReused | Self::RefundExceedsCharge { .. } | Self::NotRefundable(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::IdempotencyKeyReused
+            | Self::OrderAlreadyCharged
+            | Self::RefundExceedsCharge { .. }
+            | Self::NotRefundable(_) => StatusCode::CONFLICT,
             Self::RequestInProgress => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,14 +1,18 @@
-//! The Kafka client of this service: it answers readiness (can the brokers be reached), and
-//! the outbox relay publishes through its idempotent producer.
+//! The Kafka clients of this service: the idempotent producer (the outbox relay, the
+//! dead-letter topic, readiness) and the consumer of product events.
 use crate::configuration::KafkaSettings;
 use anyhow::Context;
-use rdkafka::{producer::FutureProducer, ClientConfig};
-use std::{sync::Arc, time::Duration};
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    producer::FutureProducer,
+    ClientConfig,
+};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Kafka {
     producer: Arc<FutureProducer>,
-    timeout: Duration,
+    settings: KafkaSettings,
 }
 
 impl Kafka {
@@ -26,7 +30,7 @@ impl Kafka {
             .set("message.timeout.ms", "300000")
             .create()
             .context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), timeout: settings.timeout })
+        Ok(Self { producer: Arc::new(producer), settings: settings.clone() })
     }
 
     /// The idempotent producer, for the outbox relay.
@@ -34,10 +38,29 @@ impl Kafka {
         (*self.producer).clone()
     }
 
+    /// A consumer in this service's group, subscribed to `topic`. Offsets are stored by the
+    /// application after each record's effect commits, and committed in the background.
+    pub fn consumer(&self, topic: &str) -> anyhow::Result<StreamConsumer> {
+        let session = self.settings.session_timeout.as_millis().max(6000);
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.settings.brokers)
+            .set("group.id", &self.settings.group_id)
+            .set("client.id", crate::SERVICE_NAME)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 6).to_string())
+            .create()
+            .context("creating the Kafka consumer")?;
+        consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
+        Ok(consumer)
+    }
+
     /// Asks the cluster for its metadata within the configured timeout.
     pub async fn ping(&self) -> anyhow::Result<()> {
         let producer = Arc::clone(&self.producer);
-        let timeout = self.timeout;
+        let timeout = self.settings.timeout;
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
             use rdkafka::producer::Producer;

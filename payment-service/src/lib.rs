@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod cli;
+pub mod compensation;
 pub mod configuration;
 pub mod currency;
 pub mod db;

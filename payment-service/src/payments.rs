@@ -72,6 +72,11 @@ fn validate_text(field: &'static str, value: &str, max: usize) -> Result<(), Pay
 pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
     idempotency::validate_key(&input.idempotency_key)?;
     validate_text("order_id", &input.order_id, 255)?;
+    // Bytes too: the order id is product-service's reservation id (at most 255 bytes), and an
+    // id it refuses would leave a paid order nobody can commit.
+    if input.order_id.len() > 255 {
+        return Err(PaymentError::invalid("order_id", "must be at most 255 bytes"));
+    }
     validate_text("payment_token", &input.payment_token, 255)?;
     validate_money(input.amount_minor, &input.currency)?;
     if input.lines.len() > MAX_LINES {
@@ -167,6 +172,17 @@ impl Payments {
                     let begin =
                         idempotency::begin(conn, user_id, key, fingerprint, payment_id, started, lock_until).await?;
                     if begin == Begin::New {
+                        // An order is charged once, whatever key a retry carries: a key purged
+                        // after its 24 hours, or a caller that lost the key it used, finds the
+                        // order's charge here and replays it instead of charging again.
+                        let live = payments::lock_live_for_order(conn, user_id, &input.order_id).await?;
+                        if let Some(existing) = live.first() {
+                            if existing.amount_minor != input.amount_minor || existing.currency != input.currency {
+                                return Err(PaymentError::OrderAlreadyCharged);
+                            }
+                            crate::store::idempotency::point_at(conn, user_id, key, &existing.id).await?;
+                            return Ok(Begin::Replay(existing.id.clone()));
+                        }
                         let payment = NewPayment {
                             id: payment_id,
                             user_id,

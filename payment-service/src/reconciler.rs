@@ -1,11 +1,18 @@
-//! The reconciler: settles what a request left pending — a charge or refund whose gateway call
-//! timed out, or whose process died before writing the answer — by repeating the gateway call
+//! The reconciler: settles what a request left pending. A charge or refund the gateway never
+//! answered (a timeout, an outage, a process that died before writing the answer) is repeated
 //! with the same idempotency key (the gateway answers a repeat with its first decision, so
-//! nothing is charged twice). Rows are claimed with SKIP LOCKED and a lease, so replicas never
-//! work on the same one. It also purges idempotency keys past their 24 hours.
+//! nothing is charged twice). One the gateway accepted but had not finished (Stripe's
+//! `processing` / `pending`, stored with its reference) is looked up instead: a repeat would
+//! only replay that first, unfinished answer. Rows are claimed with SKIP LOCKED and a lease, so
+//! replicas never work on the same one. It also purges idempotency keys past their 24 hours.
+//!
+//! Past the maximum pending age (below the gateway's 24 h idempotency window) nothing is
+//! repeated any more, since a repeat the gateway no longer recognises would be a new charge or
+//! refund: an accepted charge is cancelled, an unanswered one is failed (`gateway_timeout`),
+//! an unanswered refund is left for its webhook or an operator.
 use crate::{
     error::PaymentError,
-    gateway::{ChargeAttempt, RefundAttempt},
+    gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     payments::Payments,
     settlement,
     store::{idempotency, payments, refunds},
@@ -18,11 +25,14 @@ use tokio::sync::watch;
 const BATCH: i64 = 20;
 /// How long a claimed row is left to this replica.
 const LEASE: ChronoDuration = ChronoDuration::seconds(60);
+/// Used if the configured maximum age does not fit chrono's range (it always does).
+const DEFAULT_MAX_PENDING_AGE: ChronoDuration = ChronoDuration::hours(23);
 
 /// One round; returns how many payments and refunds got an answer attempt.
-pub async fn reconcile_once(payments: &Payments) -> Result<usize, PaymentError> {
+pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> Result<usize, PaymentError> {
+    let max_age = ChronoDuration::from_std(max_pending_age).unwrap_or(DEFAULT_MAX_PENDING_AGE);
     let topic = payments.events_topic();
-    let gateway = payments.gateway();
+    let gateway = payments.gateway().as_ref();
     let mut conn = payments.db().conn().await?;
     let now = Utc::now().naive_utc();
     let (due_payments, due_refunds) = conn
@@ -37,14 +47,28 @@ pub async fn reconcile_once(payments: &Payments) -> Result<usize, PaymentError> 
         .await?;
     let attempted = due_payments.len() + due_refunds.len();
     for payment in due_payments {
-        let Some(payment_token) = payment.payment_token.clone() else { continue };
-        let attempt = ChargeAttempt {
-            payment_id: payment.id.clone(),
-            amount_minor: payment.amount_minor,
-            currency: payment.currency.clone(),
-            payment_token,
+        let expired = Utc::now().naive_utc() - payment.created_at > max_age;
+        let answer = match (payment.gateway_reference.as_deref(), expired) {
+            (Some(reference), false) => gateway.charge_status(&payment.id, reference).await,
+            (Some(reference), true) => give_up_accepted(gateway, &payment.id, reference).await,
+            (None, false) => {
+                let Some(payment_token) = payment.payment_token.clone() else { continue };
+                let attempt = ChargeAttempt {
+                    payment_id: payment.id.clone(),
+                    amount_minor: payment.amount_minor,
+                    currency: payment.currency.clone(),
+                    payment_token,
+                };
+                gateway.charge(&attempt).await
+            }
+            (None, true) => {
+                tracing::warn!(
+                    payment_id = payment.id,
+                    "no answer from the gateway within the maximum pending age; the payment fails"
+                );
+                Ok(timed_out(None))
+            }
         };
-        let answer = gateway.charge(&attempt).await;
         let now = Utc::now().naive_utc();
         let retry = settlement::retry_at(now, payment.attempts + 1);
         conn.transaction::<_, PaymentError, _>(|conn| {
@@ -53,16 +77,33 @@ pub async fn reconcile_once(payments: &Payments) -> Result<usize, PaymentError> 
         .await?;
     }
     for refund in due_refunds {
-        let Some(payment) = payments::find(&mut conn, &refund.payment_id).await? else { continue };
-        let attempt = RefundAttempt {
-            refund_id: refund.id.clone(),
-            charge_reference: payment.gateway_reference.unwrap_or_default(),
-            amount_minor: refund.amount_minor,
-            currency: refund.currency.clone(),
+        let age = Utc::now().naive_utc() - refund.created_at;
+        let answer = match refunds::reference(&mut conn, &refund.id).await? {
+            // Accepted: only its look-up can tell; a repeat replays the first answer, and one
+            // past the key's 24 hours would be refused (or refund again).
+            Some(reference) => gateway.refund_status(&reference).await,
+            None if age > max_age => {
+                tracing::error!(
+                    refund_id = refund.id,
+                    "a refund the gateway never answered reached the maximum pending age; it is not repeated \
+                     (that could refund twice) and waits for the gateway's webhook or an operator"
+                );
+                refunds::park(&mut conn, &refund.id, Utc::now().naive_utc()).await?;
+                continue;
+            }
+            None => {
+                let Some(payment) = payments::find(&mut conn, &refund.payment_id).await? else { continue };
+                let attempt = RefundAttempt {
+                    refund_id: refund.id.clone(),
+                    charge_reference: payment.gateway_reference.unwrap_or_default(),
+                    amount_minor: refund.amount_minor,
+                    currency: refund.currency.clone(),
+                };
+                gateway.refund(&attempt).await
+            }
         };
-        let answer = gateway.refund(&attempt).await;
         let now = Utc::now().naive_utc();
-        let retry = settlement::retry_at(now, 3);
+        let retry = settlement::retry_at(now, refund_backoff(age));
         conn.transaction::<_, PaymentError, _>(|conn| {
             async move { settlement::apply_refund(conn, topic, &refund, answer, now, retry).await }.scope_boxed()
         })
@@ -76,10 +117,42 @@ pub async fn reconcile_once(payments: &Payments) -> Result<usize, PaymentError> 
     Ok(attempted)
 }
 
+/// An accepted charge still without a final answer at the maximum age: it is cancelled at the
+/// gateway, unless the look-up finds it final meanwhile. A cancel answered "already succeeded"
+/// settles it as succeeded; one that cannot be cancelled yet (processing) stays pending and is
+/// asked about again.
+async fn give_up_accepted(gateway: &dyn Gateway, payment_id: &str, reference: &str) -> Result<Outcome, GatewayError> {
+    match gateway.charge_status(payment_id, reference).await? {
+        Outcome::Pending { .. } => match gateway.cancel_charge(payment_id, reference).await? {
+            Outcome::Declined { reference, .. } => {
+                tracing::warn!(payment_id, "cancelled at the gateway: no final answer within the maximum pending age");
+                Ok(timed_out(reference))
+            }
+            other => Ok(other),
+        },
+        settled => Ok(settled),
+    }
+}
+
+fn timed_out(reference: Option<String>) -> Outcome {
+    Outcome::Declined {
+        reference,
+        code: "gateway_timeout".to_owned(),
+        message: "The payment gateway gave no final answer in time.".to_owned(),
+    }
+}
+
+/// Refunds keep no attempt count: the wait grows with the refund's age instead (about as long
+/// again as it has been pending, 2 s to 5 min), so a pending refund is looked up quickly at
+/// first and rarely once it has waited long.
+fn refund_backoff(age: ChronoDuration) -> i32 {
+    age.num_seconds().max(1).ilog2() as i32
+}
+
 /// Runs a round every `interval` until `stop` turns true.
-pub async fn run(payments: Payments, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(payments: Payments, interval: Duration, max_pending_age: Duration, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        match reconcile_once(&payments).await {
+        match reconcile_once(&payments, max_pending_age).await {
             Ok(n) if n as i64 >= BATCH => continue,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "reconciling pending payments"),
@@ -88,5 +161,22 @@ pub async fn run(payments: Payments, interval: Duration, mut stop: watch::Receiv
             _ = tokio::time::sleep(interval) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refunds_are_looked_up_less_often_as_they_age() {
+        let wait = |age| {
+            let now = chrono::DateTime::from_timestamp(0, 0).unwrap().naive_utc();
+            (settlement::retry_at(now, refund_backoff(ChronoDuration::seconds(age))) - now).num_seconds()
+        };
+        assert_eq!(wait(0), 2);
+        assert_eq!(wait(2), 4);
+        assert_eq!(wait(10), 16);
+        assert_eq!(wait(86_400), 300);
     }
 }

@@ -72,5 +72,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    released_orders (order_id) {
+        order_id -> Varchar,
+        reason -> Varchar,
+        released_at -> Datetime,
+    }
+}
+
+diesel::table! {
+    processed_events (event_id) {
+        event_id -> Char,
+        topic -> Varchar,
+        processed_at -> Datetime,
+    }
+}
+
 diesel::joinable!(refunds -> payments (payment_id));
-diesel::allow_tables_to_appear_in_same_query!(outbox, payments, refunds, idempotency_keys, processed_webhooks);
+diesel::allow_tables_to_appear_in_same_query!(
+    outbox,
+    payments,
+    refunds,
+    idempotency_keys,
+    processed_webhooks,
+    released_orders,
+    processed_events
+);

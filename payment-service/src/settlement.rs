@@ -3,6 +3,7 @@
 //! applies it the same way, and only a still-pending payment or refund changes, so racing
 //! learners settle it once.
 use crate::{
+    compensation,
     error::PaymentError,
     events::{outbox, types},
     gateway::{GatewayError, Outcome},
@@ -44,6 +45,8 @@ pub async fn apply_charge(
             if payments::settle(conn, payment_id, payments::SUCCEEDED, Some(&reference), None, now).await? {
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
+                // Settled after its checkout gave the stock back (a late answer): refund it.
+                compensation::after_success(conn, &payment, now).await?;
             }
         }
         Ok(Outcome::Declined { reference, code, message }) => {
@@ -53,11 +56,15 @@ pub async fn apply_charge(
                 record_failed(conn, topic, &payment).await?;
             }
         }
-        // Accepted, not final: the gateway's webhook settles it.
-        Ok(Outcome::Pending { reference }) => payments::defer(conn, payment_id, Some(&reference), None, now).await?,
+        // Accepted, not final: the gateway's webhook settles it, or the reconciler looking it up
+        // by its reference (with the usual backoff) if the webhook never comes.
+        Ok(Outcome::Pending { reference }) => {
+            payments::defer(conn, payment_id, Some(&reference), Some(retry_at), now).await?
+        }
         Err(error) => {
             tracing::warn!(payment_id, error = %error, "no answer from the gateway; the payment stays pending");
-            payments::defer(conn, payment_id, None, Some(retry_at), now).await?
+            // A reference learnt earlier stays: the charge is looked up, never repeated.
+            payments::retry_later(conn, payment_id, retry_at, now).await?
         }
     }
     Ok(())
@@ -79,11 +86,11 @@ pub async fn apply_refund(
                 let payment = payments::lock(conn, &refund.payment_id)
                     .await?
                     .ok_or_else(|| PaymentError::PaymentNotFound(refund.payment_id.clone()))?;
-                let status = if payment.refunded_minor >= payment.amount_minor {
-                    payments::REFUNDED
-                } else {
-                    payments::PARTIALLY_REFUNDED
-                };
+                // What the gateway gave back, not what is still in flight: a refund that
+                // later fails must not leave the payment marked refunded.
+                let refunded = refunds::succeeded_total(conn, &payment.id).await?;
+                let status =
+                    if refunded >= payment.amount_minor { payments::REFUNDED } else { payments::PARTIALLY_REFUNDED };
                 payments::set_status(conn, &payment.id, status, now).await?;
                 let event = PaymentRefunded {
                     payment_id: payment.id.clone(),
@@ -91,17 +98,26 @@ pub async fn apply_refund(
                     user_id: payment.user_id.clone(),
                     order_id: payment.order_id.clone(),
                     amount: Some(money(refund.amount_minor, &refund.currency)),
-                    total_refunded: Some(money(payment.refunded_minor, &payment.currency)),
+                    total_refunded: Some(money(refunded, &payment.currency)),
                 };
                 outbox::enqueue(conn, topic, &payment.user_id, types::PAYMENT_REFUNDED, &event).await?;
             }
         }
         Ok(Outcome::Declined { reference, code, .. }) => {
-            if refunds::settle(conn, &refund.id, refunds::FAILED, reference.as_deref(), Some(&code), now).await? {
+            if refunds::settle_refused(conn, &refund.id, reference.as_deref(), &code, now).await? {
                 payments::add_refunded(conn, &refund.payment_id, -refund.amount_minor, now).await?;
+            } else {
+                // Settled meanwhile, or accepted by the gateway under a reference this refusal
+                // is not about (a later request's 4xx): the amount may have been refunded, so it
+                // is not given back; the refund is looked up again.
+                tracing::warn!(refund_id = refund.id, code, "a refusal not booked: the refund was settled or accepted");
+                refunds::defer(conn, &refund.id, retry_at).await?
             }
         }
-        Ok(Outcome::Pending { .. }) => refunds::defer(conn, &refund.id, retry_at).await?,
+        // Accepted, not final: kept with its reference, so it is looked up from now on.
+        Ok(Outcome::Pending { reference }) => {
+            refunds::defer_accepted(conn, &refund.id, &reference, retry_at, now).await?
+        }
         Err(error) => {
             tracing::warn!(refund_id = refund.id, error = %error, "no answer from the gateway; the refund stays pending");
             refunds::defer(conn, &refund.id, retry_at).await?

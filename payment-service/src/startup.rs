@@ -4,7 +4,7 @@ use crate::{
     auth::{Introspection, Jwks, TokenVerifier},
     configuration::{GatewayKind, Settings},
     db::{self, Db},
-    events::relay::Relay,
+    events::{consumer::ProductEventsConsumer, relay::Relay},
     gateway::{Gateway, Sandbox, Stripe},
     grpc::{self, PaymentGrpc},
     http::{self, WebhookSettings},
@@ -39,7 +39,7 @@ pub struct Application {
     grpc_addr: SocketAddr,
     metrics: Metrics,
     grpc_service: PaymentGrpc,
-    /// The outbox relay and the reconciler, and how to stop them.
+    /// The outbox relay, the product-events consumer and the reconciler, and how to stop them.
     background: Vec<JoinHandle<()>>,
     stop_background: watch::Sender<bool>,
     settings: Settings,
@@ -78,12 +78,23 @@ impl Application {
             idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),
         };
+        let product_events = ProductEventsConsumer {
+            consumer: kafka.consumer(&settings.kafka.product_events_topic)?,
+            pool: pool.clone(),
+            dlq_producer: kafka.producer(),
+        };
         let (stop_background, stop) = watch::channel(false);
         let background = vec![
             after_migrations(migrated.clone(), relay.run(stop.clone())),
+            after_migrations(migrated.clone(), product_events.run(stop.clone())),
             after_migrations(
                 migrated.clone(),
-                reconciler::run(payments.clone(), settings.gateway.reconcile_interval, stop),
+                reconciler::run(
+                    payments.clone(),
+                    settings.gateway.reconcile_interval,
+                    settings.gateway.max_pending_age,
+                    stop,
+                ),
             ),
         ];
         let jwks = Jwks::new(

@@ -1,14 +1,14 @@
 //! Stripe webhooks: `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">`,
 //! verified in constant time with the endpoint's signing secret and refused outside the
 //! timestamp tolerance (replays of an old, validly signed event). A verified event moves a
-//! pending payment to its final state; an event id seen before changes nothing.
+//! pending payment or refund to its final state; an event id seen before changes nothing.
 use crate::{
     error::PaymentError,
     gateway::{stripe, Outcome},
     payments::Payments,
     schema::processed_webhooks,
     settlement,
-    store::payments as store,
+    store::{payments as store, refunds},
 };
 use chrono::Utc;
 use diesel::prelude::*;
@@ -68,6 +68,7 @@ struct EventData {
     object: EventObject,
 }
 
+/// A PaymentIntent or a Refund.
 #[derive(Debug, Deserialize)]
 struct EventObject {
     id: String,
@@ -75,6 +76,19 @@ struct EventObject {
     metadata: std::collections::HashMap<String, String>,
     #[serde(default)]
     last_payment_error: Option<stripe::ErrorBody>,
+    #[serde(default)]
+    status: Option<String>,
+    /// A failed refund's reason.
+    #[serde(default)]
+    failure_reason: Option<String>,
+}
+
+/// What an event settles.
+enum Settles {
+    /// The payment of a PaymentIntent (`metadata.payment_id`, else its reference).
+    Charge(Outcome),
+    /// The refund of a Refund (`metadata.refund_id`, else its reference).
+    Refund(Outcome),
 }
 
 /// What applying a verified event did.
@@ -93,10 +107,19 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
     if event.id.is_empty() || event.id.len() > 255 {
         return Err(PaymentError::WebhookRefused("the event id is missing or too long"));
     }
-    let outcome = match event.kind.as_str() {
-        "payment_intent.succeeded" => Some(Outcome::Succeeded { reference: event.data.object.id.clone() }),
+    let object = &mut event.data.object;
+    let settles = match event.kind.as_str() {
+        "payment_intent.succeeded" => Some(Settles::Charge(Outcome::Succeeded { reference: object.id.clone() })),
         "payment_intent.payment_failed" => {
-            Some(stripe::failed(event.data.object.id.clone(), event.data.object.last_payment_error.take()))
+            Some(Settles::Charge(stripe::failed(object.id.clone(), object.last_payment_error.take())))
+        }
+        // The object is the Refund as it stands now: its status says whether it is done,
+        // failed (the amount may be refunded again) or still pending.
+        "refund.created" | "refund.updated" | "charge.refund.updated" | "refund.failed" => {
+            let status = object.status.clone().or_else(|| (event.kind == "refund.failed").then(|| "failed".to_owned()));
+            status.map(|status| {
+                Settles::Refund(stripe::refund_outcome(object.id.clone(), &status, object.failure_reason.take()))
+            })
         }
         _ => None,
     };
@@ -113,17 +136,36 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
                 if fresh == 0 {
                     return Ok(Applied::Duplicate);
                 }
-                let Some(outcome) = outcome else { return Ok(Applied::Recorded) };
-                let payment_id = match event.data.object.metadata.get("payment_id") {
-                    Some(id) => Some(id.clone()),
-                    None => store::find_by_reference(conn, &event.data.object.id).await?,
-                };
-                match payment_id {
-                    Some(id) => {
-                        let retry = settlement::retry_at(now, 0);
-                        settlement::apply_charge(conn, topic, &id, Ok(outcome), now, retry).await?;
+                let retry = settlement::retry_at(now, 0);
+                let object = &event.data.object;
+                match settles {
+                    None => {}
+                    Some(Settles::Charge(outcome)) => {
+                        let payment_id = match object.metadata.get("payment_id") {
+                            Some(id) => Some(id.clone()),
+                            None => store::find_by_reference(conn, &object.id).await?,
+                        };
+                        match payment_id {
+                            Some(id) => settlement::apply_charge(conn, topic, &id, Ok(outcome), now, retry).await?,
+                            None => {
+                                tracing::info!(event_id = event.id, "webhook for a payment this service does not know")
+                            }
+                        }
                     }
-                    None => tracing::info!(event_id = event.id, "webhook for a payment this service does not know"),
+                    Some(Settles::Refund(outcome)) => {
+                        let refund = match object.metadata.get("refund_id") {
+                            Some(id) => refunds::find(conn, id).await?,
+                            None => refunds::find_by_reference(conn, &object.id).await?,
+                        };
+                        match refund {
+                            Some(refund) => {
+                                settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?
+                            }
+                            None => {
+                                tracing::info!(event_id = event.id, "webhook for a refund this service does not know")
+                            }
+                        }
+                    }
                 }
                 Ok(Applied::Recorded)
             }

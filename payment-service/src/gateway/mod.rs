@@ -44,7 +44,8 @@ pub enum Outcome {
         code: String,
         message: String,
     },
-    /// Accepted but not final yet (asynchronous methods); a webhook or the reconciler settles it.
+    /// Accepted but not final yet (asynchronous methods); a webhook or the reconciler (asking
+    /// `charge_status` / `refund_status`) settles it.
     Pending {
         reference: String,
     },
@@ -61,9 +62,30 @@ pub enum GatewayError {
 
 pub type GatewayFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, GatewayError>> + Send + 'a>>;
 
+/// A `Declined` outcome's code for an intent the gateway confirmed as cancelled (callers relabel
+/// it with why they cancelled: `authentication_required`, `gateway_timeout`).
+pub const CANCELED: &str = "canceled";
+
 pub trait Gateway: Send + Sync {
     /// Stored with each payment: which gateway holds it.
     fn name(&self) -> &'static str;
+    /// Creates the charge, or (same idempotency key) answers the first attempt's outcome. Repeat
+    /// it only while the gateway has not answered at all and its key is still remembered.
     fn charge<'a>(&'a self, attempt: &'a ChargeAttempt) -> GatewayFuture<'a>;
+    /// Creates the refund, or (same idempotency key) answers the first attempt's outcome; the
+    /// same rules as `charge`.
     fn refund<'a>(&'a self, attempt: &'a RefundAttempt) -> GatewayFuture<'a>;
+    /// The current state of a charge the gateway accepted (`reference`), for a pending payment:
+    /// a repeated `charge` would only replay the first answer. A refusal to answer the look-up
+    /// is an error, never a `Declined`: it says nothing about the charge. A gateway may finish a
+    /// charge that can no longer complete before answering (Stripe cancels an intent waiting for
+    /// 3-D Secure, which our intents cannot do), hence the payment id (its cancel key).
+    fn charge_status<'a>(&'a self, payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a>;
+    /// The current state of a refund the gateway accepted (`reference`); as `charge_status`, a
+    /// refused look-up is an error, so only the gateway saying the refund failed is `Declined`.
+    fn refund_status<'a>(&'a self, reference: &'a str) -> GatewayFuture<'a>;
+    /// Cancels a charge that is not final (idempotency key `cancel-<payment id>`): `Declined`
+    /// with code `CANCELED` once it is cancelled, `Succeeded` when it had already succeeded,
+    /// `Pending` when it can no longer be cancelled but is not final yet (processing).
+    fn cancel_charge<'a>(&'a self, payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a>;
 }

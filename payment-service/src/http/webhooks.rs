@@ -1,4 +1,4 @@
-//! `POST /v1/webhooks/stripe`: the gateway tells us how a payment ended. The body is read raw
+//! `POST /v1/webhooks/stripe`: the gateway tells us how a payment or a refund ended. The body is read raw
 //! (the signature covers its exact bytes) and verified before anything is parsed.
 use crate::{error::PaymentError, payments::Payments, webhooks};
 use actix_web::{post, web, HttpRequest, HttpResponse};

@@ -90,3 +90,13 @@ pub async fn purge_expired(conn: &mut Conn, limit: i64) -> Result<usize, Payment
         .execute(conn)
         .await?)
 }
+
+/// Points a key that was just claimed at an existing resource, and completes it: a retry of an
+/// order already charged under another (or a purged) key replays that charge.
+pub async fn point_at(conn: &mut Conn, user_id: &str, key: &str, resource_id: &str) -> Result<(), PaymentError> {
+    diesel::update(idempotency_keys::table.find((user_id, key)))
+        .set((idempotency_keys::resource_id.eq(resource_id), idempotency_keys::state.eq(COMPLETED)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

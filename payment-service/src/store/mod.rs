@@ -2,5 +2,6 @@
 pub mod idempotency;
 pub mod payments;
 pub mod refunds;
+pub mod released;
 
 pub type Conn = diesel_async::AsyncMysqlConnection;

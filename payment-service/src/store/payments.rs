@@ -178,3 +178,50 @@ pub async fn set_status(conn: &mut Conn, id: &str, status: &str, now: NaiveDateT
         .await?;
     Ok(())
 }
+
+/// The user's payments for `order_id` that were not declined, locked (an order's charges are
+/// judged one at a time).
+pub async fn lock_live_for_order(
+    conn: &mut Conn,
+    user_id: &str,
+    order_id: &str,
+) -> Result<Vec<PaymentRow>, PaymentError> {
+    Ok(payments::table
+        .filter(payments::user_id.eq(user_id))
+        .filter(payments::order_id.eq(order_id))
+        .filter(payments::status.ne(FAILED))
+        .for_update()
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Every user's payments for `order_id`, locked.
+pub async fn lock_for_order(conn: &mut Conn, order_id: &str) -> Result<Vec<PaymentRow>, PaymentError> {
+    Ok(payments::table
+        .filter(payments::order_id.eq(order_id))
+        .for_update()
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Keeps a pending payment pending and asks again at `next_attempt_at`, leaving the gateway's
+/// reference as it is: a look-up that got no answer must not make the reconciler forget that
+/// the gateway accepted the charge (it would repeat the charge instead of asking about it).
+pub async fn retry_later(
+    conn: &mut Conn,
+    id: &str,
+    next_attempt_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+        .set((
+            payments::next_attempt_at.eq(Some(next_attempt_at)),
+            payments::attempts.eq(payments::attempts + 1),
+            payments::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

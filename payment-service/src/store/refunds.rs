@@ -99,3 +99,88 @@ pub async fn claim_due(
     }
     Ok(due)
 }
+
+/// What the gateway has really given back for a payment: its succeeded refunds, not those
+/// still in flight.
+pub async fn succeeded_total(conn: &mut Conn, payment_id: &str) -> Result<i64, PaymentError> {
+    let amounts: Vec<i64> = refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .filter(refunds::status.eq(SUCCEEDED))
+        .select(refunds::amount_minor)
+        .load(conn)
+        .await?;
+    Ok(amounts.iter().sum())
+}
+
+/// The gateway's reference of a refund: set once the gateway accepted it (even as pending).
+pub async fn reference(conn: &mut Conn, id: &str) -> Result<Option<String>, PaymentError> {
+    Ok(refunds::table.find(id).select(refunds::gateway_reference).first(conn).await.optional()?.flatten())
+}
+
+pub async fn find_by_reference(conn: &mut Conn, reference: &str) -> Result<Option<RefundRow>, PaymentError> {
+    Ok(refunds::table
+        .filter(refunds::gateway_reference.eq(reference))
+        .select(RefundRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Keeps a refund the gateway accepted as pending, with its reference (so that it is looked
+/// up from now on, never created again), and when to ask again.
+pub async fn defer_accepted(
+    conn: &mut Conn,
+    id: &str,
+    reference: &str,
+    next_attempt_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+        .set((
+            refunds::gateway_reference.eq(reference),
+            refunds::next_attempt_at.eq(Some(next_attempt_at)),
+            refunds::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Fails a pending refund the gateway refused, unless the gateway had already accepted it
+/// under another reference: an accepted refund fails only by the gateway saying that this
+/// refund (its own reference) failed. `false` when nothing changed.
+pub async fn settle_refused(
+    conn: &mut Conn,
+    id: &str,
+    reference: Option<&str>,
+    failure_code: &str,
+    now: NaiveDateTime,
+) -> Result<bool, PaymentError> {
+    let target = refunds::table.find(id).filter(refunds::status.eq(PENDING));
+    let changes = (
+        refunds::status.eq(FAILED),
+        refunds::gateway_reference.eq(reference),
+        refunds::failure_code.eq(failure_code),
+        refunds::next_attempt_at.eq(None::<NaiveDateTime>),
+        refunds::updated_at.eq(now),
+    );
+    let changed = match reference {
+        Some(reference) => {
+            let unaccepted_or_this = refunds::gateway_reference.is_null().or(refunds::gateway_reference.eq(reference));
+            diesel::update(target.filter(unaccepted_or_this)).set(changes).execute(conn).await?
+        }
+        None => diesel::update(target.filter(refunds::gateway_reference.is_null())).set(changes).execute(conn).await?,
+    };
+    Ok(changed == 1)
+}
+
+/// Stops the reconciler asking about a pending refund (it stays pending, its amount reserved):
+/// for one the gateway never answered whose idempotency key is about to expire, where a
+/// repeat could refund a second time. A webhook or an operator settles it.
+pub async fn park(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<(), PaymentError> {
+    diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+        .set((refunds::next_attempt_at.eq(None::<NaiveDateTime>), refunds::updated_at.eq(now)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -41,6 +41,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// This test's own topic.
     pub events_topic: String,
+    /// This test's own product-events topic, which the service consumes.
+    pub product_events_topic: String,
     /// The key auth would sign this test's tokens with, and the JWKS serving it.
     pub auth_key: std::sync::Arc<TestKey>,
     pub jwks: JwksServer,
@@ -126,7 +128,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.grpc_port = 0;
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
-    settings.kafka.events_topic = format!("test.{}.payment.events.v1", uuid::Uuid::now_v7().simple());
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    settings.kafka.events_topic = format!("test.{run}.payment.events.v1");
+    settings.kafka.product_events_topic = format!("test.{run}.product.events.v1");
+    settings.kafka.group_id = format!("test-{run}");
+    settings.kafka.session_timeout = Duration::from_millis(6000);
     settings.gateway.reconcile_interval = Duration::from_millis(100);
     settings.gateway.webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
     let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
@@ -135,8 +141,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     settings.auth.introspection_url = jwks.introspection_url.clone();
     customise(&mut settings);
     let events_topic = settings.kafka.events_topic.clone();
+    let product_events_topic = settings.kafka.product_events_topic.clone();
     if settings.kafka.brokers == kafka_brokers() {
-        crate::kafka::create_topics(&settings.kafka.brokers, &[&events_topic]).await;
+        let dlq = format!("{product_events_topic}.dlq");
+        crate::kafka::create_topics(&settings.kafka.brokers, &[&events_topic, &product_events_topic, &dlq]).await;
     }
     let server = admin_database_url().rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or_default();
     let own_database = secrecy::ExposeSecret::expose_secret(&settings.database.url).starts_with(&server);
@@ -145,8 +153,16 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_port = app.grpc_port();
     tokio::spawn(app.run_until_stopped());
-    let app =
-        TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic, auth_key, jwks };
+    let app = TestApp {
+        address,
+        grpc_port,
+        database_url,
+        client: reqwest::Client::new(),
+        events_topic,
+        product_events_topic,
+        auth_key,
+        jwks,
+    };
     if own_database {
         app.wait_for_migrations().await;
     }
@@ -222,4 +238,10 @@ struct Count {
 pub async fn count(database_url: &str, sql: &str) -> i64 {
     let mut conn = AsyncMysqlConnection::establish(database_url).await.unwrap();
     diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().n
+}
+
+/// Runs one statement (a test's way of making time pass: expiring a key, say).
+pub async fn execute(database_url: &str, sql: &str) {
+    let mut conn = AsyncMysqlConnection::establish(database_url).await.unwrap();
+    diesel::sql_query(sql).execute(&mut conn).await.unwrap();
 }

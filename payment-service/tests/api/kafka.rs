@@ -105,3 +105,14 @@ impl Drop for ThrowawayBroker {
         let _ = std::fs::remove_dir_all(&self.state);
     }
 }
+
+/// Publishes one record and waits for the broker's acknowledgement.
+pub async fn publish(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("producer");
+    producer
+        .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(10))
+        .await
+        .map_err(|(error, _)| error)
+        .expect("record acknowledged");
+}

@@ -2,6 +2,7 @@
 //! on port 0 against a fresh MariaDB database of its own and the real broker.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod compensation;
 mod grpc;
 mod health;
 mod helpers;
@@ -12,5 +13,6 @@ mod openapi;
 mod payments;
 mod process;
 mod store;
+mod stripe_followups;
 mod stripe_mock;
 mod tokens;

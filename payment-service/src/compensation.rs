@@ -1,0 +1,79 @@
+//! No money is kept without a sale. A checkout's reservation (id = the payment's order_id)
+//! ends exactly one way at product-service: committed (a sale), or released / expired — which
+//! product announces with `ReservationReleased`. This service records each released order and
+//! refunds in full every charge for it that has succeeded, or succeeds later (a charge the
+//! reconciler or a webhook settles after the reservation's TTL). The refund is a pending row
+//! the reconciler performs with its own idempotency key until the gateway answers, so it
+//! survives crashes and outages: it does not depend on the request that charged.
+//!
+//! Race-free by lock order: both paths lock the payment rows first and the released-order row
+//! second, in one transaction each (see `store::released::is_released`).
+use crate::{
+    error::PaymentError,
+    store::{
+        payments::{self, PaymentRow},
+        refunds::{self, RefundRow},
+        released, Conn,
+    },
+};
+use chrono::NaiveDateTime;
+use uuid::Uuid;
+
+/// The reason compensating refunds carry.
+pub const REASON: &str = "reservation_released";
+
+/// Applies a `ReservationReleased`: records the order and refunds what was charged for it.
+/// Returns how many refunds it started.
+pub async fn order_released(
+    conn: &mut Conn,
+    order_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<usize, PaymentError> {
+    let charged = payments::lock_for_order(conn, order_id).await?;
+    released::insert(conn, order_id, reason, now).await?;
+    let mut started = 0;
+    for payment in &charged {
+        if refund_rest(conn, payment, now).await? {
+            started += 1;
+        }
+    }
+    Ok(started)
+}
+
+/// Called when a payment has just succeeded (the caller holds its row): refunds it at once if
+/// its order was released meanwhile. `true` when a refund was started.
+pub async fn after_success(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) -> Result<bool, PaymentError> {
+    if !released::is_released(conn, &payment.order_id).await? {
+        return Ok(false);
+    }
+    tracing::warn!(
+        payment_id = payment.id,
+        order_id = payment.order_id,
+        "a charge succeeded for a checkout whose stock was released; refunding it"
+    );
+    refund_rest(conn, payment, now).await
+}
+
+/// Starts a refund of what is left to refund of a succeeded payment (nothing for a pending,
+/// failed or fully refunded one).
+async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) -> Result<bool, PaymentError> {
+    let refundable = payment.amount_minor - payment.refunded_minor;
+    let settled = payment.status == payments::SUCCEEDED || payment.status == payments::PARTIALLY_REFUNDED;
+    if !settled || refundable <= 0 {
+        return Ok(false);
+    }
+    payments::add_refunded(conn, &payment.id, refundable, now).await?;
+    let refund = RefundRow {
+        id: Uuid::now_v7().to_string(),
+        payment_id: payment.id.clone(),
+        amount_minor: refundable,
+        currency: payment.currency.clone(),
+        reason: REASON.to_owned(),
+        status: refunds::PENDING.to_owned(),
+        created_at: now,
+    };
+    // Due at once: the reconciler's next round asks the gateway.
+    refunds::insert(conn, &refund, now).await?;
+    Ok(true)
+}

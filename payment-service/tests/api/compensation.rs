@@ -1,0 +1,229 @@
+//! No money without a sale, and one charge per order (issue "Checkout money invariants",
+//! findings 1, 2, 5, 9 and 10): a checkout whose reservation product-service released or
+//! expired gets its charge refunded, durably and once, whether the charge had succeeded or
+//! succeeds later; an order is never charged twice, even after its key is gone.
+use crate::{
+    helpers::{authed, count, execute, kafka_brokers, spawn_app, spawn_app_with, Shopper, TestApp},
+    stripe_mock::StripeMock,
+};
+use payment_service::{
+    configuration::GatewayKind,
+    proto::shop::{
+        common::v1::Money,
+        events::v1::{Envelope, ReservationReleased},
+        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
+    },
+};
+use prost::Message as _;
+use secrecy::SecretString;
+use std::time::Duration;
+use tonic::Code;
+
+fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money { amount_minor, currency: "EUR".to_owned() })
+}
+
+fn charge_request(key: &str, order_id: &str, amount_minor: i64, token: &str) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: key.to_owned(),
+        order_id: order_id.to_owned(),
+        amount: eur(amount_minor),
+        payment_token: token.to_owned(),
+        lines: vec![OrderLine {
+            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+            name: "Enamel mug".to_owned(),
+            quantity: 1,
+            unit_price: eur(amount_minor),
+        }],
+    }
+}
+
+async fn charge(app: &TestApp, shopper: &Shopper, request: ChargeRequest) -> Result<Payment, tonic::Status> {
+    app.payments().await.charge(authed(request, &shopper.token)).await.map(|r| r.into_inner().payment.unwrap())
+}
+
+async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
+    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
+    app.payments().await.get_payment(request).await.unwrap().into_inner().payment.unwrap()
+}
+
+fn status(payment: &Payment) -> PaymentStatus {
+    PaymentStatus::try_from(payment.status).unwrap()
+}
+
+/// What product-service publishes when a checkout's reservation ends without a sale.
+fn released_envelope(order_id: &str, reason: &str) -> Vec<u8> {
+    let event = ReservationReleased {
+        reservation_id: order_id.to_owned(),
+        reason: reason.to_owned(),
+        released_at: Some(std::time::SystemTime::now().into()),
+    };
+    Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "shop.events.v1.ReservationReleased".to_owned(),
+        occurred_at: Some(std::time::SystemTime::now().into()),
+        producer: "product-service".to_owned(),
+        aggregate_id: order_id.to_owned(),
+        payload: event.encode_to_vec(),
+    }
+    .encode_to_vec()
+}
+
+async fn publish_release(app: &TestApp, envelope: &[u8], order_id: &str) {
+    crate::kafka::publish(&kafka_brokers(), &app.product_events_topic, order_id, envelope).await;
+}
+
+/// Polls the payment until `done` holds (the consumer's first join takes a few seconds).
+async fn wait_for(app: &TestApp, shopper: &Shopper, id: &str, done: impl Fn(&Payment) -> bool) -> Payment {
+    let mut payment = get(app, shopper, id).await;
+    for _ in 0..300 {
+        if done(&payment) {
+            return payment;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        payment = get(app, shopper, id).await;
+    }
+    payment
+}
+
+async fn refunds_of(app: &TestApp, payment_id: &str) -> i64 {
+    count(
+        &app.database_url,
+        &format!("SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE payment_id = '{payment_id}'"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_paid_checkout_whose_stock_was_released_is_refunded_once_however_often_the_event_comes() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &shopper, charge_request(&order, &order, 2500, "tok_visa")).await.unwrap();
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+
+    let envelope = released_envelope(&order, "expired");
+    publish_release(&app, &envelope, &order).await;
+    publish_release(&app, &envelope, &order).await;
+    // The same fact in a second event (released after expired): still one refund.
+    publish_release(&app, &released_envelope(&order, "released"), &order).await;
+    let refunded = wait_for(&app, &shopper, &paid.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(status(&refunded), PaymentStatus::Refunded, "the charge of an unsold checkout is refunded");
+    assert_eq!(refunded.refunded, eur(2500));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(refunds_of(&app, &paid.payment_id).await, 1, "one refund, whatever the redeliveries");
+
+    let events = app.events_of(&shopper.user_id, 2).await;
+    let kinds: Vec<_> = events.iter().map(|e| e.event_type.trim_start_matches("shop.events.v1.")).collect();
+    assert_eq!(kinds, ["PaymentSucceeded", "PaymentRefunded"]);
+}
+
+#[tokio::test]
+async fn a_charge_that_succeeds_after_its_checkout_was_released_is_refunded() {
+    // tok_timeout: the first gateway call gets no answer (the payment stays pending); the
+    // reconciler's repeat succeeds seconds later — after the reservation was given back.
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let pending = charge(&app, &shopper, charge_request(&order, &order, 1800, "tok_timeout")).await.unwrap();
+    assert_eq!(status(&pending), PaymentStatus::Pending);
+    publish_release(&app, &released_envelope(&order, "expired"), &order).await;
+    // Before the fix the late success kept the money: it ended `succeeded`.
+    let settled = wait_for(&app, &shopper, &pending.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(status(&settled), PaymentStatus::Refunded, "a late success for an unsold checkout is refunded");
+    assert_eq!(refunds_of(&app, &pending.payment_id).await, 1);
+}
+
+#[tokio::test]
+async fn a_checkout_that_became_a_sale_is_not_refunded_by_another_orders_release() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let (sold, unsold) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let kept = charge(&app, &shopper, charge_request(&sold, &sold, 900, "tok_visa")).await.unwrap();
+    let refunded = charge(&app, &shopper, charge_request(&unsold, &unsold, 700, "tok_visa")).await.unwrap();
+    publish_release(&app, &released_envelope(&unsold, "released"), &unsold).await;
+    wait_for(&app, &shopper, &refunded.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(status(&get(&app, &shopper, &kept.payment_id).await), PaymentStatus::Succeeded);
+    assert_eq!(refunds_of(&app, &kept.payment_id).await, 0);
+}
+
+#[tokio::test]
+async fn an_order_is_charged_once_even_after_its_idempotency_key_was_purged() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let first = charge(&app, &shopper, charge_request(&order, &order, 4200, "tok_visa")).await.unwrap();
+    // A day later the key is purged (the reconciler deletes keys past their 24 hours).
+    execute(&app.database_url, "UPDATE idempotency_keys SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND").await;
+    for _ in 0..100 {
+        if count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await, 0);
+
+    // The same checkout retried (same key and order): the first charge, not a second one.
+    let again = charge(&app, &shopper, charge_request(&order, &order, 4200, "tok_visa")).await.unwrap();
+    assert_eq!(again.payment_id, first.payment_id);
+    // Under another key too; a different amount for the same order is refused.
+    let other_key = charge(&app, &shopper, charge_request("another-key", &order, 4200, "tok_visa")).await.unwrap();
+    assert_eq!(other_key.payment_id, first.payment_id);
+    let changed = charge(&app, &shopper, charge_request("third-key", &order, 1, "tok_visa")).await.unwrap_err();
+    assert_eq!(changed.code(), Code::FailedPrecondition);
+    assert!(changed.message().starts_with("order_already_charged"), "{}", changed.message());
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 1);
+
+    // A declined order may be paid again with another card (a new key).
+    let declined_order = uuid::Uuid::now_v7().to_string();
+    let declined =
+        charge(&app, &shopper, charge_request("d1", &declined_order, 500, "tok_chargeDeclined")).await.unwrap();
+    assert_eq!(status(&declined), PaymentStatus::Failed);
+    let paid = charge(&app, &shopper, charge_request("d2", &declined_order, 500, "tok_visa")).await.unwrap();
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn an_order_id_product_service_would_refuse_is_refused_here_too() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    // 150 characters, 300 bytes: within a 255-character column, beyond a 255-byte reservation id.
+    let order = "é".repeat(150);
+    let refused = charge(&app, &shopper, charge_request("k", &order, 100, "tok_visa")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{}", refused.message());
+    assert!(refused.message().contains("order_id"));
+}
+
+#[tokio::test]
+async fn a_payment_is_marked_refunded_only_when_its_refunds_have_succeeded() {
+    // Stripe answers the first refund late (it stays in flight), the second at once.
+    let mock = StripeMock::start();
+    let base = mock.base_url.clone();
+    let app = spawn_app_with(move |s| {
+        s.gateway.kind = GatewayKind::Stripe;
+        s.gateway.stripe_api_base = base;
+        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
+        s.gateway.timeout = Duration::from_millis(300);
+        // The in-flight refund is not retried during the test.
+        s.gateway.reconcile_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &shopper, charge_request(&order, &order, 1000, "tok_visa")).await.unwrap();
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+    let refund = |key: &str, amount: i64| RefundRequest {
+        idempotency_key: key.to_owned(),
+        payment_id: paid.payment_id.clone(),
+        amount: eur(amount),
+        reason: "requested_by_customer".to_owned(),
+    };
+    mock.slow_once(Duration::from_millis(1500));
+    app.payments().await.refund(authed(refund("r1", 600), &shopper.token)).await.unwrap();
+    let pending = "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'pending'";
+    assert_eq!(count(&app.database_url, pending).await, 1, "the first refund is still in flight");
+    let done = app.payments().await.refund(authed(refund("r2", 400), &shopper.token)).await.unwrap().into_inner();
+    let payment = done.payment.unwrap();
+    // Before the fix: `refunded`, counting the 600 still in flight.
+    assert_eq!(status(&payment), PaymentStatus::PartiallyRefunded);
+}
