@@ -78,6 +78,11 @@ class Running:
             "payment-service": {
                 "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
                 "PAYMENT_KAFKA_EVENTS_TOPIC": self.topics["payment"],
+                "PAYMENT_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
+                "PAYMENT_KAFKA_GROUP_ID": f"e2e-payment-{self.run}",
+                "PAYMENT_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                # Pending charges are looked at again within a fifth of a second of being due.
+                "PAYMENT_RECONCILE_INTERVAL_MS": "200",
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
                 "PAYMENT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
             },

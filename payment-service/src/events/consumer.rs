@@ -6,7 +6,7 @@
 //! id is recorded with the effect, so a redelivery changes nothing. A record that can never be
 //! applied goes to `<topic>.dlq` with the reason in a header, and consumption carries on; a
 //! database outage is retried on the same record, so nothing is skipped.
-use super::{header_map, DLQ_ERROR_HEADER};
+use super::{header_map, DLQ_CONSUMER_HEADER, DLQ_ERROR_HEADER};
 use crate::{
     compensation,
     db::DbPool,
@@ -145,9 +145,13 @@ impl ProductEventsConsumer {
 
     async fn to_dead_letters(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
         let dlq = format!("{}.dlq", message.topic());
-        let mut record = FutureRecord::to(&dlq)
-            .payload(message.payload().unwrap_or_default())
-            .headers(OwnedHeaders::new().insert(Header { key: DLQ_ERROR_HEADER, value: Some(reason) }));
+        let mut record = FutureRecord::to(&dlq).payload(message.payload().unwrap_or_default()).headers(
+            OwnedHeaders::new()
+                .insert(Header { key: DLQ_ERROR_HEADER, value: Some(reason) })
+                // The topic has other consumers, which park the same record in the same
+                // dead-letter topic: say whose copy this is.
+                .insert(Header { key: DLQ_CONSUMER_HEADER, value: Some(crate::SERVICE_NAME) }),
+        );
         if let Some(key) = message.key() {
             record = record.key(key);
         }

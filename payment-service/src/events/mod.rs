@@ -9,6 +9,8 @@ use std::collections::HashMap;
 
 /// The header carrying why a record was dead-lettered.
 pub const DLQ_ERROR_HEADER: &str = "dlq-error";
+/// The header naming the consumer that parked it.
+pub const DLQ_CONSUMER_HEADER: &str = "dlq-consumer";
 
 /// Event type names: the payload's full protobuf name, as `Envelope.event_type` carries it.
 pub mod types {

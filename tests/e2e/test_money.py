@@ -1,0 +1,112 @@
+"""Money invariants of the checkout saga (issue "Checkout money invariants"): every checkout ends
+sold and paid, or not sold and not charged (or refunded), whatever the caches forget and however
+late the gateway answers. Reservations expire after 5 s on this platform (conftest.py)."""
+import hashlib
+import os
+import subprocess
+import uuid
+
+from shop import admin, call, create_product, expect, sign_up, wait_until
+from test_platform import add, assert_available, checkout, payments_of, product_available
+
+
+def checkout_id(user_id: str, key: str) -> str:
+    """cart-service's derivation (checkout.rs): the first 16 bytes of a SHA-256, as a UUID v4."""
+    digest = hashlib.sha256(f"shop.checkout.v1\n{user_id}\n{key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def payment_sql(running, sql: str) -> str:
+    out = subprocess.run(["mysql", "-h127.0.0.1", "-upayment", "-ppayment", "-N", "-e", sql,
+                          running.databases["payment-service"]], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def product_sql(running, sql: str) -> str:
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "product", "-d", running.databases["product-service"],
+                          "-tAc", sql], check=True, capture_output=True, text=True,
+                         env={**os.environ, "PGPASSWORD": "product"})
+    return out.stdout.strip()
+
+
+def orders(platform, shopper) -> list:
+    return expect(call("GET", f"{platform.auth}/v1/auth/me/orders", token=shopper.token), 200, "orders").body["orders"]
+
+
+def test_a_checkout_record_lost_by_redis_replays_the_first_charge_instead_of_charging_again(platform, running):
+    # Finding 3, as reproduced against `make run`: Redis lost the `cart:` keys, the same key with
+    # the same line charged a second time and sold a second unit.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=5)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    key = str(uuid.uuid4())
+    first = expect(checkout(platform, shopper, key), 201, "checkout")
+    assert first.body["checkout_id"] == checkout_id(shopper.user_id, key)
+    assert_available(platform, mug, 4)
+
+    # A Redis restart without persistence (or a failover) forgets the checkout's record and its
+    # settled marker; the shopper puts the same line back and retries with the same key.
+    subprocess.run(["redis-cli", "DEL", f"cart:checkout:{shopper.user_id}:{key}",
+                    f"cart:settled:{first.body['checkout_id']}"], check=True, capture_output=True)
+    expect(add(platform, shopper, mug), 200, "the same line again")
+    again = expect(checkout(platform, shopper, key), 201, "the same key after the loss")
+    assert again.body["payment_id"] == first.body["payment_id"], "the first charge, replayed"
+    assert payments_of(running, [shopper.user_id]) == 1, "charged once"
+    assert_available(platform, mug, 4, "one unit sold, not two")
+
+
+def test_a_charge_that_succeeds_after_the_reservation_expired_is_refunded_and_the_cart_kept(platform, running):
+    # Findings 1 and 2: the gateway answers `pending` and settles the charge after the
+    # reservation's TTL; nothing was sold, so the money must go back — without the checkout's
+    # request (the cart is killed meanwhile) and without a retry reaching a refund.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=3)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    key = str(uuid.uuid4())
+    pending = expect(checkout(platform, shopper, key, token="tok_pending"), 202, "checkout while the gateway decides")
+    assert pending.body["status"] == "pending"
+    running.kill("cart-service")
+    wait_until("the reservation expired (5 s TTL)", lambda: product_available(platform, mug) == 3, timeout=15)
+    running.start("cart-service")
+    running.wait_ready(platform.cart)
+    payment_id = pending.body["payment_id"]
+
+    def refunded():
+        return payment_sql(running, f"SELECT status FROM payments WHERE id = '{payment_id}'") == "refunded"
+
+    wait_until("the late charge refunded in full", refunded, timeout=60, interval=0.5)
+    assert payment_sql(running, f"SELECT count(*) FROM refunds WHERE payment_id = '{payment_id}'") == "1"
+    assert product_sql(running, f"SELECT state FROM reservations WHERE id = '{pending.body['checkout_id']}'") \
+        == "expired", "never committed: nothing sold"
+    assert_available(platform, mug, 3, "nothing sold")
+    lines = call("GET", f"{platform.cart}/v1/cart", token=shopper.token).body["lines"]
+    assert [line["product_id"] for line in lines] == [mug], "an unsold checkout leaves the cart as it was"
+
+    def history_shows_refund():
+        listed = orders(platform, shopper)
+        return len(listed) == 1 and listed[0]["refunded"]["amount_minor"] == listed[0]["total"]["amount_minor"]
+
+    wait_until("the order history shows the refund", history_shows_refund, timeout=20)
+    retry = checkout(platform, shopper, key, token="tok_pending")
+    assert retry.status in (202, 409), retry.body
+    assert payments_of(running, [shopper.user_id]) == 1, "the retry charged nothing"
+    assert payment_sql(running, f"SELECT count(*) FROM refunds WHERE payment_id = '{payment_id}'") == "1"
+
+
+def test_a_checkout_declined_late_gives_its_stock_back_at_once_not_at_expiry(platform, running):
+    # Finding 10: nothing consumed PaymentFailed, so a checkout whose charge was declined after
+    # a `pending` answer held its stock until the reservation expired.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug, 2), 200, "add")
+    pending = expect(checkout(platform, shopper, token="tok_pending_declined"), 202, "checkout")
+    reservation = pending.body["checkout_id"]
+    wait_until("the reservation closed", lambda: product_sql(
+        running, f"SELECT state FROM reservations WHERE id = '{reservation}'") != "reserved", timeout=20)
+    assert product_sql(running, f"SELECT state FROM reservations WHERE id = '{reservation}'") == "released", \
+        "released on PaymentFailed, before its expiry"
+    assert_available(platform, mug, 2)
+    assert payment_sql(running, f"SELECT status FROM payments WHERE id = '{pending.body['payment_id']}'") == "failed"
