@@ -55,6 +55,32 @@ pub async fn after_success(conn: &mut Conn, payment: &PaymentRow, now: NaiveDate
     refund_rest(conn, payment, now).await
 }
 
+/// Compensating refunds the gateway may refuse for one payment before an operator must step
+/// in (the auditor's `paid-open` then names the payment).
+pub const MAX_REFUSED: i64 = 3;
+
+/// Called when a refund of the payment was refused or failed (its amount is refundable again):
+/// if the payment's order was released, what is left is refunded anew — a refused
+/// compensation, or a shopper's own partial refund that failed after the compensation counted
+/// it, must not leave money kept for an unsold checkout. `true` when a refund was started.
+pub async fn after_refund_failed(conn: &mut Conn, payment_id: &str, now: NaiveDateTime) -> Result<bool, PaymentError> {
+    let Some(payment) = payments::lock(conn, payment_id).await? else { return Ok(false) };
+    if !released::is_released(conn, &payment.order_id).await? {
+        return Ok(false);
+    }
+    let refused = refunds::refused_with_reason(conn, payment_id, REASON).await?;
+    if refused >= MAX_REFUSED {
+        tracing::error!(
+            payment_id,
+            order_id = payment.order_id,
+            refused,
+            "the gateway keeps refusing the refund of an unsold checkout; an operator must refund it"
+        );
+        return Ok(false);
+    }
+    refund_rest(conn, &payment, now).await
+}
+
 /// Starts a refund of what is left to refund of a succeeded payment (nothing for a pending,
 /// failed or fully refunded one).
 async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) -> Result<bool, PaymentError> {

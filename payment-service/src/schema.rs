@@ -33,6 +33,8 @@ diesel::table! {
         attempts -> Integer,
         created_at -> Datetime,
         updated_at -> Datetime,
+        /// Generated: the order id while the payment is not declined (unique per user).
+        live_order_id -> Nullable<Varchar>,
     }
 }
 

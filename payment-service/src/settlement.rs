@@ -106,6 +106,8 @@ pub async fn apply_refund(
         Ok(Outcome::Declined { reference, code, .. }) => {
             if refunds::settle_refused(conn, &refund.id, reference.as_deref(), &code, now).await? {
                 payments::add_refunded(conn, &refund.payment_id, -refund.amount_minor, now).await?;
+                // Refundable again: an unsold checkout's charge is refunded anew.
+                compensation::after_refund_failed(conn, &refund.payment_id, now).await?;
             } else {
                 // Settled meanwhile, or accepted by the gateway under a reference this refusal
                 // is not about (a later request's 4xx): the amount may have been refunded, so it

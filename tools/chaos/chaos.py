@@ -11,7 +11,9 @@ Faults: kill -9 of each service, restarted after 3 s; kill -9 of the broker, res
 30 s (10 s with --short) on its durable SQLite log; PostgreSQL, MariaDB and Redis each
 crashed (immediate stop / kill -9) and restarted after 10 s (5 s); the gateway answering
 slowly (after charging), then with 500s; a burst of duplicate, out-of-order events (each
-outbox's newest 200 sent rows marked unsent, so the relays publish them again).
+outbox's newest 200 sent rows marked unsent, so the relays publish them again); the gateway
+slow past a 4 s reservation TTL (every late charge must be refunded); Redis restarted without
+its data; a second replica of auth, product and payment (two relays per outbox).
 Pass, per fault: no 500 (or other 5xx but 503), every 503 with Retry-After, a checkout whose
 payment the gateway has not decided answered 202 (only while the gateway is the fault), every
 service ready within 30 s of the fault's end, the auditor clean (no double charge, no oversell,
@@ -221,6 +223,79 @@ def gateway_books(stripe: StripeMock, timeout: float) -> list[dict]:
         time.sleep(2)
 
 
+def restart_with(service: str, settings: dict[str, str]):
+    """Stops `service` (SIGTERM: drained) and starts it again with `settings` changed."""
+    pid = pid_of(service)
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(300):  # drained and exited (its pid file still names it until then)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    os.environ.update(settings)
+    start_services()
+
+
+def gateway_slow_past_the_ttl(stripe: StripeMock, seconds: int):
+    """Charges settle only after their reservation expired: reservations live 4 s (product is
+    restarted so), while the gateway answers after payment's 2 s timeout (having charged), so
+    each charge stays pending until the gateway is well again. Every such charge must come
+    back as a refund (payment consumes product's ReservationReleased), none kept without a
+    sale, none twice."""
+    def fault() -> float | None:
+        restart_with("product-service", {"PRODUCT_RESERVATION_TTL_SECS": "4"})
+        stripe.set("slow", delay=3.0)
+        time.sleep(seconds)
+        stripe.set("ok")
+        back = time.monotonic()
+        restart_with("product-service", {"PRODUCT_RESERVATION_TTL_SECS": "900"})
+        return ready_since(back)
+    return fault
+
+
+def redis_lost(redis):
+    """Redis restarts without its data (no persistence, a failover to an empty replica): carts,
+    checkout records and settled markers are gone. A retried checkout must not charge again."""
+    def fault() -> float | None:
+        redis.kill()
+        shutil.rmtree(redis.dir, ignore_errors=True)
+        redis.dir.mkdir(parents=True)
+        time.sleep(2)
+        restarted = time.monotonic()
+        redis.start()
+        return ready_since(restarted)
+    return fault
+
+
+REPLICA_PORTS = {"auth-service": ("AUTH", 9081, 51051), "product-service": ("PRODUCT", 9082, 51052),
+                 "payment-service": ("PAYMENT", 9084, 51054)}
+
+
+def second_replicas(seconds: int):
+    """A second replica of auth, product and payment for a while: two outbox relays on each
+    outbox (events of one key must still be published in order: a PaymentRefunded overtaking
+    its PaymentSucceeded loses the refund from the order history) and two consumers sharing
+    each group's partitions, joining and then leaving."""
+    def fault() -> float | None:
+        replicas = []
+        for service, (prefix, http, grpc) in REPLICA_PORTS.items():
+            log = open(STATE / "logs" / f"{service}-replica.log", "ab")
+            env = {**os.environ, f"{prefix}_HTTP_PORT": str(http), f"{prefix}_GRPC_PORT": str(grpc)}
+            replicas.append(subprocess.Popen([str(ROOT / "target" / PROFILE / service)], env=env, stdout=log,
+                                             stderr=subprocess.STDOUT))
+        time.sleep(seconds)
+        for replica in replicas:
+            replica.send_signal(signal.SIGTERM)
+        for replica in replicas:
+            try:
+                replica.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                replica.kill()
+        return wait_all_ready(30)
+    return fault
+
+
 def replay_events(count: int):
     """Marks each outbox's newest `count` sent rows unsent: the relays publish them again, so
     every consumer gets a burst of duplicates older than what it already applied."""
@@ -245,6 +320,8 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
             continue  # unavailable, with Retry-After: the promised answer during a fault
         if reason == "status 202" and fault.startswith("gateway"):
             continue  # the gateway has not decided: accepted, the payment event finishes it
+        if reason == "status 409" and ("past the reservation" in fault or "lost its data" in fault):
+            continue  # the checkout's reservation expired first, or Redis forgot the cart: refused
         if not reason.startswith("status ") and entry_down:
             continue  # the process that would answer was dead
         problems.append(f"{n}x {reason}")
@@ -275,7 +352,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="shorter load and broker outage (the quick version)")
     parser.add_argument("--rate", type=int, default=300, help="journey calls per second during faults (300)")
-    parser.add_argument("--only", default="", help="run only the faults whose name contains this text")
+    parser.add_argument("--only", default="", help="run only the faults whose name contains this text (or one of these, comma-separated)")
     args = parser.parse_args()
     seconds, broker_down, store_down = (20, 10, 5) if args.short else (60, 30, 10)
     for service in SERVICES:
@@ -289,8 +366,12 @@ def main() -> int:
         faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down))]
         faults += [(f"{store.name} crashed for {store_down} s", crash_store(store, store_down)) for store in stores.all()]
         faults += [("gateway slow then failing", gateway_trouble(stripe, seconds // 2)),
-                   ("duplicate and out-of-order events", replay_events(200))]
-        faults = [(name, fault) for name, fault in faults if args.only in name]
+                   ("duplicate and out-of-order events", replay_events(200)),
+                   ("gateway slow past the reservation TTL", gateway_slow_past_the_ttl(stripe, seconds // 2)),
+                   ("redis restarted, lost its data", redis_lost(stores.redis)),
+                   ("second replicas (two relays per outbox)", second_replicas(seconds // 2))]
+        wanted = [text.strip() for text in args.only.split(",")]
+        faults = [(name, fault) for name, fault in faults if any(text in name for text in wanted)]
         results = [run_fault(name, fault, args.rate, seconds, stripe) for name, fault in faults]
     finally:
         subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "stop"], capture_output=True)

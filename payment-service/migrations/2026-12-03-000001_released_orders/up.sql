@@ -14,7 +14,12 @@ CREATE TABLE processed_events (
     processed_at DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin;
 
--- An order is charged at most once per user, whatever key a retry carries: the charge
--- path looks payments up by order (and the compensation refunds by order).
-CREATE INDEX payments_by_order ON payments (user_id, order_id);
+-- An order is charged at most once per user, whatever key a retry carries: at most one payment
+-- per (user, order) that was not declined. The charge path looks it up first (and replays it);
+-- the unique key refuses the second of two concurrent charges under different keys (sessions
+-- run READ COMMITTED, where a locking read of no rows locks nothing).
+ALTER TABLE payments
+    ADD COLUMN live_order_id VARCHAR(255) AS (IF(status <> 'failed', order_id, NULL)) PERSISTENT,
+    ADD UNIQUE KEY payments_live_order (user_id, live_order_id);
+-- The compensation refunds by order, whoever paid.
 CREATE INDEX payments_by_order_only ON payments (order_id);

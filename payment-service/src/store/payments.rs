@@ -52,9 +52,20 @@ pub struct NewPayment<'a> {
     pub updated_at: NaiveDateTime,
 }
 
+/// Inserts a pending payment. A second live payment for the same user and order (a concurrent
+/// charge under another key) is refused by the unique key: `RequestInProgress`, so the caller
+/// retries and is answered with the first.
 pub async fn insert(conn: &mut Conn, payment: NewPayment<'_>) -> Result<(), PaymentError> {
-    diesel::insert_into(payments::table).values(payment).execute(conn).await?;
-    Ok(())
+    use diesel::result::{DatabaseErrorKind, Error};
+    match diesel::insert_into(payments::table).values(payment).execute(conn).await {
+        Ok(_) => Ok(()),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+            if info.message().contains("payments_live_order") =>
+        {
+            Err(PaymentError::RequestInProgress)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<PaymentRow>, PaymentError> {
@@ -188,8 +199,7 @@ pub async fn lock_live_for_order(
 ) -> Result<Vec<PaymentRow>, PaymentError> {
     Ok(payments::table
         .filter(payments::user_id.eq(user_id))
-        .filter(payments::order_id.eq(order_id))
-        .filter(payments::status.ne(FAILED))
+        .filter(payments::live_order_id.eq(order_id))
         .for_update()
         .select(PaymentRow::as_select())
         .load(conn)

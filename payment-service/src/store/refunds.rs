@@ -184,3 +184,14 @@ pub async fn park(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<(), P
         .await?;
     Ok(())
 }
+
+/// How many of the payment's refunds with `reason` the gateway refused or failed.
+pub async fn refused_with_reason(conn: &mut Conn, payment_id: &str, reason: &str) -> Result<i64, PaymentError> {
+    Ok(refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .filter(refunds::reason.eq(reason))
+        .filter(refunds::status.eq(FAILED))
+        .count()
+        .get_result(conn)
+        .await?)
+}

@@ -227,3 +227,65 @@ async fn a_payment_is_marked_refunded_only_when_its_refunds_have_succeeded() {
     // Before the fix: `refunded`, counting the 600 still in flight.
     assert_eq!(status(&payment), PaymentStatus::PartiallyRefunded);
 }
+
+#[tokio::test]
+async fn concurrent_charges_of_one_order_under_different_keys_charge_it_once() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let request = authed(charge_request(&format!("key-{n}"), &order, 1500, "tok_visa"), &shopper.token);
+        let mut client = app.payments().await;
+        calls.spawn(async move { client.charge(request).await.map(|r| r.into_inner().payment.unwrap()) });
+    }
+    let outcomes = calls.join_all().await;
+    let paid: std::collections::HashSet<String> =
+        outcomes.iter().filter_map(|o| o.as_ref().ok()).map(|p| p.payment_id.clone()).collect();
+    assert_eq!(paid.len(), 1, "every answered charge names the same payment: {outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(refused.code(), Code::Aborted, "the losers are told to retry: {refused:?}");
+    }
+    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM payments").await, 1);
+}
+
+#[tokio::test]
+async fn a_compensating_refund_the_gateway_refuses_is_started_again() {
+    // Review of the fix: a refused compensation left the unsold checkout's money kept.
+    let mock = StripeMock::start();
+    let base = mock.base_url.clone();
+    let app = spawn_app_with(move |s| {
+        s.gateway.kind = GatewayKind::Stripe;
+        s.gateway.stripe_api_base = base;
+        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
+    })
+    .await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &shopper, charge_request(&order, &order, 3000, "tok_visa")).await.unwrap();
+    mock.refunds_answer_pending(true);
+    publish_release(&app, &released_envelope(&order, "expired"), &order).await;
+    let accepted =
+        "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'pending' AND gateway_reference IS NOT NULL";
+    for _ in 0..300 {
+        if count(&app.database_url, accepted).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(&app.database_url, accepted).await, 1, "the compensation was accepted by the gateway");
+    // The gateway fails it (the card was closed, say): a new compensation starts, and succeeds.
+    mock.settle_refunds("failed");
+    let failed = "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'failed'";
+    for _ in 0..300 {
+        if count(&app.database_url, failed).await == 1 && count(&app.database_url, accepted).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mock.settle_refunds("succeeded");
+    let refunded = wait_for(&app, &shopper, &paid.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(status(&refunded), PaymentStatus::Refunded, "refunded in the end");
+    assert_eq!(count(&app.database_url, failed).await, 1);
+    assert_eq!(refunds_of(&app, &paid.payment_id).await, 2, "the refused refund and the one that went through");
+}
