@@ -250,7 +250,14 @@ def gateway_slow_past_the_ttl(stripe: StripeMock, seconds: int):
         stripe.set("ok")
         back = time.monotonic()
         restart_with("product-service", {"PRODUCT_RESERVATION_TTL_SECS": "900"})
-        return ready_since(back)
+        recovery = ready_since(back)
+        # What the fault exercised: charges that settled after their reservation expired.
+        late = subprocess.run(["mysql", "-h127.0.0.1", "-P", os.environ["AUDIT_MYSQL_PORT"], "-upayment", "-ppayment",
+                               "-N", "-B", "payment", "-e",
+                               "SELECT count(*) FROM refunds WHERE reason = 'reservation_released'"],
+                              capture_output=True, text=True).stdout.strip()
+        print(f"    compensating refunds of late charges so far: {late}", flush=True)
+        return recovery
     return fault
 
 
@@ -314,7 +321,9 @@ def replay_events(count: int):
 
 def verdict(fault: str, load: dict, recovery: float | None, violations: list[dict]) -> list[str]:
     problems = []
-    entry_down = fault.startswith("kill -9 ") and fault.split()[-1] in ENTRY
+    # The process that would answer was down: a killed entry service, or product restarted
+    # (twice, to change its reservation TTL) by the fault past the TTL.
+    entry_down = (fault.startswith("kill -9 ") and fault.split()[-1] in ENTRY) or "past the reservation" in fault
     for reason, n in load["error_reasons"].items():
         if reason == "status 503":
             continue  # unavailable, with Retry-After: the promised answer during a fault

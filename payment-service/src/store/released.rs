@@ -22,9 +22,10 @@ pub async fn insert(conn: &mut Conn, order_id: &str, reason: &str, now: NaiveDat
     Ok(inserted == 1)
 }
 
-/// Whether the order was released, as a locking read: it sees the latest committed row even
-/// inside an older snapshot, and a concurrent release of the same order waits for this
-/// transaction (so a charge settling now and the release cannot miss each other).
+/// Whether the order was released, as a locking read: it waits for a release of the order
+/// being committed meanwhile and then sees it (sessions run READ COMMITTED), so a charge
+/// settling now and the release cannot miss each other (the release locks the payment rows
+/// first, and this runs while the settling transaction holds the payment's row).
 pub async fn is_released(conn: &mut Conn, order_id: &str) -> Result<bool, PaymentError> {
     let found: Option<String> = released_orders::table
         .find(order_id)
