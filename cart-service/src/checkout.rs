@@ -211,15 +211,16 @@ impl Checkouts {
         record: &mut Record,
         payment_token: &str,
     ) -> Result<Answer, CartError> {
+        // Lines the cart shows unavailable: product is asked anyway, since the flag may be this
+        // very checkout's own reservation (its record lost with Redis) or merely stale; only
+        // product's refusal makes them a 409.
+        let mut unavailable = Vec::new();
         if record.lines.is_empty() {
             let lines = self.store.lines(user_id).await?;
             if lines.is_empty() {
                 return Err(CartError::CartEmpty);
             }
-            let unavailable: Vec<String> = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
-            if !unavailable.is_empty() {
-                return Err(CartError::LinesUnavailable(unavailable));
-            }
+            unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
             // Fixed before anything is reserved: a retry after a crash resumes these lines.
             record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
             self.save(record_key, record).await?;
@@ -240,6 +241,12 @@ impl Checkouts {
                 .into_inner()
                 .reservation
                 .ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?,
+            Err(status)
+                if !unavailable.is_empty()
+                    && matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::NotFound) =>
+            {
+                return Err(CartError::LinesUnavailable(unavailable))
+            }
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                 return Err(CartError::OutOfStock(status.message().to_owned()))
             }

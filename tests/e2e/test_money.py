@@ -110,3 +110,27 @@ def test_a_checkout_declined_late_gives_its_stock_back_at_once_not_at_expiry(pla
         "released on PaymentFailed, before its expiry"
     assert_available(platform, mug, 2)
     assert payment_sql(running, f"SELECT status FROM payments WHERE id = '{pending.body['payment_id']}'") == "failed"
+
+
+def test_a_retry_after_redis_lost_only_the_checkout_record_resumes_its_own_reservation(platform, running):
+    # Finding 4, and the review of its fix: the checkout reserved the last unit (its own
+    # reservation marks the line unavailable), payment was down (503); Redis then lost the
+    # checkout's record but not the cart. The retry must resume, not answer 409 and free the key.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=1)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    key = str(uuid.uuid4())
+    running.kill("payment-service")
+    try:
+        expect(checkout(platform, shopper, key), 503, "checkout with payment down")
+        wait_until("the line marked unavailable by the checkout's own reservation", lambda: not call(
+            "GET", f"{platform.cart}/v1/cart", token=shopper.token).body["lines"][0]["available"], timeout=4)
+        subprocess.run(["redis-cli", "DEL", f"cart:checkout:{shopper.user_id}:{key}"], check=True, capture_output=True)
+    finally:
+        running.start("payment-service")
+        running.wait_ready(platform.payment)
+    paid = expect(checkout(platform, shopper, key), 201, "the retry with the same key")
+    assert paid.body["checkout_id"] == checkout_id(shopper.user_id, key)
+    assert payments_of(running, [shopper.user_id]) == 1
+    assert_available(platform, mug, 0, "the one unit sold once")
