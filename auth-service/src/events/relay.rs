@@ -1,6 +1,33 @@
 //! The outbox relay: publishes unsent outbox rows in id order with the idempotent producer,
-//! then marks them sent. While the broker is down rows wait; nothing is lost. Rows are
-//! claimed with `FOR UPDATE SKIP LOCKED`, so several replicas never publish the same batch.
+//! then marks them sent. While the broker is down rows wait; nothing is lost.
+//!
+//! One publisher at a time, whatever the number of replicas, so that per key the topic holds
+//! the events in outbox id order. Rows used to be claimed with `FOR UPDATE SKIP LOCKED`: a
+//! second replica then published the rows behind the first one's batch while that batch was
+//! still in flight, and a consumer could apply an older event over a newer one.
+//!
+//! A round is one transaction that first takes the relay lease, the transaction-level advisory
+//! lock `LEASE` (advisory locks are scoped to the database). `pg_try_advisory_xact_lock` never
+//! waits: a replica that finds the lease taken skips its round, because another one is
+//! publishing the same rows. So a replica behind one that waits on a down broker neither waits
+//! on a lock nor logs anything. PostgreSQL frees the lease when the holder commits or rolls
+//! back (or its session ends), and only after that commit became visible to new snapshots.
+//!
+//! Why the batch is the lowest unsent rows, in id order: under READ COMMITTED (the default)
+//! each statement takes a new snapshot. The SELECT of the batch starts after the lease was
+//! taken, so after the previous holder's commit, and sees every `sent_at` it stamped; no other
+//! relay stamps or locks rows until this one commits. The rows are still read with a plain,
+//! blocking `FOR UPDATE`, never SKIP LOCKED: should anything else lock an outbox row, the relay
+//! waits for it and re-checks `sent_at IS NULL` on the row's newest version instead of passing
+//! over a lower id (rows are locked in ORDER BY order, before the LIMIT counts them). The one
+//! producer gets the batch in id order and the idempotent producer keeps that order within a
+//! partition; the next holder starts only after this batch was acknowledged and stamped (or, on
+//! a failure, left unsent from the failed row on, to be sent again after its predecessors).
+//!
+//! Not the relay's to order: rows of transactions not yet committed are invisible, so an id
+//! taken by a transaction that commits after a higher id was published goes out after it.
+//! Events whose order matters must come from transactions that commit one after the other
+//! (the later one waits for the earlier one's row lock before it enqueues).
 use crate::{db::DbPool, schema::outbox};
 use anyhow::Context;
 use diesel::prelude::*;
@@ -13,7 +40,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-const BATCH: i64 = 100;
+/// Rows per batch in production (`run`).
+pub const BATCH: i64 = 100;
+
+/// The relay lease: an advisory lock key ("outbox" and a number of this service).
+const LEASE: i64 = 0x6f75_7462_6f78_0001;
+
+diesel::define_sql_function! {
+    /// Takes the transaction-level advisory lock `key` if it is free; never waits.
+    fn pg_try_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
 
 #[derive(Queryable)]
 struct Unsent {
@@ -39,10 +75,15 @@ pub struct Relay {
 
 impl Relay {
     /// Publishes until `stop` turns true; a batch in hand is finished first.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        self.run_in_batches_of(BATCH, stop).await
+    }
+
+    /// `run`, with batches of up to `batch` rows (tests use small ones).
+    pub async fn run_in_batches_of(self, batch: i64, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.idle_poll;
         while !*stop.borrow() {
-            let pause = match self.publish_batch().await {
+            let pause = match self.publish_batch(batch).await {
                 Ok(0) => self.idle_poll,
                 Ok(_) => {
                     backoff = self.idle_poll;
@@ -67,15 +108,23 @@ impl Relay {
         }
     }
 
-    /// Publishes up to one batch; returns how many rows were published.
-    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
+    /// Publishes up to `batch` rows; returns how many were published (none while another
+    /// replica holds the lease).
+    pub async fn publish_batch(&self, batch: i64) -> anyhow::Result<usize> {
         let mut conn = self.pool.get().await.context("no database connection")?;
         conn.transaction::<_, anyhow::Error, _>(|conn| {
             async move {
+                let leased: bool = diesel::select(pg_try_advisory_xact_lock(LEASE))
+                    .get_result(conn)
+                    .await
+                    .context("taking the relay lease")?;
+                if !leased {
+                    return Ok(0);
+                }
                 let rows: Vec<Unsent> = outbox::table
                     .filter(outbox::sent_at.is_null())
                     .order(outbox::id)
-                    .limit(BATCH)
+                    .limit(batch)
                     .select((
                         outbox::id,
                         outbox::topic,
@@ -85,9 +134,9 @@ impl Relay {
                         outbox::traceparent,
                     ))
                     .for_update()
-                    .skip_locked()
                     .load(conn)
-                    .await?;
+                    .await
+                    .context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
                 // The whole batch goes to the producer before any delivery is awaited: librdkafka
@@ -122,7 +171,12 @@ impl Relay {
                 }
                 match failure {
                     Some(error) if sent.is_empty() => Err(error),
-                    _ => Ok(sent.len()),
+                    Some(error) => {
+                        // The rows before the failed one stand; the rest go again next round.
+                        tracing::warn!(error = format!("{error:#}"), sent = sent.len(), "outbox relay");
+                        Ok(sent.len())
+                    }
+                    None => Ok(sent.len()),
                 }
             }
             .scope_boxed()

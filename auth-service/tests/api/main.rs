@@ -12,4 +12,5 @@ mod malformed;
 mod migrations;
 mod openapi;
 mod process;
+mod relay_order;
 mod tokens;

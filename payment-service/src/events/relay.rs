@@ -1,10 +1,46 @@
 //! The outbox relay: publishes unsent outbox rows in id order with the idempotent producer,
-//! then marks them sent. While the broker is down rows wait; nothing is lost. Rows are
-//! claimed with `FOR UPDATE SKIP LOCKED`, so several replicas never publish the same batch.
+//! then marks them sent. While the broker is down rows wait; nothing is lost.
+//!
+//! One publisher at a time, whatever the number of replicas, so that per key the topic holds
+//! the events in outbox id order. Rows used to be claimed with `FOR UPDATE SKIP LOCKED`: a
+//! second replica then published the rows behind the first one's batch while that batch was
+//! still in flight, and a PaymentRefunded could reach a consumer before its PaymentSucceeded.
+//!
+//! A round first takes the relay lease: the server's named lock `<database>.outbox_relay`,
+//! which one session holds at a time. `GET_LOCK(name, 0)` never waits: a replica that finds it
+//! taken skips its round, because another one is publishing the same rows. So a replica behind
+//! one that waits on a down broker never sits out `innodb_lock_wait_timeout` and logs nothing.
+//! The lease belongs to the session, not to a transaction: it is taken before the round's
+//! transaction begins and freed after it committed or rolled back, so the transactions of two
+//! relays never overlap. A connection that may still hold it (freeing failed, or the round was
+//! dropped half-way) leaves the pool instead of going back; closing its session frees the lease,
+//! as a crash of the process does.
+//!
+//! Why the batch is the lowest unsent rows, in id order: InnoDB's locking reads (`FOR UPDATE`)
+//! read the newest committed version of a row, not a snapshot, so the batch sees every
+//! `sent_at` the previous holder stamped. The scan follows `outbox_unsent (sent_at, id)` and
+//! locks rows in id order. A plain, blocking `FOR UPDATE`, never SKIP LOCKED: a row another
+//! transaction holds (an outbox insert not yet committed) is waited for and then read as
+//! committed, instead of being passed over for a higher id. The writers' transactions are short
+//! (the gateway is called outside them), so are these waits. The one producer gets the batch in
+//! id order and the idempotent producer keeps that order within a partition; the next holder
+//! starts only after this batch was acknowledged and stamped (or, on a failure, left unsent from
+//! the failed row on, to be sent again after its predecessors).
+//!
+//! An id taken by a transaction whose row reaches the index after the scan passed it (it
+//! commits after a higher id was published) still goes out after that id: events whose order
+//! matters, such as a refund after its payment, come from transactions that commit one after
+//! the other.
 use crate::{db::DbPool, schema::outbox};
 use anyhow::Context;
-use diesel::prelude::*;
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
+use diesel::{
+    prelude::*,
+    sql_types::{BigInt, Nullable},
+};
+use diesel_async::{
+    pooled_connection::deadpool::Object, scoped_futures::ScopedFutureExt, AsyncConnection, AsyncMysqlConnection,
+    RunQueryDsl,
+};
 use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord},
@@ -13,7 +49,66 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-const BATCH: i64 = 100;
+/// Rows per batch in production (`run`).
+pub const BATCH: i64 = 100;
+
+/// The relay lease, named after the database (`GET_LOCK` names are the server's); MySQL takes
+/// names of up to 64 characters. The answers are 1 (taken, freed), 0 (held by another session
+/// or not by this one) or NULL (an error, or no such lock).
+const TAKE_LEASE: &str = "SELECT CAST(GET_LOCK(LEFT(CONCAT(DATABASE(), '.outbox_relay'), 64), 0) AS SIGNED) AS answer";
+const FREE_LEASE: &str = "SELECT CAST(RELEASE_LOCK(LEFT(CONCAT(DATABASE(), '.outbox_relay'), 64)) AS SIGNED) AS answer";
+
+#[derive(QueryableByName)]
+struct LockAnswer {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    answer: Option<i64>,
+}
+
+/// A pooled connection whose session holds the relay lease. Dropped without `free`, it leaves
+/// the pool rather than going back to it still holding the lease.
+struct Lease(Option<Object<AsyncMysqlConnection>>);
+
+impl Lease {
+    /// Takes the lease on `conn`'s session; `None` (and the connection goes back to the pool)
+    /// when another session holds it.
+    async fn take(conn: Object<AsyncMysqlConnection>) -> anyhow::Result<Option<Self>> {
+        let mut lease = Self(Some(conn));
+        let taken: LockAnswer =
+            diesel::sql_query(TAKE_LEASE).get_result(lease.conn()?).await.context("taking the relay lease")?;
+        match taken.answer {
+            Some(1) => Ok(Some(lease)),
+            Some(_) => {
+                drop(lease.0.take());
+                Ok(None)
+            }
+            None => Err(anyhow::anyhow!("GET_LOCK failed taking the relay lease")),
+        }
+    }
+
+    fn conn(&mut self) -> anyhow::Result<&mut AsyncMysqlConnection> {
+        self.0.as_deref_mut().context("the relay lease has no connection")
+    }
+
+    /// Frees the lease; the connection goes back to the pool.
+    async fn free(mut self) -> anyhow::Result<()> {
+        let freed: LockAnswer =
+            diesel::sql_query(FREE_LEASE).get_result(self.conn()?).await.context("freeing the relay lease")?;
+        if freed.answer != Some(1) {
+            anyhow::bail!("RELEASE_LOCK answered {:?} freeing the relay lease", freed.answer);
+        }
+        drop(self.0.take());
+        Ok(())
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // Out of the pool, then dropped: the session closes and the server frees the lease.
+            drop(Object::take(conn));
+        }
+    }
+}
 
 #[derive(Queryable)]
 struct Unsent {
@@ -39,10 +134,15 @@ pub struct Relay {
 
 impl Relay {
     /// Publishes until `stop` turns true; a batch in hand is finished first.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        self.run_in_batches_of(BATCH, stop).await
+    }
+
+    /// `run`, with batches of up to `batch` rows (tests use small ones).
+    pub async fn run_in_batches_of(self, batch: i64, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.idle_poll;
         while !*stop.borrow() {
-            let pause = match self.publish_batch().await {
+            let pause = match self.publish_batch(batch).await {
                 Ok(0) => self.idle_poll,
                 Ok(_) => {
                     backoff = self.idle_poll;
@@ -70,15 +170,29 @@ impl Relay {
         }
     }
 
-    /// Publishes up to one batch; returns how many rows were published.
-    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
-        let mut conn = self.pool.get().await.context("no database connection")?;
+    /// Publishes up to `batch` rows; returns how many were published (none while another
+    /// replica holds the lease).
+    pub async fn publish_batch(&self, batch: i64) -> anyhow::Result<usize> {
+        let conn = self.pool.get().await.context("no database connection")?;
+        let Some(mut lease) = Lease::take(conn).await? else {
+            return Ok(0);
+        };
+        let published = self.publish_leased(lease.conn()?, batch).await;
+        if let Err(error) = lease.free().await {
+            // The connection left the pool: closing it freed the lease. The round stands.
+            tracing::warn!(error = format!("{error:#}"), "outbox relay");
+        }
+        published
+    }
+
+    /// One round's transaction, with the lease held.
+    async fn publish_leased(&self, conn: &mut AsyncMysqlConnection, batch: i64) -> anyhow::Result<usize> {
         conn.transaction::<_, anyhow::Error, _>(|conn| {
             async move {
                 let rows: Vec<Unsent> = outbox::table
                     .filter(outbox::sent_at.is_null())
                     .order(outbox::id)
-                    .limit(BATCH)
+                    .limit(batch)
                     .select((
                         outbox::id,
                         outbox::topic,
@@ -88,9 +202,9 @@ impl Relay {
                         outbox::traceparent,
                     ))
                     .for_update()
-                    .skip_locked()
                     .load(conn)
-                    .await?;
+                    .await
+                    .context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
                 // The whole batch goes to the producer before any delivery is awaited: librdkafka
@@ -125,7 +239,12 @@ impl Relay {
                 }
                 match failure {
                     Some(error) if sent.is_empty() => Err(error),
-                    _ => Ok(sent.len()),
+                    Some(error) => {
+                        // The rows before the failed one stand; the rest go again next round.
+                        tracing::warn!(error = format!("{error:#}"), sent = sent.len(), "outbox relay");
+                        Ok(sent.len())
+                    }
+                    None => Ok(sent.len()),
                 }
             }
             .scope_boxed()

@@ -12,6 +12,7 @@ mod migrations;
 mod openapi;
 mod payments;
 mod process;
+mod relay_order;
 mod store;
 mod stripe_followups;
 mod stripe_mock;

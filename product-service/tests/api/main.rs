@@ -12,5 +12,6 @@ mod malformed;
 mod migrations;
 mod openapi;
 mod process;
+mod relay_order;
 mod reservations;
 mod tokens;
