@@ -86,6 +86,20 @@ async fn wait_for(app: &TestApp, shopper: &Shopper, id: &str, done: impl Fn(&Pay
     payment
 }
 
+/// Polls a `SELECT CAST(count(*) AS SIGNED) AS n ...` until it answers `n` (30 s at most);
+/// returns its last answer.
+async fn wait_for_count(app: &TestApp, sql: &str, n: i64) -> i64 {
+    let mut found = count(&app.database_url, sql).await;
+    for _ in 0..300 {
+        if found == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        found = count(&app.database_url, sql).await;
+    }
+    found
+}
+
 async fn refunds_of(app: &TestApp, payment_id: &str) -> i64 {
     count(
         &app.database_url,
@@ -155,13 +169,8 @@ async fn an_order_is_charged_once_even_after_its_idempotency_key_was_purged() {
     let first = charge(&app, &shopper, charge_request(&order, &order, 4200, "tok_visa")).await.unwrap();
     // A day later the key is purged (the reconciler deletes keys past their 24 hours).
     execute(&app.database_url, "UPDATE idempotency_keys SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND").await;
-    for _ in 0..100 {
-        if count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(count(&app.database_url, "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys").await, 0);
+    let keys = "SELECT CAST(count(*) AS SIGNED) AS n FROM idempotency_keys";
+    assert_eq!(wait_for_count(&app, keys, 0).await, 0, "the reconciler purged the key");
 
     // The same checkout retried (same key and order): the first charge, not a second one.
     let again = charge(&app, &shopper, charge_request(&order, &order, 4200, "tok_visa")).await.unwrap();
@@ -267,22 +276,12 @@ async fn a_compensating_refund_the_gateway_refuses_is_started_again() {
     publish_release(&app, &released_envelope(&order, "expired"), &order).await;
     let accepted =
         "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'pending' AND gateway_reference IS NOT NULL";
-    for _ in 0..300 {
-        if count(&app.database_url, accepted).await == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(count(&app.database_url, accepted).await, 1, "the compensation was accepted by the gateway");
+    assert_eq!(wait_for_count(&app, accepted, 1).await, 1, "the compensation was accepted by the gateway");
     // The gateway fails it (the card was closed, say): a new compensation starts, and succeeds.
     mock.settle_refunds("failed");
     let failed = "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE status = 'failed'";
-    for _ in 0..300 {
-        if count(&app.database_url, failed).await == 1 && count(&app.database_url, accepted).await == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert_eq!(wait_for_count(&app, failed, 1).await, 1);
+    assert_eq!(wait_for_count(&app, accepted, 1).await, 1, "a second compensation, accepted");
     mock.settle_refunds("succeeded");
     let refunded = wait_for(&app, &shopper, &paid.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
     assert_eq!(status(&refunded), PaymentStatus::Refunded, "refunded in the end");
