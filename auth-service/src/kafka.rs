@@ -9,6 +9,9 @@ use rdkafka::{
 };
 use std::time::Duration;
 
+/// Bound on a consumer group's rebalance (and on one record's handling before a rejoin).
+const MAX_POLL_INTERVAL_MS: u128 = 60_000;
+
 #[derive(Clone)]
 pub struct Kafka {
     producer: FutureProducer,
@@ -51,6 +54,12 @@ impl Kafka {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", session.to_string())
             .set("heartbeat.interval.ms", (session / 6).to_string())
+            // Also the rebalance timeout librdkafka sends with JoinGroup: a broker waits that long
+            // for members that will never rejoin. With the default 5 minutes, after a replica was
+            // killed its successor consumed nothing for ~5 minutes on tansu (make chaos: a paid
+            // checkout committed 5 minutes late). A record whose effect takes longer (a dependency
+            // down) only costs a rejoin: offsets are stored after effects, redeliveries dedup.
+            .set("max.poll.interval.ms", MAX_POLL_INTERVAL_MS.max(session).to_string())
             .create()
             .context("creating the Kafka consumer")?;
         consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
