@@ -3,19 +3,15 @@
 //! expired gets its charge refunded, durably and once, whether the charge had succeeded or
 //! succeeds later; an order is never charged twice, even after its key is gone.
 use crate::{
-    helpers::{authed, count, execute, kafka_brokers, spawn_app, spawn_app_with, Shopper, TestApp},
+    helpers::{authed, count, execute, kafka_brokers, spawn_app, stripe_app, Shopper, TestApp},
     stripe_mock::StripeMock,
 };
-use payment_service::{
-    configuration::GatewayKind,
-    proto::shop::{
-        common::v1::Money,
-        events::v1::{Envelope, ReservationReleased},
-        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
-    },
+use payment_service::proto::shop::{
+    common::v1::Money,
+    events::v1::{Envelope, ReservationReleased},
+    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
 };
 use prost::Message as _;
-use secrecy::SecretString;
 use std::time::Duration;
 use tonic::Code;
 
@@ -207,11 +203,7 @@ async fn an_order_id_product_service_would_refuse_is_refused_here_too() {
 async fn a_payment_is_marked_refunded_only_when_its_refunds_have_succeeded() {
     // Stripe answers the first refund late (it stays in flight), the second at once.
     let mock = StripeMock::start();
-    let base = mock.base_url.clone();
-    let app = spawn_app_with(move |s| {
-        s.gateway.kind = GatewayKind::Stripe;
-        s.gateway.stripe_api_base = base;
-        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
+    let app = stripe_app(&mock, |s| {
         s.gateway.timeout = Duration::from_millis(300);
         // The in-flight refund is not retried during the test.
         s.gateway.reconcile_interval = Duration::from_secs(3600);
@@ -262,13 +254,8 @@ async fn concurrent_charges_of_one_order_under_different_keys_charge_it_once() {
 async fn a_compensating_refund_the_gateway_refuses_is_started_again() {
     // Review of the fix: a refused compensation left the unsold checkout's money kept.
     let mock = StripeMock::start();
-    let base = mock.base_url.clone();
-    let app = spawn_app_with(move |s| {
-        s.gateway.kind = GatewayKind::Stripe;
-        s.gateway.stripe_api_base = base;
-        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
-    })
-    .await;
+    // Its gateway timeout is the default 10 s, as the test was written with.
+    let app = stripe_app(&mock, |s| s.gateway.timeout = Duration::from_secs(10)).await;
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
     let paid = charge(&app, &shopper, charge_request(&order, &order, 3000, "tok_visa")).await.unwrap();

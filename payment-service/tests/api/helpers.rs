@@ -245,3 +245,16 @@ pub async fn execute(database_url: &str, sql: &str) {
     let mut conn = AsyncMysqlConnection::establish(database_url).await.unwrap();
     diesel::sql_query(sql).execute(&mut conn).await.unwrap();
 }
+
+/// The service on the Stripe adapter, pointed at `mock` (5 s gateway timeout), then `customise`d.
+pub async fn stripe_app(mock: &crate::stripe_mock::StripeMock, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let base = mock.base_url.clone();
+    spawn_app_with(move |s| {
+        s.gateway.kind = payment_service::configuration::GatewayKind::Stripe;
+        s.gateway.stripe_api_base = base;
+        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
+        s.gateway.timeout = Duration::from_secs(5);
+        customise(s);
+    })
+    .await
+}

@@ -4,19 +4,15 @@ use crate::{
     helpers::{authed, count, spawn_app, spawn_app_with, Shopper, TestApp, WEBHOOK_SECRET},
     stripe_mock::StripeMock,
 };
-use payment_service::{
-    configuration::GatewayKind,
-    proto::shop::{
-        common::v1::Money,
-        events::v1::PaymentSucceeded,
-        payment::v1::{
-            ChargeRequest, GetPaymentRequest, ListPaymentsRequest, OrderLine, Payment, PaymentStatus, RefundRequest,
-        },
+use payment_service::proto::shop::{
+    common::v1::Money,
+    events::v1::PaymentSucceeded,
+    payment::v1::{
+        ChargeRequest, GetPaymentRequest, ListPaymentsRequest, OrderLine, Payment, PaymentStatus, RefundRequest,
     },
 };
 use prost::Message as _;
 use ring::hmac;
-use secrecy::SecretString;
 use std::time::Duration;
 use tonic::Code;
 
@@ -72,14 +68,7 @@ async fn refund(
 }
 
 async fn stripe_app(mock: &StripeMock, timeout: Duration) -> TestApp {
-    let base = mock.base_url.clone();
-    spawn_app_with(move |s| {
-        s.gateway.kind = GatewayKind::Stripe;
-        s.gateway.stripe_api_base = base;
-        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
-        s.gateway.timeout = timeout;
-    })
-    .await
+    crate::helpers::stripe_app(mock, move |s| s.gateway.timeout = timeout).await
 }
 
 fn status(payment: &Payment) -> PaymentStatus {

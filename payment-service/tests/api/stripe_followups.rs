@@ -3,7 +3,7 @@
 //! maximum pending age before Stripe's idempotency keys expire. Against real MariaDB, the real
 //! broker and the local mock of Stripe's API.
 use crate::{
-    helpers::{authed, spawn_app_with, Shopper, TestApp, WEBHOOK_SECRET},
+    helpers::{authed, stripe_app, Shopper, TestApp, WEBHOOK_SECRET},
     stripe_mock::StripeMock,
 };
 use diesel::{
@@ -11,33 +11,17 @@ use diesel::{
     QueryableByName,
 };
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
-use payment_service::{
-    configuration::{GatewayKind, Settings},
-    proto::shop::{
-        common::v1::Money,
-        events::v1::PaymentFailed,
-        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
-    },
+use payment_service::proto::shop::{
+    common::v1::Money,
+    events::v1::PaymentFailed,
+    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
 };
 use prost::Message as _;
 use ring::hmac;
-use secrecy::SecretString;
 use std::{future::Future, time::Duration};
 
 fn eur(amount_minor: i64) -> Option<Money> {
     Some(Money { amount_minor, currency: "EUR".to_owned() })
-}
-
-async fn stripe_app(mock: &StripeMock, customise: impl FnOnce(&mut Settings)) -> TestApp {
-    let base = mock.base_url.clone();
-    spawn_app_with(move |s| {
-        s.gateway.kind = GatewayKind::Stripe;
-        s.gateway.stripe_api_base = base;
-        s.gateway.stripe_secret_key = Some(SecretString::from("sk_test_mock"));
-        s.gateway.timeout = Duration::from_secs(5);
-        customise(s);
-    })
-    .await
 }
 
 async fn charge(app: &TestApp, shopper: &Shopper, key: &str, amount: i64, token: &str) -> Payment {
