@@ -8,12 +8,13 @@ use crate::{
 use anyhow::Context;
 use std::{io::Read, process::ExitCode, sync::Arc};
 
-const USAGE: &str = "usage: auth-service [serve | migrate | create-admin EMAIL | openapi]\n\
+const USAGE: &str = "usage: auth-service [serve | migrate | create-admin EMAIL | openapi | healthcheck]\n\
   serve               run the HTTP and gRPC servers (the default)\n\
   migrate             apply pending database migrations and exit\n\
   create-admin EMAIL  create an admin account (or make an existing one admin), reading\n\
                       the password from standard input\n\
   openapi             print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
+  healthcheck         exit 0 when this machine's instance answers GET /readyz with 200\n\
 Settings come from AUTH_* environment variables; see README.md.";
 
 enum Command {
@@ -38,6 +39,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
             print!("{}", crate::http::openapi::document());
             return ExitCode::SUCCESS;
         }
+        // The container image's health probe (no shell or curl in it): crate::healthcheck.
+        Some("healthcheck") => return crate::healthcheck::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

@@ -3,9 +3,10 @@
 use crate::{configuration::Settings, startup::Application, telemetry, SERVICE_NAME};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cart-service [serve | openapi]\n\
+const USAGE: &str = "usage: cart-service [serve | openapi | healthcheck]\n\
   serve    run the HTTP server (the default)\n\
   openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
+  healthcheck  exit 0 when this machine's instance answers GET /readyz with 200\n\
 Settings come from CART_* environment variables; see README.md.";
 
 pub async fn run(args: Vec<String>) -> ExitCode {
@@ -16,6 +17,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
             print!("{}", crate::http::openapi::document());
             return ExitCode::SUCCESS;
         }
+        // The container image's health probe (no shell or curl in it): crate::healthcheck.
+        Some("healthcheck") => return crate::healthcheck::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

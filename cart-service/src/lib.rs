@@ -5,6 +5,7 @@ pub mod cli;
 pub mod configuration;
 pub mod error;
 pub mod events;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

@@ -3,10 +3,11 @@
 use crate::{configuration::Settings, db, startup::Application, telemetry, SERVICE_NAME};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: payment-service [serve | migrate | openapi]\n\
+const USAGE: &str = "usage: payment-service [serve | migrate | openapi | healthcheck]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
   openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
+  healthcheck  exit 0 when this machine's instance answers GET /readyz with 200\n\
 Settings come from PAYMENT_* environment variables; see README.md.";
 
 enum Command {
@@ -23,6 +24,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
             print!("{}", crate::http::openapi::document());
             return ExitCode::SUCCESS;
         }
+        // The container image's health probe (no shell or curl in it): crate::healthcheck.
+        Some("healthcheck") => return crate::healthcheck::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

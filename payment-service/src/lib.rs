@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod gateway;
 pub mod grpc;
+pub mod healthcheck;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;

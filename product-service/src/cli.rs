@@ -4,11 +4,12 @@ use crate::{configuration::Settings, db, seed, startup::Application, telemetry, 
 use anyhow::Context;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH | openapi]\n\
+const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH | openapi | healthcheck]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
   seed     load categories and products from a JSON file (existing SKUs are kept)\n\
   openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
+  healthcheck  exit 0 when this machine's instance answers GET /readyz with 200\n\
 Settings come from PRODUCT_* environment variables; see README.md.";
 
 enum Command {
@@ -33,6 +34,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
             print!("{}", crate::http::openapi::document());
             return ExitCode::SUCCESS;
         }
+        // The container image's health probe (no shell or curl in it): crate::healthcheck.
+        Some("healthcheck") => return crate::healthcheck::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod grpc;
+pub mod healthcheck;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
