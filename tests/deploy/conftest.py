@@ -33,6 +33,19 @@ def settings_read(service: str) -> set[str]:
     return {PREFIX[service] + k for k in keys}
 
 
+def loopback_defaults(service: str) -> set[str]:
+    """Every <PREFIX>* variable whose default names this machine (127.0.0.1, localhost): a remote
+    dependency's address (a URL, a broker, a database) that a deployment must set."""
+    source = config_source(service)
+    consts = dict(re.findall(r'const ([A-Z_]+): &str = "([^"]*)"', source))
+    found = set()
+    for key, literal, const in re.findall(r'env\s*\.\s*\w+\(\s*"([A-Z0-9_]+)",\s*(?:"([^"]*)"|([A-Z_]+)\b)', source):
+        default = literal or consts.get(const, "")
+        if "127.0.0.1" in default or "localhost" in default:
+            found.add(PREFIX[service] + key)
+    return found
+
+
 def default_port(service: str, key: str) -> int | None:
     match = re.search(rf'env\s*\.\s*parse\(\s*"{key}",\s*(\d+)', config_source(service))
     return int(match.group(1)) if match else None

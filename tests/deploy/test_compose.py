@@ -1,12 +1,14 @@
 """The compose file is valid for docker-compose (no engine needed to check) and gives each
 service only settings it reads."""
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT, SERVICES, settings_read
+from conftest import ROOT, SERVICES, loopback_defaults, settings_read
 
 COMPOSE = ROOT / "infra" / "compose" / "docker-compose.yml"
 # Read by the OpenTelemetry SDK inside every service, not by its own configuration.
@@ -51,3 +53,25 @@ def test_redis_keeps_its_data_across_a_restart_as_the_docs_say():
     assert any(volume.endswith(":/data") for volume in redis["volumes"]), "the append-only file outlives the container"
     local = (ROOT / "infra" / "local" / "start.sh").read_text()
     assert "--appendonly yes" in local and "--appendonly no" not in local
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_remote_dependency_whose_default_is_this_machine_is_set_to_a_compose_name(service):
+    # cart ran in compose with no CART_AUTH_URL and fetched its JWKS from its own loopback: 503 on
+    # every authenticated route, unseen by tests that ran the services with their defaults.
+    environment = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    required = loopback_defaults(service)
+    assert required, "the configuration parser found no remote dependency: it is broken"
+    for key in sorted(required):
+        assert key in environment, f"{service}: {key} is left at its loopback default"
+        assert "127.0.0.1" not in environment[key] and "localhost" not in environment[key], (key, environment[key])
+
+
+def test_the_topic_job_creates_exactly_the_catalogues_topics():
+    job = subprocess.run(["sh", str(ROOT / "infra" / "compose" / "init" / "topics.sh"), "list"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "CATALOGUE": str(ROOT / "contracts" / "events" / "topics.yaml")})
+    sys.path.insert(0, str(ROOT / "infra" / "local"))
+    from topics import topics
+    assert [tuple(line.split()) for line in job.stdout.splitlines()] == [(n, str(p)) for n, p in topics()]
+    init = yaml.safe_load(COMPOSE.read_text())["services"]["init-topics"]
+    assert "../../contracts/events/topics.yaml:/etc/shop/topics.yaml:ro" in init["volumes"]

@@ -1,0 +1,31 @@
+# Sourced by up.sh, down.sh and the compose e2e test's helpers: which compose command, which
+# files. Never run.
+#   COMPOSE_PROJECT  the project name (default shop; the e2e test uses its own)
+#   SHOP_OFFLINE     auto (default): use the offline stand-ins when Docker Hub does not answer;
+#                    1 always; 0 never
+#   PROFILES         extra compose profiles, e.g. observability
+COMPOSE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+COMPOSE_PROJECT=${COMPOSE_PROJECT:-shop}
+
+offline() {
+  case "${SHOP_OFFLINE:-auto}" in
+    1) return 0 ;;
+    0) return 1 ;;
+  esac
+  # The registry answers 401 to an anonymous /v2/ when it can be reached at all.
+  local code
+  code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' https://registry-1.docker.io/v2/ || true)
+  [ "$code" != 401 ] && [ "$code" != 200 ]
+}
+
+compose() {
+  local files=(-f "$COMPOSE_DIR/docker-compose.yml")
+  [ "${SHOP_COMPOSE_OFFLINE:-0}" = 1 ] && files+=(-f "$COMPOSE_DIR/offline/docker-compose.offline.yml")
+  local profiles=()
+  for profile in ${PROFILES:-}; do profiles+=(--profile "$profile"); done
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -p "$COMPOSE_PROJECT" "${files[@]}" "${profiles[@]}" "$@"
+  else
+    docker-compose -p "$COMPOSE_PROJECT" "${files[@]}" "${profiles[@]}" "$@"
+  fi
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `make down`: removes the compose platform's containers, network and volumes (its data).
+# Harmless when nothing runs, or when no engine does.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../local/lib.sh"
+source "$HERE/compose.sh"
+docker info >/dev/null 2>&1 || { ok "no Docker engine answers: nothing to remove"; exit 0; }
+# Both files: whichever `make up` used, every service it can have started is named.
+SHOP_COMPOSE_OFFLINE=1 PROFILES="observability ${PROFILES:-}" compose down --volumes --remove-orphans

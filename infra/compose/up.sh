@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make up`: the whole platform in Docker. Starts an engine if none answers, builds the four
+# service images from their Dockerfiles, starts the stores, the broker, the topic job and the
+# services, and returns once every service reports healthy (its own /readyz), printing the URLs.
+# Where Docker Hub cannot be reached, the stores and the broker come from locally built
+# stand-ins (offline/, infra/compose/README.md). Running it again keeps what runs and data.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../local/lib.sh"
+source "$HERE/compose.sh"
+
+bash "$HERE/engine.sh"
+if offline; then
+  echo "==> Docker Hub does not answer: stores, broker and collector from the offline stand-ins"
+  bash "$HERE/offline/base-images.sh"
+  export SHOP_COMPOSE_OFFLINE=1
+fi
+case " ${PROFILES:-} " in
+  *" observability "*) export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://otel-collector:4318} ;;
+esac
+
+step "images (project $COMPOSE_PROJECT)"
+# The classic builder unless the user asks for BuildKit: Debian's docker has no buildx. Built
+# one at a time: each is a cargo build, and the machine's cores are the bottleneck.
+export DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0}
+export COMPOSE_DOCKER_CLI_BUILD=${COMPOSE_DOCKER_CLI_BUILD:-$DOCKER_BUILDKIT}
+for service in auth-service product-service cart-service payment-service; do
+  started=$SECONDS
+  compose build "$service" >"$STATE_DIR/image-$service.log" 2>&1 \
+    || { tail -n 40 "$STATE_DIR/image-$service.log" >&2; fail "building $service's image" "read $STATE_DIR/image-$service.log"; }
+  ok "$service built in $((SECONDS - started)) s ($(docker image inspect --format '{{.Size}}' "shop/$service:${SHOP_IMAGE_TAG:-local}" | awk '{printf "%.1f MiB", $1 / 1048576}'))"
+done
+
+step "containers"
+compose up -d --no-build --remove-orphans
+healthy() {
+  local id
+  id=$(compose ps -q "$1") && [ -n "$id" ] \
+    && [ "$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")" = healthy ]
+}
+for service in auth-service product-service payment-service cart-service; do
+  WAIT_SECONDS=${SHOP_UP_TIMEOUT:-180} wait_for healthy "$service" \
+    || { compose logs --tail=40 "$service" >&2; fail "$service did not become healthy" "read: make logs"; }
+  ok "$service healthy"
+done
+
+port() { compose port "$1" "$2" | sed 's/^0\.0\.0\.0/127.0.0.1/'; }
+echo
+echo "The platform runs in Docker (project $COMPOSE_PROJECT):"
+echo "  auth     http://$(port auth-service 8081)     gRPC $(port auth-service 50051)"
+echo "  product  http://$(port product-service 8082)  gRPC $(port product-service 50052)"
+echo "  cart     http://$(port cart-service 8083)"
+echo "  payment  http://$(port payment-service 8084)  gRPC $(port payment-service 50054)"
+case " ${PROFILES:-} " in
+  *" observability "*) echo "  traces   $( [ "${SHOP_COMPOSE_OFFLINE:-0}" = 1 ] && echo "make logs (otel-collector's spans; no Jaeger UI offline)" || echo "http://127.0.0.1:16686 (Jaeger)")" ;;
+esac
+echo "Logs: make logs   Stop and remove: make down"
