@@ -30,6 +30,9 @@ class Platform:
     # Environment for `auth-service create-admin` (its database).
     auth_env: dict = field(default_factory=dict)
     binaries: Path = ROOT / "target" / os.environ.get("PROFILE", "debug")
+    # How to run auth-service's own command line; default: the built binary. The compose test
+    # runs it inside the auth-service container (`docker exec -i <id> /usr/local/bin/auth-service`).
+    auth_command: list = field(default_factory=list)
 
 
 def call(method: str, url: str, body=None, token: str | None = None, headers: dict | None = None,
@@ -82,7 +85,8 @@ def log_in(platform: Platform, email: str, password: str, user_id: str = "") -> 
 def admin(platform: Platform) -> Shopper:
     """An admin account, made with auth-service's own command (password on standard input)."""
     email, password = f"admin-{uuid.uuid4().hex[:12]}@example.com", "an admin's long passphrase"
-    subprocess.run([str(platform.binaries / "auth-service"), "create-admin", email], input=password.encode(),
+    command = platform.auth_command or [str(platform.binaries / "auth-service")]
+    subprocess.run([*command, "create-admin", email], input=password.encode(),
                    env={**os.environ, **platform.auth_env}, check=True, capture_output=True)
     return log_in(platform, email, password)
 
