@@ -3,7 +3,6 @@ published ports: the images' promises, the demo journey, one trace per checkout 
 collector, and a killed container that comes back while the others keep serving."""
 import json
 import os
-import secrets
 import signal
 import subprocess
 import uuid
@@ -12,7 +11,7 @@ import pytest
 
 from conftest import SERVICES
 from demo import journey
-from shop import admin, call, create_product, expect, log_in, sign_up, wait_until
+from shop import admin, call, create_product, expect, log_in, sign_up, traced_checkout, wait_until
 
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
 
@@ -43,14 +42,7 @@ def test_the_demo_journey_through_the_published_ports(platform):
 
 
 def test_one_checkout_is_one_trace_across_cart_product_and_payment_in_the_collector(compose, platform):
-    boss = admin(platform)
-    mug = create_product(platform, boss.token, stock=2)
-    shopper = sign_up(platform)
-    expect(call("POST", f"{platform.cart}/v1/cart/items", {"product_id": mug, "quantity": 1}, shopper.token), 200, "add")
-    trace_id = secrets.token_hex(16)
-    expect(call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token,
-                {"Idempotency-Key": str(uuid.uuid4()), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}),
-           201, "checkout")
+    trace_id = traced_checkout(platform)
 
     def services_in_trace():
         logs = compose.logs("otel-collector")

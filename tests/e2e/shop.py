@@ -1,6 +1,7 @@
 """A small client of the platform's REST APIs (standard library only), for the demo and the
 end-to-end tests."""
 import json
+import secrets
 import os
 import subprocess
 import time
@@ -105,3 +106,16 @@ def wait_until(what: str, check, timeout: float = 20, interval: float = 0.2):
             return result
         assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
         time.sleep(interval)
+
+
+def traced_checkout(platform: Platform) -> str:
+    """A shopper buys one new product with a W3C traceparent of the caller's; returns its trace id."""
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    expect(call("POST", f"{platform.cart}/v1/cart/items", {"product_id": mug, "quantity": 1}, shopper.token), 200, "add")
+    trace_id = secrets.token_hex(16)
+    expect(call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token,
+                {"Idempotency-Key": str(uuid.uuid4()), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}),
+           201, "checkout")
+    return trace_id

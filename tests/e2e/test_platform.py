@@ -1,7 +1,6 @@
 """End-to-end: the four real services on their real stores and the real broker."""
 import concurrent.futures
 import json
-import secrets
 import shutil
 import socket
 import subprocess
@@ -9,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from demo import journey
-from shop import admin, call, create_product, expect, sign_up, wait_until
+from shop import admin, call, create_product, expect, sign_up, traced_checkout, wait_until
 
 
 def product_available(platform, product_id) -> int:
@@ -181,13 +180,7 @@ def test_a_logged_out_session_is_refused_by_every_service_before_its_tokens_expi
 
 
 def test_one_checkout_is_one_trace_across_the_four_services(platform, running):
-    boss = admin(platform)
-    mug = create_product(platform, boss.token, stock=2)
-    shopper = sign_up(platform)
-    expect(add(platform, shopper, mug), 200, "add")
-    trace_id = secrets.token_hex(16)
-    traceparent = f"00-{trace_id}-{secrets.token_hex(8)}-01"
-    expect(checkout(platform, shopper, headers={"traceparent": traceparent}), 201, "checkout")
+    trace_id = traced_checkout(platform)
 
     def logged_by_all():
         seen = set()
