@@ -11,6 +11,7 @@ import yaml
 
 from conftest import (
     PREFIX, ROOT, SERVICES, binary_name, crate_version, default_port, has_subcommand, load_all,
+    loopback_defaults,
     serves_route, settings_read,
 )
 
@@ -133,6 +134,21 @@ def test_settings_given_to_the_pod_are_ones_the_service_reads(service, values):
     secret_env = {e["name"] for e in container(manifests)["env"]}
     assert secret_env and secret_env <= read, secret_env - read
     assert all("secretKeyRef" in e["valueFrom"] for e in container(manifests)["env"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("values", ["defaults", "production"])
+def test_every_remote_dependency_whose_default_is_this_machine_is_given_to_the_pod(service, values):
+    # cart's chart gave no CART_AUTH_URL: deployed, cart fetched JWKS from the pod's own loopback
+    # and answered 503 on every authenticated route (issue 22, item 1).
+    manifests = render(service, production(service) if values == "production" else None)
+    config = the(manifests, "ConfigMap")["data"]
+    given = set(config) | {e["name"] for e in container(manifests)["env"]}
+    required = loopback_defaults(service)
+    assert required, "the configuration parser found no remote dependency: it is broken"
+    assert required <= given, f"left at their loopback defaults: {sorted(required - given)}"
+    for key in required & set(config):
+        assert "127.0.0.1" not in config[key] and "localhost" not in config[key], (key, config[key])
 
 
 @pytest.mark.parametrize("service", SERVICES)
