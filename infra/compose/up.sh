@@ -15,9 +15,16 @@ if offline; then
   bash "$HERE/offline/base-images.sh"
   export SHOP_COMPOSE_OFFLINE=1
 fi
-case " ${PROFILES:-} " in
-  *" observability "*) export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://otel-collector:4318} ;;
-esac
+tracing=0
+case " ${PROFILES:-} " in *" observability "*) tracing=1 ;; esac
+if [ "$tracing" = 1 ]; then
+  export OTEL_EXPORTER_OTLP_ENDPOINT=${OTEL_EXPORTER_OTLP_ENDPOINT:-http://otel-collector:4318}
+  if [ "${SHOP_COMPOSE_OFFLINE:-0}" = 1 ]; then
+    traces="make logs (otel-collector's spans; no Jaeger UI offline)"
+  else
+    traces="http://127.0.0.1:16686 (Jaeger)"
+  fi
+fi
 
 step "images (project $COMPOSE_PROJECT)"
 # The classic builder unless the user asks for BuildKit: Debian's docker has no buildx. Built
@@ -51,7 +58,5 @@ echo "  auth     http://$(port auth-service 8081)     gRPC $(port auth-service 5
 echo "  product  http://$(port product-service 8082)  gRPC $(port product-service 50052)"
 echo "  cart     http://$(port cart-service 8083)"
 echo "  payment  http://$(port payment-service 8084)  gRPC $(port payment-service 50054)"
-case " ${PROFILES:-} " in
-  *" observability "*) echo "  traces   $( [ "${SHOP_COMPOSE_OFFLINE:-0}" = 1 ] && echo "make logs (otel-collector's spans; no Jaeger UI offline)" || echo "http://127.0.0.1:16686 (Jaeger)")" ;;
-esac
+[ "$tracing" = 1 ] && echo "  traces   $traces"
 echo "Logs: make logs   Stop and remove: make down"
