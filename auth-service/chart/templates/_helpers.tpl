@@ -9,6 +9,12 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Labels of the migrate Job's pods: its NetworkPolicy selects them. */}}
+{{- define "svc.migrateSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-migrate
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
 {{- define "svc.labels" -}}
 {{ include "svc.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -47,4 +53,32 @@ capabilities:
   drop: ["ALL"]
 seccompProfile:
   type: RuntimeDefault
+{{- end -}}
+
+{{/* Egress to the cluster DNS: every pod of the chart resolves names. */}}
+{{- define "svc.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+      podSelector:
+        matchLabels:
+          k8s-app: kube-dns
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end -}}
+
+{{/* Egress to one target of networkPolicy.egress ({port, to}). Nothing when `to` is empty: a
+rule without peers would allow every destination. */}}
+{{- define "svc.egressRule" -}}
+{{- if .to }}
+- to:
+    {{- toYaml .to | nindent 4 }}
+  ports:
+    - port: {{ .port }}
+      protocol: TCP
+{{- end }}
 {{- end -}}

@@ -48,3 +48,31 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* Egress to the cluster DNS: every pod of the chart resolves names. */}}
+{{- define "svc.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+      podSelector:
+        matchLabels:
+          k8s-app: kube-dns
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end -}}
+
+{{/* Egress to one target of networkPolicy.egress ({port, to}). Nothing when `to` is empty: a
+rule without peers would allow every destination. */}}
+{{- define "svc.egressRule" -}}
+{{- if .to }}
+- to:
+    {{- toYaml .to | nindent 4 }}
+  ports:
+    - port: {{ .port }}
+      protocol: TCP
+{{- end }}
+{{- end -}}
