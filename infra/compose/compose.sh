@@ -7,6 +7,18 @@
 COMPOSE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 COMPOSE_PROJECT=${COMPOSE_PROJECT:-shop}
 
+# auth signs tokens with a key of this checkout's own, made on the first `make up` and kept in
+# .local (not committed): the development key in the repository is public, and compose
+# publishes auth's port. Delete the file to rotate it (every token issued before is refused).
+AUTH_KEY_FILE=${SHOP_AUTH_KEY_FILE:-$COMPOSE_DIR/../../.local/compose/auth-signing-keys}
+if [ ! -s "$AUTH_KEY_FILE" ]; then
+  mkdir -p "$(dirname "$AUTH_KEY_FILE")"
+  (umask 077 && printf 'compose-%s:%s\n' "$(date +%Y%m%d)" \
+    "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$AUTH_KEY_FILE")
+fi
+SHOP_AUTH_JWT_SIGNING_KEYS=$(cat "$AUTH_KEY_FILE")
+export SHOP_AUTH_JWT_SIGNING_KEYS
+
 offline() {
   case "${SHOP_OFFLINE:-auto}" in
     1) return 0 ;;

@@ -29,7 +29,7 @@ def config_source(service: str) -> str:
 
 def settings_read(service: str) -> set[str]:
     """Every <PREFIX>* variable the service's configuration reads."""
-    keys = re.findall(r'env\s*\.\s*\w+\(\s*"([A-Z0-9_]+)"', config_source(service))
+    keys = re.findall(r'(?:env|self)\s*\.\s*\w+\(\s*"([A-Z0-9_]+)"', config_source(service))
     return {PREFIX[service] + k for k in keys}
 
 
@@ -62,3 +62,41 @@ def has_subcommand(service: str, name: str) -> bool:
 
 def load_all(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def http_routes(service: str) -> set[str]:
+    """Every path the service's REST API routes, whatever the method."""
+    sources = "".join(p.read_text() for p in (ROOT / service / "src").rglob("*.rs"))
+    return set(re.findall(r'#\[(?:get|post|put|patch|delete)\("([^"]+)"\)\]', sources))
+
+
+def store_port(service: str) -> int:
+    """The port of the service's store (its database or Redis), from the local default URL."""
+    match = re.search(r'const LOCAL_(?:DATABASE|REDIS)_URL: &str = "[^"]*:(\d+)[/"]', config_source(service))
+    return int(match.group(1))
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a Kubernetes label selector selects these labels (an empty selector selects all)."""
+    if not all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values") or []
+        if not {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[op]:
+            return False
+    return True
+
+
+def pod_templates(docs: list[dict]) -> list[tuple[dict, dict]]:
+    """(object, pod template) for every object that makes pods."""
+    found = []
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        if doc["kind"] in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}:
+            found.append((doc, spec["template"]))
+        elif doc["kind"] == "CronJob":
+            found.append((doc, spec["jobTemplate"]["spec"]["template"]))
+        elif doc["kind"] == "Pod":
+            found.append((doc, doc))
+    return found

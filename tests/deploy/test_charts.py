@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import (
-    PREFIX, ROOT, SERVICES, binary_name, crate_version, default_port, has_subcommand, load_all,
+    PREFIX, ROOT, SERVICES, binary_name, crate_version, default_port, has_subcommand, http_routes, load_all,
     loopback_defaults,
     serves_route, settings_read,
 )
@@ -95,7 +95,10 @@ def test_hpa_pdb_service_and_network_policy_select_the_pods(service):
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     assert matches(the(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"], pod_labels)
     assert matches(the(manifests, "Service")["spec"]["selector"], pod_labels)
-    assert matches(the(manifests, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"], pod_labels)
+    # Hook policies (the migrate Job's) are not the replicas' policy.
+    policies = [p for p in manifests["NetworkPolicy"] if "helm.sh/hook" not in p["metadata"].get("annotations", {})]
+    assert len(policies) == 1, policies
+    assert matches(policies[0]["spec"]["podSelector"]["matchLabels"], pod_labels)
 
     without_hpa = render(service, {"autoscaling": {"enabled": False, "minReplicas": 2, "maxReplicas": 10}})
     assert "HorizontalPodAutoscaler" not in without_hpa
@@ -201,7 +204,32 @@ def test_a_value_of_the_wrong_type_or_an_unknown_key_is_refused_at_install(servi
 
 def test_the_ingress_routes_public_paths_to_services_that_exist():
     ingress = yaml.safe_load((ROOT / "infra" / "k8s" / "ingress.yaml").read_text())
-    backends = {p["path"]: p["backend"]["service"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
-    for path, service in [("/v1/auth", "auth-service"), ("/v1/products", "product-service"), ("/v1/cart", "cart-service")]:
+    paths = {p["path"]: p for r in ingress["spec"]["rules"] for p in r["http"]["paths"]}
+    backends = {path: p["backend"]["service"] for path, p in paths.items()}
+    for path, service in [("/v1/products", "product-service"), ("/v1/cart", "cart-service")]:
         assert backends[path]["name"] == service and backends[path]["port"]["name"] == "http"
+    # auth's public routes one by one (introspection stays inside the cluster).
+    public_auth = {r for r in http_routes("auth-service") if r.startswith("/v1/auth/")} - {"/v1/auth/introspect"}
+    assert public_auth and "/.well-known/jwks.json" in http_routes("auth-service")
+    for path in public_auth | {"/.well-known/jwks.json"}:
+        assert paths[path]["pathType"] == "Exact", path
+        assert backends[path]["name"] == "auth-service" and backends[path]["port"]["name"] == "http"
     assert set(b["name"] for b in backends.values()) <= set(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_brokers_sasl_settings_reach_the_pod_with_the_password_from_the_secret(service):
+    # Kafka security was not configurable at all (issue 22, item 7).
+    prefix = PREFIX[service]
+    sasl = {f"{prefix}KAFKA_SECURITY_PROTOCOL": "sasl_ssl", f"{prefix}KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            f"{prefix}KAFKA_SASL_USERNAME": service, f"{prefix}KAFKA_SSL_CA_LOCATION": "/etc/kafka/ca.pem"}
+    assert set(sasl) | {f"{prefix}KAFKA_SASL_PASSWORD"} <= settings_read(service)
+    values = production(service)
+    values["config"] = {**values["config"], **sasl}
+    values["secretKeys"] = {**values.get("secretKeys", {}), f"{prefix}KAFKA_SASL_PASSWORD": "kafka-sasl-password"}
+    manifests = render(service, values)
+    config = the(manifests, "ConfigMap")["data"]
+    assert {k: config[k] for k in sasl} == sasl
+    password = next(e for e in container(manifests)["env"] if e["name"] == f"{prefix}KAFKA_SASL_PASSWORD")
+    assert password["valueFrom"]["secretKeyRef"]["key"] == "kafka-sasl-password"
+    assert f"{prefix}KAFKA_SASL_PASSWORD" not in config, "a password in a ConfigMap"

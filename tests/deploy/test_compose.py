@@ -1,6 +1,8 @@
 """The compose file is valid for docker-compose (no engine needed to check) and gives each
 service only settings it reads."""
+import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, SERVICES, loopback_defaults, settings_read
+from conftest import ROOT, SERVICES, config_source, loopback_defaults, settings_read
 
 COMPOSE = ROOT / "infra" / "compose" / "docker-compose.yml"
 # Read by the OpenTelemetry SDK inside every service, not by its own configuration.
@@ -18,9 +20,15 @@ SDK_VARIABLES = {"OTEL_EXPORTER_OTLP_ENDPOINT"}
 def test_docker_compose_config_accepts_the_file():
     compose = shutil.which("docker-compose")
     assert compose, "docker-compose is missing: make setup installs it"
+    # compose.sh exports auth's generated key; without it the file refuses to start auth.
+    env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused"}
     for args in ([], ["--profile", "observability"]):
-        result = subprocess.run([compose, "-f", str(COMPOSE), *args, "config", "-q"], capture_output=True, text=True)
+        result = subprocess.run([compose, "-f", str(COMPOSE), *args, "config", "-q"], capture_output=True, text=True,
+                                env=env)
         assert result.returncode == 0, result.stderr
+    env.pop("SHOP_AUTH_JWT_SIGNING_KEYS")
+    result = subprocess.run([compose, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, env=env)
+    assert result.returncode != 0 and "SHOP_AUTH_JWT_SIGNING_KEYS" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -75,3 +83,21 @@ def test_the_topic_job_creates_exactly_the_catalogues_topics():
     assert [tuple(line.split()) for line in job.stdout.splitlines()] == [(n, str(p)) for n, p in topics()]
     init = yaml.safe_load(COMPOSE.read_text())["services"]["init-topics"]
     assert "../../contracts/events/topics.yaml:/etc/shop/topics.yaml:ro" in init["volumes"]
+
+
+def test_compose_signs_tokens_with_a_key_generated_for_this_checkout(tmp_path):
+    """The repository's development key is public: compose, which publishes auth's port, must
+    never sign with it. compose.sh generates a key on first use and keeps it."""
+    auth_env = yaml.safe_load(COMPOSE.read_text())["services"]["auth-service"]["environment"]
+    assert auth_env["AUTH_JWT_SIGNING_KEYS"].startswith("${SHOP_AUTH_JWT_SIGNING_KEYS:?"), auth_env
+    key_file = tmp_path / "keys"
+    read = ["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"; printf %s "$SHOP_AUTH_JWT_SIGNING_KEYS"']
+    env = {**os.environ, "SHOP_AUTH_KEY_FILE": str(key_file)}
+    first = subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout
+    kid, seed = first.split(":")
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", kid), kid
+    assert len(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))) == 32
+    assert key_file.stat().st_mode & 0o077 == 0, "the key file is readable by others"
+    assert subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout == first, "not kept"
+    local = re.search(r'LOCAL_JWT_KEYS: &str = "[^:]+:([^"]+)"', config_source("auth-service")).group(1)
+    assert seed != local
