@@ -15,6 +15,8 @@ pub enum ProductError {
     ReservationNotFound(String),
     #[error("the reservation is {0} and can no longer change that way")]
     ReservationClosed(&'static str),
+    #[error("the payment ({paid}) is not the reservation's total ({total})")]
+    PaymentMismatch { paid: String, total: String },
     #[error("sign in: send a valid access token as `Authorization: Bearer <token>`")]
     Unauthenticated,
     #[error("this needs the admin role")]
@@ -46,6 +48,7 @@ impl ProductError {
             Self::OutOfStock(_) => "out_of_stock",
             Self::ReservationNotFound(_) => "reservation_not_found",
             Self::ReservationClosed(_) => "reservation_closed",
+            Self::PaymentMismatch { .. } => "payment_mismatch",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::PreconditionRequired => "precondition_required",
@@ -71,9 +74,11 @@ impl ResponseError for ProductError {
         match self {
             Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
             Self::ProductNotFound(_) | Self::ReservationNotFound(_) => StatusCode::NOT_FOUND,
-            Self::OutOfStock(_) | Self::ReservationClosed(_) | Self::SkuTaken(_) | Self::StockBelowReserved { .. } => {
-                StatusCode::CONFLICT
-            }
+            Self::OutOfStock(_)
+            | Self::ReservationClosed(_)
+            | Self::PaymentMismatch { .. }
+            | Self::SkuTaken(_)
+            | Self::StockBelowReserved { .. } => StatusCode::CONFLICT,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
@@ -110,6 +115,7 @@ impl From<ProductError> for tonic::Status {
             }
             ProductError::OutOfStock(_)
             | ProductError::ReservationClosed(_)
+            | ProductError::PaymentMismatch { .. }
             | ProductError::PreconditionRequired
             | ProductError::VersionMismatch { .. }
             | ProductError::StockBelowReserved { .. } => tonic::Status::failed_precondition(message),

@@ -137,8 +137,10 @@ impl Reservations {
 
     /// Turns the reservation into a sale. Repeating it changes nothing; a released or expired
     /// reservation cannot be committed.
-    pub async fn commit(&self, id: &str) -> Result<Reservation, ProductError> {
-        self.transition(id, Transition::Commit).await
+    /// Sells the reservation, for `paid` only when that is its total: a payment for less
+    /// (or in another currency) buys nothing. Repeating it changes nothing.
+    pub async fn commit(&self, id: &str, paid: &Money) -> Result<Reservation, ProductError> {
+        self.transition(id, Transition::Commit(paid)).await
     }
 
     /// Gives the reserved stock back. Repeating it changes nothing; a committed reservation
@@ -170,7 +172,7 @@ impl Reservations {
         Ok(expired)
     }
 
-    async fn transition(&self, id: &str, transition: Transition) -> Result<Reservation, ProductError> {
+    async fn transition(&self, id: &str, transition: Transition<'_>) -> Result<Reservation, ProductError> {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
         // The outcome travels inside Ok so that an expiry done on the way commits.
@@ -183,9 +185,13 @@ impl Reservations {
                         give_back(conn, topic, id, EXPIRED).await?;
                         row.state = EXPIRED.to_owned();
                     }
+                    let lines = reservations::lines(conn, id).await?;
                     let outcome = match (transition, row.state.as_str()) {
-                        (Transition::Commit, RESERVED) => {
-                            for line in reservations::lines(conn, id).await? {
+                        (Transition::Commit(paid), RESERVED | COMMITTED) if !pays_for(paid, &lines) => {
+                            Err(ProductError::PaymentMismatch { paid: show(paid), total: show(&total(&lines)) })
+                        }
+                        (Transition::Commit(_), RESERVED) => {
+                            for line in &lines {
                                 let stock = products::sell(conn, line.product_id, line.quantity).await?;
                                 stock::record(conn, topic, &stock, stock.available()).await?;
                             }
@@ -198,7 +204,7 @@ impl Reservations {
                             row.state = RELEASED.to_owned();
                             Ok(())
                         }
-                        (Transition::Commit, COMMITTED) | (Transition::Release, RELEASED | EXPIRED) => Ok(()),
+                        (Transition::Commit(_), COMMITTED) | (Transition::Release, RELEASED | EXPIRED) => Ok(()),
                         (_, state) => Err(ProductError::ReservationClosed(state_name(state))),
                     };
                     Ok(match outcome {
@@ -215,8 +221,9 @@ impl Reservations {
 }
 
 #[derive(Clone, Copy)]
-enum Transition {
-    Commit,
+enum Transition<'a> {
+    /// With what the payment took.
+    Commit(&'a Money),
     Release,
 }
 
@@ -255,6 +262,23 @@ async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Resul
 /// A line's price as contract money.
 pub fn line_price(line: &LineRow) -> Money {
     Money { amount_minor: line.price_minor, currency: line.currency.clone() }
+}
+
+/// What the reservation costs, at the prices it was made at (one currency: the catalogue's).
+pub fn total(lines: &[LineRow]) -> Money {
+    let amount_minor = lines.iter().map(|l| l.price_minor.saturating_mul(l.quantity)).fold(0, i64::saturating_add);
+    Money { amount_minor, currency: lines.first().map(|l| l.currency.clone()).unwrap_or_default() }
+}
+
+fn pays_for(paid: &Money, lines: &[LineRow]) -> bool {
+    let total = total(lines);
+    paid.amount_minor == total.amount_minor
+        && paid.currency == total.currency
+        && lines.iter().all(|l| l.currency == total.currency)
+}
+
+fn show(money: &Money) -> String {
+    format!("{} {} minor units", money.currency, money.amount_minor)
 }
 
 /// Expires due reservations every `interval` until `stop` turns true. Safe with several

@@ -75,9 +75,10 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::CommitReservationRequest>,
     ) -> Reply<pb::CommitReservationResponse> {
-        let id = request.into_inner().reservation_id;
-        reservations::validate_id(&id)?;
-        let reservation = self.reservations.commit(&id).await?;
+        let request = request.into_inner();
+        reservations::validate_id(&request.reservation_id)?;
+        let paid = request.paid.ok_or_else(|| ProductError::invalid("paid", "is required: what the payment took"))?;
+        let reservation = self.reservations.commit(&request.reservation_id, &paid).await?;
         Ok(tonic::Response::new(pb::CommitReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }
 
@@ -116,8 +117,7 @@ fn to_proto(product: ProductRow) -> pb::Product {
 }
 
 fn reservation_proto(reservation: Reservation) -> pb::Reservation {
-    let total_minor = reservation.lines.iter().map(|l| l.price_minor * l.quantity).sum();
-    let currency = reservation.lines.first().map(|l| l.currency.clone()).unwrap_or_default();
+    let total = reservations::total(&reservation.lines);
     pb::Reservation {
         reservation_id: reservation.id,
         state: match reservation.state {
@@ -126,7 +126,7 @@ fn reservation_proto(reservation: Reservation) -> pb::Reservation {
             reservations::RELEASED => pb::ReservationState::Released,
             _ => pb::ReservationState::Expired,
         } as i32,
-        total: Some(Money { amount_minor: total_minor, currency }),
+        total: Some(total),
         lines: reservation
             .lines
             .iter()
@@ -141,29 +141,44 @@ fn reservation_proto(reservation: Reservation) -> pb::Reservation {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight calls finish.
+/// Serves until `shutdown` resolves, then lets in-flight calls finish. `reflection`: serve gRPC
+/// server reflection (development only: `Settings::grpc_reflection`).
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     service: ProductGrpc,
+    reflection: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ProductServiceServer<ProductGrpc>>().await;
 
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let mut served = vec![FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
+    // Reflection hands the whole API to whoever reaches the port: a development aid only.
+    let (reflection_v1, reflection_v1alpha) = if reflection {
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        served.extend([
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ]);
+        (
+            Some(reflection().build_v1().context("building gRPC reflection v1")?),
+            Some(reflection().build_v1alpha().context("building gRPC reflection v1alpha")?),
+        )
+    } else {
+        (None, None)
     };
-    let reflection_v1 = reflection().build_v1().context("building gRPC reflection v1")?;
-    let reflection_v1alpha = reflection().build_v1alpha().context("building gRPC reflection v1alpha")?;
+    let methods = observe::MethodLabels::from_descriptor_sets(&served).context("reading the served methods")?;
 
     Server::builder()
-        .layer(observe::layer(metrics))
+        .layer(observe::layer(metrics, methods))
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(ProductServiceServer::new(service))
         // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
         // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.

@@ -274,10 +274,14 @@ async fn the_stock_ledger_explains_every_change_of_stock_on_hand() {
     let mut grpc = ProductServiceClient::new(app.grpc_channel().await);
     let reservation_id = Uuid::now_v7().to_string();
     let line = ReservationLine { product_id: id.to_string(), quantity: 2 };
-    grpc.reserve_stock(ReserveStockRequest { reservation_id: reservation_id.clone(), lines: vec![line] })
+    let reserved = grpc
+        .reserve_stock(ReserveStockRequest { reservation_id: reservation_id.clone(), lines: vec![line] })
         .await
+        .unwrap()
+        .into_inner()
+        .reservation
         .unwrap();
-    grpc.commit_reservation(CommitReservationRequest { reservation_id }).await.unwrap();
+    grpc.commit_reservation(CommitReservationRequest { reservation_id, paid: reserved.total }).await.unwrap();
     let manual = format!("UPDATE products SET on_hand = on_hand + 5 WHERE id = '{id}'");
     crate::helpers::execute(&app.database_url, &manual).await;
 

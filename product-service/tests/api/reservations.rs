@@ -5,6 +5,7 @@ use crate::{
     kafka::read,
 };
 use product_service::proto::shop::{
+    common::v1::Money,
     events::v1::{Envelope, ReservationReleased},
     product::v1::{
         product_service_client::ProductServiceClient, BatchGetProductsRequest, CommitReservationRequest,
@@ -21,6 +22,14 @@ type Client = ProductServiceClient<Channel>;
 
 async fn client(app: &TestApp) -> Client {
     ProductServiceClient::new(app.grpc_channel().await)
+}
+
+/// A commit paid `amount_minor` euros.
+fn commit(id: &str, amount_minor: i64) -> CommitReservationRequest {
+    CommitReservationRequest {
+        reservation_id: id.to_owned(),
+        paid: Some(Money { amount_minor, currency: "EUR".to_owned() }),
+    }
 }
 
 fn reserve(id: &str, lines: &[(Uuid, i64)]) -> ReserveStockRequest {
@@ -80,8 +89,7 @@ async fn commit_sells_the_stock_and_repeats_change_nothing() {
     assert_eq!(available(&mut client, product).await, 7);
 
     for _ in 0..2 {
-        let committed =
-            client.commit_reservation(CommitReservationRequest { reservation_id: id.clone() }).await.unwrap();
+        let committed = client.commit_reservation(commit(&id, 1_500)).await.unwrap();
         assert_eq!(committed.into_inner().reservation.unwrap().state, ReservationState::Committed as i32);
     }
     let sql = format!("SELECT on_hand AS n FROM products WHERE id = '{product}'");
@@ -90,6 +98,35 @@ async fn commit_sells_the_stock_and_repeats_change_nothing() {
 
     let release = client.release_reservation(ReleaseReservationRequest { reservation_id: id }).await.unwrap_err();
     assert_eq!(release.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn a_payment_that_is_not_the_reservations_total_sells_nothing() {
+    let app = spawn_app().await;
+    let product = app.add_product(10, 500).await;
+    let mut client = client(&app).await;
+    let id = Uuid::now_v7().to_string();
+    client.reserve_stock(reserve(&id, &[(product, 3)])).await.unwrap();
+
+    let other_currency = CommitReservationRequest {
+        reservation_id: id.clone(),
+        paid: Some(Money { amount_minor: 1_500, currency: "USD".to_owned() }),
+    };
+    for request in [commit(&id, 1), commit(&id, 1_499), commit(&id, 1_501), other_currency.clone()] {
+        let status = client.commit_reservation(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().starts_with("payment_mismatch"), "{}", status.message());
+    }
+    let sql = format!("SELECT on_hand AS n FROM products WHERE id = '{product}'");
+    assert_eq!(crate::helpers::count(&app.database_url, &sql).await, 10, "nothing was sold");
+    assert_eq!(available(&mut client, product).await, 7, "the reservation still holds its stock");
+
+    client.commit_reservation(commit(&id, 1_500)).await.unwrap();
+    assert_eq!(crate::helpers::count(&app.database_url, &sql).await, 7);
+    // Once sold, an underpaying commit is refused all the same.
+    let late = client.commit_reservation(commit(&id, 1)).await.unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition);
+    assert_eq!(client.commit_reservation(other_currency).await.unwrap_err().code(), Code::FailedPrecondition);
 }
 
 #[tokio::test]
@@ -106,8 +143,8 @@ async fn release_returns_the_stock_once_and_cannot_be_committed_after() {
         assert_eq!(released.into_inner().reservation.unwrap().state, ReservationState::Released as i32);
     }
     assert_eq!(available(&mut client, product).await, 4);
-    let commit = client.commit_reservation(CommitReservationRequest { reservation_id: id.clone() }).await.unwrap_err();
-    assert_eq!(commit.code(), Code::FailedPrecondition);
+    let refused = client.commit_reservation(commit(&id, 2_000)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
 
     // Reserved: StockChanged + OutOfStock; released: StockChanged + BackInStock +
     // ReservationReleased (the product itself was written straight to the database).
@@ -145,8 +182,8 @@ async fn a_reservation_not_committed_in_time_expires_and_returns_its_stock() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(back, 2, "the expiry task returned the stock");
-    let commit = client.commit_reservation(CommitReservationRequest { reservation_id: id.clone() }).await.unwrap_err();
-    assert_eq!(commit.code(), Code::FailedPrecondition);
+    let refused = client.commit_reservation(commit(&id, 1_000)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
     let released = client.release_reservation(ReleaseReservationRequest { reservation_id: id.clone() }).await.unwrap();
     assert_eq!(released.into_inner().reservation.unwrap().state, ReservationState::Expired as i32);
     assert_eq!(available(&mut client, product).await, 2, "releasing an expired reservation returns nothing twice");
@@ -208,9 +245,10 @@ async fn bad_requests_are_invalid_argument_and_unknown_products_not_found() {
     }
     let unknown = client.reserve_stock(reserve("r", &[(Uuid::now_v7(), 1)])).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
-    let missing =
-        client.commit_reservation(CommitReservationRequest { reservation_id: "never".into() }).await.unwrap_err();
+    let missing = client.commit_reservation(commit("never", 100)).await.unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
+    let unpaid = CommitReservationRequest { reservation_id: "never".into(), paid: None };
+    assert_eq!(client.commit_reservation(unpaid).await.unwrap_err().code(), Code::InvalidArgument);
     let bad_get = client.get_product(GetProductRequest { product_id: "42".into() }).await.unwrap_err();
     assert_eq!(bad_get.code(), Code::InvalidArgument);
     let absent = client.get_product(GetProductRequest { product_id: Uuid::now_v7().to_string() }).await.unwrap_err();
