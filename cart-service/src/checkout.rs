@@ -15,6 +15,7 @@ use crate::{
     auth::Introspection,
     error::CartError,
     proto::shop::{
+        common::v1::Money,
         payment::v1::{ChargeRequest, OrderLine, PaymentStatus},
         product::v1::{
             CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
@@ -316,7 +317,7 @@ impl Checkouts {
         };
         match PaymentStatus::try_from(paid.status) {
             Ok(PaymentStatus::Succeeded) => {
-                self.complete(user_id, checkout_id, &reservation).await?;
+                self.complete(user_id, checkout_id, &reservation, paid.amount.clone()).await?;
                 Ok(Answer { status: 201, body: summary("paid") })
             }
             Ok(PaymentStatus::Failed) => {
@@ -332,10 +333,29 @@ impl Checkouts {
     /// quantities out of the cart. A reservation that expired before the charge cannot be
     /// committed: product has announced its release, and payment-service refunds the charge
     /// for it (durably, whatever happens to this request); the shopper is told.
-    async fn complete(&self, user_id: &str, checkout_id: &str, reservation: &Reservation) -> Result<(), CartError> {
+    /// `paid` is what payment says it took: product sells only for the reservation's total.
+    async fn complete(
+        &self,
+        user_id: &str,
+        checkout_id: &str,
+        reservation: &Reservation,
+        paid: Option<Money>,
+    ) -> Result<(), CartError> {
         let mut product = self.upstream.product.clone();
-        match product.commit_reservation(CommitReservationRequest { reservation_id: checkout_id.to_owned() }).await {
+        let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
+        match product.commit_reservation(request).await {
             Ok(_) => {}
+            Err(status)
+                if status.code() == tonic::Code::FailedPrecondition
+                    && status.message().starts_with("payment_mismatch") =>
+            {
+                tracing::error!(checkout_id, error = %status, "product refused the payment's amount; nothing was sold");
+                return Err(CartError::Conflict(
+                    "the payment did not match the reservation's total: nothing was sold, and the payment is refunded \
+                     when the reservation expires"
+                        .to_owned(),
+                ));
+            }
             Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                 return Err(CartError::Conflict(
                     "the stock was no longer held when the payment went through; the payment is refunded in full"

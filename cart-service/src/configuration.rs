@@ -13,6 +13,11 @@ use std::{
     time::Duration,
 };
 
+mod kafka_security;
+mod loopback;
+
+pub use kafka_security::{KafkaSecurity, SaslMechanism, SecurityProtocol};
+
 pub const ENV_PREFIX: &str = "CART_";
 const LOCAL_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -60,6 +65,8 @@ pub struct UpstreamSettings {
 pub struct KafkaSettings {
     /// Comma-separated `host:port` bootstrap list.
     pub brokers: String,
+    /// How the clients authenticate to the brokers (SASL, TLS).
+    pub security: KafkaSecurity,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
     pub product_events_topic: String,
@@ -144,6 +151,7 @@ impl Settings {
                             .all(|b| b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
                     },
                 ),
+                security: env.kafka_security(),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
                 product_events_topic: env.parse_with(
                     "KAFKA_PRODUCT_EVENTS_TOPIC",
@@ -207,10 +215,23 @@ impl Settings {
             }),
             shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 20, "seconds")),
         };
+        for key in settings.kafka.security.missing() {
+            env.errors
+                .push(format!("{ENV_PREFIX}{key} must be set when {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL uses SASL"));
+        }
         if environment == Environment::Production && settings.redis.url.expose_secret() == LOCAL_REDIS_URL {
             env.errors.push(format!(
                 "{ENV_PREFIX}REDIS_URL must be set in production (the local default, with no password, is refused)"
             ));
+        }
+        if environment == Environment::Production {
+            env.refuse_loopback(&[
+                ("REDIS_URL", settings.redis.url.expose_secret()),
+                ("KAFKA_BROKERS", &settings.kafka.brokers),
+                ("PRODUCT_GRPC_URL", &settings.upstream.product_grpc_url),
+                ("PAYMENT_GRPC_URL", &settings.upstream.payment_grpc_url),
+                ("AUTH_URL", &settings.auth.base_url),
+            ]);
         }
         env.finish().map(|()| settings)
     }
@@ -288,6 +309,58 @@ impl EnvReader {
         }
     }
 
+    /// A setting with no default: `None` when unset.
+    fn optional<T: FromStr>(&mut self, key: &str, expected: &str) -> Option<T> {
+        let (name, value) = self.raw(key);
+        let value = value?;
+        match value.trim().parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(_) => {
+                self.errors.push(format!("{name}={value:?} is not valid: expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// The Kafka clients' authentication (configuration/kafka_security.rs).
+    fn kafka_security(&mut self) -> KafkaSecurity {
+        KafkaSecurity {
+            protocol: self.parse(
+                "KAFKA_SECURITY_PROTOCOL",
+                SecurityProtocol::Plaintext,
+                "plaintext, ssl, sasl_plaintext or sasl_ssl",
+            ),
+            sasl_mechanism: self.optional("KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            sasl_username: self.optional("KAFKA_SASL_USERNAME", "a user name"),
+            sasl_password: self.optional_secret("KAFKA_SASL_PASSWORD", "a password", |p| !p.is_empty()),
+            ca_location: self.optional("KAFKA_SSL_CA_LOCATION", "the path of a PEM file"),
+        }
+    }
+
+    fn optional_secret(&mut self, key: &str, expected: &str, valid: impl Fn(&str) -> bool) -> Option<SecretString> {
+        let (name, value) = self.raw(key);
+        match value {
+            None => None,
+            Some(value) if valid(value.trim()) => Some(SecretString::from(value.trim())),
+            Some(_) => {
+                self.errors.push(format!("{name} is not valid (value hidden): expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// Production: a remote dependency at a loopback address means the deployment forgot to set
+    /// it. The error names the variable and the host, never the value (it may hold a password).
+    fn refuse_loopback(&mut self, addresses: &[(&str, &str)]) {
+        for (key, address) in addresses {
+            if let Some(host) = loopback::loopback_host(address) {
+                self.errors.push(format!(
+                    "{ENV_PREFIX}{key} points at {host} (this machine) in production: set it to where it runs"
+                ));
+            }
+        }
+    }
+
     fn finish(mut self) -> Result<(), ConfigError> {
         let unknown: Vec<_> = self.vars.keys().filter(|k| !self.known.contains(*k)).cloned().collect();
         for name in unknown {
@@ -353,14 +426,55 @@ mod tests {
     fn production_refuses_the_local_default_credentials() {
         let err = Settings::from_vars(vars(&[("CART_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("CART_REDIS_URL must be set"), "{err}");
-        let ok =
-            Settings::from_vars(vars(&[("CART_ENV", "production"), ("CART_REDIS_URL", "redis://:s3cret@redis:6379")]));
-        assert!(ok.is_ok());
+        let ok = Settings::from_vars(vars(&[
+            ("CART_ENV", "production"),
+            ("CART_REDIS_URL", "redis://:s3cret@redis:6379"),
+            ("CART_KAFKA_BROKERS", "kafka:9092"),
+            ("CART_PRODUCT_GRPC_URL", "http://product-service:50052"),
+            ("CART_PAYMENT_GRPC_URL", "http://payment-service:50054"),
+            ("CART_AUTH_URL", "http://auth-service:8081"),
+        ]));
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn production_refuses_a_remote_dependency_left_at_loopback() {
+        let err = Settings::from_vars(vars(&[
+            ("CART_ENV", "production"),
+            ("CART_REDIS_URL", "redis://:hunter2@localhost:6379"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for key in ["REDIS_URL", "KAFKA_BROKERS", "PRODUCT_GRPC_URL", "PAYMENT_GRPC_URL", "AUTH_URL"] {
+            assert!(err.contains(&format!("CART_{key} points at")), "{key} not named: {err}");
+        }
+        assert!(err.contains("CART_REDIS_URL points at localhost"), "{err}");
+        assert!(!err.contains("hunter2"), "a password reached the error: {err}");
+        // A local run keeps its loopback defaults.
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).is_ok());
     }
 
     #[test]
     fn the_settings_debug_output_hides_the_redis_url() {
         let s = Settings::from_vars(vars(&[("CART_REDIS_URL", "redis://:hunter2@redis:6379")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn kafka_sasl_settings_are_read_and_incomplete_ones_refused() {
+        let s = Settings::from_vars(vars(&[
+            ("CART_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("CART_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("CART_KAFKA_SASL_USERNAME", "svc"),
+            ("CART_KAFKA_SASL_PASSWORD", "hunter2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.kafka.security.protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(s.kafka.security.sasl_mechanism, Some(SaslMechanism::ScramSha256));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let err = Settings::from_vars(vars(&[("CART_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext")])).unwrap_err();
+        assert!(err.to_string().contains("CART_KAFKA_SASL_PASSWORD must be set"), "{err}");
+        let err = Settings::from_vars(vars(&[("CART_KAFKA_SASL_PASSWORD", "")])).unwrap_err();
+        assert!(err.to_string().contains("CART_KAFKA_SASL_PASSWORD is not valid (value hidden)"), "{err}");
     }
 }

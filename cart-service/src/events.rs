@@ -180,7 +180,8 @@ impl EventsConsumer {
 
     async fn paid(&self, event: &PaymentSucceeded) -> Result<(), ApplyError> {
         let mut product = self.upstream.product.clone();
-        let request = CommitReservationRequest { reservation_id: event.order_id.clone() };
+        // Product sells only when the payment took exactly the reservation's total.
+        let request = CommitReservationRequest { reservation_id: event.order_id.clone(), paid: event.amount.clone() };
         match product.commit_reservation(request).await {
             Ok(_) => {}
             // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
