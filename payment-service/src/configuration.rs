@@ -13,6 +13,11 @@ use std::{
     time::Duration,
 };
 
+mod kafka_security;
+mod loopback;
+
+pub use kafka_security::{KafkaSecurity, SaslMechanism, SecurityProtocol};
+
 pub const ENV_PREFIX: &str = "PAYMENT_";
 const LOCAL_DATABASE_URL: &str = "mysql://payment:payment@127.0.0.1:3306/payment";
 
@@ -23,6 +28,8 @@ pub struct Settings {
     pub listen_host: IpAddr,
     pub http_port: u16,
     pub grpc_port: u16,
+    /// gRPC server reflection: on by default in a local run, off in production.
+    pub grpc_reflection: bool,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub gateway: GatewaySettings,
@@ -54,6 +61,8 @@ pub struct DatabaseSettings {
 pub struct KafkaSettings {
     /// Comma-separated `host:port` bootstrap list.
     pub brokers: String,
+    /// How the clients authenticate to the brokers (SASL, TLS).
+    pub security: KafkaSecurity,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
     /// Where payment events go.
@@ -128,6 +137,7 @@ impl Settings {
             listen_host: env.parse("LISTEN_HOST", IpAddr::from([127, 0, 0, 1]), "an IP address"),
             http_port: env.parse("HTTP_PORT", 8084, "a TCP port (0-65535)"),
             grpc_port: env.parse("GRPC_PORT", 50054, "a TCP port (0-65535)"),
+            grpc_reflection: env.parse("GRPC_REFLECTION", environment == Environment::Local, "`true` or `false`"),
             database: DatabaseSettings {
                 url: env.secret("DATABASE_URL", LOCAL_DATABASE_URL, |url| url.starts_with("mysql://")),
                 pool_size: env
@@ -145,6 +155,7 @@ impl Settings {
                             .all(|b| b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
                     },
                 ),
+                security: env.kafka_security(),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
                 events_topic: env.parse_with(
                     "KAFKA_EVENTS_TOPIC",
@@ -233,6 +244,10 @@ impl Settings {
             }),
             shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 20, "seconds")),
         };
+        for key in settings.kafka.security.missing() {
+            env.errors
+                .push(format!("{ENV_PREFIX}{key} must be set when {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL uses SASL"));
+        }
         if environment == Environment::Production && settings.database.url.expose_secret() == LOCAL_DATABASE_URL {
             env.errors.push(format!(
                 "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
@@ -248,6 +263,19 @@ impl Settings {
             if settings.gateway.webhook_secret.is_none() {
                 env.errors.push(format!("{ENV_PREFIX}STRIPE_WEBHOOK_SECRET must be set in production"));
             }
+        }
+        if environment == Environment::Production && settings.grpc_reflection {
+            env.errors
+                .push(format!("{ENV_PREFIX}GRPC_REFLECTION=true is refused in production (it lists the whole API)"));
+        }
+        if environment == Environment::Production {
+            env.refuse_loopback(&[
+                ("DATABASE_URL", settings.database.url.expose_secret()),
+                ("KAFKA_BROKERS", &settings.kafka.brokers),
+                ("AUTH_JWKS_URL", &settings.auth.jwks_url),
+                ("AUTH_INTROSPECTION_URL", &settings.auth.introspection_url),
+                ("STRIPE_API_BASE", &settings.gateway.stripe_api_base),
+            ]);
         }
         env.finish().map(|()| settings)
     }
@@ -345,6 +373,46 @@ impl EnvReader {
         }
     }
 
+    /// A setting with no default: `None` when unset.
+    fn optional<T: FromStr>(&mut self, key: &str, expected: &str) -> Option<T> {
+        let (name, value) = self.raw(key);
+        let value = value?;
+        match value.trim().parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(_) => {
+                self.errors.push(format!("{name}={value:?} is not valid: expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// The Kafka clients' authentication (configuration/kafka_security.rs).
+    fn kafka_security(&mut self) -> KafkaSecurity {
+        KafkaSecurity {
+            protocol: self.parse(
+                "KAFKA_SECURITY_PROTOCOL",
+                SecurityProtocol::Plaintext,
+                "plaintext, ssl, sasl_plaintext or sasl_ssl",
+            ),
+            sasl_mechanism: self.optional("KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            sasl_username: self.optional("KAFKA_SASL_USERNAME", "a user name"),
+            sasl_password: self.optional_secret("KAFKA_SASL_PASSWORD", "a password", |p| !p.is_empty()),
+            ca_location: self.optional("KAFKA_SSL_CA_LOCATION", "the path of a PEM file"),
+        }
+    }
+
+    /// Production: a remote dependency at a loopback address means the deployment forgot to set
+    /// it. The error names the variable and the host, never the value (it may hold a password).
+    fn refuse_loopback(&mut self, addresses: &[(&str, &str)]) {
+        for (key, address) in addresses {
+            if let Some(host) = loopback::loopback_host(address) {
+                self.errors.push(format!(
+                    "{ENV_PREFIX}{key} points at {host} (this machine) in production: set it to where it runs"
+                ));
+            }
+        }
+    }
+
     fn finish(mut self) -> Result<(), ConfigError> {
         let unknown: Vec<_> = self.vars.keys().filter(|k| !self.known.contains(*k)).cloned().collect();
         for name in unknown {
@@ -412,12 +480,32 @@ mod tests {
         assert!(err.to_string().contains("PAYMENT_DATABASE_URL must be set"), "{err}");
         let ok = Settings::from_vars(vars(&[
             ("PAYMENT_ENV", "production"),
+            ("PAYMENT_KAFKA_BROKERS", "kafka:9092"),
+            ("PAYMENT_AUTH_JWKS_URL", "http://auth-service:8081/.well-known/jwks.json"),
+            ("PAYMENT_AUTH_INTROSPECTION_URL", "http://auth-service:8081/v1/auth/introspect"),
             ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
             ("PAYMENT_GATEWAY", "stripe"),
             ("PAYMENT_STRIPE_SECRET_KEY", "sk_live_abcdef"),
             ("PAYMENT_STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn production_refuses_a_remote_dependency_left_at_loopback() {
+        let err = Settings::from_vars(vars(&[
+            ("PAYMENT_ENV", "production"),
+            ("PAYMENT_DATABASE_URL", "mysql://payment:hunter2@localhost:3306/payment"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_INTROSPECTION_URL"] {
+            assert!(err.contains(&format!("PAYMENT_{key} points at")), "{key} not named: {err}");
+        }
+        assert!(err.contains("PAYMENT_DATABASE_URL points at localhost"), "{err}");
+        assert!(!err.contains("hunter2"), "a password reached the error: {err}");
+        // A local run keeps its loopback defaults.
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).is_ok());
     }
 
     #[test]
@@ -438,5 +526,32 @@ mod tests {
     fn the_settings_debug_output_hides_the_database_url() {
         let s = Settings::from_vars(vars(&[("PAYMENT_DATABASE_URL", "mysql://payment:hunter2@db/payment")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn grpc_reflection_is_on_locally_and_refused_in_production() {
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap().grpc_reflection);
+        assert!(!Settings::from_vars(vars(&[("PAYMENT_GRPC_REFLECTION", "false")])).unwrap().grpc_reflection);
+        let err = Settings::from_vars(vars(&[("PAYMENT_ENV", "production"), ("PAYMENT_GRPC_REFLECTION", "true")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_GRPC_REFLECTION=true is refused in production"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sasl_settings_are_read_and_incomplete_ones_refused() {
+        let s = Settings::from_vars(vars(&[
+            ("PAYMENT_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("PAYMENT_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("PAYMENT_KAFKA_SASL_USERNAME", "svc"),
+            ("PAYMENT_KAFKA_SASL_PASSWORD", "hunter2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.kafka.security.protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(s.kafka.security.sasl_mechanism, Some(SaslMechanism::ScramSha256));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let err = Settings::from_vars(vars(&[("PAYMENT_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_KAFKA_SASL_PASSWORD must be set"), "{err}");
+        let err = Settings::from_vars(vars(&[("PAYMENT_KAFKA_SASL_PASSWORD", "")])).unwrap_err();
+        assert!(err.to_string().contains("PAYMENT_KAFKA_SASL_PASSWORD is not valid (value hidden)"), "{err}");
     }
 }

@@ -82,6 +82,10 @@ pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
     if input.lines.len() > MAX_LINES {
         return Err(PaymentError::invalid("lines", format!("at most {MAX_LINES}")));
     }
+    if input.lines.is_empty() {
+        return Err(PaymentError::invalid("lines", "must list what is paid for"));
+    }
+    let mut lines_total: i64 = 0;
     for line in &input.lines {
         validate_text("lines.product_id", &line.product_id, 64)?;
         if !(1..=10_000).contains(&line.quantity) || line.unit_price_minor < 0 || line.currency != input.currency {
@@ -90,6 +94,19 @@ pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
                 "each line needs a quantity of 1 to 10000 and a non-negative price in the charge's currency",
             ));
         }
+        lines_total = line
+            .unit_price_minor
+            .checked_mul(line.quantity)
+            .and_then(|line_total| lines_total.checked_add(line_total))
+            .ok_or_else(|| PaymentError::invalid("lines", "their total is out of range"))?;
+    }
+    // The amount is what the lines cost: a caller cannot pay less for them. (Product checks
+    // the lines' prices against its reservation when the payment commits it.)
+    if lines_total != input.amount_minor {
+        return Err(PaymentError::invalid(
+            "amount",
+            format!("must equal the lines' total ({lines_total} minor units), not {}", input.amount_minor),
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,10 @@ use crate::{
     payments::Payments,
     schema::processed_webhooks,
     settlement,
-    store::{payments as store, refunds},
+    store::{
+        payments::{self as store, PaymentRow},
+        refunds,
+    },
 };
 use chrono::Utc;
 use diesel::prelude::*;
@@ -81,6 +84,22 @@ struct EventObject {
     /// A failed refund's reason.
     #[serde(default)]
     failure_reason: Option<String>,
+    /// Minor units and lower-case ISO 4217 code, as Stripe writes them.
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+}
+
+impl EventObject {
+    /// Whether this PaymentIntent is the one charged for `payment`: its reference (once the
+    /// gateway's answer stored it), its amount and its currency. Metadata alone is not enough:
+    /// anything that can create a PaymentIntent on the account can write any payment id there.
+    fn is_the_charge_of(&self, payment: &PaymentRow) -> bool {
+        payment.gateway_reference.as_deref().is_none_or(|reference| reference == self.id)
+            && self.amount == Some(payment.amount_minor)
+            && self.currency.as_deref().is_some_and(|currency| currency.eq_ignore_ascii_case(&payment.currency))
+    }
 }
 
 /// What an event settles.
@@ -145,8 +164,20 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
                             Some(id) => Some(id.clone()),
                             None => store::find_by_reference(conn, &object.id).await?,
                         };
-                        match payment_id {
-                            Some(id) => settlement::apply_charge(conn, topic, &id, Ok(outcome), now, retry).await?,
+                        let payment = match payment_id {
+                            Some(id) => store::find(conn, &id).await?,
+                            None => None,
+                        };
+                        match payment {
+                            Some(payment) if object.is_the_charge_of(&payment) => {
+                                settlement::apply_charge(conn, topic, &payment.id, Ok(outcome), now, retry).await?
+                            }
+                            Some(payment) => tracing::warn!(
+                                event_id = event.id,
+                                payment_id = payment.id,
+                                "a webhook whose PaymentIntent is not this payment's (reference, amount or \
+                                 currency differ): not settled"
+                            ),
                             None => {
                                 tracing::info!(event_id = event.id, "webhook for a payment this service does not know")
                             }

@@ -29,8 +29,9 @@ fn charge_request(key: &str, amount_minor: i64, token: &str) -> ChargeRequest {
         lines: vec![OrderLine {
             product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
             name: "Enamel mug".to_owned(),
-            quantity: 2,
-            unit_price: eur(amount_minor / 2),
+            // Two mugs when the amount splits evenly, else one: the lines always cost the amount.
+            quantity: if amount_minor % 2 == 0 { 2 } else { 1 },
+            unit_price: eur(if amount_minor % 2 == 0 { amount_minor / 2 } else { amount_minor }),
         }],
     }
 }
@@ -227,11 +228,15 @@ async fn webhooks_need_a_fresh_valid_signature_and_apply_once() {
     let shopper = app.shopper();
     let pending = charge(&app, &shopper, "w1", 900, "tok_processing").await.unwrap();
     assert_eq!(status(&pending), PaymentStatus::Pending);
-    let body = serde_json::json!({
-        "id": "evt_1", "type": "payment_intent.succeeded",
-        "data": { "object": { "id": pending.gateway_reference, "metadata": { "payment_id": pending.payment_id } } },
-    })
-    .to_string();
+    let intent = |event_id: &str, reference: &str, amount: i64, currency: &str| {
+        serde_json::json!({
+            "id": event_id, "type": "payment_intent.succeeded",
+            "data": { "object": { "id": reference, "amount": amount, "currency": currency,
+                                  "metadata": { "payment_id": pending.payment_id } } },
+        })
+        .to_string()
+    };
+    let body = intent("evt_1", &pending.gateway_reference, 900, "eur");
     let now = chrono::Utc::now().timestamp();
     let post = |signature: String| {
         app.client
@@ -253,6 +258,30 @@ async fn webhooks_need_a_fresh_valid_signature_and_apply_once() {
         assert_eq!(error["error"]["code"], "invalid_webhook");
     }
     assert_eq!(status(&get(&app, &shopper, &pending.payment_id).await.unwrap()), PaymentStatus::Pending);
+
+    // Signed, but about another PaymentIntent that names this payment in its metadata: an
+    // amount of 1 cent, another currency, another reference. Recorded; nothing is settled.
+    for (n, (reference, amount, currency)) in [
+        (pending.gateway_reference.as_str(), 1, "eur"),
+        (&pending.gateway_reference, 900, "usd"),
+        ("pi_other", 900, "eur"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let forged = intent(&format!("evt_forged_{n}"), reference, amount, currency);
+        let response = app
+            .client
+            .post(format!("{}/v1/webhooks/stripe", app.address))
+            .header("Stripe-Signature", signature(&forged, now, WEBHOOK_SECRET))
+            .header("content-type", "application/json")
+            .body(forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(status(&get(&app, &shopper, &pending.payment_id).await.unwrap()), PaymentStatus::Pending, "{n}");
+    }
 
     let first: serde_json::Value = post(signature(&body, now, WEBHOOK_SECRET)).await.unwrap().json().await.unwrap();
     assert_eq!(first["duplicate"], false);
@@ -424,4 +453,24 @@ async fn callers_are_verified_with_cached_keys_and_unavailable_when_none_could_b
     let shopper = cold.shopper();
     let status = charge(&cold, &shopper, "c4", 100, "tok_visa").await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
+}
+
+#[tokio::test]
+async fn charges_whose_amount_is_not_their_lines_total_are_refused() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let cases = [
+        // Two mugs at 25 € each, for 1 cent.
+        ("cheap", ChargeRequest { amount: eur(1), ..charge_request("cheap", 5000, "tok_visa") }, "amount"),
+        ("dear", ChargeRequest { amount: eur(5001), ..charge_request("dear", 5000, "tok_visa") }, "amount"),
+        ("nothing", ChargeRequest { lines: Vec::new(), ..charge_request("nothing", 5000, "tok_visa") }, "lines"),
+    ];
+    for (key, request, field) in cases {
+        let refused = app.payments().await.charge(authed(request, &shopper.token)).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{key}");
+        assert!(refused.message().contains(field), "{key}: {}", refused.message());
+        // Nothing was kept under the key: the honest request with it goes through.
+        let paid = charge(&app, &shopper, key, 5000, "tok_visa").await.unwrap();
+        assert_eq!(status(&paid), PaymentStatus::Succeeded, "{key}");
+    }
 }
