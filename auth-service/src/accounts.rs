@@ -1,7 +1,7 @@
 //! What auth does: sign-up, login, refresh, logout, token checks, order history. HTTP and
 //! gRPC handlers are thin adapters over this.
 use crate::{
-    configuration::{LoginSettings, Settings},
+    configuration::{LoginSettings, Settings, TrustedProxies},
     db::DbPool,
     domain::{Email, Password, Role},
     error::AuthError,
@@ -20,7 +20,7 @@ use diesel_async::{
 };
 use secrecy::SecretString;
 use serde::Serialize;
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
@@ -36,6 +36,7 @@ pub struct Accounts {
     tokens: Arc<AccessTokens>,
     login: LoginSettings,
     refresh_ttl: Duration,
+    session_max_lifetime: Duration,
     events_topic: String,
     /// Wakes the outbox relay when a committed transaction added an event.
     outbox_ready: Arc<Notify>,
@@ -73,6 +74,7 @@ impl Accounts {
             tokens,
             login: settings.login.clone(),
             refresh_ttl: settings.tokens.refresh_ttl,
+            session_max_lifetime: settings.tokens.session_max_lifetime,
             events_topic: settings.kafka.events_topic.clone(),
             outbox_ready,
         })
@@ -82,8 +84,17 @@ impl Accounts {
         &self.tokens
     }
 
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.login.trusted_proxies
+    }
+
     /// Creates a customer account and, in the same transaction, its `UserRegistered` event.
-    pub async fn signup(&self, email: &str, password: String) -> Result<Uuid, AuthError> {
+    /// Sign-ups from one `client` address are throttled: the answer says whether an e-mail has
+    /// an account (ADR 15).
+    pub async fn signup(&self, email: &str, password: String, client: IpAddr) -> Result<Uuid, AuthError> {
+        let mut conn = self.conn().await?;
+        throttle::take(&mut conn, &[throttle::signup_key(client, &self.login)], &self.login).await?;
+        drop(conn);
         self.register(email, password, &[Role::Customer]).await
     }
 
@@ -92,7 +103,7 @@ impl Accounts {
     pub async fn create_admin(&self, email: &str, password: String) -> Result<Uuid, AuthError> {
         match self.register(email, password.clone(), &[Role::Customer, Role::Admin]).await {
             Err(AuthError::EmailTaken) => {
-                let user = self.check_password(email, password).await?;
+                let user = self.check_password(email, password, None).await?;
                 let mut conn = self.conn().await?;
                 users::add_role(&mut conn, user.user_id, Role::Admin.as_str()).await?;
                 Ok(user.user_id)
@@ -130,37 +141,36 @@ impl Accounts {
 
     /// Checks e-mail and password under the brute-force throttle. An unknown e-mail and a
     /// wrong password cost the same argon2 work and give the same error.
-    async fn check_password(&self, raw_email: &str, password: String) -> Result<Authenticated, AuthError> {
+    async fn check_password(
+        &self,
+        raw_email: &str,
+        password: String,
+        client: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthError> {
         // A malformed address cannot belong to an account, but it is throttled all the same —
         // by its digest: it may hold anything (a NUL byte, which PostgreSQL text refuses; 64 KiB).
-        let key = Email::parse(raw_email).map_or_else(|_| malformed_key(raw_email), |email| email.key());
+        let account = Email::parse(raw_email).map_or_else(|_| malformed_key(raw_email), |email| email.key());
+        let keys = throttle::login_keys(&account, client, &self.login);
         let mut conn = self.conn().await?;
-        let found = users::login_lookup(&mut conn, &key).await?;
+        // Counted before the hash, so concurrent guesses cannot all pass the check.
+        throttle::take(&mut conn, &keys, &self.login).await?;
+        let found = users::login_lookup(&mut conn, &account).await?;
         drop(conn); // no connection is held during the hash
-        if let Some(retry_after) =
-            found.locked_until.and_then(|until| (until - chrono::Utc::now()).to_std().ok()).filter(|d| !d.is_zero())
-        {
-            return Err(AuthError::TooManyAttempts { retry_after });
-        }
         let verified = self.hasher.verify(SecretString::from(password), found.password_hash).await?;
-        let mut conn = self.conn().await?;
         match found.user_id {
             Some(user_id) if verified.valid => {
-                if found.throttled {
-                    throttle::clear(&mut conn, &key).await?;
-                }
+                let mut conn = self.conn().await?;
+                throttle::forgive(&mut conn, &keys).await?;
                 let roles = Role::parse_all(&found.roles.unwrap_or_default());
                 Ok(Authenticated { user_id, roles, needs_rehash: verified.needs_rehash })
             }
-            _ => match throttle::record_failure(&mut conn, &key, &self.login).await? {
-                Some(retry_after) => Err(AuthError::TooManyAttempts { retry_after }),
-                None => Err(AuthError::InvalidCredentials),
-            },
+            _ => Err(AuthError::InvalidCredentials),
         }
     }
 
-    pub async fn login(&self, email: &str, password: String) -> Result<TokenPair, AuthError> {
-        let user = self.check_password(email, password.clone()).await?;
+    /// `client`: the caller's address (`http::client_address`), which the throttle counts.
+    pub async fn login(&self, email: &str, password: String, client: IpAddr) -> Result<TokenPair, AuthError> {
+        let user = self.check_password(email, password.clone(), Some(client)).await?;
         if user.needs_rehash {
             let hash = self.hasher.hash(SecretString::from(password)).await?;
             let mut conn = self.conn().await?;
@@ -182,6 +192,7 @@ impl Accounts {
         let next_token = new_refresh_token()?;
         let next_hash = hash_refresh_token(&next_token);
         let expires_at = self.refresh_expiry()?;
+        let lifetime = self.session_lifetime()?;
         let (topic, access_ttl) = (&self.events_topic, self.tokens.ttl());
         let mut conn = self.conn().await?;
         let outcome = conn
@@ -190,9 +201,14 @@ impl Accounts {
                     let Some(token) = sessions::find_for_update(conn, &presented_hash).await? else {
                         return Ok(Err(AuthError::InvalidRefreshToken));
                     };
-                    if token.family_revoked_at.is_some() || token.expires_at <= chrono::Utc::now() {
+                    // Rotation renews a refresh token, never the session: it ends `lifetime`
+                    // after the login, however often it was refreshed.
+                    let session_ends = token.family_created_at + lifetime;
+                    let now = chrono::Utc::now();
+                    if token.family_revoked_at.is_some() || token.expires_at <= now || session_ends <= now {
                         return Ok(Err(AuthError::InvalidRefreshToken));
                     }
+                    let expires_at = expires_at.min(session_ends);
                     if token.spent_at.is_some() {
                         // Committed with the transaction, then reported.
                         revoke_session(conn, topic, token.family_id, "refresh token reused", access_ttl).await?;
@@ -245,8 +261,9 @@ impl Accounts {
             AuthError::InvalidToken
         })?;
         let session_id = claims.session_id().ok_or(AuthError::InvalidToken)?;
+        let user_id = claims.user_id().ok_or(AuthError::InvalidToken)?;
         let mut conn = self.conn().await?;
-        if sessions::is_active(&mut conn, session_id).await? {
+        if sessions::is_active(&mut conn, session_id, user_id, self.session_lifetime()?).await? {
             Ok(claims)
         } else {
             Err(AuthError::InvalidToken)
@@ -279,6 +296,11 @@ impl Accounts {
             return Err(AuthError::Unavailable(anyhow::anyhow!("database migrations not applied yet")));
         }
         Ok(self.pool.get().await?)
+    }
+
+    /// How long a session lasts from its login, refreshes or not.
+    fn session_lifetime(&self) -> Result<chrono::Duration, AuthError> {
+        Ok(chrono::Duration::from_std(self.session_max_lifetime).map_err(anyhow::Error::from)?)
     }
 
     fn refresh_expiry(&self) -> Result<chrono::DateTime<chrono::Utc>, AuthError> {

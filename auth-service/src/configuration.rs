@@ -13,6 +13,15 @@ use std::{
     time::Duration,
 };
 
+mod kafka_security;
+mod loopback;
+
+pub use kafka_security::{KafkaSecurity, SaslMechanism, SecurityProtocol};
+
+use crate::tokens::parse_key_spec;
+
+pub use crate::http::client_address::TrustedProxies;
+
 pub const ENV_PREFIX: &str = "AUTH_";
 const LOCAL_DATABASE_URL: &str = "postgres://auth:auth@127.0.0.1:5432/auth";
 /// The signing key of local runs: 32 bytes, public in this repository, refused in production.
@@ -25,6 +34,8 @@ pub struct Settings {
     pub listen_host: IpAddr,
     pub http_port: u16,
     pub grpc_port: u16,
+    /// gRPC server reflection: on by default in a local run, off in production.
+    pub grpc_reflection: bool,
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub tokens: TokenSettings,
@@ -56,6 +67,8 @@ pub struct DatabaseSettings {
 pub struct KafkaSettings {
     /// Comma-separated `host:port` bootstrap list.
     pub brokers: String,
+    /// How the clients authenticate to the brokers (SASL, TLS).
+    pub security: KafkaSecurity,
     /// Bound on a metadata request (readiness).
     pub timeout: Duration,
     /// Where `UserRegistered` goes.
@@ -78,6 +91,8 @@ pub struct TokenSettings {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// A session ends this long after its login however often it is refreshed.
+    pub session_max_lifetime: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +104,15 @@ pub struct LoginSettings {
     pub lockout_max: Duration,
     /// argon2 computations at once (each takes ~19 MiB and one core for ~30 ms).
     pub hash_concurrency: usize,
+    /// Failed logins for one e-mail from all addresses together before each further one waits
+    /// (`max_failures` counts one e-mail from one address).
+    pub account_max_failures: u32,
+    /// Logins from one client address (any e-mail) within an hour before each further one waits.
+    pub client_max_failures: u32,
+    /// Sign-ups from one client address within an hour before each further one waits.
+    pub signup_max_per_client: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`http::client_address`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -116,6 +140,7 @@ impl Settings {
             listen_host: env.parse("LISTEN_HOST", IpAddr::from([127, 0, 0, 1]), "an IP address"),
             http_port: env.parse("HTTP_PORT", 8081, "a TCP port (0-65535)"),
             grpc_port: env.parse("GRPC_PORT", 50051, "a TCP port (0-65535)"),
+            grpc_reflection: env.parse("GRPC_REFLECTION", environment == Environment::Local, "`true` or `false`"),
             database: DatabaseSettings {
                 url: env.secret("DATABASE_URL", LOCAL_DATABASE_URL, "a postgres:// URL", |url| {
                     url.starts_with("postgres://") || url.starts_with("postgresql://")
@@ -135,6 +160,7 @@ impl Settings {
                             .all(|b| b.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()))
                     },
                 ),
+                security: env.kafka_security(),
                 timeout: millis(env.parse("KAFKA_TIMEOUT_MS", 1000, "milliseconds")),
                 events_topic: env.parse_with(
                     "KAFKA_EVENTS_TOPIC",
@@ -177,6 +203,12 @@ impl Settings {
                     "60 seconds to 365 days",
                     |s| (60..=365 * 86_400).contains(s),
                 )),
+                session_max_lifetime: Duration::from_secs(env.parse_with(
+                    "SESSION_MAX_LIFETIME_SECS",
+                    90 * 86_400,
+                    "60 seconds to 365 days",
+                    |s| (60..=365 * 86_400).contains(s),
+                )),
             },
             login: LoginSettings {
                 max_failures: env.parse_with("LOGIN_MAX_FAILURES", 5, "1 to 100", |n| (1..=100).contains(n)),
@@ -188,25 +220,67 @@ impl Settings {
                     "1 to 256",
                     |n| (1..=256).contains(n),
                 ),
+                account_max_failures: env
+                    .parse_with("LOGIN_ACCOUNT_MAX_FAILURES", 50, "1 to 10000", |n| (1..=10_000).contains(n)),
+                // A local run has one client, this machine, signing up the load generator's shoppers.
+                client_max_failures: env.parse_with(
+                    "LOGIN_CLIENT_MAX_FAILURES",
+                    if environment == Environment::Production { 100 } else { 100_000 },
+                    "1 to 100000",
+                    |n| (1..=100_000).contains(n),
+                ),
+                signup_max_per_client: env.parse_with(
+                    "SIGNUP_MAX_PER_CLIENT",
+                    if environment == Environment::Production { 20 } else { 100_000 },
+                    "1 to 100000",
+                    |n| (1..=100_000).contains(n),
+                ),
+                trusted_proxies: env.parse(
+                    "TRUSTED_PROXIES",
+                    TrustedProxies::default(),
+                    "a comma-separated list of IP addresses or CIDR ranges",
+                ),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
             }),
             shutdown_timeout: Duration::from_secs(env.parse("SHUTDOWN_TIMEOUT_SECS", 20, "seconds")),
         };
+        for key in settings.kafka.security.missing() {
+            env.errors
+                .push(format!("{ENV_PREFIX}{key} must be set when {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL uses SASL"));
+        }
         if environment == Environment::Production && settings.database.url.expose_secret() == LOCAL_DATABASE_URL {
             env.errors.push(format!(
                 "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
             ));
         }
-        if environment == Environment::Production
-            && settings.tokens.signing_keys.expose_secret().contains(LOCAL_JWT_KEYS)
-        {
+        if environment == Environment::Production && uses_the_local_key(settings.tokens.signing_keys.expose_secret()) {
             env.errors
                 .push(format!("{ENV_PREFIX}JWT_SIGNING_KEYS must not contain the local development key in production"));
         }
+        if environment == Environment::Production && settings.grpc_reflection {
+            env.errors
+                .push(format!("{ENV_PREFIX}GRPC_REFLECTION=true is refused in production (it lists the whole API)"));
+        }
+        if environment == Environment::Production {
+            env.refuse_loopback(&[
+                ("DATABASE_URL", settings.database.url.expose_secret()),
+                ("KAFKA_BROKERS", &settings.kafka.brokers),
+            ]);
+        }
         env.finish().map(|()| settings)
     }
+}
+
+/// Whether any configured key is the development key's material, whatever its kid, spacing
+/// or padding: a substring check on the spec would miss `prod:<the same seed>`.
+fn uses_the_local_key(spec: &str) -> bool {
+    let (Ok(configured), Ok(local)) = (parse_key_spec(spec), parse_key_spec(LOCAL_JWT_KEYS)) else {
+        // A malformed spec is reported on its own; it holds no usable key.
+        return false;
+    };
+    configured.iter().any(|(_, seed)| local.iter().any(|(_, local_seed)| seed == local_seed))
 }
 
 impl FromStr for Environment {
@@ -273,6 +347,58 @@ impl EnvReader {
             Some(_) => {
                 self.errors.push(format!("{name} is not valid (value hidden): expected {expected}"));
                 SecretString::from(default)
+            }
+        }
+    }
+
+    /// A setting with no default: `None` when unset.
+    fn optional<T: FromStr>(&mut self, key: &str, expected: &str) -> Option<T> {
+        let (name, value) = self.raw(key);
+        let value = value?;
+        match value.trim().parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(_) => {
+                self.errors.push(format!("{name}={value:?} is not valid: expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// The Kafka clients' authentication (configuration/kafka_security.rs).
+    fn kafka_security(&mut self) -> KafkaSecurity {
+        KafkaSecurity {
+            protocol: self.parse(
+                "KAFKA_SECURITY_PROTOCOL",
+                SecurityProtocol::Plaintext,
+                "plaintext, ssl, sasl_plaintext or sasl_ssl",
+            ),
+            sasl_mechanism: self.optional("KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            sasl_username: self.optional("KAFKA_SASL_USERNAME", "a user name"),
+            sasl_password: self.optional_secret("KAFKA_SASL_PASSWORD", "a password", |p| !p.is_empty()),
+            ca_location: self.optional("KAFKA_SSL_CA_LOCATION", "the path of a PEM file"),
+        }
+    }
+
+    fn optional_secret(&mut self, key: &str, expected: &str, valid: impl Fn(&str) -> bool) -> Option<SecretString> {
+        let (name, value) = self.raw(key);
+        match value {
+            None => None,
+            Some(value) if valid(value.trim()) => Some(SecretString::from(value.trim())),
+            Some(_) => {
+                self.errors.push(format!("{name} is not valid (value hidden): expected {expected}"));
+                None
+            }
+        }
+    }
+
+    /// Production: a remote dependency at a loopback address means the deployment forgot to set
+    /// it. The error names the variable and the host, never the value (it may hold a password).
+    fn refuse_loopback(&mut self, addresses: &[(&str, &str)]) {
+        for (key, address) in addresses {
+            if let Some(host) = loopback::loopback_host(address) {
+                self.errors.push(format!(
+                    "{ENV_PREFIX}{key} points at {host} (this machine) in production: set it to where it runs"
+                ));
             }
         }
     }
@@ -346,12 +472,26 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_the_development_key_under_any_kid_or_spelling() {
+        let seed = LOCAL_JWT_KEYS.split_once(':').unwrap().1;
+        for spec in [format!("prod-1:{seed}"), format!("new:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8, old:{seed}=")]
+        {
+            let err = Settings::from_vars(vars(&[("AUTH_ENV", "production"), ("AUTH_JWT_SIGNING_KEYS", &spec)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("AUTH_JWT_SIGNING_KEYS must not contain the local development key"), "{err}");
+            assert!(!err.contains(seed), "the key reached the error: {err}");
+        }
+    }
+
+    #[test]
     fn production_refuses_the_local_default_credentials() {
         let err = Settings::from_vars(vars(&[("AUTH_ENV", "production")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_DATABASE_URL must be set"), "{err}");
         assert!(err.to_string().contains("AUTH_JWT_SIGNING_KEYS must not contain the local development key"), "{err}");
         let ok = Settings::from_vars(vars(&[
             ("AUTH_ENV", "production"),
+            ("AUTH_KAFKA_BROKERS", "kafka-0.kafka:9092,kafka-1.kafka:9092"),
             ("AUTH_DATABASE_URL", "postgres://auth:s3cret@db:5432/auth"),
             ("AUTH_JWT_SIGNING_KEYS", "prod-2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"),
         ]));
@@ -359,8 +499,52 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_a_remote_dependency_left_at_loopback() {
+        let err = Settings::from_vars(vars(&[
+            ("AUTH_ENV", "production"),
+            ("AUTH_DATABASE_URL", "postgres://auth:hunter2@localhost:5432/auth"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for key in ["DATABASE_URL", "KAFKA_BROKERS"] {
+            assert!(err.contains(&format!("AUTH_{key} points at")), "{key} not named: {err}");
+        }
+        assert!(err.contains("AUTH_DATABASE_URL points at localhost"), "{err}");
+        assert!(!err.contains("hunter2"), "a password reached the error: {err}");
+        // A local run keeps its loopback defaults.
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).is_ok());
+    }
+
+    #[test]
     fn the_settings_debug_output_hides_the_database_url() {
         let s = Settings::from_vars(vars(&[("AUTH_DATABASE_URL", "postgres://auth:hunter2@db/auth")])).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn grpc_reflection_is_on_locally_and_refused_in_production() {
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap().grpc_reflection);
+        assert!(!Settings::from_vars(vars(&[("AUTH_GRPC_REFLECTION", "false")])).unwrap().grpc_reflection);
+        let err =
+            Settings::from_vars(vars(&[("AUTH_ENV", "production"), ("AUTH_GRPC_REFLECTION", "true")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_GRPC_REFLECTION=true is refused in production"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sasl_settings_are_read_and_incomplete_ones_refused() {
+        let s = Settings::from_vars(vars(&[
+            ("AUTH_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("AUTH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256"),
+            ("AUTH_KAFKA_SASL_USERNAME", "svc"),
+            ("AUTH_KAFKA_SASL_PASSWORD", "hunter2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.kafka.security.protocol, SecurityProtocol::SaslSsl);
+        assert_eq!(s.kafka.security.sasl_mechanism, Some(SaslMechanism::ScramSha256));
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let err = Settings::from_vars(vars(&[("AUTH_KAFKA_SECURITY_PROTOCOL", "sasl_plaintext")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_KAFKA_SASL_PASSWORD must be set"), "{err}");
+        let err = Settings::from_vars(vars(&[("AUTH_KAFKA_SASL_PASSWORD", "")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_KAFKA_SASL_PASSWORD is not valid (value hidden)"), "{err}");
     }
 }

@@ -12,7 +12,7 @@ pub enum AuthError {
     EmailTaken,
     #[error("the e-mail address or the password is wrong")]
     InvalidCredentials,
-    #[error("too many failed logins for this account; try again later")]
+    #[error("too many attempts from this address or on this account; try again after the delay in Retry-After")]
     TooManyAttempts { retry_after: Duration },
     #[error("the body exceeds {0} bytes")]
     PayloadTooLarge(usize),

@@ -21,9 +21,7 @@ pub struct Kafka {
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
-            .set("client.id", crate::SERVICE_NAME)
+        let producer: FutureProducer = client_config(settings)
             // No duplicates or reordering from the producer's own retries.
             .set("enable.idempotence", "true")
             // librdkafka bumps an idempotent producer's epoch when a message times out, and
@@ -45,10 +43,8 @@ impl Kafka {
     /// application after each record's effect commits, and committed in the background.
     pub fn consumer(&self, topic: &str) -> anyhow::Result<StreamConsumer> {
         let session = self.settings.session_timeout.as_millis().max(6000);
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.settings.brokers)
+        let consumer: StreamConsumer = client_config(&self.settings)
             .set("group.id", &self.settings.group_id)
-            .set("client.id", crate::SERVICE_NAME)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
@@ -78,5 +74,39 @@ impl Kafka {
         .await
         .context("the Kafka metadata task died")?
         .context("Kafka brokers unreachable")
+    }
+}
+
+/// What every client of this service starts from: the brokers, its name and how it
+/// authenticates (`KafkaSecurity`).
+fn client_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &settings.brokers).set("client.id", crate::SERVICE_NAME);
+    for (key, value) in settings.security.client_properties() {
+        config.set(key, value);
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_config;
+    use crate::configuration::{KafkaSecurity, SaslMechanism, SecurityProtocol, Settings};
+    use rdkafka::producer::BaseProducer;
+
+    /// librdkafka refuses, at creation, a protocol or mechanism it was built without: this
+    /// build must take a cluster's SASL_SSL with SCRAM (no broker is contacted).
+    #[test]
+    fn a_sasl_ssl_client_can_be_created() {
+        let mut kafka = Settings::from_vars(Vec::new()).unwrap().kafka;
+        kafka.security = KafkaSecurity {
+            protocol: SecurityProtocol::SaslSsl,
+            sasl_mechanism: Some(SaslMechanism::ScramSha512),
+            sasl_username: Some("svc".to_owned()),
+            sasl_password: Some(secrecy::SecretString::from("pw")),
+            ca_location: None,
+        };
+        let created = client_config(&kafka).create::<BaseProducer>();
+        assert!(created.is_ok(), "{:?}", created.err());
     }
 }

@@ -41,11 +41,15 @@ impl Metrics {
         Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration })
     }
 
+    /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a
+    /// fixed set, so no request can add a series (each one costs memory until the process ends).
     pub fn observe_http(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
     }
 
+    /// `method` is a method this server serves or `unknown` (grpc/observe.rs), never a raw path.
     pub fn observe_grpc(&self, method: &str, code: &str, seconds: f64) {
         self.grpc_requests.with_label_values(&[method, code]).inc();
         self.grpc_duration.with_label_values(&[method]).observe(seconds);
@@ -58,4 +62,11 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// The standard methods by name and anything else as `other`: the method is the client's to
+/// choose, and HTTP allows any token there.
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+    STANDARD.into_iter().find(|known| *known == method).unwrap_or("other")
 }

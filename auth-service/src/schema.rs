@@ -33,8 +33,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_throttle (email_key) {
-        email_key -> Text,
+    login_throttle (throttle_key) {
+        throttle_key -> Text,
         failures -> Int4,
         last_failure_at -> Timestamptz,
         locked_until -> Nullable<Timestamptz>,

@@ -123,9 +123,15 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc = tokio::spawn(grpc::serve(self.grpc_listener, self.metrics, self.accounts, async {
-            let _ = grpc_stopped.await;
-        }));
+        let mut grpc = tokio::spawn(grpc::serve(
+            self.grpc_listener,
+            self.metrics,
+            self.accounts,
+            self.settings.grpc_reflection,
+            async {
+                let _ = grpc_stopped.await;
+            },
+        ));
 
         tokio::select! {
             signal = shutdown_signal() => tracing::info!(signal, "shutting down: draining in-flight requests"),

@@ -79,29 +79,44 @@ fn timestamp(unix_seconds: u64) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: i64::try_from(unix_seconds).unwrap_or(i64::MAX), nanos: 0 }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight calls finish.
+/// Serves until `shutdown` resolves, then lets in-flight calls finish. `reflection`: serve gRPC
+/// server reflection (development only: `Settings::grpc_reflection`).
 pub async fn serve(
     listener: TcpListener,
     metrics: Metrics,
     accounts: Accounts,
+    reflection: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
 
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let mut served = vec![FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET];
+    // Reflection hands the whole API to whoever reaches the port: a development aid only.
+    let (reflection_v1, reflection_v1alpha) = if reflection {
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        served.extend([
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ]);
+        (
+            Some(reflection().build_v1().context("building gRPC reflection v1")?),
+            Some(reflection().build_v1alpha().context("building gRPC reflection v1alpha")?),
+        )
+    } else {
+        (None, None)
     };
-    let reflection_v1 = reflection().build_v1().context("building gRPC reflection v1")?;
-    let reflection_v1alpha = reflection().build_v1alpha().context("building gRPC reflection v1alpha")?;
+    let methods = observe::MethodLabels::from_descriptor_sets(&served).context("reading the served methods")?;
 
     Server::builder()
-        .layer(observe::layer(metrics))
+        .layer(observe::layer(metrics, methods))
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(AuthServiceServer::new(AuthGrpc { accounts }))
         // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
         // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.

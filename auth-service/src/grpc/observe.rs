@@ -2,13 +2,17 @@
 //! the `traceparent` metadata), a log line, and per-method Prometheus metrics with the
 //! status code. The code arrives in the response headers when a call fails before any
 //! message ("trailers-only"), otherwise in the trailers at the end of the body, which is why
-//! the body is wrapped.
+//! the body is wrapped. The method label is one this server serves or `unknown`: the path is
+//! the client's to choose, and every label value is a series kept until the process ends.
 use crate::{metrics::Metrics, telemetry};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry_http::HeaderExtractor;
+use prost::Message;
 use std::{
+    collections::HashSet,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
     time::Instant,
 };
@@ -20,20 +24,54 @@ type Request = http::Request<tonic::body::Body>;
 /// gRPC's UNKNOWN and CANCELLED status codes.
 const CODE_UNKNOWN: &str = "2";
 const CODE_CANCELLED: &str = "1";
+/// The label of every call to a method this server does not serve.
+const UNKNOWN_METHOD: &str = "unknown";
+
+/// The full path (`/package.Service/Method`) of every method served, read from the protos'
+/// descriptors so that a method added to a proto is labelled without a second list.
+#[derive(Clone)]
+pub struct MethodLabels(Arc<HashSet<String>>);
+
+impl MethodLabels {
+    pub fn from_descriptor_sets(sets: &[&[u8]]) -> Result<Self, prost::DecodeError> {
+        let mut served = HashSet::new();
+        for set in sets {
+            for file in prost_types::FileDescriptorSet::decode(*set)?.file {
+                let package = file.package.unwrap_or_default();
+                for service in file.service {
+                    let service_name = service.name.unwrap_or_default();
+                    for method in service.method {
+                        let method_name = method.name.unwrap_or_default();
+                        served.insert(match package.as_str() {
+                            "" => format!("/{service_name}/{method_name}"),
+                            package => format!("/{package}.{service_name}/{method_name}"),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Self(Arc::new(served)))
+    }
+
+    fn label(&self, path: &str) -> String {
+        self.0.get(path).cloned().unwrap_or_else(|| UNKNOWN_METHOD.to_owned())
+    }
+}
 
 #[derive(Clone)]
 pub struct ObserveLayer {
     metrics: Metrics,
+    methods: MethodLabels,
 }
 
-pub fn layer(metrics: Metrics) -> ObserveLayer {
-    ObserveLayer { metrics }
+pub fn layer(metrics: Metrics, methods: MethodLabels) -> ObserveLayer {
+    ObserveLayer { metrics, methods }
 }
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
     fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner, metrics: self.metrics.clone() }
+        Observe { inner, metrics: self.metrics.clone(), methods: self.methods.clone() }
     }
 }
 
@@ -41,6 +79,7 @@ impl<S> Layer<S> for ObserveLayer {
 pub struct Observe<S> {
     inner: S,
     metrics: Metrics,
+    methods: MethodLabels,
 }
 
 impl<S, B> Service<Request> for Observe<S>
@@ -57,8 +96,9 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let method = req.uri().path().to_owned();
-        let span = tracing::info_span!("grpc_request", rpc.method = %method, trace_id = Empty);
+        let path = req.uri().path();
+        let method = self.methods.label(path);
+        let span = tracing::info_span!("grpc_request", rpc.method = %path, trace_id = Empty);
         telemetry::adopt_remote_parent(&span, &HeaderExtractor(req.headers()));
         let call = CallRecord {
             metrics: self.metrics.clone(),

@@ -1,4 +1,5 @@
 //! The accounts REST API under /v1/auth, and the JWKS.
+use super::client_address::client_address;
 use crate::{accounts::Accounts, domain::Role, error::AuthError, tokens::Claims};
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -49,13 +50,19 @@ struct IntrospectRequest {
         (status = 201, description = "The account exists", body = super::openapi::SignedUp),
         (status = 400, description = "A malformed e-mail, a weak password (8 to 128 characters, not the e-mail), or a bad body", body = super::openapi::ErrorBody),
         (status = 409, description = "The e-mail has an account already", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; retry after `Retry-After`", body = super::openapi::ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/signup")]
-async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
+async fn signup(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, AuthError> {
     let Credentials { email, password } = body.into_inner();
-    let user_id = accounts.signup(&email, password).await?;
+    let client = client_address(&req, accounts.trusted_proxies());
+    let user_id = accounts.signup(&email, password, client).await?;
     Ok(HttpResponse::Created().json(json!({ "user_id": user_id.to_string() })))
 }
 
@@ -66,14 +73,19 @@ async fn signup(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> 
         (status = 200, description = "An access token (15 min) and a refresh token", body = crate::accounts::TokenPair),
         (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
         (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = super::openapi::ErrorBody),
-        (status = 429, description = "Too many failed logins for this e-mail; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failed logins for this e-mail or from this address; retry after `Retry-After`. The password was not checked", body = super::openapi::ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
 #[post("/v1/auth/login")]
-async fn login(accounts: web::Data<Accounts>, body: web::Json<Credentials>) -> Result<HttpResponse, AuthError> {
+async fn login(
+    req: HttpRequest,
+    accounts: web::Data<Accounts>,
+    body: web::Json<Credentials>,
+) -> Result<HttpResponse, AuthError> {
     let Credentials { email, password } = body.into_inner();
-    let pair = accounts.login(&email, password).await?;
+    let client = client_address(&req, accounts.trusted_proxies());
+    let pair = accounts.login(&email, password, client).await?;
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(&pair))
 }
 

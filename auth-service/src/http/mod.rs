@@ -1,5 +1,6 @@
 //! The REST API (actix-web).
 mod auth;
+pub mod client_address;
 mod headers;
 mod health;
 mod limits;

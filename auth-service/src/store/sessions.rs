@@ -58,6 +58,8 @@ pub struct PresentedToken {
     pub spent_at: Option<DateTime<Utc>>,
     pub user_id: Uuid,
     pub family_revoked_at: Option<DateTime<Utc>>,
+    /// When the login opened the session: its absolute lifetime counts from here.
+    pub family_created_at: DateTime<Utc>,
 }
 
 /// Finds the token and locks it, so two concurrent refreshes with one token are serialised:
@@ -73,6 +75,7 @@ pub async fn find_for_update(conn: &mut Conn, token_hash: &[u8]) -> Result<Optio
             refresh_tokens::spent_at,
             token_families::user_id,
             token_families::revoked_at,
+            token_families::created_at,
         ))
         .for_update()
         .first(conn)
@@ -100,9 +103,24 @@ pub async fn revoke(conn: &mut Conn, family_id: Uuid, reason: &str) -> Result<Op
         .optional()?)
 }
 
-/// True when the session exists and is not revoked.
-pub async fn is_active(conn: &mut Conn, family_id: Uuid) -> Result<bool, AuthError> {
-    let revoked: Option<Option<DateTime<Utc>>> =
-        token_families::table.find(family_id).select(token_families::revoked_at).first(conn).await.optional()?;
-    Ok(matches!(revoked, Some(None)))
+/// True when the session exists, belongs to `user_id` (a token's `sid` names the session of
+/// its own `sub`, never another user's), is not revoked and was opened less than
+/// `max_lifetime` ago.
+pub async fn is_active(
+    conn: &mut Conn,
+    family_id: Uuid,
+    user_id: Uuid,
+    max_lifetime: chrono::Duration,
+) -> Result<bool, AuthError> {
+    let opened_after = Utc::now() - max_lifetime;
+    let found: Option<Uuid> = token_families::table
+        .find(family_id)
+        .filter(token_families::user_id.eq(user_id))
+        .filter(token_families::revoked_at.is_null())
+        .filter(token_families::created_at.gt(opened_after))
+        .select(token_families::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.is_some())
 }

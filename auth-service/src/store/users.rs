@@ -40,8 +40,7 @@ pub async fn insert(
     Ok(())
 }
 
-/// A login's first look-up, in one round trip: the account (if any) and the throttle's
-/// record for the address (if any).
+/// A login's look-up: the account, if any (an unknown e-mail is verified against a dummy hash).
 #[derive(QueryableByName)]
 pub struct LoginLookup {
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
@@ -50,18 +49,13 @@ pub struct LoginLookup {
     pub password_hash: Option<String>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Array<diesel::sql_types::Text>>)]
     pub roles: Option<Vec<String>>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub throttled: bool,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
 pub async fn login_lookup(conn: &mut Conn, email_key: &str) -> Result<LoginLookup, AuthError> {
     Ok(diesel::sql_query(
-        "SELECT u.id AS user_id, u.password_hash, u.roles, t.email_key IS NOT NULL AS throttled, t.locked_until
+        "SELECT u.id AS user_id, u.password_hash, u.roles
          FROM (SELECT $1::text AS key) AS k
-         LEFT JOIN users u ON lower(u.email) = k.key
-         LEFT JOIN login_throttle t ON t.email_key = k.key",
+         LEFT JOIN users u ON lower(u.email) = k.key",
     )
     .bind::<diesel::sql_types::Text, _>(email_key)
     .get_result(conn)

@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, unique_email};
+use crate::helpers::{spawn_app, spawn_app_with, unique_email};
 use auth_service::proto::shop::auth::v1::{
     auth_service_client::AuthServiceClient, GetUserRequest, Role, VerifyTokenRequest,
 };
@@ -109,4 +109,54 @@ async fn get_user_finds_users_and_reports_bad_ids() {
     assert_eq!(missing.code(), tonic::Code::NotFound);
     let malformed = client.get_user(GetUserRequest { user_id: "42".into() }).await.unwrap_err();
     assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn made_up_grpc_paths_add_no_metric_series() {
+    let app = spawn_app().await;
+    let mut grpc = tonic::client::Grpc::new(app.grpc_channel().await);
+    let call = |n: usize| {
+        let path = http::uri::PathAndQuery::try_from(format!("/made.up{n}.Service/Method{n}")).unwrap();
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        let mut grpc = grpc.clone();
+        async move {
+            grpc.ready().await.unwrap();
+            let status = grpc.unary(tonic::Request::new(()), path, codec).await.unwrap_err();
+            assert_eq!(status.code(), tonic::Code::Unimplemented);
+        }
+    };
+    call(0).await;
+    app.get("/metrics").await;
+    let page = app.get("/metrics").await.text().await.unwrap();
+    let before = page.lines().filter(|line| !line.starts_with('#')).count();
+    for n in 1..=10_000 {
+        call(n).await;
+    }
+    let page = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(page.lines().filter(|line| !line.starts_with('#')).count(), before, "{page}");
+    assert!(page.contains(r#"grpc_requests_total{code="12",method="unknown"} 10001"#), "{page}");
+    grpc.ready().await.unwrap();
+}
+
+#[tokio::test]
+async fn reflection_is_not_served_when_turned_off() {
+    let app = spawn_app_with(|settings| settings.grpc_reflection = false).await;
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
+        ServerReflectionRequest,
+    };
+    let mut v1 = ServerReflectionClient::new(app.grpc_channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let code = match v1.server_reflection_info(tokio_stream::iter([request])).await {
+        Err(status) => status.code(),
+        Ok(response) => response.into_inner().message().await.err().map_or(tonic::Code::Ok, |s| s.code()),
+    };
+    assert_eq!(code, tonic::Code::Unimplemented);
+    // The API itself is still served.
+    let mut health = HealthClient::new(app.grpc_channel().await);
+    let status = health.check(HealthCheckRequest { service: SERVICE.into() }).await.unwrap().into_inner().status;
+    assert_eq!(status, ServingStatus::Serving as i32);
 }

@@ -115,3 +115,39 @@ async fn an_unknown_route_gets_a_json_404_with_a_code() {
     assert_eq!(body["error"]["code"], "not_found");
     assert!(body["error"]["message"].is_string());
 }
+
+/// Lines of the Prometheus page that are samples: one per series (and histogram bucket).
+fn series(page: &str) -> usize {
+    page.lines().filter(|line| !line.starts_with('#')).count()
+}
+
+#[tokio::test]
+async fn made_up_methods_and_paths_add_no_metric_series() {
+    let app = spawn_app().await;
+    // Methods and paths are the client's to choose: every one of these is new to the server.
+    let send = |client: reqwest::Client, address: String, n: usize| async move {
+        let method = reqwest::Method::from_bytes(format!("MADEUP{n}{}", "X".repeat(n % 200)).as_bytes()).unwrap();
+        client.request(method, format!("{address}/made/up/{n}")).send().await.expect("answered");
+    };
+    for n in 0..10 {
+        send(app.client.clone(), app.address.clone(), n).await;
+    }
+    app.get("/metrics").await;
+    let before = series(&app.get("/metrics").await.text().await.unwrap());
+
+    let mut senders = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (client, address) = (app.client.clone(), app.address.clone());
+        senders.spawn(async move {
+            for n in (10 + worker..10_010).step_by(8) {
+                send(client.clone(), address.clone(), n).await;
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.unwrap();
+    }
+    let page = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(series(&page), before, "{page}");
+    assert!(page.contains(r#"http_requests_total{method="other",route="unmatched""#), "{page}");
+}

@@ -13,4 +13,5 @@ mod migrations;
 mod openapi;
 mod process;
 mod relay_order;
+mod throttle;
 mod tokens;

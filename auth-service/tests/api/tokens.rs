@@ -150,3 +150,36 @@ async fn a_rotated_in_key_signs_while_the_previous_one_still_verifies() {
     assert_eq!(jsonwebtoken::decode_header(&new_token).unwrap().kid.as_deref(), Some("new-2"));
     assert_eq!(app.get_with_token("/v1/auth/me", &new_token).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_token_whose_session_belongs_to_another_user_is_refused() {
+    let app = spawn_app().await;
+    let alice = claims_of(app.signed_in(&unique_email(), PASSWORD).await["access_token"].as_str().unwrap());
+    let bob = app.signed_in(&unique_email(), PASSWORD).await;
+    let bob_token = bob["access_token"].as_str().unwrap();
+    assert_eq!(introspect_form(&app, bob_token).await["active"], true);
+    // Bob's claims with Alice's live session: signed by the real key, so only the binding of
+    // `sid` to `sub` can refuse it.
+    let mut crossed = claims_of(bob_token);
+    crossed["sid"] = alice["sid"].clone();
+    let crossed = forge("local-1", local_seed(), &crossed);
+    assert_eq!(app.get_with_token("/v1/auth/me", &crossed).await.status(), 401);
+    assert_eq!(introspect_form(&app, &crossed).await, json!({ "active": false }));
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
+    let app = spawn_app_with(|s| s.tokens.session_max_lifetime = std::time::Duration::from_secs(3)).await;
+    let mut tokens = app.signed_in(&unique_email(), PASSWORD).await;
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        let refreshed = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
+        assert_eq!(refreshed.status(), 200);
+        tokens = refreshed.json().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let late = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
+    assert_eq!(late.status(), 401, "the session outlived its lifetime through rotation");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect_form(&app, access).await, json!({ "active": false }));
+}
