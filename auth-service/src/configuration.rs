@@ -212,8 +212,17 @@ impl Settings {
             },
             login: LoginSettings {
                 max_failures: env.parse_with("LOGIN_MAX_FAILURES", 5, "1 to 100", |n| (1..=100).contains(n)),
-                lockout_base: millis(env.parse("LOGIN_LOCKOUT_BASE_MS", 1000, "milliseconds")),
-                lockout_max: Duration::from_secs(env.parse("LOGIN_LOCKOUT_MAX_SECS", 900, "seconds")),
+                // Bounded: 0 would switch the throttle off, and a delay past a day overflows
+                // nothing useful (PostgreSQL's interval arithmetic would refuse it: a 500).
+                lockout_base: millis(env.parse_with("LOGIN_LOCKOUT_BASE_MS", 1000, "1 to 3600000 milliseconds", |m| {
+                    (1..=3_600_000).contains(m)
+                })),
+                lockout_max: Duration::from_secs(env.parse_with(
+                    "LOGIN_LOCKOUT_MAX_SECS",
+                    900,
+                    "1 to 86400 seconds",
+                    |s| (1..=86_400).contains(s),
+                )),
                 hash_concurrency: env.parse_with(
                     "PASSWORD_HASH_CONCURRENCY",
                     std::thread::available_parallelism().map_or(2, |n| n.get()),

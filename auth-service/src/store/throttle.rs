@@ -12,12 +12,19 @@ use std::{net::IpAddr, time::Duration};
 
 /// Attempts older than this no longer count.
 const WINDOW: &str = "1 hour";
+/// An address that logged in to an account this recently is its owner's: the account-wide key
+/// does not refuse it.
+const KNOWN_FOR: &str = "30 days";
 
 /// One thing attempts are counted against, with the count from which it slows down.
 pub struct Key {
     name: String,
     threshold: u32,
     on_success: OnSuccess,
+    /// A marker row, written by a right password, that exempts this attempt from the key: the
+    /// account-wide key would otherwise let anyone keep the owner out by failing from other
+    /// addresses once per delay.
+    waived_by: Option<String>,
 }
 
 /// What a right password does to a key.
@@ -32,8 +39,11 @@ enum OnSuccess {
 
 /// The keys of a login. `client` is `None` for the `create-admin` command on this machine.
 pub fn login_keys(account: &str, client: Option<IpAddr>, policy: &LoginSettings) -> Vec<Key> {
-    let key = |name, threshold, on_success| Key { name, threshold, on_success };
-    let mut keys = vec![key(format!("login:{account}"), policy.account_max_failures, OnSuccess::Clear)];
+    let key = |name, threshold, on_success| Key { name, threshold, on_success, waived_by: None };
+    let mut keys = vec![Key {
+        waived_by: client.map(|client| format!("login-known:{account}|{}", client_key(client))),
+        ..key(format!("login:{account}"), policy.account_max_failures, OnSuccess::Clear)
+    }];
     if let Some(client) = client.map(client_key) {
         // Guessing one account from one address: slows the guesser without locking the owner
         // out from elsewhere, which the higher account-wide threshold would only do under a
@@ -52,6 +62,7 @@ pub fn signup_key(client: IpAddr, policy: &LoginSettings) -> Key {
         name: format!("signup-client:{}", client_key(client)),
         threshold: policy.signup_max_per_client,
         on_success: OnSuccess::Uncount,
+        waived_by: None,
     }
 }
 
@@ -88,13 +99,33 @@ pub async fn take(conn: &mut Conn, keys: &[Key], policy: &LoginSettings) -> Resu
     conn.transaction::<_, AuthError, _>(|conn| {
         async move {
             for key in keys {
-                take_one(conn, key, policy).await?;
+                if !waived(conn, key).await? {
+                    take_one(conn, key, policy).await?;
+                }
             }
             Ok(())
         }
         .scope_boxed()
     })
     .await
+}
+
+#[derive(QueryableByName)]
+struct Known {
+    #[diesel(sql_type = sql_types::Bool)]
+    known: bool,
+}
+
+async fn waived(conn: &mut Conn, key: &Key) -> Result<bool, AuthError> {
+    let Some(marker) = &key.waived_by else { return Ok(false) };
+    let Known { known } = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM login_throttle
+                        WHERE throttle_key = $1 AND last_failure_at > now() - interval '{KNOWN_FOR}') AS known"
+    ))
+    .bind::<sql_types::Text, _>(marker)
+    .get_result(conn)
+    .await?;
+    Ok(known)
 }
 
 async fn take_one(conn: &mut Conn, key: &Key, policy: &LoginSettings) -> Result<(), AuthError> {
@@ -148,6 +179,16 @@ pub async fn forgive(conn: &mut Conn, keys: &[Key]) -> Result<(), AuthError> {
             }
         };
         diesel::sql_query(sql).bind::<sql_types::Text, _>(&key.name).execute(conn).await?;
+        if let Some(marker) = &key.waived_by {
+            // The marker's time is in `last_failure_at`: when this address last logged in.
+            diesel::sql_query(
+                "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 0, now())
+                 ON CONFLICT (throttle_key) DO UPDATE SET last_failure_at = now()",
+            )
+            .bind::<sql_types::Text, _>(marker)
+            .execute(conn)
+            .await?;
+        }
     }
     Ok(())
 }
