@@ -94,21 +94,53 @@ async fn verify_token_returns_the_claims_and_honours_revocation() {
 }
 
 #[tokio::test]
-async fn get_user_finds_users_and_reports_bad_ids() {
+async fn get_user_answers_the_user_or_an_admin_and_no_one_else() {
     let app = spawn_app().await;
     let email = unique_email();
-    let user_id =
-        app.signup(&email, PASSWORD).await.json::<Value>().await.unwrap()["user_id"].as_str().unwrap().to_owned();
+    let signed_up: Value = app.signup(&email, PASSWORD).await.json().await.unwrap();
+    let user_id = signed_up["user_id"].as_str().unwrap().to_owned();
+    let tokens: Value = app.login(&email, PASSWORD).await.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
     let mut client = AuthServiceClient::new(app.grpc_channel().await);
+    let ask = |user_id: &str, token: Option<&str>| {
+        let mut request = tonic::Request::new(GetUserRequest { user_id: user_id.to_owned() });
+        if let Some(token) = token {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        request
+    };
 
-    let user = client.get_user(GetUserRequest { user_id: user_id.clone() }).await.unwrap().into_inner().user.unwrap();
+    let user = client.get_user(ask(&user_id, Some(token))).await.unwrap().into_inner().user.unwrap();
     assert_eq!(user.email, email);
     assert_eq!(user.user_id, user_id);
+    // Whoever reaches the port, without a token or with another user's, learns nothing.
+    let anonymous = client.get_user(ask(&user_id, None)).await.unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let other = app.signed_in(&unique_email(), PASSWORD).await;
+    let nosy = client.get_user(ask(&user_id, other["access_token"].as_str())).await.unwrap_err();
+    assert_eq!(nosy.code(), tonic::Code::PermissionDenied);
+    let forged = client.get_user(ask(&user_id, Some("a.b.c"))).await.unwrap_err();
+    assert_eq!(forged.code(), tonic::Code::Unauthenticated);
 
-    let missing = client.get_user(GetUserRequest { user_id: uuid::Uuid::now_v7().to_string() }).await.unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound);
-    let malformed = client.get_user(GetUserRequest { user_id: "42".into() }).await.unwrap_err();
+    let missing = client.get_user(ask(&uuid::Uuid::now_v7().to_string(), Some(token))).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::PermissionDenied, "another id is another user's");
+    let malformed = client.get_user(ask("42", Some(token))).await.unwrap_err();
     assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
+
+    // An admin may look anyone up, and learns when there is no one.
+    let boss = unique_email();
+    assert_eq!(app.signup(&boss, PASSWORD).await.status(), 201);
+    let promote = format!(
+        "WITH u AS (UPDATE users SET roles = ARRAY['customer', 'admin'] WHERE lower(email) = '{}' RETURNING 1) \
+         SELECT count(*)::bigint AS n FROM u",
+        boss.to_lowercase()
+    );
+    assert_eq!(crate::helpers::count(&app.database_url, &promote).await, 1);
+    let admin: Value = app.login(&boss, PASSWORD).await.json().await.unwrap();
+    let admin = admin["access_token"].as_str();
+    assert_eq!(client.get_user(ask(&user_id, admin)).await.unwrap().into_inner().user.unwrap().email, email);
+    let nobody = client.get_user(ask(&uuid::Uuid::now_v7().to_string(), admin)).await.unwrap_err();
+    assert_eq!(nobody.code(), tonic::Code::NotFound);
 }
 
 #[tokio::test]
