@@ -207,10 +207,8 @@ impl Reservations {
                         (Transition::Commit(_), COMMITTED) | (Transition::Release, RELEASED | EXPIRED) => Ok(()),
                         (_, state) => Err(ProductError::ReservationClosed(state_name(state))),
                     };
-                    Ok(match outcome {
-                        Ok(()) => Ok(view(conn, row).await?),
-                        Err(error) => Err(error),
-                    })
+                    // A transition changes the state and the stock, never the lines read above.
+                    Ok(outcome.map(|()| view_of(row, lines)))
                 }
                 .scope_boxed()
             })
@@ -238,7 +236,11 @@ fn state_name(state: &str) -> &'static str {
 
 async fn view(conn: &mut Conn, row: ReservationRow) -> Result<Reservation, ProductError> {
     let lines = reservations::lines(conn, &row.id).await?;
-    Ok(Reservation { state: state_name(&row.state), id: row.id, lines, expires_at: row.expires_at })
+    Ok(view_of(row, lines))
+}
+
+fn view_of(row: ReservationRow, lines: Vec<LineRow>) -> Reservation {
+    Reservation { state: state_name(&row.state), id: row.id, lines, expires_at: row.expires_at }
 }
 
 /// Returns a reservation's stock and marks it `state` (released or expired), announcing that
