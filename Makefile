@@ -1,6 +1,9 @@
 # Orchestrates the four services; each service's own Makefile does that service's work.
 #   make run    set up the machine, build, start all four services, wait until ready
-#   make test   set up the machine, run the contracts check, the repo checks, every service's tests
+#   make test   set up the machine, run the contracts check, the repo checks, every service's tests,
+#               the end-to-end and compose suites; ends with a table of each phase's seconds
+#   make clean  remove everything the repository built: target folders, .local/, its images,
+#               containers, volumes and build caches
 SERVICES := auth-service product-service cart-service payment-service
 # Crates beside the services that are tested and linted with them (loadgen: `make bench`;
 # auditor: `make audit`).
@@ -11,7 +14,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build run stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
+.PHONY: help setup infra-stop build binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
 
 help:
 	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
@@ -22,8 +25,11 @@ setup:
 infra-stop:
 	@bash infra/local/stop.sh
 
-build: setup
-	@set -e; for s in $(SERVICES); do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
+build: setup binaries
+
+# The four services' binaries and the auditor's (the e2e suite runs both), without the set-up.
+binaries:
+	@set -e; for s in $(SERVICES) auditor; do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
 
 run: build
 	@$(MAKE) --no-print-directory -C product-service seed
@@ -35,7 +41,9 @@ stop:
 status:
 	@bash infra/local/services.sh status
 
-test: setup contracts-check repo-check deploy-check test-services e2e compose-e2e
+# Each phase timed: tools/test/phases.sh (the table lands in .local/test-phases.md).
+test:
+	@CRATES="$(CRATES)" bash tools/test/phases.sh
 
 # One service at a time: the build is the bottleneck on two cores.
 test-services:
@@ -53,14 +61,13 @@ repo-check:
 # The four real services started together (ports 1808x, fresh databases and topics of their own),
 # driven through REST: the demo journey, failures, concurrency, traces. tests/e2e/README.md.
 e2e: build
-	@$(MAKE) --no-print-directory -C auditor build
-	@.venv/bin/python -m pytest -q tests/e2e
+	@.venv/bin/python -m pytest -q --durations=10 tests/e2e
 
 # The platform as users run it: the four images built, `make up` (project shop-e2e, ports
 # 2808x), the journey, one trace in the collector, a killed container coming back, `make down`.
 # infra/compose/README.md.
 compose-e2e: setup
-	@.venv/bin/python -m pytest -q tests/compose
+	@.venv/bin/python -m pytest -q --durations=10 tests/compose
 
 # A scripted customer journey against `make run`, printed step by step.
 demo:
@@ -110,3 +117,10 @@ down:
 
 logs:
 	@bash -c 'source infra/compose/compose.sh; SHOP_COMPOSE_OFFLINE=1 PROFILES="observability" compose logs -f --tail=100'
+
+# Everything the repository built, so the disk is as before it: the shared target folder (and
+# any crate's own), .local/ (broker log, compose key, image logs), the compose projects'
+# containers and volumes, the shop/* and offline stand-in images and BuildKit's cargo caches.
+# The machine's stores and the installed packages stay. tools/clean.sh.
+clean:
+	@bash tools/clean.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make up`: the whole platform in Docker. Starts an engine if none answers, builds the four
-# service images from their Dockerfiles, starts the stores, the broker, the topic job and the
+# service images from their Dockerfiles (images.sh), starts the stores, the broker, the topic job and the
 # services, and returns once every service reports healthy (its own /readyz), printing the URLs.
 # Where Docker Hub cannot be reached, the stores and the broker come from locally built
 # stand-ins (offline/, infra/compose/README.md). Running it again keeps what runs and data.
@@ -9,10 +9,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../local/lib.sh"
 source "$HERE/compose.sh"
 
-bash "$HERE/engine.sh"
+bash "$HERE/images.sh"
 if offline; then
   echo "==> Docker Hub does not answer: stores, broker and collector from the offline stand-ins"
-  bash "$HERE/offline/base-images.sh"
   export SHOP_COMPOSE_OFFLINE=1
 fi
 tracing=0
@@ -25,18 +24,6 @@ if [ "$tracing" = 1 ]; then
     traces="http://127.0.0.1:16686 (Jaeger)"
   fi
 fi
-
-step "images (project $COMPOSE_PROJECT)"
-# The classic builder unless the user asks for BuildKit: Debian's docker has no buildx. Built
-# one at a time: each is a cargo build, and the machine's cores are the bottleneck.
-export DOCKER_BUILDKIT=${DOCKER_BUILDKIT:-0}
-export COMPOSE_DOCKER_CLI_BUILD=${COMPOSE_DOCKER_CLI_BUILD:-$DOCKER_BUILDKIT}
-for service in auth-service product-service cart-service payment-service; do
-  started=$SECONDS
-  compose build "$service" >"$STATE_DIR/image-$service.log" 2>&1 \
-    || { tail -n 40 "$STATE_DIR/image-$service.log" >&2; fail "building $service's image" "read $STATE_DIR/image-$service.log"; }
-  ok "$service built in $((SECONDS - started)) s ($(docker image inspect --format '{{.Size}}' "shop/$service:${SHOP_IMAGE_TAG:-local}" | awk '{printf "%.1f MiB", $1 / 1048576}'))"
-done
 
 step "containers"
 compose up -d --no-build --remove-orphans

@@ -5,14 +5,15 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# The stores and their command-line clients (pgbench comes with postgresql).
+STORE_PACKAGES=(postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools)
 APT_PACKAGES=(
+  "${STORE_PACKAGES[@]}"
   build-essential pkg-config cmake curl ca-certificates
   # librdkafka (rdkafka's cmake-build) needs these headers
   libcurl4-openssl-dev libssl-dev zlib1g-dev libzstd-dev libsasl2-dev
   # tonic-build needs protoc and the well-known types (diesel-async talks to the stores in pure Rust)
   protobuf-compiler libprotobuf-dev
-  # the stores themselves and their command-line clients
-  postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
   python3 python3-venv
   # start.sh adds an index to the broker's SQLite log (docs/adr/0009-broker-header-index.md)
   sqlite3
@@ -22,13 +23,17 @@ APT_PACKAGES=(
   fonts-dejavu-core
 )
 
+# SHOP_SETUP_STORES_ONLY=1: the stores and nothing else. The bare-Debian check
+# (tests/compose/test_bare_debian_setup.py) runs the store set-up in a container with it.
+if [ "${SHOP_SETUP_STORES_ONLY:-0}" = 1 ]; then APT_PACKAGES=("${STORE_PACKAGES[@]}"); fi
+
 step "Debian packages"
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # npm ships inside NodeSource's nodejs package, so ask for the commands, not Debian's names.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+[ "${SHOP_SETUP_STORES_ONLY:-0}" = 1 ] || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "    installing: ${missing[*]}"
   as_root apt-get update -qq || fail "apt-get update" "check the network and /etc/apt/sources.list"
@@ -37,6 +42,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     || fail "apt-get install ${missing[*]}" "run 'apt-get install ${missing[*]}' by hand and read its error"
 fi
 ok "all ${#APT_PACKAGES[@]} packages present"
+[ "${SHOP_SETUP_STORES_ONLY:-0}" = 1 ] && exit 0
 
 step "tansu $TANSU_VERSION (Kafka-protocol broker)"
 if tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then

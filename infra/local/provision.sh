@@ -31,6 +31,8 @@ GRANT ALL PRIVILEGES ON `payment\_test\_%`.* TO 'payment'@'127.0.0.1', 'payment'
 SQL
 ok "payment"
 
+[ "${SHOP_SETUP_STORES_ONLY:-0}" = 1 ] && exit 0
+
 step "Kafka topics from contracts/events/topics.yaml"
 existing=$(tansu topic list --broker "tcp://$BROKER_ADDR" 2>/dev/null || true)
 while read -r topic partitions; do

@@ -15,16 +15,18 @@ use std::{
 /// pgbench's own database, created on first use (the `product` login may create databases).
 const PGBENCH_DATABASE: &str = "loadgen_pgbench";
 
-fn pg_args() -> Vec<String> {
+/// A PostgreSQL client program (`psql`, `createdb`, `pgbench`) logged in as the `product` login
+/// (which may create databases). The password goes too: Debian's PostgreSQL asks for one on
+/// TCP connections, and only a machine that trusts every local login got by without it.
+fn postgres(program: &str) -> Command {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    vec![
-        "-h".into(),
-        var("PGHOST", "127.0.0.1"),
-        "-p".into(),
-        var("PGPORT", "5432"),
-        "-U".into(),
-        var("PGUSER", "product"),
-    ]
+    let mut command = Command::new(program);
+    command
+        .args(["-h", &var("PGHOST", "127.0.0.1"), "-p", &var("PGPORT", "5432")])
+        .args(["-U", &var("PGUSER", "product")])
+        // By environment, not argv, where `ps` would show it.
+        .env("PGPASSWORD", var("PGPASSWORD", "product"));
+    command
 }
 
 fn run(command: &mut Command, what: &str) -> Result<String> {
@@ -39,21 +41,19 @@ fn run(command: &mut Command, what: &str) -> Result<String> {
 /// connections: the rate at which PostgreSQL alone answers the query behind a product read.
 pub fn pgbench_select(clients: usize, duration: Duration) -> Result<f64> {
     let exists = run(
-        Command::new("psql")
-            .args(pg_args())
+        postgres("psql")
             .args(["-d", "postgres", "-tAc"])
             .arg(format!("SELECT 1 FROM pg_database WHERE datname = '{PGBENCH_DATABASE}'")),
         "psql",
     )?;
     if exists.trim() != "1" {
-        run(Command::new("createdb").args(pg_args()).arg(PGBENCH_DATABASE), "createdb")?;
-        run(Command::new("pgbench").args(pg_args()).args(["-i", "-q", "-s", "10", PGBENCH_DATABASE]), "pgbench -i")?;
+        run(postgres("createdb").arg(PGBENCH_DATABASE), "createdb")?;
+        run(postgres("pgbench").args(["-i", "-q", "-s", "10", PGBENCH_DATABASE]), "pgbench -i")?;
     }
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).to_string();
     let seconds = duration.as_secs().max(1).to_string();
     let text = run(
-        Command::new("pgbench")
-            .args(pg_args())
+        postgres("pgbench")
             .args(["-S", "-n", "-c", &clients.to_string(), "-j", &threads, "-T", &seconds])
             .arg(PGBENCH_DATABASE),
         "pgbench -S",
@@ -222,4 +222,18 @@ pub fn raw_argon2(duration: Duration) -> Result<f64> {
         let _ = thread.join();
     }
     Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Against the machine's own PostgreSQL as `make setup` leaves it: Debian's default asks for a
+    // password on TCP, so this failed while the password was not passed.
+    #[test]
+    fn pgbench_measures_the_machines_postgresql_with_the_product_login() -> Result<()> {
+        let tps = pgbench_select(1, Duration::from_secs(1))?;
+        assert!(tps > 0.0, "pgbench -S answered {tps} transactions per second");
+        Ok(())
+    }
 }

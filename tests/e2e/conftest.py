@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shop import ROOT, Platform, call
+from shop import BINARIES, ROOT, Platform, call
 
 BROKER = "127.0.0.1:9092"
 PORTS = {"auth-service": (18081, 15051), "product-service": (18082, 15052),
@@ -57,7 +57,7 @@ class Running:
         self.topics = {kind: f"e2e.{self.run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
         create_topics([*self.topics.values(), *(f"{topic}.dlq" for topic in self.topics.values())])
         self.processes: dict[str, subprocess.Popen] = {}
-        self.binaries = ROOT / "target" / os.environ.get("PROFILE", "debug")
+        self.binaries = BINARIES
         auth_http = PORTS["auth-service"][0]
         self.env = {
             "auth-service": {
@@ -148,7 +148,7 @@ class Running:
 
 @pytest.fixture(scope="session")
 def running(tmp_path_factory):
-    missing = [s for s in PORTS if not (ROOT / "target" / os.environ.get("PROFILE", "debug") / s).exists()]
+    missing = [s for s in PORTS if not (BINARIES / s).exists()]
     assert not missing, f"build the services first (make build): {missing}"
     platform = Running(tmp_path_factory.mktemp("e2e"))
     try:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where `make build` put the binaries: the Makefile's CARGO_TARGET_DIR (.ci/run shares one folder
+# across clones), else the checkout's own target/.
+BINARIES = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / os.environ.get("PROFILE", "debug")
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Platform:
     payment: str = "http://127.0.0.1:8084"
     # Environment for `auth-service create-admin` (its database).
     auth_env: dict = field(default_factory=dict)
-    binaries: Path = ROOT / "target" / os.environ.get("PROFILE", "debug")
+    binaries: Path = BINARIES
     # How to run auth-service's own command line; default: the built binary. The compose test
     # runs it inside the auth-service container (`docker exec -i <id> /usr/local/bin/auth-service`).
     auth_command: list = field(default_factory=list)

@@ -7,9 +7,9 @@ import os
 import subprocess
 import uuid
 
-from shop import ROOT, admin, create_product, wait_until
+from shop import BINARIES, admin, create_product, wait_until
 
-AUDITOR = ROOT / "target" / os.environ.get("PROFILE", "debug") / "auditor"  # make e2e builds it
+AUDITOR = BINARIES / "auditor"  # make e2e builds it
 
 
 def audit(running, grace: int = 5) -> list[dict]:

@@ -45,7 +45,9 @@ from stripe_mock import StripeMock
 ROOT = Path(__file__).resolve().parents[2]
 # Release builds (make chaos); PROFILE=debug runs a quick functional check on debug builds.
 PROFILE = os.environ.get("PROFILE", "release")
-LOADGEN = ROOT / "target" / PROFILE / "loadgen"
+# The Makefile's CARGO_TARGET_DIR (one folder may serve several clones), else the checkout's own.
+BINARIES = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / PROFILE
+LOADGEN = BINARIES / "loadgen"
 STATE = ROOT / ".local"
 SERVICES = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
 ENTRY = {"auth-service", "product-service", "cart-service"}  # what the journey calls directly
@@ -104,7 +106,7 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
         "PAYMENT_KAFKA_GROUP_ID": f"chaos-payment-{run}", "CART_KAFKA_PRODUCT_EVENTS_TOPIC": topics["product"],
         "CART_KAFKA_PAYMENT_EVENTS_TOPIC": topics["payment"], "CART_KAFKA_AUTH_EVENTS_TOPIC": topics["auth"],
         "CART_KAFKA_GROUP_ID": f"chaos-cart-{run}",
-        "LOADGEN_AUTH_BIN": str(ROOT / "target" / PROFILE / "auth-service"),
+        "LOADGEN_AUTH_BIN": str(BINARIES / "auth-service"),
         "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",
         # Shorter than the slow gateway's delay below, so that fault really times charges out.
         "PAYMENT_GATEWAY_TIMEOUT_MS": "2000",
@@ -138,7 +140,7 @@ class Load:
 def audit_clean(timeout: float) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
-        out = subprocess.run([str(ROOT / "target" / PROFILE / "auditor"), "--json", "--grace", "10"],
+        out = subprocess.run([str(BINARIES / "auditor"), "--json", "--grace", "10"],
                              capture_output=True, text=True)
         found = json.loads(out.stdout) if out.stdout.strip() else [{"check": "auditor", "detail": out.stderr}]
         if not found or time.monotonic() > deadline:
@@ -289,7 +291,7 @@ def second_replicas(seconds: int):
         for service, (prefix, http, grpc) in REPLICA_PORTS.items():
             log = open(STATE / "logs" / f"{service}-replica.log", "ab")
             env = {**os.environ, f"{prefix}_HTTP_PORT": str(http), f"{prefix}_GRPC_PORT": str(grpc)}
-            replicas.append(subprocess.Popen([str(ROOT / "target" / PROFILE / service)], env=env, stdout=log,
+            replicas.append(subprocess.Popen([str(BINARIES / service)], env=env, stdout=log,
                                              stderr=subprocess.STDOUT))
         time.sleep(seconds)
         for replica in replicas:

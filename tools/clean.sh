@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make clean`: removes everything this repository built, so the disk is as before it. Stops
+# what it started first (the services of `make run`, its broker, the compose projects); the
+# machine's PostgreSQL, MariaDB and Redis and the installed packages stay (other checkouts and
+# CI runs use them). Prints the disk before and after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source infra/local/lib.sh
+source infra/compose/compose.sh
+before=$(df -h --output=avail / | tail -n 1 | tr -d ' ')
+
+step "services and broker of this checkout"
+bash infra/local/services.sh stop >/dev/null 2>&1 || true
+bash infra/local/stop.sh
+
+if docker info >/dev/null 2>&1; then
+  step "compose projects, their volumes and images"
+  # make up's project, the compose tests' and the container benchmark's.
+  for project in shop shop-e2e shop-bench; do
+    COMPOSE_PROJECT=$project SHOP_COMPOSE_OFFLINE=1 PROFILES=observability \
+      compose down --volumes --remove-orphans >/dev/null 2>&1 || true
+  done
+  images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(shop/|shop-offline/|rust:1\.95-bookworm$)' || true)
+  [ -z "$images" ] || docker rmi -f $images >/dev/null
+  # The images' shared cargo caches (ADR 16) and the layers no image uses any more.
+  docker builder prune -f --filter type=exec.cachemount >/dev/null
+  docker builder prune -f >/dev/null
+  docker image prune -f >/dev/null
+  ok "removed"
+fi
+
+step "build output"
+target=${CARGO_TARGET_DIR:-$PWD/target}
+rm -rf "$target" ./*/target .local .venv contracts/node_modules
+ok "removed $target, the crates' target folders, .local/, .venv/ and contracts/node_modules"
+echo "    disk available on /: $before before, $(df -h --output=avail / | tail -n 1 | tr -d ' ') now"
