@@ -14,7 +14,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
+.PHONY: help setup infra-stop build binaries claim-target run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
 
 help:
 	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
@@ -28,7 +28,7 @@ infra-stop:
 build: setup binaries
 
 # The four services' binaries and the auditor's (the e2e suite runs both), without the set-up.
-binaries:
+binaries: claim-target
 	@set -e; for s in $(SERVICES) auditor; do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
 
 run: build
@@ -41,15 +41,20 @@ stop:
 status:
 	@bash infra/local/services.sh status
 
+# A target folder shared with other clones (CARGO_TARGET_DIR, as .ci/run sets it) is made safe
+# to build into from this clone first: tools/claim-target.sh says why.
+claim-target:
+	@bash tools/claim-target.sh
+
 # Each phase timed: tools/test/phases.sh (the table lands in .local/test-phases.md).
 test:
 	@CRATES="$(CRATES)" bash tools/test/phases.sh
 
 # One service at a time: the build is the bottleneck on two cores.
-test-services:
+test-services: claim-target
 	@set -e; for s in $(CRATES); do echo "==> test $$s"; $(MAKE) --no-print-directory -C $$s test; done
 
-lint:
+lint: claim-target
 	@set -e; for s in $(CRATES); do echo "==> lint $$s"; $(MAKE) --no-print-directory -C $$s lint; done
 
 contracts-check:
@@ -81,7 +86,7 @@ deploy-check:
 # Benchmarks need release builds: the platform is restarted in release mode and left running,
 # then loadgen measures the ceilings, every scenario and the mixed journey, and writes
 # bench/results/<date>.{json,md} with PNG plots (bench/results/latest.md is the newest).
-bench:
+bench: claim-target
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C loadgen bench
@@ -89,7 +94,7 @@ bench:
 
 # Reads every store of `make run` and reports broken promises (stock vs reservations and its
 # ledger, paid vs committed, events, orders, stuck outboxes); exit 1 on any. auditor/.
-audit:
+audit: claim-target
 	@$(MAKE) --no-print-directory -C auditor build
 	@$(CARGO_TARGET_DIR)/$(PROFILE)/auditor
 
@@ -97,7 +102,7 @@ audit:
 # failing gateway, replayed events), each followed by the auditor, on the release binaries
 # running on throwaway stores (tools/chaos/); CHAOS_ARGS=--short for the quick version,
 # CHAOS_ARGS="--only redis" for one fault. Leaves the platform stopped.
-chaos:
+chaos: claim-target
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -C loadgen build

@@ -23,8 +23,8 @@ if docker info >/dev/null 2>&1; then
   images=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '^(shop/|shop-offline/|rust:1\.95-bookworm$)' || true)
   [ -z "$images" ] || docker rmi -f $images >/dev/null
   # The images' shared cargo caches (ADR 16) and the layers no image uses any more.
-  docker builder prune -f --filter type=exec.cachemount >/dev/null
-  docker builder prune -f >/dev/null
+  docker builder prune -f --filter type=exec.cachemount >/dev/null || echo "    (BuildKit's cache mounts: 'docker builder prune -a' removes them)"
+  docker builder prune -f >/dev/null || true
   docker image prune -f >/dev/null
   ok "removed"
 fi

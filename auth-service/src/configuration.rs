@@ -79,6 +79,10 @@ pub struct KafkaSettings {
     /// Low values make a consumer's first group join fast (tests), at the cost of slower
     /// detection of a dead consumer.
     pub session_timeout: Duration,
+    /// Static group membership (`group.instance.id`): a replica restarted under the same id takes
+    /// its partitions back at once instead of waiting out its dead predecessor's session. Only
+    /// for an identity that survives a restart and is never shared by two live replicas.
+    pub group_instance_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +185,13 @@ impl Settings {
                     |t: &String| is_topic(t),
                 ),
                 session_timeout: millis(env.parse("KAFKA_SESSION_TIMEOUT_MS", 10_000, "milliseconds")),
+                group_instance_id: Some(env.parse_with(
+                    "KAFKA_GROUP_INSTANCE_ID",
+                    String::new(),
+                    "letters, digits, '.', '_' and '-'",
+                    |id: &String| id.is_empty() || is_topic(id),
+                ))
+                .filter(|id| !id.is_empty()),
             },
             tokens: TokenSettings {
                 signing_keys: env.secret(
@@ -444,6 +455,16 @@ mod tests {
         assert_eq!(s.grpc_port, 50051);
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.environment, Environment::Local);
+    }
+
+    #[test]
+    fn static_group_membership_is_off_unless_an_instance_id_is_given() {
+        let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.kafka.group_instance_id, None);
+        let s = Settings::from_vars(vars(&[("AUTH_KAFKA_GROUP_INSTANCE_ID", "auth-service-0")])).unwrap();
+        assert_eq!(s.kafka.group_instance_id.as_deref(), Some("auth-service-0"));
+        let err = Settings::from_vars(vars(&[("AUTH_KAFKA_GROUP_INSTANCE_ID", "auth 0")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_KAFKA_GROUP_INSTANCE_ID"), "{err}");
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Application {
             pool: pool.clone(),
             dlq_producer: kafka.producer(),
             topic: settings.kafka.payment_events_topic.clone(),
+            metrics: metrics.clone(),
         };
         let (stop_background, stop) = watch::channel(false);
         let background = vec![

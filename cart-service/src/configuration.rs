@@ -76,6 +76,10 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// Low in tests: a group's first join takes about half of it.
     pub session_timeout: Duration,
+    /// Static group membership (`group.instance.id`): a replica restarted under the same id takes
+    /// its partitions back at once instead of waiting out its dead predecessor's session. Only
+    /// for an identity that survives a restart and is never shared by two live replicas.
+    pub group_instance_id: Option<String>,
 }
 
 /// auth-service: its public keys for local token checks, its introspection for checkouts.
@@ -179,6 +183,13 @@ impl Settings {
                     "6000 to 300000 milliseconds",
                     |m| (6000..=300_000).contains(m),
                 )),
+                group_instance_id: Some(env.parse_with(
+                    "KAFKA_GROUP_INSTANCE_ID",
+                    String::new(),
+                    "letters, digits, '.', '_' and '-'",
+                    |id: &String| id.is_empty() || is_topic(id),
+                ))
+                .filter(|id| !id.is_empty()),
             },
             auth: AuthSettings {
                 base_url: env.parse_with(
@@ -393,6 +404,16 @@ mod tests {
         assert_eq!(s.upstream.product_grpc_url, "http://127.0.0.1:50052");
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.environment, Environment::Local);
+    }
+
+    #[test]
+    fn static_group_membership_is_off_unless_an_instance_id_is_given() {
+        let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(s.kafka.group_instance_id, None);
+        let s = Settings::from_vars(vars(&[("CART_KAFKA_GROUP_INSTANCE_ID", "cart-service-0")])).unwrap();
+        assert_eq!(s.kafka.group_instance_id.as_deref(), Some("cart-service-0"));
+        let err = Settings::from_vars(vars(&[("CART_KAFKA_GROUP_INSTANCE_ID", "cart 0")])).unwrap_err();
+        assert!(err.to_string().contains("CART_KAFKA_GROUP_INSTANCE_ID"), "{err}");
     }
 
     #[test]

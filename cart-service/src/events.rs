@@ -21,6 +21,7 @@ use crate::{
     auth::Revocations,
     checkout::settle_cart,
     error::CartError,
+    metrics::Metrics,
     proto::shop::{
         events::v1::{
             Envelope, PaymentFailed, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated,
@@ -46,6 +47,8 @@ use tracing::{field::Empty, Instrument};
 /// The header carrying why a record was dead-lettered.
 pub const DLQ_ERROR_HEADER: &str = "dlq-error";
 const SEEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often the consumer's assignment is read into its gauge.
+const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct EventsConsumer {
     pub consumer: StreamConsumer,
@@ -53,6 +56,7 @@ pub struct EventsConsumer {
     pub upstream: Upstream,
     pub revocations: Arc<Revocations>,
     pub dlq_producer: FutureProducer,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug)]
@@ -72,8 +76,10 @@ impl From<CartError> for ApplyError {
 impl EventsConsumer {
     /// Consumes until `stop` turns true, then commits the stored offsets.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut report = tokio::time::interval(ASSIGNMENT_REPORT_INTERVAL);
         while !*stop.borrow() {
             tokio::select! {
+                _ = report.tick() => self.report_assignment(),
                 received = self.consumer.recv() => match received {
                     Ok(message) => self.handle(&message).await,
                     Err(error) => {
@@ -86,6 +92,14 @@ impl EventsConsumer {
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %error, "committing offsets at shutdown");
+        }
+    }
+
+    /// The partitions held now, read from librdkafka's own state (no broker round trip).
+    fn report_assignment(&self) {
+        match self.consumer.assignment() {
+            Ok(assignment) => self.metrics.set_assigned_partitions(assignment.count()),
+            Err(error) => tracing::debug!(error = %error, "reading the consumer's assignment"),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -11,6 +11,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
+    assigned_partitions: IntGauge,
 }
 
 impl Metrics {
@@ -38,7 +39,12 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(grpc_requests.clone()))?;
         registry.register(Box::new(grpc_duration.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration })
+        let assigned_partitions = IntGauge::new(
+            "kafka_consumer_assigned_partitions",
+            "Partitions the event consumer holds in its group now (0 while it joins or rebalances)",
+        )?;
+        registry.register(Box::new(assigned_partitions.clone()))?;
+        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, assigned_partitions })
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a
@@ -53,6 +59,12 @@ impl Metrics {
     pub fn observe_grpc(&self, method: &str, code: &str, seconds: f64) {
         self.grpc_requests.with_label_values(&[method, code]).inc();
         self.grpc_duration.with_label_values(&[method]).observe(seconds);
+    }
+
+    /// The event consumer's current assignment: the signal that it consumes again after a
+    /// restart or a rebalance.
+    pub fn set_assigned_partitions(&self, count: usize) {
+        self.assigned_partitions.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -72,6 +72,7 @@ impl Application {
             upstream,
             revocations: revocations.clone(),
             dlq_producer: kafka.producer(),
+            metrics: metrics.clone(),
         };
         let (stop_consumer, stop) = watch::channel(false);
         let revocations_stop = stop.clone();

@@ -35,7 +35,19 @@ start() {
     fi
     binary=$TARGET_DIR/$PROFILE/$service
     [ -x "$binary" ] || fail "$service" "no binary at $binary: run 'make build' first"
-    nohup "$binary" >>"$LOG_DIR/$service.log" 2>&1 &
+    # Static group membership for the event consumers: started again after a crash, a service
+    # takes its partitions back within seconds instead of waiting out its dead predecessor's
+    # session (on tansu a new member could wait minutes). The session outlasts tansu's static
+    # join (two 3 s pauses counted against it) and a restart that comes late.
+    identity=()
+    case $service in
+      auth-service | cart-service | payment-service)
+        prefix=${service%%-*}
+        id_var=${prefix^^}_KAFKA_GROUP_INSTANCE_ID session_var=${prefix^^}_KAFKA_SESSION_TIMEOUT_MS
+        identity=("$id_var=${!id_var:-$service-local}" "$session_var=${!session_var:-30000}")
+        ;;
+    esac
+    nohup env "${identity[@]}" "$binary" >>"$LOG_DIR/$service.log" 2>&1 &
     echo $! >"$PID_DIR/$service.pid"
     ok "$service started (pid $!), log $LOG_DIR/$service.log"
   done <<<"$SERVICES"

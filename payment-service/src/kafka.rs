@@ -43,7 +43,11 @@ impl Kafka {
     /// application after each record's effect commits, and committed in the background.
     pub fn consumer(&self, topic: &str) -> anyhow::Result<StreamConsumer> {
         let session = self.settings.session_timeout.as_millis().max(6000);
-        let consumer: StreamConsumer = client_config(&self.settings)
+        let mut config = client_config(&self.settings);
+        if let Some(instance) = &self.settings.group_instance_id {
+            config.set("group.instance.id", instance);
+        }
+        let consumer: StreamConsumer = config
             .set("group.id", &self.settings.group_id)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")

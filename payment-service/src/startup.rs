@@ -82,6 +82,7 @@ impl Application {
             consumer: kafka.consumer(&settings.kafka.product_events_topic)?,
             pool: pool.clone(),
             dlq_producer: kafka.producer(),
+            metrics: metrics.clone(),
         };
         let (stop_background, stop) = watch::channel(false);
         let background = vec![

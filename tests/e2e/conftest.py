@@ -12,11 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from shop import BINARIES, ROOT, Platform, call
+from shop import BINARIES, ROOT, Platform, call, wait_until
 
 BROKER = "127.0.0.1:9092"
 PORTS = {"auth-service": (18081, 15051), "product-service": (18082, 15052),
          "cart-service": (18083, None), "payment-service": (18084, 15054)}
+# The services with an event consumer, and how soon one started again after kill -9 must hold
+# partitions again (static membership: tansu hands a returning instance its assignment back).
+CONSUMERS = ["auth-service", "cart-service", "payment-service"]
+CONSUMER_RESTART_BOUND = 15
+# A static member's session must outlast tansu's join: it pads a static JoinGroup and SyncGroup
+# to 3 s each and counts them against the session, so with 6 s a member expired on its first
+# heartbeat, rejoined, and never held a partition. 30 s also covers a restart that comes late.
+STATIC_SESSION_MS = "30000"
 
 
 def uuid7_hex() -> str:
@@ -65,7 +73,7 @@ class Running:
                 "AUTH_KAFKA_EVENTS_TOPIC": self.topics["auth"],
                 "AUTH_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
                 "AUTH_KAFKA_GROUP_ID": f"e2e-auth-{self.run}",
-                "AUTH_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "AUTH_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
             },
             "product-service": {
                 "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
@@ -80,7 +88,7 @@ class Running:
                 "PAYMENT_KAFKA_EVENTS_TOPIC": self.topics["payment"],
                 "PAYMENT_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
                 "PAYMENT_KAFKA_GROUP_ID": f"e2e-payment-{self.run}",
-                "PAYMENT_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "PAYMENT_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 # Pending charges are looked at again within a fifth of a second of being due.
                 "PAYMENT_RECONCILE_INTERVAL_MS": "200",
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
@@ -94,7 +102,7 @@ class Running:
                 "CART_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
                 "CART_KAFKA_AUTH_EVENTS_TOPIC": self.topics["auth"],
                 "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
-                "CART_KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "CART_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 "CART_UPSTREAM_TIMEOUT_MS": "2000",
             },
         }
@@ -115,9 +123,13 @@ class Running:
     def start(self, service: str, extra_env: dict | None = None, name: str | None = None):
         name = name or service
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "PRODUCT_", "CART_", "PAYMENT_"))}
+        # Static group membership, one id per process name: a process started again under its
+        # name takes its partitions back at once instead of waiting out the dead one's session.
+        prefix = service.split("-")[0].upper()
+        identity = {f"{prefix}_KAFKA_GROUP_INSTANCE_ID": name} if service in CONSUMERS else {}
         out = open(self.log(name), "ab")
         self.processes[name] = subprocess.Popen([str(self.binaries / service)], stdout=out, stderr=subprocess.STDOUT,
-                                                env={**clean, **self.env[service], **(extra_env or {})})
+                                                env={**clean, **self.env[service], **identity, **(extra_env or {})})
 
     def kill(self, name: str):
         """kill -9: no shutdown, no drain, whatever was in flight is cut off."""
@@ -133,6 +145,25 @@ class Running:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+    def assigned_partitions(self, base: str) -> int:
+        """The service's `kafka_consumer_assigned_partitions` gauge (0 while it joins its group)."""
+        try:
+            text = call("GET", f"{base}/metrics", timeout=2).body
+        except OSError:
+            return 0
+        for line in str(text).splitlines():
+            if line.startswith("kafka_consumer_assigned_partitions "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def wait_consuming(self, base: str, timeout: float = CONSUMER_RESTART_BOUND) -> float:
+        """Waits for the signal that a (re)started consumer holds partitions again; the seconds
+        it took. The services promise this within CONSUMER_RESTART_BOUND of a restart."""
+        started = time.monotonic()
+        wait_until(f"{base}'s consumer holds partitions", lambda: self.assigned_partitions(base) > 0,
+                   timeout=timeout, interval=0.2)
+        return time.monotonic() - started
 
     def wait_ready(self, base: str, timeout: float = 90):
         deadline = time.monotonic() + timeout

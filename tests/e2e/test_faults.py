@@ -7,6 +7,7 @@ import concurrent.futures
 import time
 import uuid
 
+from conftest import CONSUMERS
 from shop import admin, call, create_product, expect, sign_up, wait_until
 from test_platform import payments_of, product_available
 
@@ -47,6 +48,8 @@ def test_checkouts_during_a_kill_9_get_503s_then_each_retry_is_paid_exactly_once
             time.sleep(2)
             running.start(victim)
             running.wait_ready(f"http://127.0.0.1:{port}")
+            if victim in CONSUMERS:
+                running.wait_consuming(f"http://127.0.0.1:{port}")
             paid = [f.result() for f in futures]
 
         assert all(p["status"] == "paid" for p in paid), paid

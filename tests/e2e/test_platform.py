@@ -96,6 +96,7 @@ def test_with_payment_down_browsing_and_carts_work_and_checkout_fails_fast_holdi
     finally:
         running.start("payment-service")
         running.wait_ready(f"http://127.0.0.1:18084")
+        running.wait_consuming(f"http://127.0.0.1:18084")
 
 
 def test_with_redis_down_cart_answers_503_while_product_and_auth_keep_working(platform, running, tmp_path):

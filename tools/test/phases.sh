@@ -40,6 +40,7 @@ phase() {
 }
 
 phase "setup" make --no-print-directory setup
+phase "claim target folder" make --no-print-directory claim-target
 phase "contracts" make --no-print-directory contracts-check
 phase "repo" make --no-print-directory repo-check
 phase "deploy" make --no-print-directory deploy-check

@@ -8,6 +8,7 @@ use super::{dedup, types, DLQ_ERROR_HEADER};
 use crate::{
     db::DbPool,
     error::AuthError,
+    metrics::Metrics,
     proto::shop::events::v1::{Envelope, PaymentRefunded, PaymentSucceeded},
     store::orders::{self, NewOrder},
     telemetry,
@@ -26,11 +27,15 @@ use tokio::sync::watch;
 use tracing::{field::Empty, Instrument};
 use uuid::Uuid;
 
+/// How often the consumer's assignment is read into its gauge.
+const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct PaymentEventsConsumer {
     pub consumer: StreamConsumer,
     pub pool: DbPool,
     pub dlq_producer: FutureProducer,
     pub topic: String,
+    pub metrics: Metrics,
 }
 
 /// Why a record cannot be applied, ever: it goes to the dead-letter topic.
@@ -42,8 +47,10 @@ impl PaymentEventsConsumer {
     /// Consumes until `stop` turns true, then commits the stored offsets synchronously, so a
     /// restart resumes exactly after the last applied record.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut report = tokio::time::interval(ASSIGNMENT_REPORT_INTERVAL);
         while !*stop.borrow() {
             tokio::select! {
+                _ = report.tick() => self.report_assignment(),
                 received = self.consumer.recv() => match received {
                     // Not cancelled by `stop`: a record in hand is applied to the end.
                     Ok(message) => self.handle(&message).await,
@@ -59,6 +66,14 @@ impl PaymentEventsConsumer {
             Ok(()) => tracing::info!("payment-events offsets committed"),
             // Nothing stored since the last commit is not a failure.
             Err(error) => tracing::debug!(error = %error, "committing payment-events offsets at shutdown"),
+        }
+    }
+
+    /// The partitions held now, read from librdkafka's own state (no broker round trip).
+    fn report_assignment(&self) {
+        match self.consumer.assignment() {
+            Ok(assignment) => self.metrics.set_assigned_partitions(assignment.count()),
+            Err(error) => tracing::debug!(error = %error, "reading the consumer's assignment"),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::{
     compensation,
     db::DbPool,
     error::PaymentError,
+    metrics::Metrics,
     proto::shop::events::v1::{Envelope, ReservationReleased},
     store::released,
     telemetry,
@@ -27,12 +28,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{field::Empty, Instrument};
 
+/// How often the consumer's assignment is read into its gauge.
+const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
 pub const RESERVATION_RELEASED: &str = "shop.events.v1.ReservationReleased";
 
 pub struct ProductEventsConsumer {
     pub consumer: StreamConsumer,
     pub pool: DbPool,
     pub dlq_producer: FutureProducer,
+    pub metrics: Metrics,
 }
 
 enum ApplyError {
@@ -51,8 +56,10 @@ impl From<PaymentError> for ApplyError {
 impl ProductEventsConsumer {
     /// Consumes until `stop` turns true, then commits the stored offsets.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut report = tokio::time::interval(ASSIGNMENT_REPORT_INTERVAL);
         while !*stop.borrow() {
             tokio::select! {
+                _ = report.tick() => self.report_assignment(),
                 received = self.consumer.recv() => match received {
                     // Not cancelled by `stop`: a record in hand is applied to the end.
                     Ok(message) => self.handle(&message).await,
@@ -66,6 +73,14 @@ impl ProductEventsConsumer {
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %error, "committing product-events offsets at shutdown");
+        }
+    }
+
+    /// The partitions held now, read from librdkafka's own state (no broker round trip).
+    fn report_assignment(&self) {
+        match self.consumer.assignment() {
+            Ok(assignment) => self.metrics.set_assigned_partitions(assignment.count()),
+            Err(error) => tracing::debug!(error = %error, "reading the consumer's assignment"),
         }
     }
 
