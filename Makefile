@@ -14,7 +14,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build binaries claim-target run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
+.PHONY: help setup infra-stop build binaries e2e-binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
 
 help:
 	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
@@ -27,9 +27,14 @@ infra-stop:
 
 build: setup binaries
 
-# The four services' binaries and the auditor's (the e2e suite runs both), without the set-up.
-binaries: claim-target
-	@set -e; for s in $(SERVICES) auditor; do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
+# The four services' binaries, without the set-up. Every crate's Makefile first claims a target
+# folder shared with other clones (CARGO_TARGET_DIR, as .ci/run sets it): tools/claim-target.sh.
+binaries:
+	@set -e; for s in $(SERVICES); do echo "==> build $$s"; $(MAKE) --no-print-directory -C $$s build; done
+
+# What the e2e suite runs: the services and the auditor.
+e2e-binaries: binaries
+	@$(MAKE) --no-print-directory -C auditor build
 
 run: build
 	@$(MAKE) --no-print-directory -C product-service seed
@@ -41,20 +46,15 @@ stop:
 status:
 	@bash infra/local/services.sh status
 
-# A target folder shared with other clones (CARGO_TARGET_DIR, as .ci/run sets it) is made safe
-# to build into from this clone first: tools/claim-target.sh says why.
-claim-target:
-	@bash tools/claim-target.sh
-
 # Each phase timed: tools/test/phases.sh (the table lands in .local/test-phases.md).
 test:
 	@CRATES="$(CRATES)" bash tools/test/phases.sh
 
 # One service at a time: the build is the bottleneck on two cores.
-test-services: claim-target
+test-services:
 	@set -e; for s in $(CRATES); do echo "==> test $$s"; $(MAKE) --no-print-directory -C $$s test; done
 
-lint: claim-target
+lint:
 	@set -e; for s in $(CRATES); do echo "==> lint $$s"; $(MAKE) --no-print-directory -C $$s lint; done
 
 contracts-check:
@@ -65,7 +65,7 @@ repo-check:
 
 # The four real services started together (ports 1808x, fresh databases and topics of their own),
 # driven through REST: the demo journey, failures, concurrency, traces. tests/e2e/README.md.
-e2e: build
+e2e: setup e2e-binaries
 	@.venv/bin/python -m pytest -q --durations=10 tests/e2e
 
 # The platform as users run it: the four images built, `make up` (project shop-e2e, ports
@@ -86,7 +86,7 @@ deploy-check:
 # Benchmarks need release builds: the platform is restarted in release mode and left running,
 # then loadgen measures the ceilings, every scenario and the mixed journey, and writes
 # bench/results/<date>.{json,md} with PNG plots (bench/results/latest.md is the newest).
-bench: claim-target
+bench:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory run
 	@$(MAKE) --no-print-directory -C loadgen bench
@@ -94,7 +94,7 @@ bench: claim-target
 
 # Reads every store of `make run` and reports broken promises (stock vs reservations and its
 # ledger, paid vs committed, events, orders, stuck outboxes); exit 1 on any. auditor/.
-audit: claim-target
+audit:
 	@$(MAKE) --no-print-directory -C auditor build
 	@$(CARGO_TARGET_DIR)/$(PROFILE)/auditor
 
@@ -102,7 +102,7 @@ audit: claim-target
 # failing gateway, replayed events), each followed by the auditor, on the release binaries
 # running on throwaway stores (tools/chaos/); CHAOS_ARGS=--short for the quick version,
 # CHAOS_ARGS="--only redis" for one fault. Leaves the platform stopped.
-chaos: claim-target
+chaos:
 	@$(MAKE) --no-print-directory stop
 	@PROFILE=release $(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory -C loadgen build

@@ -6,8 +6,8 @@
 # files, if older than the other clone's last build, would pass for built: this clone would
 # test the other clone's code (seen: a clone's edits were not in the binary its e2e ran).
 # So when the folder was last built from another clone, this clone's crate and contract files
-# are touched once: its own crates recompile, the shared dependencies stay. Run by the
-# top-level Makefile before every build; building one crate alone into a shared folder from
+# are touched once: its own crates recompile, the shared dependencies stay. Run by every
+# crate's Makefile before cargo (build, test, lint, run); plain `cargo` in a shared folder from
 # two clones by hand needs the same (or a folder per clone).
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -30,7 +30,13 @@ if docker info >/dev/null 2>&1; then
 fi
 
 step "build output"
-target=${CARGO_TARGET_DIR:-$PWD/target}
-rm -rf "$target" ./*/target .local .venv contracts/node_modules
-ok "removed $target, the crates' target folders, .local/, .venv/ and contracts/node_modules"
+rm -rf ./target ./*/target .local .venv contracts/node_modules
+ok "removed target/, the crates' target folders, .local/, .venv/ and contracts/node_modules"
+# A target folder outside the checkout (CARGO_TARGET_DIR, e.g. CI's /var/tmp/shop-target) only
+# when this repository's builds used it (tools/claim-target.sh's marker is in it): never a
+# folder of the user's own. Other clones sharing it rebuild into it.
+if [ -n "${CARGO_TARGET_DIR:-}" ] && [ -f "$CARGO_TARGET_DIR/.checkout" ]; then
+  rm -rf "$CARGO_TARGET_DIR"
+  ok "removed $CARGO_TARGET_DIR (shared with other clones of this repository)"
+fi
 echo "    disk available on /: $before before, $(df -h --output=avail / | tail -n 1 | tr -d ' ') now"

@@ -90,6 +90,8 @@ impl EventsConsumer {
                 _ = stop.changed() => {}
             }
         }
+        // Stopping: the gauge no longer says this process consumes.
+        self.metrics.set_assigned_partitions(0);
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
             tracing::debug!(error = %error, "committing offsets at shutdown");
         }

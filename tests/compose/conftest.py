@@ -1,7 +1,7 @@
 """The compose platform for real: `infra/compose/up.sh` builds the four images from their
 Dockerfiles and starts them with the stores, the broker (offline stand-ins where Docker Hub
 cannot be reached) and the trace collector, in a compose project of its own with the services
-published on 2808x / 5205x of loopback; `down.sh` removes it all afterwards. A failed image build
+published on 2808x / 2805x of loopback; `down.sh` removes it all afterwards. A failed image build
 or a container that never becomes healthy fails the first test that needs the platform."""
 import os
 import subprocess
@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from shop import Platform  # noqa: E402
 
 SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
-PORTS = {"AUTH_HTTP": 28081, "AUTH_GRPC": 52051, "PRODUCT_HTTP": 28082, "PRODUCT_GRPC": 52052,
-         "CART_HTTP": 28083, "PAYMENT_HTTP": 28084, "PAYMENT_GRPC": 52054}
+PORTS = {"AUTH_HTTP": 28081, "AUTH_GRPC": 28051, "PRODUCT_HTTP": 28082, "PRODUCT_GRPC": 28052,
+         "CART_HTTP": 28083, "PAYMENT_HTTP": 28084, "PAYMENT_GRPC": 28054}
 PROJECT = "shop-e2e"
 
 

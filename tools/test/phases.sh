@@ -40,14 +40,13 @@ phase() {
 }
 
 phase "setup" make --no-print-directory setup
-phase "claim target folder" make --no-print-directory claim-target
 phase "contracts" make --no-print-directory contracts-check
 phase "repo" make --no-print-directory repo-check
 phase "deploy" make --no-print-directory deploy-check
 for crate in ${CRATES:?the Makefile passes CRATES}; do
   phase "test $crate" make --no-print-directory -C "$crate" test
 done
-phase "e2e: binaries" make --no-print-directory binaries
+phase "e2e: binaries" make --no-print-directory e2e-binaries
 phase "e2e: tests" "$PY" -m pytest -q --durations=10 tests/e2e
 phase "compose: images" bash infra/compose/images.sh
 phase "compose: tests" "$PY" -m pytest -q --durations=10 tests/compose

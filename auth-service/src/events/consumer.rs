@@ -62,6 +62,8 @@ impl PaymentEventsConsumer {
                 _ = stop.changed() => {}
             }
         }
+        // Stopping: the gauge no longer says this process consumes.
+        self.metrics.set_assigned_partitions(0);
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => tracing::info!("payment-events offsets committed"),
             // Nothing stored since the last commit is not a failure.
