@@ -4,12 +4,14 @@ use crate::{configuration::Settings, db, seed, startup::Application, telemetry, 
 use anyhow::Context;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: product-service [serve | migrate | seed --file PATH | openapi | healthcheck]\n\
+const USAGE: &str =
+    "usage: product-service [serve | migrate | seed --file PATH | openapi | healthcheck | sleep SECONDS]\n\
   serve    run the HTTP and gRPC servers (the default)\n\
   migrate  apply pending database migrations and exit\n\
   seed     load categories and products from a JSON file (existing SKUs are kept)\n\
   openapi  print the REST API's OpenAPI document (what GET /openapi.json serves)\n\
   healthcheck  exit 0 when this machine's instance answers GET /readyz with 200\n\
+  sleep SECONDS  wait, then exit 0 (the pods' preStop pause: the image has no sleep)\n\
 Settings come from PRODUCT_* environment variables; see README.md.";
 
 enum Command {
@@ -36,6 +38,8 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         }
         // The container image's health probe (no shell or curl in it): crate::healthcheck.
         Some("healthcheck") => return crate::healthcheck::run(),
+        // The chart's preStop hook: the image has no `sleep` program.
+        Some("sleep") => return pause(args.get(1).map(String::as_str)).await,
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -93,4 +97,23 @@ async fn run_seed(settings: &Settings, path: &str) -> anyhow::Result<()> {
         seeded.categories_created, seeded.products_created, seeded.products_present
     );
     Ok(())
+}
+
+/// The longest preStop pause taken: longer belongs to terminationGracePeriodSeconds.
+const MAX_PAUSE_SECS: u64 = 300;
+
+/// `sleep SECONDS`: waits while the endpoints controller takes the pod out of rotation, so it
+/// stops being sent requests before SIGTERM makes it stop accepting them. The image is FROM
+/// scratch, so the hook cannot run a `sleep` program.
+async fn pause(seconds: Option<&str>) -> ExitCode {
+    match seconds.and_then(|s| s.parse::<u64>().ok()).filter(|s| *s <= MAX_PAUSE_SECS) {
+        Some(seconds) => {
+            tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+            ExitCode::SUCCESS
+        }
+        None => {
+            eprintln!("{SERVICE_NAME}: sleep takes a whole number of seconds, 0 to {MAX_PAUSE_SECS}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -42,6 +42,13 @@ def the(manifests: dict, kind: str) -> dict:
     return manifests[kind][0]
 
 
+def cluster_service(manifests: dict) -> dict:
+    """The Service with a cluster IP (the charts may add a headless one beside it)."""
+    services = [s for s in manifests.get("Service", []) if s["spec"].get("clusterIP") != "None"]
+    assert len(services) == 1, f"one ClusterIP Service expected, got {services}"
+    return services[0]
+
+
 def container(manifests: dict) -> dict:
     return the(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
 
@@ -94,7 +101,7 @@ def test_hpa_pdb_service_and_network_policy_select_the_pods(service):
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] > 0
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     assert matches(the(manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"], pod_labels)
-    assert matches(the(manifests, "Service")["spec"]["selector"], pod_labels)
+    assert matches(cluster_service(manifests)["spec"]["selector"], pod_labels)
     # Hook policies (the migrate Job's) are not the replicas' policy.
     policies = [p for p in manifests["NetworkPolicy"] if "helm.sh/hook" not in p["metadata"].get("annotations", {})]
     assert len(policies) == 1, policies
@@ -122,7 +129,7 @@ def test_probes_and_ports_match_what_the_service_serves(service):
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert serves_route(service, "/readyz") and serves_route(service, "/healthz")
-    service_ports = {p["name"]: p["port"] for p in the(manifests, "Service")["spec"]["ports"]}
+    service_ports = {p["name"]: p["port"] for p in cluster_service(manifests)["spec"]["ports"]}
     assert service_ports == ports
     assert config[f"{prefix}LISTEN_HOST"] == "0.0.0.0"
 
@@ -233,3 +240,52 @@ def test_a_brokers_sasl_settings_reach_the_pod_with_the_password_from_the_secret
     password = next(e for e in container(manifests)["env"] if e["name"] == f"{prefix}KAFKA_SASL_PASSWORD")
     assert password["valueFrom"]["secretKeyRef"]["key"] == "kafka-sasl-password"
     assert f"{prefix}KAFKA_SASL_PASSWORD" not in config, "a password in a ConfigMap"
+
+
+# The gRPC servers cart balances its calls over: each lists its replicas by a headless Service.
+HEADLESS = ["product-service", "payment-service"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_headless_service_lists_the_grpc_replicas_of_product_and_payment(service):
+    manifests = render(service)
+    headless = [s for s in manifests["Service"] if s["spec"].get("clusterIP") == "None"]
+    if service not in HEADLESS:
+        assert headless == []
+        return
+    assert len(headless) == 1, headless
+    pod_labels = the(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert headless[0]["metadata"]["name"] == f"{service}-headless"
+    assert matches(headless[0]["spec"]["selector"], pod_labels)
+    assert [(p["name"], p["port"], p["targetPort"]) for p in headless[0]["spec"]["ports"]] == \
+        [("grpc", default_port(service, "GRPC_PORT"), "grpc")]
+
+
+def scratch_programs(service: str) -> set[str]:
+    """What a container of the service's image can run: its final stage is FROM scratch with
+    one binary copied in, so that binary is all (asserted against the Dockerfile)."""
+    final = (ROOT / service / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    assert final.startswith("scratch"), "the runtime stage is FROM scratch"
+    return {f"/usr/local/bin/{binary_name(service)}"}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_hook_probe_or_command_runs_a_program_the_image_lacks(service):
+    """The preStop hook ran `sleep`, which the scratch image does not have: the hook failed and
+    the pod got SIGTERM with no pause while endpoints still sent it traffic."""
+    programs = scratch_programs(service)
+    for manifests in (render(service), render(service, production(service))):
+        pods = [w["spec"]["template"]["spec"] for kind in ("Deployment", "Job") for w in manifests.get(kind, [])]
+        containers = [c for pod in pods for c in pod["containers"] + pod.get("initContainers", [])]
+        assert containers
+        for c in containers:
+            commands = [hook["exec"]["command"] for hook in c.get("lifecycle", {}).values() if "exec" in hook]
+            commands += [c[p]["exec"]["command"] for p in ("startupProbe", "readinessProbe", "livenessProbe")
+                         if "exec" in c.get(p, {})]
+            if "command" in c:
+                commands.append(c["command"])
+            for command in commands:
+                assert command[0] in programs, f"{c['name']} runs {command}: the image has only {programs}"
+                assert len(command) < 2 or has_subcommand(service, command[1]), command
+        pre_stop = container(manifests)["lifecycle"]["preStop"]["exec"]["command"]
+        assert pre_stop[1:] == ["sleep", "5"], "the pause before SIGTERM is still there"

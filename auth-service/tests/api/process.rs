@@ -104,3 +104,16 @@ async fn create_admin_makes_an_account_with_the_admin_role() {
         app.get_with_token("/v1/auth/me", tokens["access_token"].as_str().unwrap()).await.json().await.unwrap();
     assert_eq!(me["roles"], serde_json::json!(["customer", "admin"]));
 }
+
+#[test]
+fn sleep_pauses_for_the_seconds_given_and_refuses_anything_else() {
+    // The chart's preStop hook runs this: the image has no `sleep` program.
+    let started = std::time::Instant::now();
+    assert!(command().args(["sleep", "1"]).status().unwrap().success());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    for bad in [&["sleep"][..], &["sleep", "soon"], &["sleep", "-1"], &["sleep", "301"]] {
+        let output = command().args(bad).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("sleep takes"), "{bad:?}");
+    }
+}

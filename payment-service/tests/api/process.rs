@@ -75,3 +75,16 @@ async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn sleep_pauses_for_the_seconds_given_and_refuses_anything_else() {
+    // The chart's preStop hook runs this: the image has no `sleep` program.
+    let started = std::time::Instant::now();
+    assert!(command().args(["sleep", "1"]).status().unwrap().success());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    for bad in [&["sleep"][..], &["sleep", "soon"], &["sleep", "-1"], &["sleep", "301"]] {
+        let output = command().args(bad).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("sleep takes"), "{bad:?}");
+    }
+}

@@ -106,3 +106,16 @@ async fn seeding_twice_loads_the_demo_catalogue_once_with_its_events() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("/nonexistent.json"));
 }
+
+#[test]
+fn sleep_pauses_for_the_seconds_given_and_refuses_anything_else() {
+    // The chart's preStop hook runs this: the image has no `sleep` program.
+    let started = std::time::Instant::now();
+    assert!(command().args(["sleep", "1"]).status().unwrap().success());
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    for bad in [&["sleep"][..], &["sleep", "soon"], &["sleep", "-1"], &["sleep", "301"]] {
+        let output = command().args(bad).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("sleep takes"), "{bad:?}");
+    }
+}
