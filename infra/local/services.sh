@@ -20,8 +20,10 @@ cart-service 8083 -
 payment-service 8084 50054"
 
 pid_of() {
-  local file=$PID_DIR/$1.pid
-  [ -f "$file" ] && kill -0 "$(cat "$file")" 2>/dev/null && cat "$file"
+  local file=$PID_DIR/$1.pid pid
+  [ -f "$file" ] && pid=$(cat "$file") && kill -0 "$pid" 2>/dev/null || return 1
+  # A killed process nobody reaped yet (a zombie) still answers kill -0: it is not running.
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && echo "$pid"
 }
 
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }

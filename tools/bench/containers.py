@@ -1,6 +1,7 @@
 """`make bench`'s container figures: each service image's size and its cold start (container
 start → `/readyz` 200 on the published port, the stores and broker already up), measured on the
-compose platform (infra/compose/up.sh, project shop-bench, ports 3808x). Writes
+compose platform (infra/compose/up.sh, project shop-bench, ports 2908x and 2905x: below the
+ephemeral port range, where a client socket can hold a port). Writes
 bench/results/containers-<date>.{json,md}; the median of RUNS starts per service."""
 import datetime
 import json
@@ -14,11 +15,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = int(os.environ.get("BENCH_CONTAINER_RUNS", "5"))
-SERVICES = {"auth-service": ("AUTH", 38081), "product-service": ("PRODUCT", 38082),
-            "cart-service": ("CART", 38083), "payment-service": ("PAYMENT", 38084)}
+SERVICES = {"auth-service": ("AUTH", 29081), "product-service": ("PRODUCT", 29082),
+            "cart-service": ("CART", 29083), "payment-service": ("PAYMENT", 29084)}
 ENV = {**os.environ, "COMPOSE_PROJECT": "shop-bench",
        **{f"SHOP_{prefix}_HTTP_PORT": str(port) for prefix, port in SERVICES.values()},
-       **{f"SHOP_{prefix}_GRPC_PORT": str(port + 14000) for prefix, port in SERVICES.values()}}
+       **{f"SHOP_{prefix}_GRPC_PORT": str(port - 30) for prefix, port in SERVICES.values()}}
 
 
 def compose(*args: str) -> str:
