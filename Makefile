@@ -17,7 +17,7 @@ export PROFILE
 .PHONY: help setup infra-stop build binaries e2e-binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
 
 help:
-	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs"
+	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs | clean"
 
 setup:
 	@bash infra/local/setup.sh
