@@ -30,8 +30,9 @@ if docker info >/dev/null 2>&1; then
 fi
 
 step "build output"
-rm -rf ./target ./*/target .local .venv contracts/node_modules
-ok "removed target/, the crates' target folders, .local/, .venv/ and contracts/node_modules"
+rm -rf ./target ./*/target .local .venv contracts/node_modules .hypothesis .pytest_cache .schemathesis
+find . -name __pycache__ -type d -prune -exec rm -rf {} +
+ok "removed target/, the crates' target folders, .local/, .venv/, contracts/node_modules and the test tools' caches"
 # A target folder outside the checkout (CARGO_TARGET_DIR, e.g. CI's /var/tmp/shop-target) only
 # when this repository's builds used it (tools/claim-target.sh's marker is in it): never a
 # folder of the user's own. Other clones sharing it rebuild into it.

@@ -25,7 +25,8 @@ def test_clean_removes_the_build_output_and_only_this_repositorys_images(tmp_pat
     for folder in ["tools", "infra/local", "infra/compose"]:
         shutil.copytree(ROOT / folder, repo / folder)
     planted = [repo / "target" / "debug" / "x", repo / "cart-service" / "target" / "x", repo / ".local" / "x",
-               repo / ".venv" / "x", repo / "contracts" / "node_modules" / "x"]
+               repo / ".venv" / "x", repo / "contracts" / "node_modules" / "x", repo / ".pytest_cache" / "x",
+               repo / ".schemathesis" / "x", repo / "tools" / "bench" / "__pycache__" / "x.pyc"]
     kept = [repo / "cart-service" / "src" / "main.rs", tmp_path / "users-own-target" / "x"]
     shared = tmp_path / "shared-target"
     for path in planted + kept + [shared / "x"]:
