@@ -9,8 +9,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../local/lib.sh"
 source "$HERE/compose.sh"
 
+# Asked once (up to 5 s when Docker Hub does not answer); images.sh reads the answer.
+if offline; then SHOP_OFFLINE=1; else SHOP_OFFLINE=0; fi
+export SHOP_OFFLINE
 bash "$HERE/images.sh"
-if offline; then
+if [ "$SHOP_OFFLINE" = 1 ]; then
   echo "==> Docker Hub does not answer: stores, broker and collector from the offline stand-ins"
   export SHOP_COMPOSE_OFFLINE=1
 fi
