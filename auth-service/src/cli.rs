@@ -71,7 +71,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
     let result = match command {
         Command::Serve => serve(settings).await,
-        Command::Migrate => db::run_migrations(&settings.database.url).await,
+        Command::Migrate => db::run_migrations(&settings.database).await,
         Command::CreateAdmin(email) => create_admin(settings, &email).await,
     };
     let code = match result {
@@ -95,7 +95,7 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    db::run_migrations(&settings.database.url).await?;
+    db::run_migrations(&settings.database).await?;
     let pool = db::build_pool(&settings.database)?;
     let (_, migrated) = tokio::sync::watch::channel(true);
     let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);

@@ -43,7 +43,7 @@ impl Application {
         let kafka = Kafka::new(&settings.kafka)?;
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
-            tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
+            tokio::spawn(db::migrate_until_done(settings.database.clone(), migrated_tx));
         }
         let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);
         let outbox_ready = Arc::new(Notify::new());

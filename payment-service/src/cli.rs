@@ -55,7 +55,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
     let result = match command {
         Command::Serve => serve(settings).await,
-        Command::Migrate => db::run_migrations(&settings.database.url).await,
+        Command::Migrate => db::run_migrations(&settings.database).await,
     };
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,7 +53,7 @@ impl Application {
 
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
-            tokio::spawn(db::migrate_until_done(settings.database.url.clone(), migrated_tx));
+            tokio::spawn(db::migrate_until_done(settings.database.clone(), migrated_tx));
         }
         let gateway: Arc<dyn Gateway> = match settings.gateway.kind {
             GatewayKind::Sandbox => Arc::new(Sandbox::default()),

@@ -66,7 +66,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
     let result = match command {
         Command::Serve => serve(settings).await,
-        Command::Migrate => db::run_migrations(&settings.database.url).await,
+        Command::Migrate => db::run_migrations(&settings.database).await,
         Command::Seed(path) => run_seed(&settings, &path).await,
     };
     let code = match result {
@@ -89,7 +89,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn run_seed(settings: &Settings, path: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     let file = seed::parse(&text).with_context(|| format!("{path} is not a valid seed file"))?;
-    db::run_migrations(&settings.database.url).await?;
+    db::run_migrations(&settings.database).await?;
     let pool = db::build_pool(&settings.database)?;
     let seeded = seed::load(&pool, &file, &settings.kafka.events_topic).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(

@@ -7,7 +7,7 @@ use diesel_async::{
     AsyncPgConnection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 pub type DbPool = Pool<AsyncPgConnection>;
@@ -43,12 +43,19 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
 
 /// Applies pending migrations on a dedicated connection, off the async runtime (diesel's
 /// migration harness is synchronous).
-pub async fn run_migrations(url: &SecretString) -> anyhow::Result<()> {
-    let url = url.clone();
+///
+/// The connection is opened here, under the database timeout: the driver waits for the server's
+/// first answer without a limit of its own, so a listener that accepts and never answers (a wrong
+/// port that another program holds) would otherwise hold a blocking thread forever, and with it
+/// every retry and the runtime's shutdown.
+pub async fn run_migrations(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let connecting = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(settings.url.expose_secret());
+    let conn = tokio::time::timeout(settings.timeout, connecting)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} ms", settings.timeout.as_millis()))?
+        .context("connecting to run migrations")?;
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        use diesel::Connection;
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url.expose_secret())
-            .context("connecting to run migrations")?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
         Ok(())
     })
@@ -58,10 +65,10 @@ pub async fn run_migrations(url: &SecretString) -> anyhow::Result<()> {
 
 /// Retries `run_migrations` until it succeeds, with capped exponential backoff; the readiness
 /// check reports the database not ready until then.
-pub async fn migrate_until_done(url: SecretString, done: tokio::sync::watch::Sender<bool>) {
+pub async fn migrate_until_done(settings: DatabaseSettings, done: tokio::sync::watch::Sender<bool>) {
     let mut delay = Duration::from_millis(200);
     loop {
-        match run_migrations(&url).await {
+        match run_migrations(&settings).await {
             Ok(()) => {
                 tracing::info!("database migrations applied");
                 done.send_replace(true);

@@ -1,7 +1,7 @@
 //! Events against the real broker: UserRegistered through the outbox, and the order history
 //! consumed from payment events (idempotent, poison-tolerant).
 use crate::{
-    helpers::{closed_port, kafka_brokers, spawn_app, spawn_app_with, unique_email},
+    helpers::{free_port, kafka_brokers, spawn_app, spawn_app_with, unique_email},
     kafka::{create_topics, header, produce, read, ThrowawayBroker},
 };
 use auth_service::proto::shop::{
@@ -91,7 +91,7 @@ async fn revoked_sessions_are_published_once_each_with_when_their_tokens_expire(
 
 #[tokio::test]
 async fn with_the_broker_down_signups_succeed_and_every_event_arrives_once_it_is_back() {
-    let port = closed_port();
+    let port = free_port();
     let broker_address = format!("127.0.0.1:{port}");
     let brokers = broker_address.clone();
     let app = spawn_app_with(|s| s.kafka.brokers = brokers).await;

@@ -46,3 +46,19 @@ async fn every_down_migration_undoes_its_up_migration() {
     .unwrap();
     assert!(count(&url, OWN_TABLES).await > 0);
 }
+
+/// A port held by a program that accepts and never answers (here a listener nobody accepts
+/// from: the kernel completes the handshake) must cost one timeout per try, not a blocking thread
+/// forever: before the timeout, such a try hung the service's retries and its runtime's shutdown.
+#[tokio::test]
+async fn a_database_that_accepts_and_never_answers_fails_the_try_within_the_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut settings = auth_service::configuration::Settings::from_vars(Vec::new()).unwrap().database;
+    settings.url = secrecy::SecretString::from(format!("postgres://auth:auth@127.0.0.1:{port}/auth"));
+    settings.timeout = std::time::Duration::from_millis(300);
+
+    let tried = tokio::time::timeout(std::time::Duration::from_secs(20), auth_service::db::run_migrations(&settings));
+    let error = tried.await.expect("the try ends").expect_err("nothing answered");
+    assert!(format!("{error:#}").contains("no answer within 300 ms"), "{error:#}");
+}

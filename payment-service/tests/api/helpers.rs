@@ -222,8 +222,19 @@ async fn drop_stale_databases(conn: &mut AsyncMysqlConnection) {
     }
 }
 
-/// A port nothing listens on: bound, then released.
+/// A port that refuses every connection until this test process exits: bound and never listened
+/// on. A port merely bound and released could be handed to another test's server meanwhile (a
+/// throwaway broker that accepts a database's first message and waits for more hung a test).
 pub fn closed_port() -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    std::mem::forget(socket);
+    port
+}
+
+/// A port free now, for a throwaway server the test starts on it later.
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }

@@ -322,7 +322,7 @@ async fn a_gateway_timeout_leaves_the_payment_pending_until_the_reconciler_settl
 async fn with_the_broker_down_charges_succeed_and_their_events_arrive_once_after() {
     use prost::Message as _;
     use rdkafka::Message as _;
-    let port = crate::helpers::closed_port();
+    let port = crate::helpers::free_port();
     let app = spawn_app_with(|s| s.kafka.brokers = format!("127.0.0.1:{port}")).await;
     let shopper = app.shopper();
     for n in 0..3 {

@@ -30,7 +30,7 @@ impl ThrowawayMariadb {
             .status()
             .expect("mariadb-install-db runs (infra/local/install.sh installs mariadb-server)");
         assert!(installed.success(), "mariadb-install-db failed");
-        let mut db = Self { dir, port: crate::helpers::closed_port(), server: None };
+        let mut db = Self { dir, port: crate::helpers::free_port(), server: None };
         db.run();
         let sql = "CREATE DATABASE payment; CREATE USER 'payment'@'127.0.0.1' IDENTIFIED BY 'payment'; \
                    GRANT ALL PRIVILEGES ON payment.* TO 'payment'@'127.0.0.1';";

@@ -31,7 +31,7 @@ async fn setup() -> (Settings, String, String) {
     let mut settings = Settings::from_vars(Vec::new()).expect("defaults are valid");
     settings.database.url = SecretString::from(database_url.clone());
     settings.kafka.brokers = kafka_brokers();
-    db::run_migrations(&settings.database.url).await.unwrap();
+    db::run_migrations(&settings.database).await.unwrap();
     (settings, database_url, topic)
 }
 

@@ -276,7 +276,7 @@ async fn batch_get_reports_missing_ids_instead_of_failing() {
 
 #[tokio::test]
 async fn with_the_broker_down_stock_changes_commit_and_their_events_arrive_once_in_order_after() {
-    let port = crate::helpers::closed_port();
+    let port = crate::helpers::free_port();
     let app = spawn_app_with(|s| s.kafka.brokers = format!("127.0.0.1:{port}")).await;
     let product = app.add_product(3, 100).await;
     let mut client = client(&app).await;
