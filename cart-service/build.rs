@@ -1,6 +1,8 @@
 //! Compiles the contracts cart-service uses from ../contracts (or $CONTRACTS_DIR, which the
 //! Dockerfile sets) into OUT_DIR: gRPC clients for product and payment, cart's stored
-//! shapes, and the event envelope and payloads it consumes. Cart serves REST only.
+//! shapes, and the event envelope and payloads it consumes. Cart serves REST only; the servers'
+//! traits are generated too (with stubs answering UNIMPLEMENTED) for its tests, which stand in
+//! for replicas of product in-process.
 use std::{env, path::PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]
     .map(|p| proto_root.join(p));
 
-    tonic_prost_build::configure().build_server(false).compile_protos(&protos, std::slice::from_ref(&proto_root))?;
+    tonic_prost_build::configure()
+        .generate_default_stubs(true)
+        .compile_protos(&protos, std::slice::from_ref(&proto_root))?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
     println!("cargo:rerun-if-env-changed=CONTRACTS_DIR");

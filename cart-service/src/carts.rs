@@ -65,11 +65,17 @@ impl Carts {
     pub async fn add(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {
         validate_product_id(product_id)?;
         validate_quantity(quantity)?;
-        let mut product_client = self.upstream.product.clone();
-        let product = match product_client.get_product(GetProductRequest { product_id: product_id.to_owned() }).await {
-            Ok(response) => {
-                response.into_inner().product.ok_or_else(|| anyhow::anyhow!("GetProduct without a product"))?
-            }
+        let request = GetProductRequest { product_id: product_id.to_owned() };
+        let product = match self
+            .upstream
+            .product
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.get_product(request).await }
+            })
+            .await
+        {
+            Ok(response) => response.product.ok_or_else(|| anyhow::anyhow!("GetProduct without a product"))?,
             Err(status) if status.code() == tonic::Code::NotFound => {
                 return Err(CartError::ProductNotFound(product_id.to_owned()))
             }

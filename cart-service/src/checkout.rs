@@ -29,6 +29,7 @@ use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
+use tonic::metadata::{Ascii, MetadataValue};
 
 /// A checkout marked in progress longer than this is taken to have died and may be resumed.
 const STALE_AFTER_SECS: i64 = 30;
@@ -97,11 +98,15 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-fn authed<T>(message: T, token: &str) -> Result<tonic::Request<T>, CartError> {
+/// The shopper's token as the `authorization` of calls made on their behalf.
+fn bearer(token: &str) -> Result<MetadataValue<Ascii>, CartError> {
+    format!("Bearer {token}").parse().map_err(|_| CartError::Unauthenticated)
+}
+
+fn authed<T>(message: T, authorization: &MetadataValue<Ascii>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    let value = format!("Bearer {token}").parse().map_err(|_| CartError::Unauthenticated)?;
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
+    request.metadata_mut().insert("authorization", authorization.clone());
+    request
 }
 
 fn upstream_error(service: &str, status: tonic::Status) -> CartError {
@@ -228,7 +233,6 @@ impl Checkouts {
         }
         let checkout_id = record.checkout_id.as_str();
 
-        let mut product = self.upstream.product.clone();
         let request = ReserveStockRequest {
             reservation_id: checkout_id.to_owned(),
             lines: record
@@ -237,11 +241,18 @@ impl Checkouts {
                 .map(|(product_id, quantity)| ReservationLine { product_id: product_id.clone(), quantity: *quantity })
                 .collect(),
         };
-        let reservation = match product.reserve_stock(request).await {
-            Ok(response) => response
-                .into_inner()
-                .reservation
-                .ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?,
+        let reservation = match self
+            .upstream
+            .product
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.reserve_stock(request).await }
+            })
+            .await
+        {
+            Ok(response) => {
+                response.reservation.ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?
+            }
             Err(status)
                 if !unavailable.is_empty()
                     && matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::NotFound) =>
@@ -282,9 +293,17 @@ impl Checkouts {
                 })
                 .collect(),
         };
-        let mut payment = self.upstream.payment.clone();
-        let paid = match payment.charge(authed(charge, token)?).await {
-            Ok(response) => response.into_inner().payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?,
+        let authorization = bearer(token)?;
+        let paid = match self
+            .upstream
+            .payment
+            .call(|mut c| {
+                let request = authed(charge.clone(), &authorization);
+                async move { c.charge(request).await }
+            })
+            .await
+        {
+            Ok(response) => response.payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?,
             Err(status) => {
                 return Err(match status.code() {
                     tonic::Code::InvalidArgument => {
@@ -341,9 +360,16 @@ impl Checkouts {
         reservation: &Reservation,
         paid: Option<Money>,
     ) -> Result<(), CartError> {
-        let mut product = self.upstream.product.clone();
         let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
-        match product.commit_reservation(request).await {
+        match self
+            .upstream
+            .product
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.commit_reservation(request).await }
+            })
+            .await
+        {
             Ok(_) => {}
             Err(status)
                 if status.code() == tonic::Code::FailedPrecondition
@@ -370,9 +396,15 @@ impl Checkouts {
 
     /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
     async fn release(&self, checkout_id: &str) {
-        let mut product = self.upstream.product.clone();
-        if let Err(status) =
-            product.release_reservation(ReleaseReservationRequest { reservation_id: checkout_id.to_owned() }).await
+        let request = ReleaseReservationRequest { reservation_id: checkout_id.to_owned() };
+        if let Err(status) = self
+            .upstream
+            .product
+            .call(|mut c| {
+                let request = request.clone();
+                async move { c.release_reservation(request).await }
+            })
+            .await
         {
             tracing::warn!(checkout_id, error = %status, "releasing the reservation failed; it will expire");
         }

@@ -4,6 +4,7 @@
 //! a `CART_*` variable this service does not know (a typo would otherwise be ignored
 //! silently), stops start-up with one line naming the variable. Secret values are held as
 //! `SecretString` and never echoed, not even in errors.
+use crate::upstream::Target;
 use secrecy::{ExposeSecret, SecretString};
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -56,9 +57,13 @@ pub struct RedisSettings {
 /// Where the services cart calls are, and how long a call may take.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
+    /// Comma-separated `http://host:port` list; each host is resolved to every replica.
     pub product_grpc_url: String,
     pub payment_grpc_url: String,
     pub timeout: Duration,
+    /// How often the replicas behind each target are looked up again (a new one gets calls
+    /// within this), besides whenever a call finds one gone.
+    pub resolve_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -134,16 +139,22 @@ impl Settings {
                 product_grpc_url: env.parse_with(
                     "PRODUCT_GRPC_URL",
                     "http://127.0.0.1:50052".to_owned(),
-                    "an http:// or https:// URL",
-                    |url: &String| is_http_url(url),
+                    "a comma-separated list of http://host:port",
+                    |url: &String| Target::parse_list(url).is_ok(),
                 ),
                 payment_grpc_url: env.parse_with(
                     "PAYMENT_GRPC_URL",
                     "http://127.0.0.1:50054".to_owned(),
-                    "an http:// or https:// URL",
-                    |url: &String| is_http_url(url),
+                    "a comma-separated list of http://host:port",
+                    |url: &String| Target::parse_list(url).is_ok(),
                 ),
                 timeout: millis(env.parse("UPSTREAM_TIMEOUT_MS", 3000, "milliseconds")),
+                resolve_interval: millis(env.parse_with(
+                    "UPSTREAM_RESOLVE_INTERVAL_MS",
+                    5000,
+                    "100 to 300000 milliseconds",
+                    |m| (100..=300_000).contains(m),
+                )),
             },
             kafka: KafkaSettings {
                 brokers: env.parse_with(
@@ -473,6 +484,32 @@ mod tests {
         assert!(!err.contains("hunter2"), "a password reached the error: {err}");
         // A local run keeps its loopback defaults.
         assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).is_ok());
+    }
+
+    #[test]
+    fn a_grpc_target_may_list_replicas_and_production_checks_every_entry() {
+        let list = "http://product-a:50052, http://product-service-headless:50052";
+        let s =
+            Settings::from_vars(vars(&[("CART_PRODUCT_GRPC_URL", list), ("CART_UPSTREAM_RESOLVE_INTERVAL_MS", "250")]))
+                .unwrap();
+        assert_eq!(s.upstream.product_grpc_url, list);
+        assert_eq!(s.upstream.resolve_interval, Duration::from_millis(250));
+        for (key, bad) in [
+            ("CART_PRODUCT_GRPC_URL", "http://product:50052,ftp://product:21"),
+            ("CART_PAYMENT_GRPC_URL", "http://payment"),
+            ("CART_UPSTREAM_RESOLVE_INTERVAL_MS", "10"),
+        ] {
+            let err = Settings::from_vars(vars(&[(key, bad)])).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={bad}: {err}");
+        }
+        // Production: a loopback address anywhere in the list is refused, not just the first.
+        let err = Settings::from_vars(vars(&[
+            ("CART_ENV", "production"),
+            ("CART_PRODUCT_GRPC_URL", "http://product-service-headless:50052,http://[::1]:50052"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("CART_PRODUCT_GRPC_URL points at ::1"), "{err}");
     }
 
     #[test]

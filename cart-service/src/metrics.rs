@@ -1,5 +1,7 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -12,6 +14,8 @@ pub struct Metrics {
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     assigned_partitions: IntGauge,
+    upstream_replicas: IntGaugeVec,
+    upstream_retries: IntCounterVec,
 }
 
 impl Metrics {
@@ -44,7 +48,26 @@ impl Metrics {
             "Partitions the event consumer holds in its group now (0 while it joins or rebalances)",
         )?;
         registry.register(Box::new(assigned_partitions.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, assigned_partitions })
+        let upstream_replicas = IntGaugeVec::new(
+            Opts::new("upstream_replicas", "Replicas of a called service that calls are balanced over now"),
+            &["service"],
+        )?;
+        registry.register(Box::new(upstream_replicas.clone()))?;
+        let upstream_retries = IntCounterVec::new(
+            Opts::new("upstream_retries_total", "Calls made again on another replica after none answered"),
+            &["service"],
+        )?;
+        registry.register(Box::new(upstream_retries.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            grpc_requests,
+            grpc_duration,
+            assigned_partitions,
+            upstream_replicas,
+            upstream_retries,
+        })
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a
@@ -65,6 +88,16 @@ impl Metrics {
     /// restart or a rebalance.
     pub fn set_assigned_partitions(&self, count: usize) {
         self.assigned_partitions.set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The gauge of the replicas of `service` (product-service, payment-service) in rotation.
+    pub fn upstream_replicas(&self, service: &str) -> IntGauge {
+        self.upstream_replicas.with_label_values(&[service])
+    }
+
+    /// The counter of calls to `service` repeated on another replica.
+    pub fn upstream_retries(&self, service: &str) -> IntCounter {
+        self.upstream_retries.with_label_values(&[service])
     }
 
     /// The Prometheus text exposition of every metric.

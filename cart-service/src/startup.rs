@@ -38,7 +38,7 @@ impl Application {
         let metrics = Metrics::new().context("registering metrics")?;
         let redis = Redis::new(&settings.redis)?;
         let kafka = Kafka::new(&settings.kafka)?;
-        let upstream = Upstream::new(&settings.upstream)?;
+        let upstream = Upstream::new(&settings.upstream, &metrics)?;
         let store = CartStore::new(redis.clone(), settings.carts.idle_ttl);
         let auth_url = settings.auth.base_url.trim_end_matches('/');
         let jwks = Jwks::new(

@@ -261,6 +261,17 @@ def test_a_headless_service_lists_the_grpc_replicas_of_product_and_payment(servi
         [("grpc", default_port(service, "GRPC_PORT"), "grpc")]
 
 
+
+@pytest.mark.parametrize("values", ["chart", "infra/k8s"])
+def test_cart_calls_product_and_payment_through_their_headless_services(values):
+    """A ClusterIP name would give cart one connection, so one pod, per service."""
+    overrides = yaml.safe_load((ROOT / "infra/k8s/values/cart-service.yaml").read_text()) if values != "chart" else None
+    config = the(render("cart-service", overrides), "ConfigMap")["data"]
+    for service, key in [("product-service", "CART_PRODUCT_GRPC_URL"), ("payment-service", "CART_PAYMENT_GRPC_URL")]:
+        headless = next(s for s in render(service)["Service"] if s["spec"].get("clusterIP") == "None")
+        port = headless["spec"]["ports"][0]["port"]
+        assert config[key] == f"http://{headless['metadata']['name']}:{port}", config[key]
+
 def scratch_programs(service: str) -> set[str]:
     """What a container of the service's image can run: its final stage is FROM scratch with
     one binary copied in, so that binary is all (asserted against the Dockerfile)."""

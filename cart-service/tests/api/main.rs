@@ -10,5 +10,6 @@ mod helpers;
 mod kafka;
 mod openapi;
 mod process;
+mod replicas;
 mod store;
 mod tokens;

@@ -1,0 +1,194 @@
+//! Clients of the services cart calls over gRPC. Every call carries a deadline and the
+//! caller's W3C trace context, so one checkout is one trace across the platform.
+use crate::{
+    configuration::UpstreamSettings,
+    metrics::Metrics,
+    proto::shop::{
+        payment::v1::payment_service_client::PaymentServiceClient,
+        product::v1::product_service_client::ProductServiceClient,
+    },
+    telemetry,
+};
+use discovery::Discovery;
+pub use discovery::Target;
+use opentelemetry::propagation::Injector;
+use prometheus::IntCounter;
+use std::{future::Future, net::SocketAddr, time::Duration};
+use tonic::{
+    metadata::{MetadataKey, MetadataMap, MetadataValue},
+    service::{interceptor::InterceptedService, Interceptor},
+    transport::{Channel, Endpoint},
+    Code, Status,
+};
+
+mod discovery;
+
+/// Changes of the replica set queued for a balancer: far more than a round ever makes.
+const BALANCER_QUEUE: usize = 64;
+
+pub type ProductClient = ProductServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type PaymentClient = PaymentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+
+#[derive(Clone)]
+pub struct Upstream {
+    pub product: Balanced<ProductClient>,
+    pub payment: Balanced<PaymentClient>,
+}
+
+impl Upstream {
+    /// Channels connect lazily: cart starts while product or payment are down, and a call
+    /// made then fails with UNAVAILABLE within its deadline. Each balances over every replica
+    /// its target resolves to (`discovery`).
+    pub fn new(settings: &UpstreamSettings, metrics: &Metrics) -> anyhow::Result<Self> {
+        let (product, product_replicas) = balanced(PRODUCT, &settings.product_grpc_url, settings, metrics)?;
+        let (payment, payment_replicas) = balanced(PAYMENT, &settings.payment_grpc_url, settings, metrics)?;
+        Ok(Self {
+            product: Balanced {
+                service: PRODUCT,
+                client: ProductServiceClient::with_interceptor(product, PropagateTrace),
+                replicas: product_replicas,
+                timeout: settings.timeout,
+                retries: metrics.upstream_retries(PRODUCT),
+            },
+            payment: Balanced {
+                service: PAYMENT,
+                client: PaymentServiceClient::with_interceptor(payment, PropagateTrace),
+                replicas: payment_replicas,
+                timeout: settings.timeout,
+                retries: metrics.upstream_retries(PAYMENT),
+            },
+        })
+    }
+}
+
+const PRODUCT: &str = "product-service";
+const PAYMENT: &str = "payment-service";
+
+/// A client of every replica of one service.
+#[derive(Clone)]
+pub struct Balanced<C> {
+    service: &'static str,
+    client: C,
+    replicas: Discovery,
+    timeout: Duration,
+    retries: IntCounter,
+}
+
+impl<C: Clone> Balanced<C> {
+    /// Makes `call` with a clone of the client, within the call timeout (with no replica
+    /// reachable the balancer would wait for one). A call that got no server's answer (a
+    /// replica died, refused the connection, or cut it) is made once more within the same
+    /// deadline, after the replicas were looked at again, so it goes to one still there. Every
+    /// call cart makes is safe to repeat: reads, and writes keyed by the checkout's id
+    /// (README, "What is retried").
+    pub async fn call<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(C) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        let attempts = async {
+            match call(self.client.clone()).await {
+                Err(status) if is_transport_failure(&status) => {
+                    tracing::debug!(service = self.service, error = %status, "a replica did not answer; trying another");
+                    self.retries.inc();
+                    self.replicas.refresh().await;
+                    call(self.client.clone()).await
+                }
+                answer => answer,
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempts).await {
+            Ok(answer) => answer.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::unavailable(format!(
+                "no replica of {} answered within {} ms",
+                self.service,
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// Whether the call failed with no server's answer: UNAVAILABLE, or an error raised on this
+/// side of the connection (a server's own answer carries no source error). A timeout is not
+/// repeated: the caller's deadline is spent.
+fn is_transport_failure(status: &Status) -> bool {
+    match status.code() {
+        Code::Unavailable => true,
+        Code::Unknown | Code::Internal => std::error::Error::source(status).is_some(),
+        _ => false,
+    }
+}
+
+fn balanced(
+    service: &'static str,
+    list: &str,
+    settings: &UpstreamSettings,
+    metrics: &Metrics,
+) -> anyhow::Result<(Channel, Discovery)> {
+    let targets = Target::parse_list(list).map_err(|e| anyhow::anyhow!("the gRPC target of {service}: {e}"))?;
+    let (channel, changes) = Channel::balance_channel(BALANCER_QUEUE);
+    let (timeout, origin) = (settings.timeout, list.split(',').next().unwrap_or_default().trim().to_owned());
+    let endpoint = move |scheme: &str, address: SocketAddr| {
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{address}")).ok()?;
+        // Calls keep naming the service (`:authority`), not the replica's address.
+        let endpoint = match origin.parse() {
+            Ok(origin) => endpoint.origin(origin),
+            Err(_) => endpoint,
+        };
+        Some(endpoint.connect_timeout(timeout).timeout(timeout))
+    };
+    let replicas = metrics.upstream_replicas(service);
+    Ok((channel, Discovery::spawn(targets, settings.resolve_interval, changes, endpoint, replicas)))
+}
+
+/// Writes the current span's `traceparent` into each outgoing call's metadata.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PropagateTrace;
+
+impl Interceptor for PropagateTrace {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        telemetry::inject_current(&mut MetadataCarrier(request.metadata_mut()));
+        Ok(request)
+    }
+}
+
+struct MetadataCarrier<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (MetadataKey::from_bytes(key.as_bytes()), MetadataValue::try_from(value)) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Once;
+
+    static TELEMETRY: Once = Once::new();
+
+    #[test]
+    fn outgoing_calls_carry_the_current_trace() {
+        TELEMETRY.call_once(|| std::mem::forget(telemetry::init("info", std::io::sink).unwrap()));
+        let incoming = "00-4bf92f3577b34ca9a2f1c6a3f8d2e0b1-00f067aa0ba902b7-01";
+        let span = tracing::info_span!("http_request", trace_id = tracing::field::Empty);
+        telemetry::adopt_remote_parent(
+            &span,
+            &std::collections::HashMap::from([("traceparent".to_owned(), incoming.to_owned())]),
+        );
+
+        let request = span.in_scope(|| PropagateTrace.call(tonic::Request::new(()))).unwrap();
+        let traceparent = request.metadata().get("traceparent").unwrap().to_str().unwrap();
+        // Same trace, a new span id (this service's span), sampled.
+        assert!(traceparent.starts_with("00-4bf92f3577b34ca9a2f1c6a3f8d2e0b1-"), "{traceparent}");
+        assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
+    }
+
+    #[test]
+    fn without_a_trace_nothing_is_invented() {
+        let request = PropagateTrace.call(tonic::Request::new(())).unwrap();
+        assert!(request.metadata().get("traceparent").is_none());
+    }
+}
