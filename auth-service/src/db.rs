@@ -14,6 +14,10 @@ pub type DbPool = Pool<AsyncPgConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The PostgreSQL advisory lock held while migrating (per database; "SHOP" and a number per
+/// service, so services sharing a database would not wait on each other).
+pub const MIGRATION_LOCK: i64 = 0x5348_4f50_0001;
+
 /// Builds the pool without connecting: the service starts (and reports not-ready) while the
 /// database is down, and connects once it is back.
 pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
@@ -50,10 +54,18 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
 /// every retry and the runtime's shutdown.
 pub async fn run_migrations(settings: &DatabaseSettings) -> anyhow::Result<()> {
     let connecting = <AsyncPgConnection as diesel_async::AsyncConnection>::establish(settings.url.expose_secret());
-    let conn = tokio::time::timeout(settings.timeout, connecting)
+    let mut conn = tokio::time::timeout(settings.timeout, connecting)
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {} ms", settings.timeout.as_millis()))?
         .context("connecting to run migrations")?;
+    // Replicas starting together take turns: the first applies the migrations, the others wait
+    // here and then find nothing to do. The lock belongs to this connection's session, so it
+    // ends with it, also when this process dies mid-way.
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await
+        .context("waiting for another replica's migrations")?;
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;

@@ -17,6 +17,17 @@ pub type DbPool = Pool<AsyncMysqlConnection>;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The name of the MariaDB lock held while migrating, an SQL expression: one per database.
+pub const MIGRATION_LOCK: &str = "CONCAT('payment-service.migrations.', DATABASE())";
+/// How long a replica waits for another's migrations before its try fails (and is retried).
+const MIGRATION_LOCK_WAIT_SECS: i64 = 600;
+
+#[derive(diesel::QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    locked: Option<i64>,
+}
+
 /// When a query last failed because its connection was lost (seconds since the epoch; 0: never).
 static CONNECTION_LOST_AT: AtomicU64 = AtomicU64::new(0);
 /// How long after a lost connection the pool tests every connection it hands out.
@@ -118,10 +129,22 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
 /// every retry and the runtime's shutdown.
 pub async fn run_migrations(settings: &DatabaseSettings) -> anyhow::Result<()> {
     let connecting = <AsyncMysqlConnection as diesel_async::AsyncConnection>::establish(settings.url.expose_secret());
-    let conn = tokio::time::timeout(settings.timeout, connecting)
+    let mut conn = tokio::time::timeout(settings.timeout, connecting)
         .await
         .map_err(|_| anyhow::anyhow!("no answer within {} ms", settings.timeout.as_millis()))?
         .context("connecting to run migrations")?;
+    // Replicas starting together take turns: the first applies the migrations (MariaDB's schema
+    // changes are not transactional, so two at once could half-apply one), the others wait here
+    // and then find nothing to do. GET_LOCK is server-wide, hence the database in its name; it
+    // belongs to this connection and ends with it, also when this process dies mid-way.
+    let locked = diesel::sql_query(format!("SELECT CAST(GET_LOCK({MIGRATION_LOCK}, ?) AS SIGNED) AS locked"))
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_WAIT_SECS)
+        .get_result::<Locked>(&mut conn)
+        .await
+        .context("waiting for another replica's migrations")?;
+    if locked.locked != Some(1) {
+        anyhow::bail!("another replica's migrations held the lock for {MIGRATION_LOCK_WAIT_SECS} s");
+    }
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = AsyncConnectionWrapper::<AsyncMysqlConnection>::from(conn);
         conn.run_pending_migrations(MIGRATIONS).map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;

@@ -1,4 +1,4 @@
-use crate::helpers::{count, create_database, spawn_app};
+use crate::helpers::{count, create_database, spawn_app, spawn_app_with};
 use diesel::Connection;
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncMysqlConnection};
 use diesel_migrations::MigrationHarness;
@@ -62,4 +62,30 @@ async fn a_database_that_accepts_and_never_answers_fails_the_try_within_the_time
         tokio::time::timeout(std::time::Duration::from_secs(20), payment_service::db::run_migrations(&settings));
     let error = tried.await.expect("the try ends").expect_err("nothing answered");
     assert!(format!("{error:#}").contains("no answer within 300 ms"), "{error:#}");
+}
+
+/// Replicas starting together against a new database: while one migrates (here the test holds
+/// the lock, as a replica in the middle of its migrations would) the others apply nothing, and
+/// all come up once it is done.
+#[tokio::test]
+async fn replicas_starting_together_wait_for_the_one_migrating_and_all_come_up() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    use payment_service::db::MIGRATION_LOCK;
+    let url = create_database().await;
+    let mut migrating = AsyncMysqlConnection::establish(&url).await.unwrap();
+    diesel::sql_query(format!("DO GET_LOCK({MIGRATION_LOCK}, 10)")).execute(&mut migrating).await.unwrap();
+    let replicas: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(spawn_app_with(move |s| s.database.url = secrecy::SecretString::from(url)))
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(count(&url, OWN_TABLES).await, 0, "a replica migrated while another held the lock");
+
+    drop(migrating);
+    for replica in replicas {
+        replica.await.unwrap().wait_until_ready().await;
+    }
+    assert!(count(&url, OWN_TABLES).await > 0);
 }
