@@ -4,41 +4,47 @@
 //! Instead the target is a comma-separated list of `http://host:port`; every `interval` each
 //! host is resolved (a headless Service's DNS name returns every ready pod, compose's DNS every
 //! scaled container, a local list names each replica's port) and each address is probed with
-//! a TCP connect. The balanced channel (power of two choices per call) gets exactly the
-//! addresses that accept connections: one that appears serves within an interval, one that
-//! dies stops getting calls as soon as a call's failure asks for a new round (`refresh`).
+//! a TCP connect. The balanced channel (power of two choices per call) gets the addresses that
+//! accept connections: one that appears serves within an interval, one that refuses stops
+//! getting calls as soon as a call's failure asks for a new round (`refresh`).
 use prometheus::IntGauge;
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 use tokio::{
     net::{lookup_host, TcpStream},
     sync::{mpsc::Sender, watch, Notify},
     task::JoinSet,
+    time::Instant,
 };
 use tonic::transport::{channel::Change, Endpoint};
 
-/// How long a probe's TCP connect may take: a replica slower than this to accept is left out
-/// until the next round.
+/// How long a probe's TCP connect may take. A replica in rotation that does not answer in time
+/// stays (a dropped SYN or a busy moment is no proof of death; a refusal is); a new one that
+/// does not is left out until a later round.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long a caller waits for the round it asked for before it goes on anyway.
 const REFRESH_WAIT: Duration = Duration::from_secs(1);
-/// The shortest interval between rounds, whatever is configured.
+/// The shortest time between the starts of two rounds, however often calls ask for one: a
+/// failing upstream must not turn every failed call into a round of DNS queries and probes.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// One `scheme://host:port` of the target's list.
+/// One `http://host:port` of the target's list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    scheme: String,
     host: String,
     port: u16,
 }
 
 impl Target {
-    /// The list as configured: each entry `http://host:port` or `https://host:port`.
+    /// The list as configured: each entry `http://host:port`. Plain HTTP/2 only: this build
+    /// of cart has no TLS, and an `https://` entry would send the shopper's token in clear.
     pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
         let targets =
             list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Self::parse).collect::<Result<Vec<_>, _>>()?;
@@ -50,13 +56,25 @@ impl Target {
 
     fn parse(url: &str) -> Result<Self, String> {
         let uri: tonic::codegen::http::Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
-        let scheme = match uri.scheme_str() {
-            Some(scheme @ ("http" | "https")) => scheme.to_owned(),
-            _ => return Err(format!("{url} is not an http:// or https:// URL")),
-        };
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("{url} is not an http:// URL"));
+        }
+        if uri.path() != "/" && !uri.path().is_empty() {
+            return Err(format!("{url} has a path; only http://host:port is used"));
+        }
         let host = uri.host().ok_or_else(|| format!("{url} names no host"))?;
         let port = uri.port_u16().ok_or_else(|| format!("{url} names no port"))?;
-        Ok(Self { scheme, host: host.trim_matches(['[', ']']).to_owned(), port })
+        Ok(Self { host: host.trim_matches(['[', ']']).to_owned(), port })
+    }
+
+    /// `http://host:port` as configured: what calls to any of its addresses name as their
+    /// `:authority`, so a replica sees the service's name, not its own address.
+    pub fn origin(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -64,86 +82,137 @@ impl Target {
 #[derive(Clone)]
 pub struct Discovery {
     wake: Arc<Notify>,
+    started: Arc<AtomicU64>,
     rounds: watch::Receiver<u64>,
 }
 
 impl Discovery {
     /// Starts resolving `targets` every `interval`, feeding the balanced channel through
-    /// `changes`. `endpoint` turns an address into the endpoint to call (timeouts, origin);
-    /// `in_rotation` is set to the number of replicas served after each round.
+    /// `changes`, until the channel is dropped. `endpoint` turns a target's address into the
+    /// endpoint to call (timeouts, origin); `in_rotation` is set to the number of replicas in
+    /// the channel after each round.
     pub fn spawn(
         targets: Vec<Target>,
         interval: Duration,
         changes: Sender<Change<SocketAddr, Endpoint>>,
-        endpoint: impl Fn(&str, SocketAddr) -> Option<Endpoint> + Send + 'static,
+        endpoint: impl Fn(&Target, SocketAddr) -> Option<Endpoint> + Send + 'static,
         in_rotation: IntGauge,
     ) -> Self {
         let wake = Arc::new(Notify::new());
+        let started = Arc::new(AtomicU64::new(0));
         let (round_done, rounds) = watch::channel(0u64);
-        let woken = Arc::clone(&wake);
+        let (woken, starting) = (Arc::clone(&wake), Arc::clone(&started));
         tokio::spawn(async move {
             let mut serving = BTreeSet::<SocketAddr>::new();
+            let mut last_resolved = vec![Vec::new(); targets.len()];
+            let mut not_before = Instant::now();
             for round in 1u64.. {
-                let reachable = reachable(&targets).await;
-                for gone in serving.iter().filter(|a| !reachable.contains_key(*a)) {
+                tokio::time::sleep_until(not_before).await;
+                not_before = Instant::now() + MIN_INTERVAL;
+                starting.store(round, Ordering::SeqCst);
+                let candidates = resolve(&targets, &mut last_resolved).await;
+                let probed = probe(&candidates).await;
+                let keep = |address: &SocketAddr| match probed.get(address) {
+                    Some(Probe::Accepts) => true,
+                    Some(Probe::NoAnswer) => serving.contains(address),
+                    Some(Probe::Refuses) | None => false,
+                };
+                let now: BTreeSet<SocketAddr> = candidates.keys().copied().filter(keep).collect();
+                for gone in serving.difference(&now) {
                     if changes.send(Change::Remove(*gone)).await.is_err() {
                         return; // the channel was dropped: cart is shutting down
                     }
-                    tracing::info!(%gone, "a replica stopped accepting connections: no more calls to it");
+                    tracing::info!(%gone, "a replica refuses connections or left: no more calls to it");
                 }
-                for (new, scheme) in reachable.iter().filter(|(a, _)| !serving.contains(*a)) {
-                    let Some(endpoint) = endpoint(scheme, *new) else { continue };
+                let mut inserted = now.intersection(&serving).copied().collect::<BTreeSet<_>>();
+                for new in now.difference(&serving) {
+                    let target = candidates.get(new).and_then(|i| targets.get(*i));
+                    let Some(endpoint) = target.and_then(|t| endpoint(t, *new)) else {
+                        tracing::warn!(%new, "a replica's address cannot be called; left out");
+                        continue;
+                    };
                     if changes.send(Change::Insert(*new, endpoint)).await.is_err() {
                         return;
                     }
+                    inserted.insert(*new);
                     tracing::info!(%new, "a replica accepts connections: calls are balanced over it too");
                 }
-                serving = reachable.into_keys().collect();
+                serving = inserted;
                 in_rotation.set(i64::try_from(serving.len()).unwrap_or(i64::MAX));
                 round_done.send_replace(round);
                 tokio::select! {
-                    _ = tokio::time::sleep(interval.max(MIN_INTERVAL)) => {}
+                    _ = tokio::time::sleep(interval) => {}
                     _ = woken.notified() => {}
+                    _ = changes.closed() => return,
                 }
             }
         });
-        Self { wake, rounds }
+        Self { wake, started, rounds }
     }
 
-    /// Asks for a round now (a call found a replica gone) and waits, at most a second, until
-    /// it is done: a retry then goes to the replicas still there.
+    /// Asks for a round that starts after this call (a call found a replica gone) and waits,
+    /// at most a second, until it is done: a retry then goes to the replicas still there.
     pub async fn refresh(&self) {
         let mut rounds = self.rounds.clone();
-        let seen = *rounds.borrow_and_update();
+        // A round already under way may have probed before the replica died: wait for the next.
+        let wanted = self.started.load(Ordering::SeqCst) + 1;
         self.wake.notify_one();
-        let _ = tokio::time::timeout(REFRESH_WAIT, rounds.wait_for(|round| *round > seen)).await;
+        let _ = tokio::time::timeout(REFRESH_WAIT, rounds.wait_for(|done| *done >= wanted)).await;
     }
 }
 
-/// Every address the targets resolve to that accepts a TCP connection now, with its scheme.
-async fn reachable(targets: &[Target]) -> BTreeMap<SocketAddr, &str> {
+/// Every address the targets resolve to, with the index of its target. A name that fails to
+/// resolve (a DNS server's bad moment) keeps its last answer rather than emptying the rotation;
+/// one that resolves to nothing (a headless Service with no ready pod) has no address.
+async fn resolve(targets: &[Target], last_resolved: &mut [Vec<SocketAddr>]) -> BTreeMap<SocketAddr, usize> {
     let mut resolved = BTreeMap::new();
-    for target in targets {
-        match lookup_host((target.host.as_str(), target.port)).await {
-            Ok(addresses) => resolved.extend(addresses.map(|a| (a, target.scheme.as_str()))),
-            // A name with no ready replica (a headless Service scaled to zero) resolves to
-            // nothing, or fails; the other targets still count.
-            Err(error) => tracing::debug!(host = target.host, %error, "resolving a gRPC target failed"),
+    for (index, (target, last)) in targets.iter().zip(last_resolved.iter_mut()).enumerate() {
+        match tokio::time::timeout(RESOLVE_TIMEOUT, lookup_host((target.host.as_str(), target.port))).await {
+            Ok(Ok(addresses)) => *last = addresses.collect(),
+            Ok(Err(error)) => {
+                tracing::warn!(host = target.host, %error, "resolving a gRPC target failed; keeping its last addresses")
+            }
+            Err(_) => {
+                tracing::warn!(host = target.host, "resolving a gRPC target timed out; keeping its last addresses")
+            }
         }
-    }
-    let mut probes = JoinSet::new();
-    for &address in resolved.keys() {
-        probes.spawn(async move {
-            let accepted = tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(address)).await;
-            (address, matches!(accepted, Ok(Ok(_))))
-        });
-    }
-    while let Some(probe) = probes.join_next().await {
-        if let Ok((address, false)) = probe {
-            resolved.remove(&address);
-        }
+        resolved.extend(last.iter().map(|address| (*address, index)));
     }
     resolved
+}
+
+/// How long one name's resolution may take before its last answer is used.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Accepts,
+    /// Refused, unreachable: nothing serves there.
+    Refuses,
+    /// No answer within the probe's timeout.
+    NoAnswer,
+}
+
+/// Connects to each address at once, within `PROBE_TIMEOUT`.
+async fn probe(addresses: &BTreeMap<SocketAddr, usize>) -> BTreeMap<SocketAddr, Probe> {
+    let mut probes = JoinSet::new();
+    for &address in addresses.keys() {
+        probes.spawn(async move {
+            let outcome = match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(address)).await {
+                Ok(Ok(_)) => Probe::Accepts,
+                Ok(Err(_)) => Probe::Refuses,
+                Err(_) => Probe::NoAnswer,
+            };
+            (address, outcome)
+        });
+    }
+    let mut outcomes = BTreeMap::new();
+    while let Some(probe) = probes.join_next().await {
+        if let Ok((address, outcome)) = probe {
+            outcomes.insert(address, outcome);
+        }
+    }
+    outcomes
 }
 
 #[cfg(test)]
@@ -154,14 +223,31 @@ mod tests {
     #[test]
     fn a_list_of_urls_is_parsed_and_bad_entries_are_named() {
         let targets = Target::parse_list("http://product-service-grpc:50052, http://[::1]:7").unwrap();
-        assert_eq!(targets[0], Target { scheme: "http".into(), host: "product-service-grpc".into(), port: 50052 });
+        assert_eq!(targets[0], Target { host: "product-service-grpc".into(), port: 50052 });
+        assert_eq!(targets[0].origin(), "http://product-service-grpc:50052");
         assert_eq!(targets[1].host, "::1");
-        for (bad, says) in
-            [("", "no address"), ("ftp://a:1", "not an http"), ("http://a", "no port"), ("x y", "not a URL")]
-        {
+        assert_eq!(targets[1].origin(), "http://[::1]:7");
+        for (bad, says) in [
+            ("", "no address"),
+            ("ftp://a:1", "not an http"),
+            ("https://a:1", "not an http"),
+            ("http://a", "no port"),
+            ("http://a:1/v1", "has a path"),
+            ("x y", "not a URL"),
+        ] {
             let error = Target::parse_list(bad).unwrap_err();
             assert!(error.contains(says), "{bad}: {error}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_fails_to_resolve_keeps_its_last_addresses() {
+        let targets = Target::parse_list("http://no-such-name.invalid:50052,http://127.0.0.1:50052").unwrap();
+        let kept: SocketAddr = "10.1.2.3:50052".parse().unwrap();
+        let mut last = vec![vec![kept], Vec::new()];
+        let resolved = resolve(&targets, &mut last).await;
+        let loopback: SocketAddr = "127.0.0.1:50052".parse().unwrap();
+        assert_eq!(resolved, BTreeMap::from([(kept, 0), (loopback, 1)]));
     }
 
     #[tokio::test]
@@ -181,7 +267,7 @@ mod tests {
             Target::parse_list(&list).unwrap(),
             Duration::from_secs(3600),
             changes,
-            |s, a| Endpoint::from_shared(format!("{s}://{a}")).ok(),
+            |_, a| Endpoint::from_shared(format!("http://{a}")).ok(),
             IntGauge::new("in_rotation", "test").unwrap(),
         );
 

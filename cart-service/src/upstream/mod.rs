@@ -23,8 +23,9 @@ use tonic::{
 
 mod discovery;
 
-/// Changes of the replica set queued for a balancer: far more than a round ever makes.
-const BALANCER_QUEUE: usize = 64;
+/// Changes of the replica set queued for a balancer, which takes them only while calls are made:
+/// room for a whole headless Service's worth of replicas coming and going while cart is idle.
+const BALANCER_QUEUE: usize = 1024;
 
 pub type ProductClient = ProductServiceClient<InterceptedService<Channel, PropagateTrace>>;
 pub type PaymentClient = PaymentServiceClient<InterceptedService<Channel, PropagateTrace>>;
@@ -108,15 +109,14 @@ impl<C: Clone> Balanced<C> {
     }
 }
 
-/// Whether the call failed with no server's answer: UNAVAILABLE, or an error raised on this
-/// side of the connection (a server's own answer carries no source error). A timeout is not
-/// repeated: the caller's deadline is spent.
+/// Whether the call got no server's answer: the error was raised on this side (connection
+/// refused, reset or closed before the answer), which is what tonic's transport errors carry as
+/// their source. A status a server sent carries none, whatever its code: a server that answers
+/// UNAVAILABLE has had its say and is not asked twice. A call cut mid-way may have been done by
+/// the replica that died, which is why only idempotent calls go through here. Deadlines and
+/// cancellations are not repeated: the caller's time is spent.
 fn is_transport_failure(status: &Status) -> bool {
-    match status.code() {
-        Code::Unavailable => true,
-        Code::Unknown | Code::Internal => std::error::Error::source(status).is_some(),
-        _ => false,
-    }
+    !matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled) && std::error::Error::source(status).is_some()
 }
 
 fn balanced(
@@ -127,11 +127,12 @@ fn balanced(
 ) -> anyhow::Result<(Channel, Discovery)> {
     let targets = Target::parse_list(list).map_err(|e| anyhow::anyhow!("the gRPC target of {service}: {e}"))?;
     let (channel, changes) = Channel::balance_channel(BALANCER_QUEUE);
-    let (timeout, origin) = (settings.timeout, list.split(',').next().unwrap_or_default().trim().to_owned());
-    let endpoint = move |scheme: &str, address: SocketAddr| {
-        let endpoint = Endpoint::from_shared(format!("{scheme}://{address}")).ok()?;
-        // Calls keep naming the service (`:authority`), not the replica's address.
-        let endpoint = match origin.parse() {
+    let timeout = settings.timeout;
+    let endpoint = move |target: &Target, address: SocketAddr| {
+        let endpoint = Endpoint::from_shared(format!("http://{address}")).ok()?;
+        // Calls name the target they were configured with (`:authority`), not the replica's
+        // address.
+        let endpoint = match target.origin().parse() {
             Ok(origin) => endpoint.origin(origin),
             Err(_) => endpoint,
         };

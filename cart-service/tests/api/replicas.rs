@@ -19,6 +19,9 @@ use std::{
 };
 use tonic::{Request, Response, Status};
 
+/// The product id a replica answers UNAVAILABLE for, as an overloaded server would.
+const OVERLOADED: &str = "overloaded";
+
 /// Answers GetProduct and counts the calls it answered.
 struct Counting(Arc<AtomicUsize>);
 
@@ -26,7 +29,11 @@ struct Counting(Arc<AtomicUsize>);
 impl ProductService for Counting {
     async fn get_product(&self, request: Request<GetProductRequest>) -> Result<Response<GetProductResponse>, Status> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        let product = Product { product_id: request.into_inner().product_id, ..Default::default() };
+        let product_id = request.into_inner().product_id;
+        if product_id == OVERLOADED {
+            return Err(Status::unavailable("overloaded"));
+        }
+        let product = Product { product_id, ..Default::default() };
         Ok(Response::new(GetProductResponse { product: Some(product) }))
     }
 }
@@ -41,14 +48,18 @@ struct Replica {
 
 impl Replica {
     fn start(port: u16) -> Self {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
+        Self::start_on(reserve(port))
+    }
+
+    /// Starts listening on a socket bound earlier (`reserve`), so no other test can take the port
+    /// meanwhile.
+    fn start_on(socket: tokio::net::TcpSocket) -> Self {
+        let port = socket.local_addr().unwrap().port();
         let answered = Arc::new(AtomicUsize::new(0));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         let service = ProductServiceServer::new(Counting(Arc::clone(&answered)));
         runtime.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?);
+            let incoming = tonic::transport::server::TcpIncoming::from(socket.listen(128)?);
             tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         });
@@ -72,9 +83,13 @@ impl Drop for Replica {
     }
 }
 
-/// A port free now, for a replica that starts later.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A socket bound to `port` (0: any) and not listening yet: connections to it are refused until
+/// a replica starts on it, and no other test can take its port meanwhile.
+fn reserve(port: u16) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    socket
 }
 
 fn upstream(ports: &[u16], metrics: &Metrics) -> Upstream {
@@ -132,9 +147,9 @@ async fn eventually(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
 #[tokio::test]
 async fn calls_spread_over_every_replica_a_new_one_joins_and_a_dead_one_fails_no_call() {
     let mut replicas: Vec<Replica> = (0..3).map(|_| Replica::start(0)).collect();
-    let later_port = free_port();
+    let later = reserve(0);
     let mut ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
-    ports.push(later_port);
+    ports.push(later.local_addr().unwrap().port());
     let metrics = Metrics::new().unwrap();
     let upstream = upstream(&ports, &metrics);
     assert!(eventually(Duration::from_secs(10), || gauge(&metrics, IN_ROTATION) == 3.0).await, "3 in rotation");
@@ -149,13 +164,14 @@ async fn calls_spread_over_every_replica_a_new_one_joins_and_a_dead_one_fails_no
         );
     }
 
-    // A fourth starts on the listed port: within 10 s it answers at least a quarter of a round of calls.
-    replicas.push(Replica::start(later_port));
+    // A fourth starts on the listed port: within 10 s it answers at least a quarter of a round of
+    // 200 calls (a replica held at half its share would get there about once in 10^8 rounds).
+    replicas.push(Replica::start_on(later));
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut share = 0.0;
     while share < 0.25 && Instant::now() < deadline {
         let before: Vec<usize> = replicas.iter().map(Replica::answered).collect();
-        calls(&upstream, 80).await;
+        calls(&upstream, 200).await;
         let after: Vec<usize> = replicas.iter().map(Replica::answered).collect();
         let total: usize = after.iter().zip(&before).map(|(a, b)| a - b).sum();
         share = (after[3] - before[3]) as f64 / total as f64;
@@ -192,4 +208,24 @@ async fn calls_spread_over_every_replica_a_new_one_joins_and_a_dead_one_fails_no
     assert!(eventually(Duration::from_secs(10), || gauge(&metrics, IN_ROTATION) == 4.0).await, "it came back");
     calls(&upstream, 80).await;
     assert!(replicas[1].answered() > 0, "the replica that came back got no call");
+}
+
+#[tokio::test]
+async fn a_server_that_answers_unavailable_is_not_asked_twice() {
+    let replicas: Vec<Replica> = (0..2).map(|_| Replica::start(0)).collect();
+    let metrics = Metrics::new().unwrap();
+    let upstream = upstream(&replicas.iter().map(|r| r.port).collect::<Vec<_>>(), &metrics);
+    assert!(eventually(Duration::from_secs(10), || gauge(&metrics, IN_ROTATION) == 2.0).await, "2 in rotation");
+
+    let request = GetProductRequest { product_id: OVERLOADED.to_owned() };
+    let answer = upstream
+        .product
+        .call(|mut client| {
+            let request = request.clone();
+            async move { client.get_product(request).await }
+        })
+        .await;
+    assert_eq!(answer.unwrap_err().code(), tonic::Code::Unavailable);
+    assert_eq!(replicas.iter().map(Replica::answered).sum::<usize>(), 1, "the server's own answer was repeated");
+    assert_eq!(gauge(&metrics, RETRIES), 0.0);
 }
