@@ -1,5 +1,7 @@
 # Orchestrates the four services; each service's own Makefile does that service's work.
-#   make run    set up the machine, build, start all four services, wait until ready
+#   make run    set up the machine, build, start all four services behind the local proxy
+#               (http://127.0.0.1:8080), wait until ready; REPLICAS="cart-service=3
+#               payment-service=2" runs more than one replica of a service
 #   make test   set up the machine, run the contracts check, the repo checks, every service's tests,
 #               the end-to-end and compose suites; ends with a table of each phase's seconds
 #   make clean  remove everything the repository built: target folders, .local/, its images,

@@ -19,6 +19,8 @@ APT_PACKAGES=(
   sqlite3
   # the deployment checks: `docker-compose config` validates the compose file without an engine
   docker-compose
+  # the local platform's single public entry, balancing over each service's replicas (proxy.sh)
+  haproxy
   # `make bench` draws its plots' text with this TrueType font (and uses pgbench, redis-benchmark)
   fonts-dejavu-core
 )

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the four services in the background from their built binaries.
-#   services.sh start   start those not running, wait until every /readyz answers 200
-#   services.sh stop    SIGTERM each, wait for a clean exit
-#   services.sh status  what runs, and whether it is ready
-# Logs: .local/logs/<service>.log (JSON lines). PIDs: .local/run/<service>.pid.
+# Runs the four services in the background from their built binaries, each as one or more
+# replicas, behind an HAProxy that is the platform's single public entry (proxy.sh).
+#   services.sh start   start what is not running, wait until every /readyz answers 200
+#   services.sh stop    SIGTERM every replica and the proxy, wait for a clean exit
+#   services.sh status  every replica with its ports, whether it is ready, and the proxy's view
+# REPLICAS="cart-service=3 payment-service=2" sets how many replicas `start` runs (default 1,
+# at most 5 each). Replica i listens on the service's ports + 100 x (i - 1): cart's second
+# replica on 8183, payment's second gRPC port 50154. Replica 1 of every service is ready before
+# any other starts.
+# Logs: .local/logs/<service>[-<i>].log (JSON lines). PIDs: .local/run/<service>[-<i>].pid
+# (replica 1 keeps the plain names, which `make bench` and `make chaos` read).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -11,13 +17,28 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 PROFILE=${PROFILE:-debug}
 LOG_DIR=$STATE_DIR/logs
 PID_DIR=$STATE_DIR/run
+PROXY_DIR=$STATE_DIR/proxy
 READY_SECONDS=${READY_SECONDS:-120}
+MAX_REPLICAS=5
+PORT_STEP=100
+# SHOP_PORT_OFFSET moves every port (a second platform beside `make run`: the e2e suite's).
+OFFSET=${SHOP_PORT_OFFSET:-0}
+PUBLIC=127.0.0.1:$((8080 + OFFSET))
+AUTH_INTERNAL=127.0.0.1:$((8090 + OFFSET))
+STATS=127.0.0.1:$((8404 + OFFSET))
 
 # service  http-port  grpc-port (- for none)
-SERVICES="auth-service 8081 50051
-product-service 8082 50052
-cart-service 8083 -
-payment-service 8084 50054"
+SERVICES="auth-service $((8081 + OFFSET)) $((50051 + OFFSET))
+product-service $((8082 + OFFSET)) $((50052 + OFFSET))
+cart-service $((8083 + OFFSET)) -
+payment-service $((8084 + OFFSET)) $((50054 + OFFSET))"
+
+# How many replicas each service runs: written by `start` from REPLICAS, read by stop/status.
+COUNTS=$PID_DIR/replicas
+
+name_of() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
+port_of() { echo $(($1 + PORT_STEP * ($2 - 1))); }
+ports_of() { grep "^$1 " <<<"$SERVICES" | cut -d' ' -f2-; }
 
 pid_of() {
   local file=$PID_DIR/$1.pid pid
@@ -28,73 +49,215 @@ pid_of() {
 
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
+count_of() {
+  local asked
+  asked=$(grep -o "^$1=[0-9]*" "$COUNTS" 2>/dev/null | cut -d= -f2 || true)
+  echo "${asked:-1}"
+}
+
+# Checks REPLICAS and writes the count of every service to $COUNTS.
+record_counts() {
+  local entry service n counts=""
+  for entry in ${REPLICAS:-}; do
+    service=${entry%%=*} n=${entry#*=}
+    grep -q "^$service " <<<"$SERVICES" \
+      || fail "REPLICAS ($entry)" "name one of: auth-service product-service cart-service payment-service"
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le "$MAX_REPLICAS" ] \
+      || fail "REPLICAS ($entry)" "give a service 1 to $MAX_REPLICAS replicas, e.g. REPLICAS=\"cart-service=3 payment-service=2\""
+  done
+  while read -r service _; do
+    n=1
+    for entry in ${REPLICAS:-}; do [ "${entry%%=*}" = "$service" ] && n=${entry#*=}; done
+    counts="$counts$service=$n"$'\n'
+  done <<<"$SERVICES"
+  printf '%s' "$counts" >"$COUNTS"
+}
+
+# Every replica slot of a gRPC port, as cart takes it: cart probes each and balances over those
+# that accept, so the list does not change with the counts.
+grpc_slots() {
+  local grpc=$1 i list=""
+  for i in $(seq 1 "$MAX_REPLICAS"); do list="$list,http://127.0.0.1:$(port_of "$grpc" "$i")"; done
+  echo "${list#,}"
+}
+
+# The environment of replica $2 of service $1, one NAME=value a line: its ports, its consumer's
+# static identity, and where what it calls is (auth through the proxy's internal entry, so one
+# auth replica's death fails no token check; product and payment gRPC by their replica slots).
+replica_env() {
+  local service=$1 i=$2 http grpc prefix
+  read -r http grpc < <(ports_of "$service")
+  prefix=${service%%-*} && prefix=${prefix^^}
+  echo "${prefix}_HTTP_PORT=$(port_of "$http" "$i")"
+  [ "$grpc" = - ] || echo "${prefix}_GRPC_PORT=$(port_of "$grpc" "$i")"
+  # Static group membership for the event consumers: started again after a crash, a replica
+  # takes its partitions back within seconds instead of waiting out its dead predecessor's
+  # session (on tansu a new member could wait minutes). The session outlasts tansu's static
+  # join (two 3 s pauses counted against it) and a restart that comes late.
+  case $service in
+    auth-service | cart-service | payment-service)
+      local id_var=${prefix}_KAFKA_GROUP_INSTANCE_ID session_var=${prefix}_KAFKA_SESSION_TIMEOUT_MS
+      echo "$id_var=${!id_var:-$service-local}$([ "$i" -eq 1 ] || echo "-$i")"
+      echo "$session_var=${!session_var:-30000}"
+      ;;
+  esac
+  case $service in
+    # Logins arrive through the proxy: the throttle keys on the client address it forwards.
+    auth-service) echo "AUTH_TRUSTED_PROXIES=127.0.0.1" ;;
+    product-service | payment-service)
+      echo "${prefix}_AUTH_JWKS_URL=http://$AUTH_INTERNAL/.well-known/jwks.json"
+      echo "${prefix}_AUTH_INTROSPECTION_URL=http://$AUTH_INTERNAL/v1/auth/introspect"
+      ;;
+    cart-service)
+      echo "CART_AUTH_URL=http://$AUTH_INTERNAL"
+      echo "CART_PRODUCT_GRPC_URL=$(grpc_slots $((50052 + OFFSET)))"
+      echo "CART_PAYMENT_GRPC_URL=$(grpc_slots $((50054 + OFFSET)))"
+      echo "CART_UPSTREAM_RESOLVE_INTERVAL_MS=1000"
+      ;;
+  esac
+}
+
+start_replica() {
+  local service=$1 i=$2 name binary
+  name=$(name_of "$service" "$i")
+  if pid=$(pid_of "$name"); then
+    ok "$name already running (pid $pid)"
+    return
+  fi
+  binary=$TARGET_DIR/$PROFILE/$service
+  [ -x "$binary" ] || fail "$service" "no binary at $binary: run 'make build' first"
+  local env=()
+  mapfile -t env < <(replica_env "$service" "$i")
+  nohup env "${env[@]}" "$binary" >>"$LOG_DIR/$name.log" 2>&1 &
+  echo $! >"$PID_DIR/$name.pid"
+  ok "$name started (pid $!), log $LOG_DIR/$name.log"
+}
+
+wait_ready() {
+  local service=$1 i=$2 http name
+  read -r http _ < <(ports_of "$service")
+  name=$(name_of "$service" "$i")
+  if ! WAIT_SECONDS=$READY_SECONDS wait_for ready "$(port_of "$http" "$i")"; then
+    tail -n 5 "$LOG_DIR/$name.log" >&2 || true
+    fail "$name readiness" "curl http://127.0.0.1:$(port_of "$http" "$i")/readyz names the failing dependency; log: $LOG_DIR/$name.log"
+  fi
+  ok "$name ready"
+}
+
+# The REST addresses of a service's replicas, space-separated.
+rest_replicas() {
+  local service=$1 http i list=""
+  read -r http _ < <(ports_of "$service")
+  for i in $(seq 1 "$(count_of "$service")"); do list="$list 127.0.0.1:$(port_of "$http" "$i")"; done
+  echo "${list# }"
+}
+
+# Writes the proxy's configuration from the counts and starts it, or reloads it without
+# dropping a connection (-sf: the old process finishes what it serves, then exits).
+start_proxy() {
+  command -v haproxy >/dev/null || fail "haproxy" "run 'make setup' (it installs Debian's haproxy)"
+  mkdir -p "$PROXY_DIR"
+  PROXY_BIND=$PUBLIC PROXY_AUTH_BIND=$AUTH_INTERNAL PROXY_STATS_BIND=$STATS \
+    PROXY_AUTH=$(rest_replicas auth-service) PROXY_PRODUCT=$(rest_replicas product-service) \
+    PROXY_CART=$(rest_replicas cart-service) PROXY_PAYMENT=$(rest_replicas payment-service) \
+    bash "$REPO_ROOT/infra/local/proxy.sh" config >"$PROXY_DIR/haproxy.cfg"
+  haproxy -c -q -f "$PROXY_DIR/haproxy.cfg" || fail "haproxy configuration" "read $PROXY_DIR/haproxy.cfg"
+  if pid=$(pid_of proxy); then
+    haproxy -D -f "$PROXY_DIR/haproxy.cfg" -p "$PID_DIR/proxy.pid" -sf "$pid"
+    ok "proxy reloaded: http://$PUBLIC"
+  else
+    haproxy -D -f "$PROXY_DIR/haproxy.cfg" -p "$PID_DIR/proxy.pid"
+    ok "proxy started: http://$PUBLIC (statistics http://$STATS)"
+  fi
+}
+
 start() {
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  while read -r service http grpc; do
-    if pid=$(pid_of "$service"); then
-      ok "$service already running (pid $pid)"
-      continue
-    fi
-    binary=$TARGET_DIR/$PROFILE/$service
-    [ -x "$binary" ] || fail "$service" "no binary at $binary: run 'make build' first"
-    # Static group membership for the event consumers: started again after a crash, a service
-    # takes its partitions back within seconds instead of waiting out its dead predecessor's
-    # session (on tansu a new member could wait minutes). The session outlasts tansu's static
-    # join (two 3 s pauses counted against it) and a restart that comes late.
-    identity=()
-    case $service in
-      auth-service | cart-service | payment-service)
-        prefix=${service%%-*}
-        id_var=${prefix^^}_KAFKA_GROUP_INSTANCE_ID session_var=${prefix^^}_KAFKA_SESSION_TIMEOUT_MS
-        identity=("$id_var=${!id_var:-$service-local}" "$session_var=${!session_var:-30000}")
-        ;;
-    esac
-    nohup env "${identity[@]}" "$binary" >>"$LOG_DIR/$service.log" 2>&1 &
-    echo $! >"$PID_DIR/$service.pid"
-    ok "$service started (pid $!), log $LOG_DIR/$service.log"
+  record_counts
+  # The proxy first: product and payment fetch auth's keys through it, and cart calls auth by it.
+  start_proxy
+  while read -r service _; do start_replica "$service" 1; done <<<"$SERVICES"
+  step "waiting until replica 1 of every service is ready (at most ${READY_SECONDS}s)"
+  while read -r service _; do wait_ready "$service" 1; done <<<"$SERVICES"
+  local more=0 i
+  while read -r service _; do
+    for i in $(seq 2 "$(count_of "$service")"); do start_replica "$service" "$i" && more=1; done
   done <<<"$SERVICES"
-
-  step "waiting until every service is ready (at most ${READY_SECONDS}s)"
-  while read -r service http grpc; do
-    if ! WAIT_SECONDS=$READY_SECONDS wait_for ready "$http"; then
-      tail -n 5 "$LOG_DIR/$service.log" >&2 || true
-      fail "$service readiness" "curl http://127.0.0.1:$http/readyz names the failing dependency; log: $LOG_DIR/$service.log"
-    fi
-    ok "$service ready"
-  done <<<"$SERVICES"
+  if [ "$more" = 1 ]; then
+    step "waiting until the other replicas are ready"
+    while read -r service _; do
+      for i in $(seq 2 "$(count_of "$service")"); do wait_ready "$service" "$i"; done
+    done <<<"$SERVICES"
+  fi
+  WAIT_SECONDS=15 wait_for all_up_in_proxy \
+    || fail "proxy" "a replica is not UP in http://$STATS; its configuration: $PROXY_DIR/haproxy.cfg"
 
   echo
-  echo "The shop platform is running:"
-  while read -r service http grpc; do
-    line="  $(printf '%-16s' "$service") REST http://127.0.0.1:$http"
-    [ "$grpc" != - ] && line="$line   gRPC 127.0.0.1:$grpc"
-    echo "$line   (/healthz /readyz /metrics)"
-  done <<<"$SERVICES"
-  echo "Logs in $LOG_DIR. Stop with 'make stop'."
+  echo "The shop platform is running. Public entry (the routes of the Ingress): http://$PUBLIC"
+  status
+  echo "Proxy statistics: http://$STATS. Logs in $LOG_DIR. Stop with 'make stop'."
+}
+
+stop_pid() {
+  local name=$1 pid=$2
+  kill -TERM "$pid"
+  WAIT_SECONDS=30 wait_for bash -c "! kill -0 $pid" || kill -KILL "$pid"
+  ok "$name stopped"
 }
 
 stop() {
-  while read -r service http grpc; do
-    if pid=$(pid_of "$service"); then
-      kill -TERM "$pid"
-      WAIT_SECONDS=30 wait_for bash -c "! kill -0 $pid" || kill -KILL "$pid"
-      ok "$service stopped"
-    else
-      ok "$service not running"
-    fi
-    rm -f "$PID_DIR/$service.pid"
+  local file name
+  if pid=$(pid_of proxy); then stop_pid proxy "$pid"; fi
+  rm -f "$PID_DIR/proxy.pid"
+  # Every replica with a pid file, whatever the counts say now.
+  while read -r service _; do
+    for file in "$PID_DIR/$service.pid" "$PID_DIR/$service"-[0-9]*.pid; do
+      [ -e "$file" ] || continue
+      name=$(basename "$file" .pid)
+      if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; else ok "$name not running"; fi
+      rm -f "$file"
+    done
+  done <<<"$SERVICES"
+  rm -f "$COUNTS"
+}
+
+# The proxy's view of one server ("UP", "DOWN", …) from its CSV statistics (field 18: status).
+proxy_view() {
+  curl -fsS --max-time 2 "http://$STATS/;csv" 2>/dev/null \
+    | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $18; found = 1 } END { if (!found) print "-" }'
+}
+
+# Whether the proxy's health checks found every replica of every service ready.
+all_up_in_proxy() {
+  local service i
+  while read -r service _; do
+    for i in $(seq 1 "$(count_of "$service")"); do
+      [ "$(proxy_view "${service%%-*}" "${service%%-*}-$i")" = UP ] || return 1
+    done
   done <<<"$SERVICES"
 }
 
 status() {
+  local service http grpc i name state ports
   while read -r service http grpc; do
-    if pid=$(pid_of "$service"); then
-      state="running (pid $pid), $(ready "$http" && echo ready || echo 'NOT ready')"
-    else
-      state="stopped"
-    fi
-    printf '  %-16s %s\n' "$service" "$state"
+    for i in $(seq 1 "$(count_of "$service")"); do
+      name=$(name_of "$service" "$i")
+      if pid=$(pid_of "$name"); then
+        state="running (pid $pid), $(ready "$(port_of "$http" "$i")" && echo ready || echo 'NOT ready')"
+      else
+        state="stopped"
+      fi
+      ports="REST :$(port_of "$http" "$i")"
+      [ "$grpc" = - ] || ports="$ports gRPC :$(port_of "$grpc" "$i")"
+      printf '  %-18s %-24s %s; proxy: %s\n' "$name" "$ports" "$state" \
+        "$(proxy_view "${service%%-*}" "${service%%-*}-$i")"
+    done
   done <<<"$SERVICES"
+  if pid=$(pid_of proxy); then
+    printf '  %-18s %-24s running (pid %s)\n' proxy "http :${PUBLIC##*:}" "$pid"
+  else
+    printf '  %-18s %-24s stopped\n' proxy "http :${PUBLIC##*:}"
+  fi
 }
 
 case "${1:-}" in

@@ -12,7 +12,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
     time::Duration,
@@ -84,6 +84,7 @@ pub struct Discovery {
     wake: Arc<Notify>,
     started: Arc<AtomicU64>,
     rounds: watch::Receiver<u64>,
+    serving: Arc<AtomicUsize>,
 }
 
 impl Discovery {
@@ -101,7 +102,8 @@ impl Discovery {
         let wake = Arc::new(Notify::new());
         let started = Arc::new(AtomicU64::new(0));
         let (round_done, rounds) = watch::channel(0u64);
-        let (woken, starting) = (Arc::clone(&wake), Arc::clone(&started));
+        let serving_count = Arc::new(AtomicUsize::new(0));
+        let (woken, starting, counted) = (Arc::clone(&wake), Arc::clone(&started), Arc::clone(&serving_count));
         tokio::spawn(async move {
             let mut serving = BTreeSet::<SocketAddr>::new();
             let mut last_resolved = vec![Vec::new(); targets.len()];
@@ -138,6 +140,7 @@ impl Discovery {
                     tracing::info!(%new, "a replica accepts connections: calls are balanced over it too");
                 }
                 serving = inserted;
+                counted.store(serving.len(), Ordering::SeqCst);
                 in_rotation.set(i64::try_from(serving.len()).unwrap_or(i64::MAX));
                 round_done.send_replace(round);
                 tokio::select! {
@@ -147,7 +150,12 @@ impl Discovery {
                 }
             }
         });
-        Self { wake, started, rounds }
+        Self { wake, started, rounds, serving: serving_count }
+    }
+
+    /// Whether no replica is in the rotation now (none accepted, or no round has ended yet).
+    pub fn is_empty(&self) -> bool {
+        self.serving.load(Ordering::SeqCst) == 0
     }
 
     /// Asks for a round that starts after this call (a call found a replica gone) and waits,

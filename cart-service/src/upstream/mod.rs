@@ -87,12 +87,24 @@ impl<C: Clone> Balanced<C> {
         F: Fn(C) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
+        // With no replica in rotation the balancer would hold the call until its deadline: look
+        // again now (a replica that started after the last round joins), and with still none,
+        // fail at once, before anything was sent.
+        if self.replicas.is_empty() {
+            self.replicas.refresh().await;
+            if self.replicas.is_empty() {
+                return Err(Status::unavailable(format!("no replica of {} accepts connections", self.service)));
+            }
+        }
         let attempts = async {
             match call(self.client.clone()).await {
                 Err(status) if is_transport_failure(&status) => {
                     tracing::debug!(service = self.service, error = %status, "a replica did not answer; trying another");
-                    self.retries.inc();
                     self.replicas.refresh().await;
+                    if self.replicas.is_empty() {
+                        return Err(status); // the one there was is gone: nothing to try
+                    }
+                    self.retries.inc();
                     call(self.client.clone()).await
                 }
                 answer => answer,

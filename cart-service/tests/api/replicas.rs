@@ -229,3 +229,28 @@ async fn a_server_that_answers_unavailable_is_not_asked_twice() {
     assert_eq!(replicas.iter().map(Replica::answered).sum::<usize>(), 1, "the server's own answer was repeated");
     assert_eq!(gauge(&metrics, RETRIES), 0.0);
 }
+
+#[tokio::test]
+async fn with_no_replica_a_call_fails_at_once_and_one_that_starts_is_called_next() {
+    let later = reserve(0);
+    let metrics = Metrics::new().unwrap();
+    let mut settings = Settings::from_vars(Vec::new()).unwrap().upstream;
+    settings.product_grpc_url = format!("http://127.0.0.1:{}", later.local_addr().unwrap().port());
+    // No periodic round within the test: only a call's own look at the replicas can find one.
+    settings.resolve_interval = Duration::from_secs(3600);
+    settings.timeout = Duration::from_secs(30);
+    let upstream = Upstream::new(&settings, &metrics).unwrap();
+    let get = || {
+        upstream.product.call(|mut client| async move {
+            client.get_product(GetProductRequest { product_id: "p".to_owned() }).await
+        })
+    };
+
+    let refused = get().await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert!(refused.message().contains("accepts connections"), "waited for the deadline: {}", refused.message());
+
+    let replica = Replica::start_on(later);
+    get().await.expect("the replica that started is called");
+    assert_eq!(replica.answered(), 1);
+}

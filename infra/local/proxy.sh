@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Writes the configuration of the platform's single public entry: an HAProxy that routes the
+# public REST paths to every replica of their service, as the Ingress does in infra/k8s
+# (infra/k8s/ingress.yaml), and a second, internal entry for auth's service-to-service routes
+# (JWKS, introspection), as auth's ClusterIP Service does.
+#
+#   proxy.sh config   print the configuration to standard output
+#
+# Read from the environment:
+#   PROXY_BIND, PROXY_AUTH_BIND, PROXY_STATS_BIND  listen addresses (defaults below)
+#   PROXY_AUTH, PROXY_PRODUCT, PROXY_CART, PROXY_PAYMENT  each a space-separated list of the
+#     service's replicas as host:port (their REST ports)
+# Used by services.sh (make run) and by the end-to-end replica tests, so both run one routing.
+set -euo pipefail
+
+PROXY_BIND=${PROXY_BIND:-127.0.0.1:8080}
+PROXY_AUTH_BIND=${PROXY_AUTH_BIND:-127.0.0.1:8090}
+PROXY_STATS_BIND=${PROXY_STATS_BIND:-127.0.0.1:8404}
+
+# One backend per service. A replica is taken out after two failed /readyz checks a second
+# apart and back in after one good one. A request whose connection fails goes to another replica
+# (`retries`, `redispatch`): it never reached a server. One that reached a replica and got no
+# answer (the replica died on it) is repeated only when a repeat is known to change nothing: an
+# idempotent method, or a checkout, which cart keys by its required Idempotency-Key. Any other
+# write answers 502 instead of maybe running twice; the client, which knows, may send it again.
+backend() {
+  local name=$1 replicas=$2 i=0
+  cat <<EOF
+
+backend $name
+  balance leastconn
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 1
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response response-timeout
+  http-request disable-l7-retry if !{ method GET HEAD OPTIONS PUT DELETE } !{ path /v1/cart/checkout }
+EOF
+  for replica in $replicas; do
+    i=$((i + 1))
+    echo "  server $name-$i $replica check"
+  done
+}
+
+config() {
+  [ -n "${PROXY_AUTH:-}" ] && [ -n "${PROXY_PRODUCT:-}" ] && [ -n "${PROXY_CART:-}" ] && [ -n "${PROXY_PAYMENT:-}" ] || {
+    echo "proxy.sh: set PROXY_AUTH, PROXY_PRODUCT, PROXY_CART and PROXY_PAYMENT (host:port lists)" >&2
+    exit 2
+  }
+  cat <<EOF
+# Written by infra/local/proxy.sh; edits are lost on the next start.
+global
+  maxconn 8192
+
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  # A checkout may wait on the payment gateway; cart answers 202 before 15 s.
+  timeout server 20s
+  timeout http-request 10s
+  timeout http-keep-alive 30s
+  option http-keep-alive
+  # The client's address for auth's login throttle (services.sh makes auth trust 127.0.0.1).
+  option forwardfor
+
+frontend public
+  bind $PROXY_BIND
+  # auth's public routes one by one: introspection is for the services only (the internal entry).
+  acl auth_public path /v1/auth/signup /v1/auth/login /v1/auth/refresh /v1/auth/logout /v1/auth/me /v1/auth/me/orders /.well-known/jwks.json
+  acl product_public path_beg /v1/products
+  acl product_public path /v1/categories
+  acl cart_public path /v1/cart
+  acl cart_public path_beg /v1/cart/
+  acl payment_public path /v1/webhooks/stripe
+  http-request return status 404 content-type application/json string '{"error":{"code":"not_found","message":"no such route"}}' if !auth_public !product_public !cart_public !payment_public
+  use_backend auth if auth_public
+  use_backend product if product_public
+  use_backend cart if cart_public
+  use_backend payment if payment_public
+
+frontend auth-internal
+  bind $PROXY_AUTH_BIND
+  default_backend auth
+
+frontend stats
+  bind $PROXY_STATS_BIND
+  stats enable
+  stats uri /
+  stats refresh 2s
+EOF
+  backend auth "$PROXY_AUTH"
+  backend product "$PROXY_PRODUCT"
+  backend cart "$PROXY_CART"
+  backend payment "$PROXY_PAYMENT"
+}
+
+case "${1:-}" in
+  config) config ;;
+  *) echo "usage: $0 config" >&2; exit 2 ;;
+esac

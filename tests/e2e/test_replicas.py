@@ -1,0 +1,210 @@
+"""Replicas behind the local proxy, as `make run REPLICAS=...` runs them: the same script
+(infra/local/services.sh) on ports of its own (SHOP_PORT_OFFSET), against this run's fresh
+databases and topics. Requests through the single entry reach several cart replicas, and
+`kill -9` of a cart and then a product replica in the middle of a stream of shoppers fails no
+read, gives every cut write its one true outcome once the client sends it again, and charges
+no checkout twice; `stop` leaves no process behind."""
+import concurrent.futures
+import os
+import re
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import Running
+from shop import BINARIES, ROOT, Platform, admin, call, create_product, expect, sign_up, wait_until
+from test_z_audit import audit
+
+SERVICES_SH = ROOT / "infra/local/services.sh"
+OFFSET = 12000  # REST 20081-20484, gRPC 62051-62454 (above the ephemeral range), proxy 20080
+ENTRY = f"http://127.0.0.1:{8080 + OFFSET}"
+REPLICAS = {"auth-service": 1, "product-service": 2, "cart-service": 3, "payment-service": 2}
+HTTP = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
+
+
+def rest_port(service: str, i: int) -> int:
+    return HTTP[service] + OFFSET + 100 * (i - 1)
+
+
+def name_of(service: str, i: int) -> str:
+    return service if i == 1 else f"{service}-{i}"
+
+
+class Replicated:
+    """The platform as services.sh runs it, with this run's stores."""
+
+    def __init__(self, tmp: Path):
+        stores = Running(tmp)  # fresh databases and topics, and the e2e settings
+        self.databases = stores.databases
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "PRODUCT_", "CART_", "PAYMENT_"))}
+        for settings in stores.env.values():
+            env.update(settings)  # services.sh sets the ports and the addresses of what each calls
+        # A reservation lives as long as it does in production: a checkout cut by a replica's
+        # death is resumed by its retry once its record is stale (30 s), not found expired.
+        for short in ["PRODUCT_RESERVATION_TTL_SECS", "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS"]:
+            env.pop(short, None)
+        self.state = tmp / "state"
+        self.env = {**env, "SHOP_STATE_DIR": str(self.state), "SHOP_PORT_OFFSET": str(OFFSET),
+                    "CARGO_TARGET_DIR": str(BINARIES.parent), "PROFILE": BINARIES.name,
+                    "REPLICAS": " ".join(f"{s}={n}" for s, n in REPLICAS.items())}
+        self.platform = Platform(auth=ENTRY, product=ENTRY, cart=ENTRY, payment=ENTRY,
+                                 auth_env=stores.env["auth-service"], binaries=BINARIES)
+
+    def script(self, command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SERVICES_SH), command], env=self.env, capture_output=True, text=True,
+                              timeout=300)
+
+    def pid(self, name: str) -> int:
+        return int((self.state / "run" / f"{name}.pid").read_text())
+
+    def kill(self, name: str) -> None:
+        """kill -9: no drain, whatever was in flight on it is cut off."""
+        os.kill(self.pid(name), 9)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(") ", 1)[-1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="module")
+def replicated(tmp_path_factory):
+    shop = Replicated(tmp_path_factory.mktemp("replicas"))
+    started = shop.script("start")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        yield shop
+    finally:
+        pids = [int(f.read_text()) for f in (shop.state / "run").glob("*.pid")]
+        stopped = shop.script("stop")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        left = [pid for pid in pids if alive(pid)]
+        assert not left, f"make stop left processes behind: {left}"
+        assert not list((shop.state / "run").glob("*.pid")), "pid files left"
+
+
+def test_status_lists_every_replica_ready_and_up_in_the_proxy(replicated):
+    out = replicated.script("status").stdout
+    for service, count in REPLICAS.items():
+        for i in range(1, count + 1):
+            row = next((line for line in out.splitlines() if line.split()[:1] == [name_of(service, i)]), None)
+            assert row, f"no row for {name_of(service, i)}:\n{out}"
+            assert f"REST :{rest_port(service, i)}" in row and "ready;" in row and "proxy: UP" in row, row
+
+
+def cart_reads_served(port: int) -> int:
+    text = call("GET", f"http://127.0.0.1:{port}/metrics").body
+    pattern = r'^http_requests_total\{[^}]*route="/v1/cart"[^}]*\} (\d+)'
+    return sum(int(n) for n in re.findall(pattern, str(text), re.M))
+
+
+def test_requests_through_the_entry_reach_several_cart_replicas(replicated):
+    shopper = sign_up(replicated.platform)
+    before = [cart_reads_served(rest_port("cart-service", i)) for i in range(1, 4)]
+    for _ in range(30):
+        expect(call("GET", f"{ENTRY}/v1/cart", token=shopper.token), 200, "read the cart")
+    served = [cart_reads_served(rest_port("cart-service", i)) - b for i, b in zip(range(1, 4), before)]
+    assert sum(1 for n in served if n > 0) >= 2, f"cart reads per replica: {served}"
+
+
+def write(method: str, url: str, body, token: str, key: str | None = None, retry_unless=None):
+    """A write as a careful client sends it: a 5xx or a cut connection (the replica died on it)
+    is sent once more, with the same Idempotency-Key where it has one; one without a key is
+    sent again only when `retry_unless()` says its effect is not there."""
+    headers = {"Idempotency-Key": key} if key else None
+    try:
+        first = call(method, url, body, token, headers)
+        if first.status < 500:
+            return first, False
+    except OSError:
+        pass
+    if retry_unless is not None and retry_unless():
+        return None, True
+    again = call(method, url, body, token, headers)
+    # The first try may still be under way on another replica: the API says so (409
+    # checkout_in_progress, Retry-After) and the client asks again, later, with the same key.
+    for _ in range(30):
+        if not (again.status == 409 and isinstance(again.body, dict)
+                and again.body.get("error", {}).get("code") == "checkout_in_progress"):
+            break
+        time.sleep(float(again.headers.get("retry-after", "1")))
+        again = call(method, url, body, token, headers)
+    return again, True
+
+
+def journey(shop: Platform, product_id: str, record) -> None:
+    """One shopper through the entry: sign up, read the product, add it, read the cart, check out."""
+    shopper = sign_up(shop)
+    reads = [call("GET", f"{shop.product}/v1/products/{product_id}")]
+
+    def in_cart() -> bool:
+        got = call("GET", f"{shop.cart}/v1/cart", token=shopper.token)
+        assert got.status == 200, f"read the cart: {got.status} {got.body}"
+        return any(line["product_id"] == product_id for line in got.body["lines"])
+
+    added, add_retried = write("POST", f"{shop.cart}/v1/cart/items", {"product_id": product_id, "quantity": 1},
+                               shopper.token, retry_unless=in_cart)
+    cart = call("GET", f"{shop.cart}/v1/cart", token=shopper.token)
+    reads.append(cart)
+    key = str(uuid.uuid4())
+    paid, pay_retried = write("POST", f"{shop.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token, key)
+    record(reads, [("add", added, add_retried), ("checkout", paid, pay_retried)],
+           cart.body if cart.status == 200 else {"lines": []})
+
+
+def test_kill_9_of_a_cart_then_a_product_replica_mid_stream_fails_no_read_and_charges_once(replicated):
+    shop = replicated.platform
+    mug = create_product(shop, admin(shop).token, stock=100_000, price=300)
+    lock, stop = threading.Lock(), threading.Event()
+    reads, writes, quantities, errors, done = [], [], [], [], []
+
+    def record(got_reads, got_writes, cart):
+        with lock:
+            reads.extend(got_reads)
+            writes.extend(got_writes)
+            quantities.extend(line["quantity"] for line in cart["lines"] if line["product_id"] == mug)
+            done.append(1)
+
+    def shopper_loop():
+        while not stop.is_set():
+            try:
+                journey(shop, mug, record)
+            except (AssertionError, OSError, KeyError, TypeError) as error:
+                with lock:
+                    errors.append(repr(error))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        loops = [pool.submit(shopper_loop) for _ in range(4)]
+        try:
+            wait_until("journeys under way", lambda: len(done) >= 4, timeout=60)
+            replicated.kill("cart-service-2")
+            at = len(done)
+            wait_until("journeys after the cart replica's death", lambda: len(done) >= at + 8, timeout=120)
+            replicated.kill("product-service-2")
+            at = len(done)
+            wait_until("journeys after the product replica's death", lambda: len(done) >= at + 8, timeout=120)
+        finally:
+            stop.set()
+            for loop in loops:
+                loop.result(timeout=120)
+
+    print(f"{len(done)} journeys, {len(reads)} reads, {sum(1 for *_, r in writes if r)} writes sent again")
+    assert not errors, errors
+    bad_reads = [(r.status, r.body) for r in reads if not 200 <= r.status < 300]
+    assert not bad_reads, bad_reads
+    for step, response, retried in writes:
+        if response is None:
+            continue  # the first try had done it: the client saw it in the cart and sent nothing more
+        wanted = {"add": {200}, "checkout": {201, 202}}[step]
+        assert response.status in wanted, f"{step} (retried: {retried}): {response.status} {response.body}"
+    assert set(quantities) == {1}, f"a cart held the mug {sorted(set(quantities))} times: an add ran twice"
+    # No checkout charged twice, every sale matches its charge: the consistency auditor.
+    wait_until("a clean audit", lambda: audit(replicated) == [], timeout=60, interval=1)
