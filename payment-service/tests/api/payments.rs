@@ -474,3 +474,67 @@ async fn charges_whose_amount_is_not_their_lines_total_are_refused() {
         assert_eq!(status(&paid), PaymentStatus::Succeeded, "{key}");
     }
 }
+
+/// Two replicas' reconcilers on one database (the chart runs two or more): each claims its own
+/// due payments (`FOR UPDATE SKIP LOCKED` and a lease), so every pending charge goes to the
+/// gateway once more, by one replica, and every one is settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_reconcile_every_pending_charge_exactly_once() {
+    use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+    use payment_service::{db, gateway::stripe::Stripe, payments::Payments, reconciler::reconcile_once};
+    const PENDING: usize = 12;
+    let mock = StripeMock::start();
+    mock.slow(Duration::from_millis(700));
+    let app = crate::helpers::stripe_app(&mock, |s| {
+        s.gateway.timeout = Duration::from_millis(200);
+        // The app's own reconciler stays out of the way: the two replicas below do the work.
+        s.gateway.reconcile_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let shopper = app.shopper();
+    for n in 0..PENDING {
+        let pending = charge(&app, &shopper, &format!("r{n}"), 100 + n as i64, "tok_visa").await.unwrap();
+        assert_eq!(status(&pending), PaymentStatus::Pending);
+    }
+    mock.slow(Duration::ZERO);
+    // The first tries reach the gateway late; then every payment is due now, not in seconds.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut conn = AsyncMysqlConnection::establish(&app.database_url).await.unwrap();
+    diesel::sql_query("UPDATE payments SET next_attempt_at = NOW(6) - INTERVAL 1 SECOND WHERE status = 'pending'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sent = || mock.calls(|c| c == "POST /v1/payment_intents");
+    let first_tries = sent();
+
+    let replica = || {
+        let mut settings = payment_service::configuration::Settings::from_vars(Vec::new()).unwrap();
+        settings.database.url = secrecy::SecretString::from(app.database_url.clone());
+        let (_, migrated) = tokio::sync::watch::channel(true);
+        let gateway =
+            Stripe::new(mock.base_url.clone(), secrecy::SecretString::from("sk_test_mock"), Duration::from_secs(5));
+        Payments::new(
+            db::Db::new(db::build_pool(&settings.database).unwrap(), migrated),
+            std::sync::Arc::new(gateway.unwrap()),
+            app.events_topic.clone(),
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+            Duration::from_secs(5),
+        )
+        .unwrap()
+    };
+    let max_age = Duration::from_secs(3600);
+    let (a, b) = (replica(), replica());
+    let a = tokio::spawn(async move { reconcile_once(&a, max_age).await });
+    let b = tokio::spawn(async move { reconcile_once(&b, max_age).await });
+    let (by_a, by_b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+
+    assert_eq!(by_a + by_b, PENDING, "attempted by each replica: {by_a} + {by_b}");
+    assert_eq!(sent() - first_tries, PENDING, "a pending charge was sent again by both replicas");
+    let pending = crate::helpers::count(
+        &app.database_url,
+        "SELECT CAST(count(*) AS SIGNED) AS n FROM payments WHERE status <> 'succeeded'",
+    )
+    .await;
+    assert_eq!(pending, 0, "a payment was left unsettled");
+    assert_eq!(mock.charges(), PENDING, "one charge at the gateway per payment");
+}

@@ -4,6 +4,7 @@
 
 mod admin;
 mod catalogue;
+mod expiry_replicas;
 mod grpc;
 mod health;
 mod helpers;
