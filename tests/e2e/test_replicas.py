@@ -115,29 +115,34 @@ def test_requests_through_the_entry_reach_several_cart_replicas(replicated):
     assert sum(1 for n in served if n > 0) >= 2, f"cart reads per replica: {served}"
 
 
+def in_progress(response) -> bool:
+    return (response.status == 409 and isinstance(response.body, dict)
+            and response.body.get("error", {}).get("code") == "checkout_in_progress")
+
+
 def write(method: str, url: str, body, token: str, key: str | None = None, retry_unless=None):
     """A write as a careful client sends it: a 5xx or a cut connection (the replica died on it)
     is sent once more, with the same Idempotency-Key where it has one; one without a key is
-    sent again only when `retry_unless()` says its effect is not there."""
+    sent again only when `retry_unless()` says its effect is not there. A checkout the API says
+    is still under way (409 checkout_in_progress: its first try was cut on a replica that died,
+    and the proxy sent it on) is asked about again after Retry-After, with the same key."""
     headers = {"Idempotency-Key": key} if key else None
+    retried = False
     try:
-        first = call(method, url, body, token, headers)
-        if first.status < 500:
-            return first, False
+        response = call(method, url, body, token, headers)
     except OSError:
-        pass
-    if retry_unless is not None and retry_unless():
-        return None, True
-    again = call(method, url, body, token, headers)
-    # The first try may still be under way on another replica: the API says so (409
-    # checkout_in_progress, Retry-After) and the client asks again, later, with the same key.
-    for _ in range(30):
-        if not (again.status == 409 and isinstance(again.body, dict)
-                and again.body.get("error", {}).get("code") == "checkout_in_progress"):
+        response = None
+    if response is None or response.status >= 500:
+        retried = True
+        if retry_unless is not None and retry_unless():
+            return None, True
+        response = call(method, url, body, token, headers)
+    for _ in range(40):
+        if not in_progress(response):
             break
-        time.sleep(float(again.headers.get("retry-after", "1")))
-        again = call(method, url, body, token, headers)
-    return again, True
+        time.sleep(float(response.headers.get("retry-after", "1")))
+        response = call(method, url, body, token, headers)
+    return response, retried
 
 
 def journey(shop: Platform, product_id: str, record) -> None:
