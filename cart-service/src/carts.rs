@@ -66,14 +66,7 @@ impl Carts {
         validate_product_id(product_id)?;
         validate_quantity(quantity)?;
         let request = GetProductRequest { product_id: product_id.to_owned() };
-        let product = match self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.get_product(request).await }
-            })
-            .await
+        let product = match self.upstream.product.send(&request, |mut c, r| async move { c.get_product(r).await }).await
         {
             Ok(response) => response.product.ok_or_else(|| anyhow::anyhow!("GetProduct without a product"))?,
             Err(status) if status.code() == tonic::Code::NotFound => {

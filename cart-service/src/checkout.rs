@@ -241,32 +241,25 @@ impl Checkouts {
                 .map(|(product_id, quantity)| ReservationLine { product_id: product_id.clone(), quantity: *quantity })
                 .collect(),
         };
-        let reservation = match self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.reserve_stock(request).await }
-            })
-            .await
-        {
-            Ok(response) => {
-                response.reservation.ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?
-            }
-            Err(status)
-                if !unavailable.is_empty()
-                    && matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::NotFound) =>
-            {
-                return Err(CartError::LinesUnavailable(unavailable))
-            }
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                return Err(CartError::OutOfStock(status.message().to_owned()))
-            }
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                return Err(CartError::Conflict(format!("a product left the catalogue: {}", status.message())))
-            }
-            Err(status) => return Err(upstream_error("product-service", status)),
-        };
+        let reservation =
+            match self.upstream.product.send(&request, |mut c, r| async move { c.reserve_stock(r).await }).await {
+                Ok(response) => {
+                    response.reservation.ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?
+                }
+                Err(status)
+                    if !unavailable.is_empty()
+                        && matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::NotFound) =>
+                {
+                    return Err(CartError::LinesUnavailable(unavailable))
+                }
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    return Err(CartError::OutOfStock(status.message().to_owned()))
+                }
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    return Err(CartError::Conflict(format!("a product left the catalogue: {}", status.message())))
+                }
+                Err(status) => return Err(upstream_error("product-service", status)),
+            };
         match ReservationState::try_from(reservation.state) {
             Ok(ReservationState::Reserved | ReservationState::Committed) => {}
             _ => {
@@ -361,15 +354,7 @@ impl Checkouts {
         paid: Option<Money>,
     ) -> Result<(), CartError> {
         let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
-        match self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.commit_reservation(request).await }
-            })
-            .await
-        {
+        match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
             Ok(_) => {}
             Err(status)
                 if status.code() == tonic::Code::FailedPrecondition
@@ -397,14 +382,8 @@ impl Checkouts {
     /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
     async fn release(&self, checkout_id: &str) {
         let request = ReleaseReservationRequest { reservation_id: checkout_id.to_owned() };
-        if let Err(status) = self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.release_reservation(request).await }
-            })
-            .await
+        if let Err(status) =
+            self.upstream.product.send(&request, |mut c, r| async move { c.release_reservation(r).await }).await
         {
             tracing::warn!(checkout_id, error = %status, "releasing the reservation failed; it will expire");
         }

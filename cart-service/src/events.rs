@@ -197,15 +197,7 @@ impl EventsConsumer {
     async fn paid(&self, event: &PaymentSucceeded) -> Result<(), ApplyError> {
         // Product sells only when the payment took exactly the reservation's total.
         let request = CommitReservationRequest { reservation_id: event.order_id.clone(), paid: event.amount.clone() };
-        match self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.commit_reservation(request).await }
-            })
-            .await
-        {
+        match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
             Ok(_) => {}
             // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
             Err(status) if status.code() == tonic::Code::NotFound => {
@@ -228,15 +220,7 @@ impl EventsConsumer {
     /// A declined checkout's stock goes back now rather than at its reservation's expiry.
     async fn failed(&self, event: &PaymentFailed) -> Result<(), ApplyError> {
         let request = ReleaseReservationRequest { reservation_id: event.order_id.clone() };
-        match self
-            .upstream
-            .product
-            .call(|mut c| {
-                let request = request.clone();
-                async move { c.release_reservation(request).await }
-            })
-            .await
-        {
+        match self.upstream.product.send(&request, |mut c, r| async move { c.release_reservation(r).await }).await {
             Ok(_) => Ok(()),
             // No checkout's, or committed (a later charge of the order paid: nothing to give
             // back) — nothing to do either way.

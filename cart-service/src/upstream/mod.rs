@@ -119,6 +119,16 @@ impl<C: Clone> Balanced<C> {
             ))),
         }
     }
+
+    /// `call` with a request that each attempt sends a copy of.
+    pub async fn send<R, T, F, Fut>(&self, request: &R, call: F) -> Result<T, Status>
+    where
+        R: Clone,
+        F: Fn(C, R) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call(|client| call(client, request.clone())).await
+    }
 }
 
 /// Whether the call got no server's answer: the error was raised on this side (connection
