@@ -7,7 +7,8 @@
 #   proxy.sh config   print the configuration to standard output
 #
 # Read from the environment:
-#   PROXY_BIND, PROXY_AUTH_BIND, PROXY_STATS_BIND  listen addresses (defaults below)
+#   PROXY_BIND, PROXY_AUTH_BIND, PROXY_STATS_BIND, PROXY_ADMIN_BIND  listen addresses (defaults
+#     below); the last is HAProxy's runtime API (`set server cart/cart-2 state drain`), loopback only
 #   PROXY_AUTH, PROXY_PRODUCT, PROXY_CART, PROXY_PAYMENT  each a space-separated list of the
 #     service's replicas as host:port (their REST ports)
 # Used by services.sh (make run) and by the end-to-end replica tests, so both run one routing.
@@ -16,6 +17,7 @@ set -euo pipefail
 PROXY_BIND=${PROXY_BIND:-127.0.0.1:8080}
 PROXY_AUTH_BIND=${PROXY_AUTH_BIND:-127.0.0.1:8090}
 PROXY_STATS_BIND=${PROXY_STATS_BIND:-127.0.0.1:8404}
+PROXY_ADMIN_BIND=${PROXY_ADMIN_BIND:-127.0.0.1:8405}
 
 # One backend per service. A replica is taken out after two failed /readyz checks a second
 # apart and back in after one good one. A request whose connection fails goes to another replica
@@ -52,6 +54,8 @@ config() {
 # Written by infra/local/proxy.sh; edits are lost on the next start.
 global
   maxconn 8192
+  # The runtime API: services.sh drains a replica here before a rolling restart stops it.
+  stats socket ipv4@$PROXY_ADMIN_BIND level admin
 
 defaults
   mode http

@@ -4,6 +4,9 @@
 #   services.sh start   start what is not running, wait until every /readyz answers 200
 #   services.sh stop    SIGTERM every replica and the proxy, wait for a clean exit
 #   services.sh status  every replica with its ports, whether it is ready, and the proxy's view
+#   services.sh restart SERVICE   a rolling restart, as `kubectl rollout restart` does it: one
+#                       replica at a time is drained at the proxy, stopped (SIGTERM: it finishes
+#                       what it serves), started again and waited for, then put back
 # REPLICAS="cart-service=3 payment-service=2" sets how many replicas `start` runs (default 1,
 # at most 5 each). Replica i listens on the service's ports + 100 x (i - 1): cart's second
 # replica on 8183, payment's second gRPC port 50154. Replica 1 of every service is ready before
@@ -26,6 +29,7 @@ OFFSET=${SHOP_PORT_OFFSET:-0}
 PUBLIC=127.0.0.1:$((8080 + OFFSET))
 AUTH_INTERNAL=127.0.0.1:$((8090 + OFFSET))
 STATS=127.0.0.1:$((8404 + OFFSET))
+ADMIN=127.0.0.1:$((8405 + OFFSET))
 
 # service  http-port  grpc-port (- for none)
 SERVICES="auth-service $((8081 + OFFSET)) $((50051 + OFFSET))
@@ -157,7 +161,7 @@ rest_replicas() {
 start_proxy() {
   command -v haproxy >/dev/null || fail "haproxy" "run 'make setup' (it installs Debian's haproxy)"
   mkdir -p "$PROXY_DIR"
-  PROXY_BIND=$PUBLIC PROXY_AUTH_BIND=$AUTH_INTERNAL PROXY_STATS_BIND=$STATS \
+  PROXY_BIND=$PUBLIC PROXY_AUTH_BIND=$AUTH_INTERNAL PROXY_STATS_BIND=$STATS PROXY_ADMIN_BIND=$ADMIN \
     PROXY_AUTH=$(rest_replicas auth-service) PROXY_PRODUCT=$(rest_replicas product-service) \
     PROXY_CART=$(rest_replicas cart-service) PROXY_PAYMENT=$(rest_replicas payment-service) \
     bash "$REPO_ROOT/infra/local/proxy.sh" config >"$PROXY_DIR/haproxy.cfg"
@@ -227,12 +231,51 @@ proxy_view() {
     | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $18; found = 1 } END { if (!found) print "-" }'
 }
 
+# Sends one command to HAProxy's runtime API (bash's /dev/tcp: no socat needed); prints the answer.
+proxy_command() {
+  local answer
+  exec 3<>"/dev/tcp/${ADMIN%:*}/${ADMIN##*:}" || return 1
+  printf '%s\n' "$1" >&3
+  answer=$(timeout 5 cat <&3 || true)
+  exec 3<&-
+  printf '%s' "$answer"
+}
+
+# Requests a replica is serving through the proxy now (CSV field 5: current sessions).
+proxy_sessions() {
+  curl -fsS --max-time 2 "http://$STATS/;csv" 2>/dev/null \
+    | awk -F, -v b="$1" -v s="$2" '$1 == b && $2 == s { print $5; found = 1 } END { if (!found) print 0 }'
+}
+
+drained() { [ "$(proxy_sessions "$1" "$2")" = 0 ]; }
+up_in_proxy() { [ "$(proxy_view "$1" "$2")" = UP ]; }
+
+restart() {
+  local service=${1:-} i name backend pid
+  grep -q "^$service " <<<"$SERVICES" \
+    || fail "restart '$service'" "name one of: auth-service product-service cart-service payment-service"
+  pid_of proxy >/dev/null || fail "restart $service" "the platform is not running: make run"
+  backend=${service%%-*}
+  for i in $(seq 1 "$(count_of "$service")"); do
+    name=$(name_of "$service" "$i")
+    # No new requests, those under way finish; the health checks go on but cannot undo a drain.
+    proxy_command "set server $backend/$backend-$i state drain" >/dev/null || fail "draining $name" "is the proxy up? make status"
+    WAIT_SECONDS=15 wait_for drained "$backend" "$backend-$i" || true
+    if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; fi
+    start_replica "$service" "$i"
+    wait_ready "$service" "$i"
+    proxy_command "set server $backend/$backend-$i state ready" >/dev/null
+    WAIT_SECONDS=15 wait_for up_in_proxy "$backend" "$backend-$i" || fail "$name back in the proxy" "see http://$STATS"
+    ok "$name restarted and back in the rotation"
+  done
+}
+
 # Whether the proxy's health checks found every replica of every service ready.
 all_up_in_proxy() {
   local service i
   while read -r service _; do
     for i in $(seq 1 "$(count_of "$service")"); do
-      [ "$(proxy_view "${service%%-*}" "${service%%-*}-$i")" = UP ] || return 1
+      up_in_proxy "${service%%-*}" "${service%%-*}-$i" || return 1
     done
   done <<<"$SERVICES"
 }
@@ -264,5 +307,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  restart) restart "${2:-}" ;;
+  *) echo "usage: $0 start|stop|status|restart SERVICE" >&2; exit 2 ;;
 esac

@@ -54,8 +54,8 @@ class Replicated:
         self.platform = Platform(auth=ENTRY, product=ENTRY, cart=ENTRY, payment=ENTRY,
                                  auth_env=stores.env["auth-service"], binaries=BINARIES)
 
-    def script(self, command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SERVICES_SH), command], env=self.env, capture_output=True, text=True,
+    def script(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SERVICES_SH), *args], env=self.env, capture_output=True, text=True,
                               timeout=300)
 
     def pid(self, name: str) -> int:
@@ -163,6 +163,62 @@ def journey(shop: Platform, product_id: str, record) -> None:
     paid, pay_retried = write("POST", f"{shop.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token, key)
     record(reads, [("add", added, add_retried), ("checkout", paid, pay_retried)],
            cart.body if cart.status == 200 else {"lines": []})
+
+
+class Stream:
+    """Shoppers on four threads through the entry until `stop()`: every read, write and error."""
+
+    def __init__(self, shop: Platform, product_id: str):
+        self.lock, self.stopping = threading.Lock(), threading.Event()
+        self.reads, self.writes, self.quantities, self.errors, self.done = [], [], [], [], []
+        self.product_id = product_id
+        self.pool = concurrent.futures.ThreadPoolExecutor(4)
+        self.loops = [self.pool.submit(self.loop, shop) for _ in range(4)]
+
+    def record(self, reads, writes, cart):
+        with self.lock:
+            self.reads.extend(reads)
+            self.writes.extend(writes)
+            self.quantities.extend(line["quantity"] for line in cart["lines"] if line["product_id"] == self.product_id)
+            self.done.append(1)
+
+    def loop(self, shop: Platform):
+        while not self.stopping.is_set():
+            try:
+                journey(shop, self.product_id, self.record)
+            except (AssertionError, OSError, KeyError, TypeError) as error:
+                with self.lock:
+                    self.errors.append(repr(error))
+
+    def wait_for_journeys(self, n: int, what: str):
+        at = len(self.done)
+        wait_until(what, lambda: len(self.done) >= at + n, timeout=120)
+
+    def stop(self):
+        self.stopping.set()
+        for loop in self.loops:
+            loop.result(timeout=120)
+        self.pool.shutdown()
+
+
+def test_a_rolling_restart_of_cart_then_product_fails_no_request_at_all(replicated):
+    """Drained at the proxy first, then SIGTERM: nothing is cut, so no request fails even once."""
+    shop = replicated.platform
+    stream = Stream(shop, create_product(shop, admin(shop).token, stock=100_000, price=300))
+    try:
+        stream.wait_for_journeys(4, "journeys under way")
+        for service in ["cart-service", "product-service"]:
+            restarted = replicated.script("restart", service)
+            assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+            stream.wait_for_journeys(4, f"journeys after {service}'s rolling restart")
+    finally:
+        stream.stop()
+    assert not stream.errors, stream.errors
+    assert not [(r.status, r.body) for r in stream.reads if not 200 <= r.status < 300]
+    failed_once = [(step, retried, getattr(response, "status", None)) for step, response, retried in stream.writes
+                   if retried or response is None or response.status not in (200, 201, 202)]
+    assert not failed_once, failed_once
+    wait_until("a clean audit", lambda: audit(replicated) == [], timeout=60, interval=1)
 
 
 def test_kill_9_of_a_cart_then_a_product_replica_mid_stream_fails_no_read_and_charges_once(replicated):
