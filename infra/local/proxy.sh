@@ -23,21 +23,28 @@ PROXY_ADMIN_BIND=${PROXY_ADMIN_BIND:-127.0.0.1:8405}
 # apart and back in after one good one. A request whose connection fails goes to another replica
 # (`retries`, `redispatch`): it never reached a server. One that reached a replica and got no
 # answer (the replica died on it) is repeated only when a repeat is known to change nothing: an
-# idempotent method, or a checkout, which cart keys by its required Idempotency-Key. Any other
-# write answers 502 instead of maybe running twice; the client, which knows, may send it again.
+# read (GET, HEAD, OPTIONS, and auth's introspection, a POST that changes nothing), or a
+# checkout, which cart keys by its required Idempotency-Key. Any other write (DELETE included:
+# its repeat would answer 404 for a delete that was done) answers 502 instead of maybe running
+# twice; the client, which knows, may send it again.
+# Auth is reached from 127.0.0.2: auth trusts X-Forwarded-For from that address only (services.sh
+# sets AUTH_TRUSTED_PROXIES), so a local client calling auth directly cannot pick the address its
+# login throttle counts, and through the proxy the header's last hop is the real client.
 backend() {
-  local name=$1 replicas=$2 i=0
+  local name=$1 replicas=$2 i=0 source=
+  [ "$name" = auth ] && source="
+  source 127.0.0.2"
   cat <<EOF
 
 backend $name
-  balance leastconn
+  balance leastconn$source
   option httpchk GET /readyz
   http-check expect status 200
   default-server inter 1s fall 2 rise 1
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response response-timeout
-  http-request disable-l7-retry if !{ method GET HEAD OPTIONS PUT DELETE } !{ path /v1/cart/checkout }
+  http-request disable-l7-retry if !{ method GET HEAD OPTIONS } !{ path /v1/cart/checkout /v1/auth/introspect }
 EOF
   for replica in $replicas; do
     i=$((i + 1))
@@ -73,7 +80,8 @@ frontend public
   bind $PROXY_BIND
   # auth's public routes one by one: introspection is for the services only (the internal entry).
   acl auth_public path /v1/auth/signup /v1/auth/login /v1/auth/refresh /v1/auth/logout /v1/auth/me /v1/auth/me/orders /.well-known/jwks.json
-  acl product_public path_beg /v1/products
+  acl product_public path /v1/products
+  acl product_public path_beg /v1/products/
   acl product_public path /v1/categories
   acl cart_public path /v1/cart
   acl cart_public path_beg /v1/cart/

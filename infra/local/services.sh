@@ -42,7 +42,8 @@ COUNTS=$PID_DIR/replicas
 
 name_of() { if [ "$2" -eq 1 ]; then echo "$1"; else echo "$1-$2"; fi; }
 port_of() { echo $(($1 + PORT_STEP * ($2 - 1))); }
-ports_of() { grep "^$1 " <<<"$SERVICES" | cut -d' ' -f2-; }
+ports_of() { awk -v s="$1" '$1 == s { print $2, $3 }' <<<"$SERVICES"; }
+is_service() { [ -n "$1" ] && awk -v s="$1" '$1 == s { found = 1 } END { exit !found }' <<<"$SERVICES"; }
 
 pid_of() {
   local file=$PID_DIR/$1.pid pid
@@ -55,7 +56,7 @@ ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/readyz"; }
 
 count_of() {
   local asked
-  asked=$(grep -o "^$1=[0-9]*" "$COUNTS" 2>/dev/null | cut -d= -f2 || true)
+  asked=$(awk -F= -v s="$1" '$1 == s { print $2 }' "$COUNTS" 2>/dev/null || true)
   echo "${asked:-1}"
 }
 
@@ -64,7 +65,7 @@ record_counts() {
   local entry service n counts=""
   for entry in ${REPLICAS:-}; do
     service=${entry%%=*} n=${entry#*=}
-    grep -q "^$service " <<<"$SERVICES" \
+    is_service "$service" \
       || fail "REPLICAS ($entry)" "name one of: auth-service product-service cart-service payment-service"
     [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le "$MAX_REPLICAS" ] \
       || fail "REPLICAS ($entry)" "give a service 1 to $MAX_REPLICAS replicas, e.g. REPLICAS=\"cart-service=3 payment-service=2\""
@@ -106,8 +107,9 @@ replica_env() {
       ;;
   esac
   case $service in
-    # Logins arrive through the proxy: the throttle keys on the client address it forwards.
-    auth-service) echo "AUTH_TRUSTED_PROXIES=127.0.0.1" ;;
+    # Logins arrive through the proxy, which reaches auth from 127.0.0.2 (proxy.sh): the
+    # throttle keys on the client address it forwards, and on no header from anyone else.
+    auth-service) echo "AUTH_TRUSTED_PROXIES=127.0.0.2" ;;
     product-service | payment-service)
       echo "${prefix}_AUTH_JWKS_URL=http://$AUTH_INTERNAL/.well-known/jwks.json"
       echo "${prefix}_AUTH_INTROSPECTION_URL=http://$AUTH_INTERNAL/v1/auth/introspect"
@@ -202,10 +204,13 @@ start() {
   echo "Proxy statistics: http://$STATS. Logs in $LOG_DIR. Stop with 'make stop'."
 }
 
+# Whether a process has exited (a zombie nobody reaped yet counts as exited).
+exited() { [ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+
 stop_pid() {
   local name=$1 pid=$2
-  kill -TERM "$pid"
-  WAIT_SECONDS=30 wait_for bash -c "! kill -0 $pid" || kill -KILL "$pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  WAIT_SECONDS=30 wait_for exited "$pid" || kill -KILL "$pid" 2>/dev/null || true
   ok "$name stopped"
 }
 
@@ -213,6 +218,8 @@ stop() {
   local file name
   if pid=$(pid_of proxy); then stop_pid proxy "$pid"; fi
   rm -f "$PID_DIR/proxy.pid"
+  # A proxy replaced by a reload (-sf) finishes its connections before it exits: not waited for.
+  pkill -TERM -f "haproxy .*-f $PROXY_DIR/haproxy.cfg" 2>/dev/null || true
   # Every replica with a pid file, whatever the counts say now.
   while read -r service _; do
     for file in "$PID_DIR/$service.pid" "$PID_DIR/$service"-[0-9]*.pid; do
@@ -252,7 +259,7 @@ up_in_proxy() { [ "$(proxy_view "$1" "$2")" = UP ]; }
 
 restart() {
   local service=${1:-} i name backend pid
-  grep -q "^$service " <<<"$SERVICES" \
+  is_service "$service" \
     || fail "restart '$service'" "name one of: auth-service product-service cart-service payment-service"
   pid_of proxy >/dev/null || fail "restart $service" "the platform is not running: make run"
   backend=${service%%-*}

@@ -97,13 +97,21 @@ def test_status_lists_every_replica_ready_and_up_in_the_proxy(replicated):
         for i in range(1, count + 1):
             row = next((line for line in out.splitlines() if line.split()[:1] == [name_of(service, i)]), None)
             assert row, f"no row for {name_of(service, i)}:\n{out}"
-            assert f"REST :{rest_port(service, i)}" in row and "ready;" in row and "proxy: UP" in row, row
+            assert f"REST :{rest_port(service, i)}" in row and "), ready;" in row and "proxy: UP" in row, row
 
 
 def cart_reads_served(port: int) -> int:
     text = call("GET", f"http://127.0.0.1:{port}/metrics").body
     pattern = r'^http_requests_total\{[^}]*route="/v1/cart"[^}]*\} (\d+)'
     return sum(int(n) for n in re.findall(pattern, str(text), re.M))
+
+
+def routed_around(backend: str) -> int:
+    """Requests the proxy had to send again (wretr) or to another replica (wredis) for a
+    backend's servers, from its CSV statistics."""
+    text = call("GET", f"http://127.0.0.1:{8404 + OFFSET}/;csv").body
+    rows = [line.split(",") for line in str(text).splitlines() if line.startswith(f"{backend},{backend}-")]
+    return sum(int(row[15] or 0) + int(row[16] or 0) for row in rows)
 
 
 def test_requests_through_the_entry_reach_several_cart_replicas(replicated):
@@ -246,6 +254,7 @@ def test_kill_9_of_a_cart_then_a_product_replica_mid_stream_fails_no_read_and_ch
         loops = [pool.submit(shopper_loop) for _ in range(4)]
         try:
             wait_until("journeys under way", lambda: len(done) >= 4, timeout=60)
+            cart_routed = routed_around("cart")
             replicated.kill("cart-service-2")
             at = len(done)
             wait_until("journeys after the cart replica's death", lambda: len(done) >= at + 8, timeout=120)
@@ -258,6 +267,7 @@ def test_kill_9_of_a_cart_then_a_product_replica_mid_stream_fails_no_read_and_ch
                 loop.result(timeout=120)
 
     print(f"{len(done)} journeys, {len(reads)} reads, {sum(1 for *_, r in writes if r)} writes sent again")
+    assert routed_around("cart") > cart_routed, "no request met the killed cart replica: the test did not test"
     assert not errors, errors
     bad_reads = [(r.status, r.body) for r in reads if not 200 <= r.status < 300]
     assert not bad_reads, bad_reads
