@@ -31,8 +31,13 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 
-/// A checkout marked in progress longer than this is taken to have died and may be resumed.
-const STALE_AFTER_SECS: i64 = 30;
+/// A checkout in progress tells the other replicas it is alive: its replica writes a key that
+/// expires this long after each beat. A retry of a checkout whose replica died (its beats
+/// stopped) resumes it after at most this long, instead of hearing "in progress".
+const LEASE: Duration = Duration::from_secs(6);
+/// How often the replica running a checkout beats: three beats to a lease, so one slow Redis
+/// round trip does not end a live checkout's lease.
+const HEARTBEAT: Duration = Duration::from_secs(2);
 /// How long the marker saying a paid checkout's lines left the cart is kept.
 const SETTLED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -82,6 +87,20 @@ pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
 
 fn record_key(user_id: &str, key: &str) -> String {
     format!("cart:checkout:{user_id}:{key}")
+}
+
+/// The key whose presence says the replica running the checkout is alive.
+fn alive_key(record_key: &str) -> String {
+    format!("{record_key}:alive")
+}
+
+/// Stops the heartbeat when the checkout ends, also when its future is dropped (the client left).
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The checkout id of (user, Idempotency-Key): the first 16 bytes of a SHA-256 of both, as a
@@ -145,7 +164,9 @@ impl Checkouts {
             Begun::Replay(answer) => return Ok(answer),
             Begun::Run(record) => record,
         };
+        let heartbeat = self.beat(&record_key);
         let outcome = self.run(user_id, token, &record_key, &mut record, payment_token).await;
+        drop(heartbeat);
         record.state = "done".to_owned();
         record.updated_at = now();
         match &outcome {
@@ -192,7 +213,7 @@ impl Checkouts {
         }
         match existing.state.as_str() {
             "done" => Ok(Begun::Replay(Answer { status: existing.status, body: existing.body })),
-            "in_progress" if now() - existing.updated_at < STALE_AFTER_SECS => Err(CartError::CheckoutInProgress),
+            "in_progress" if self.alive(record_key, existing.updated_at).await? => Err(CartError::CheckoutInProgress),
             _ => {
                 existing.state = "in_progress".to_owned();
                 existing.updated_at = now();
@@ -200,6 +221,26 @@ impl Checkouts {
                 Ok(Begun::Run(existing))
             }
         }
+    }
+
+    /// Beats for the checkout under `record_key` until the returned guard is dropped.
+    fn beat(&self, record_key: &str) -> Heartbeat {
+        let (store, alive) = (self.store.clone(), alive_key(record_key));
+        Heartbeat(tokio::spawn(async move {
+            loop {
+                if let Err(error) = store.put(&alive, "1", LEASE).await {
+                    tracing::warn!(error = %error, "the checkout's heartbeat was not written");
+                }
+                tokio::time::sleep(HEARTBEAT).await;
+            }
+        }))
+    }
+
+    /// Whether the replica running a checkout marked in progress at `updated_at` still beats. A
+    /// record newer than a lease counts as alive before its first beat lands.
+    async fn alive(&self, record_key: &str, updated_at: i64) -> Result<bool, CartError> {
+        let lease = i64::try_from(LEASE.as_secs()).unwrap_or(i64::MAX);
+        Ok(now() - updated_at < lease || self.store.get(&alive_key(record_key)).await?.is_some())
     }
 
     /// Keeps the record's expiry: it counts from the checkout's start, like payment's keys, so

@@ -65,3 +65,49 @@ async fn a_retried_checkout_resumes_its_own_lines_under_the_same_id_and_expiry()
         "a retry does not extend the record's life: {ttl_before} ms then {ttl_after} ms"
     );
 }
+
+/// A record left "in progress" by a replica that died mid-checkout: without its heartbeat the
+/// retry resumes it at once; with the heartbeat (a replica still at work) the retry hears 409.
+#[tokio::test]
+async fn a_checkout_whose_replica_died_is_resumed_by_its_retry_once_its_heartbeat_stops() {
+    let (product_port, payment_port) = (closed_port(), closed_port());
+    let app = spawn_app_with(move |s| {
+        s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
+        s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
+        s.upstream.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let shopper = app.shopper();
+    let snapshot = Snapshot {
+        product_id: uuid::Uuid::now_v7().to_string(),
+        name: "Mug".to_owned(),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    };
+    app.store().add(&shopper.user_id, &snapshot, 1).await.unwrap();
+    // What a replica leaves behind when it dies after marking the checkout in progress.
+    let first = checkout(&app, &shopper, "key-died").await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "product is out of reach");
+    let (mut saved, _) = record(&app, &shopper.user_id, "key-died").await;
+    saved["state"] = json!("in_progress");
+    saved["updated_at"] = json!(saved["updated_at"].as_i64().unwrap() - 10);
+    let name = format!("cart:checkout:{}:key-died", shopper.user_id);
+    let mut conn = app.redis.connection().await.unwrap();
+    let _: () =
+        redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+
+    // A replica still at work beats: the retry is told to wait.
+    let _: () =
+        redis::cmd("SET").arg(format!("{name}:alive")).arg("1").arg("EX").arg(6).query_async(&mut conn).await.unwrap();
+    let busy = checkout(&app, &shopper, "key-died").await;
+    assert_eq!(busy.status(), StatusCode::CONFLICT);
+    assert_eq!(busy.json::<Value>().await.unwrap()["error"]["code"], "checkout_in_progress");
+
+    // Its beats stop (it died): the retry resumes the checkout at once.
+    let _: () = redis::cmd("DEL").arg(format!("{name}:alive")).query_async(&mut conn).await.unwrap();
+    let resumed = checkout(&app, &shopper, "key-died").await;
+    assert_eq!(resumed.status(), StatusCode::SERVICE_UNAVAILABLE, "resumed (and stopped again at product)");
+    let (saved, _) = record(&app, &shopper.user_id, "key-died").await;
+    assert_eq!(saved["state"], "retryable");
+}
