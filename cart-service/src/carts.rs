@@ -62,7 +62,15 @@ impl Carts {
         self.store.lines(user_id).await
     }
 
-    pub async fn add(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {
+    /// Adds a line, or units to one. With an Idempotency-Key, a repeat of the same add (same
+    /// product and quantity) answers the cart without adding again.
+    pub async fn add(
+        &self,
+        user_id: &str,
+        product_id: &str,
+        quantity: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<Line>, CartError> {
         validate_product_id(product_id)?;
         validate_quantity(quantity)?;
         let request = GetProductRequest { product_id: product_id.to_owned() };
@@ -84,8 +92,9 @@ impl Carts {
             available: product.active && product.available > 0,
             version: product.version,
         };
-        match self.store.add(user_id, &snapshot, quantity).await? {
-            Added::Quantity(_) => self.lines(user_id).await,
+        match self.store.add_once(user_id, &snapshot, quantity, idempotency_key).await? {
+            Added::Quantity(_) | Added::Repeated => self.lines(user_id).await,
+            Added::KeyReused => Err(CartError::IdempotencyKeyReused),
             Added::CartFull => Err(CartError::CartFull(MAX_LINES)),
             Added::TooMany => {
                 let current = self.lines(user_id).await?;

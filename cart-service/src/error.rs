@@ -26,7 +26,7 @@ pub enum CartError {
     OutOfStock(String),
     #[error("the payment was declined ({code}): {message}")]
     PaymentDeclined { code: String, message: String },
-    #[error("this Idempotency-Key was used for a different checkout")]
+    #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("a checkout with this Idempotency-Key is in progress; retry shortly")]
     CheckoutInProgress,

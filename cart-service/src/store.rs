@@ -25,6 +25,14 @@ fn index_key(product_id: &str) -> String {
     format!("cart:index:{product_id}")
 }
 
+/// Where a keyed add is remembered: per user, so one shopper's key never meets another's.
+fn added_key(user_id: &str, idempotency_key: &str) -> String {
+    format!("cart:added:{user_id}:{idempotency_key}")
+}
+
+/// How long a keyed add is remembered: longer than any client retries one request.
+const ADDED_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// What add-to-cart stores: the product as product-service described it just now.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -51,7 +59,15 @@ impl Snapshot {
 static ADD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local cart, index, pid = KEYS[1], KEYS[2], ARGV[1]
+local cart, index, pid, request = KEYS[1], KEYS[2], ARGV[1], KEYS[3]
+-- A repeat of a keyed add answers without adding again; the key on another add is refused.
+if request ~= '' then
+  local seen = redis.call('GET', request)
+  if seen then
+    if seen == ARGV[10] then return -3 end
+    return -4
+  end
+end
 local quantity = tonumber(redis.call('HGET', cart, 'q:' .. pid) or '0')
 if quantity == 0 and redis.call('HLEN', cart) / 4 >= tonumber(ARGV[7]) then return -1 end
 local total = quantity + tonumber(ARGV[5])
@@ -64,6 +80,7 @@ end
 redis.call('SADD', index, ARGV[9])
 redis.call('EXPIRE', cart, ARGV[8])
 redis.call('EXPIRE', index, ARGV[8])
+if request ~= '' then redis.call('SET', request, ARGV[10], 'EX', ARGV[11]) end
 return total
 ",
     )
@@ -165,6 +182,10 @@ pub enum Added {
     Quantity(i64),
     CartFull,
     TooMany,
+    /// The same Idempotency-Key with the same line was added before: nothing added now.
+    Repeated,
+    /// The Idempotency-Key was used for another product or quantity.
+    KeyReused,
 }
 
 impl CartStore {
@@ -203,10 +224,23 @@ impl CartStore {
     }
 
     pub async fn add(&self, user_id: &str, snapshot: &Snapshot, quantity: i64) -> Result<Added, CartError> {
+        self.add_once(user_id, snapshot, quantity, None).await
+    }
+
+    /// Adds `quantity` units, once per `idempotency_key` when one is given: a request repeated
+    /// after its answer was lost (a replica died, the proxy tried another) adds nothing more.
+    pub async fn add_once(
+        &self,
+        user_id: &str,
+        snapshot: &Snapshot,
+        quantity: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Added, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let total: i64 = ADD
             .key(cart_key(user_id))
             .key(index_key(&snapshot.product_id))
+            .key(idempotency_key.map(|key| added_key(user_id, key)).unwrap_or_default())
             .arg(&snapshot.product_id)
             .arg(snapshot.encode())
             .arg(snapshot.version)
@@ -216,11 +250,15 @@ impl CartStore {
             .arg(MAX_LINES)
             .arg(self.idle_ttl.as_secs())
             .arg(user_id)
+            .arg(format!("{}\n{quantity}", snapshot.product_id))
+            .arg(ADDED_TTL.as_secs())
             .invoke_async(&mut conn)
             .await?;
         Ok(match total {
             -1 => Added::CartFull,
             -2 => Added::TooMany,
+            -3 => Added::Repeated,
+            -4 => Added::KeyReused,
             n => Added::Quantity(n),
         })
     }

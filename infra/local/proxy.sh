@@ -23,8 +23,9 @@ PROXY_ADMIN_BIND=${PROXY_ADMIN_BIND:-127.0.0.1:8405}
 # apart and back in after one good one. A request whose connection fails goes to another replica
 # (`retries`, `redispatch`): it never reached a server. One that reached a replica and got no
 # answer (the replica died on it) is repeated only when a repeat is known to change nothing: an
-# read (GET, HEAD, OPTIONS, and auth's introspection, a POST that changes nothing), or a
-# checkout, which cart keys by its required Idempotency-Key. Any other write (DELETE included:
+# read (GET, HEAD, OPTIONS, and auth's introspection, a POST that changes nothing), a checkout,
+# which cart keys by its required Idempotency-Key, or an add to the cart that carries one (cart
+# adds a keyed line once). Any other write (DELETE included:
 # its repeat would answer 404 for a delete that was done) answers 502 instead of maybe running
 # twice; the client, which knows, may send it again.
 # Auth is reached from 127.0.0.2: auth trusts X-Forwarded-For from that address only (services.sh
@@ -44,7 +45,11 @@ backend $name
   retries 3
   option redispatch 1
   retry-on conn-failure empty-response response-timeout
-  http-request disable-l7-retry if !{ method GET HEAD OPTIONS } !{ path /v1/cart/checkout /v1/auth/introspect }
+  acl repeatable method GET HEAD OPTIONS
+  acl repeatable path /v1/cart/checkout /v1/auth/introspect
+  acl add_item path /v1/cart/items
+  acl keyed req.hdr(idempotency-key) -m found
+  http-request disable-l7-retry if !repeatable !add_item || !repeatable !keyed
 EOF
   for replica in $replicas; do
     i=$((i + 1))

@@ -55,12 +55,14 @@ async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRespo
 #[utoipa::path(
     tag = "cart",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Optional: a repeat of this add with the same key (after a lost answer) adds nothing more and answers the cart")),
     request_body = AddItem,
     responses(
         (status = 200, description = "The cart with the product added (quantities add up, at most 99 a line)", body = super::openapi::Cart),
-        (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
+        (status = 400, description = "Bad quantity, product id, Idempotency-Key or body", body = super::openapi::ErrorBody),
         (status = 404, description = "No such product", body = super::openapi::ErrorBody),
         (status = 409, description = "The cart holds 100 lines already", body = super::openapi::ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used for another product or quantity", body = super::openapi::ErrorBody),
         super::openapi::BodyErrors,
         super::openapi::ShopperErrors,
     )
@@ -69,9 +71,15 @@ async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRespo
 async fn add_item(
     shopper: Shopper,
     carts: web::Data<Carts>,
+    req: HttpRequest,
     body: web::Json<AddItem>,
 ) -> Result<HttpResponse, CartError> {
-    let lines = carts.add(&shopper.user_id, &body.product_id, body.quantity).await?;
+    // Optional here (an add is repeatable by hand), but when sent it must be well formed.
+    let key = match req.headers().get("Idempotency-Key") {
+        Some(value) => Some(validate_key(Some(value.to_str().unwrap_or_default()))?),
+        None => None,
+    };
+    let lines = carts.add(&shopper.user_id, &body.product_id, body.quantity, key.as_deref()).await?;
     Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
 }
 

@@ -103,6 +103,10 @@ async fn bad_input_is_a_400_with_a_code_and_changes_nothing() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(code(response).await, "invalid_request", "{body}");
     }
+    let blank_key = app.request(Method::POST, "/v1/cart/items", &shopper).header("Idempotency-Key", " ");
+    let blank_key = blank_key.json(&json!({ "product_id": id, "quantity": 1 })).send().await.unwrap();
+    assert_eq!(blank_key.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code(blank_key).await, "invalid_request");
     let raw = app.request(Method::POST, "/v1/cart/items", &shopper).header("content-type", "application/json");
     assert_eq!(raw.body("{\"product_id\":").send().await.unwrap().status(), StatusCode::BAD_REQUEST);
     let patch = app.request(Method::PATCH, "/v1/cart/items/not-a-uuid", &shopper).json(&json!({ "quantity": 1 }));

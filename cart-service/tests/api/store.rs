@@ -43,6 +43,30 @@ async fn adding_merges_quantities_up_to_99_and_a_cart_holds_at_most_100_lines() 
     assert!(store.lines(&user).await.unwrap().is_empty());
 }
 
+/// The proxy repeats an add whose answer a dying replica never sent: with its Idempotency-Key
+/// the repeat adds nothing more, and the key cannot be spent on another line.
+#[tokio::test]
+async fn a_keyed_add_repeated_adds_once_and_its_key_is_not_reused_for_another_line() {
+    let app = spawn_app().await;
+    let store = app.store();
+    let (alice, bob) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    let (mug, cup) = (product(), product());
+    let keyed = &store;
+    let once = |user: &str, pid: &str, quantity| {
+        let (user, snapshot) = (user.to_owned(), snapshot(pid, 1));
+        async move { keyed.add_once(&user, &snapshot, quantity, Some("add-1")).await.unwrap() }
+    };
+    assert!(matches!(once(&alice, &mug, 2).await, Added::Quantity(2)));
+    assert!(matches!(once(&alice, &mug, 2).await, Added::Repeated));
+    assert!(matches!(once(&alice, &mug, 3).await, Added::KeyReused));
+    assert!(matches!(once(&alice, &cup, 2).await, Added::KeyReused));
+    let lines = store.lines(&alice).await.unwrap();
+    assert_eq!((lines.len(), lines[0].quantity), (1, 2), "one line of 2: {lines:?}");
+    // Keys are per shopper, and an add without a key always adds.
+    assert!(matches!(once(&bob, &mug, 1).await, Added::Quantity(1)));
+    assert!(matches!(store.add(&alice, &snapshot(&mug, 1), 2).await.unwrap(), Added::Quantity(4)));
+}
+
 #[tokio::test]
 async fn product_events_reach_every_cart_holding_the_product_and_stale_ones_change_nothing() {
     let app = spawn_app().await;
