@@ -89,9 +89,10 @@ fn record_key(user_id: &str, key: &str) -> String {
     format!("cart:checkout:{user_id}:{key}")
 }
 
-/// The key whose presence says the replica running the checkout is alive.
+/// The key whose presence says the replica running the checkout is alive. A prefix of its own:
+/// under the record's, the Idempotency-Key `K:alive` would name the heartbeat of `K`.
 fn alive_key(record_key: &str) -> String {
-    format!("{record_key}:alive")
+    record_key.replacen("cart:checkout:", "cart:checkout-alive:", 1)
 }
 
 /// Stops the heartbeat when the checkout ends, also when its future is dropped (the client left).
@@ -185,6 +186,9 @@ impl Checkouts {
                 self.store.delete(&record_key).await?;
                 return outcome;
             }
+            // Payment is still charging under this key for another run of the checkout (one
+            // that is alive, or was until lately): that run owns the record, leave it as it is.
+            Err(CartError::CheckoutInProgress) => return outcome,
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
             Err(_) => record.state = "retryable".to_owned(),
         }

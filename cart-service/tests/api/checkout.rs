@@ -93,19 +93,19 @@ async fn a_checkout_whose_replica_died_is_resumed_by_its_retry_once_its_heartbea
     saved["state"] = json!("in_progress");
     saved["updated_at"] = json!(saved["updated_at"].as_i64().unwrap() - 10);
     let name = format!("cart:checkout:{}:key-died", shopper.user_id);
+    let alive = format!("cart:checkout-alive:{}:key-died", shopper.user_id);
     let mut conn = app.redis.connection().await.unwrap();
     let _: () =
         redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
 
     // A replica still at work beats: the retry is told to wait.
-    let _: () =
-        redis::cmd("SET").arg(format!("{name}:alive")).arg("1").arg("EX").arg(6).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("SET").arg(&alive).arg("1").arg("EX").arg(6).query_async(&mut conn).await.unwrap();
     let busy = checkout(&app, &shopper, "key-died").await;
     assert_eq!(busy.status(), StatusCode::CONFLICT);
     assert_eq!(busy.json::<Value>().await.unwrap()["error"]["code"], "checkout_in_progress");
 
     // Its beats stop (it died): the retry resumes the checkout at once.
-    let _: () = redis::cmd("DEL").arg(format!("{name}:alive")).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut conn).await.unwrap();
     let resumed = checkout(&app, &shopper, "key-died").await;
     assert_eq!(resumed.status(), StatusCode::SERVICE_UNAVAILABLE, "resumed (and stopped again at product)");
     let (saved, _) = record(&app, &shopper.user_id, "key-died").await;
