@@ -166,8 +166,14 @@ start_proxy() {
   PROXY_BIND=$PUBLIC PROXY_AUTH_BIND=$AUTH_INTERNAL PROXY_STATS_BIND=$STATS PROXY_ADMIN_BIND=$ADMIN \
     PROXY_AUTH=$(rest_replicas auth-service) PROXY_PRODUCT=$(rest_replicas product-service) \
     PROXY_CART=$(rest_replicas cart-service) PROXY_PAYMENT=$(rest_replicas payment-service) \
-    bash "$REPO_ROOT/infra/local/proxy.sh" config >"$PROXY_DIR/haproxy.cfg"
-  haproxy -c -q -f "$PROXY_DIR/haproxy.cfg" || fail "haproxy configuration" "read $PROXY_DIR/haproxy.cfg"
+    bash "$REPO_ROOT/infra/local/proxy.sh" config >"$PROXY_DIR/haproxy.cfg.new"
+  haproxy -c -q -f "$PROXY_DIR/haproxy.cfg.new" || fail "haproxy configuration" "read $PROXY_DIR/haproxy.cfg.new"
+  if pid=$(pid_of proxy) && cmp -s "$PROXY_DIR/haproxy.cfg.new" "$PROXY_DIR/haproxy.cfg"; then
+    rm -f "$PROXY_DIR/haproxy.cfg.new"
+    ok "proxy already running with this configuration (pid $pid)"
+    return
+  fi
+  mv "$PROXY_DIR/haproxy.cfg.new" "$PROXY_DIR/haproxy.cfg"
   if pid=$(pid_of proxy); then
     haproxy -D -f "$PROXY_DIR/haproxy.cfg" -p "$PID_DIR/proxy.pid" -sf "$pid"
     ok "proxy reloaded: http://$PUBLIC"

@@ -25,12 +25,18 @@ pub struct Endpoints {
     pub auth_bin: PathBuf,
     /// Where services.sh keeps `<service>.pid`.
     pub pid_dir: PathBuf,
+    /// `LOADGEN_RESEND_CUT_WRITES=1` (make chaos --replicated): writes carry an Idempotency-Key
+    /// and are sent once more when their answer was lost, as a careful client does (scenarios.rs).
+    pub resend_cut_writes: bool,
+    /// Where each service says it is ready: `<base>/readyz`, or `LOADGEN_READY_URLS`
+    /// (comma-separated) when the bases are a proxy's entry, which serves no `/readyz`.
+    pub ready_urls: Vec<String>,
 }
 
 impl Endpoints {
     pub fn from_env() -> Self {
         let target = env("CARGO_TARGET_DIR", "../target");
-        Endpoints {
+        let mut at = Endpoints {
             auth: env("LOADGEN_AUTH_URL", "http://127.0.0.1:8081"),
             product: env("LOADGEN_PRODUCT_URL", "http://127.0.0.1:8082"),
             cart: env("LOADGEN_CART_URL", "http://127.0.0.1:8083"),
@@ -38,7 +44,14 @@ impl Endpoints {
             payment_grpc: env("LOADGEN_PAYMENT_GRPC", "http://127.0.0.1:50054"),
             auth_bin: PathBuf::from(env("LOADGEN_AUTH_BIN", &format!("{target}/release/auth-service"))),
             pid_dir: PathBuf::from(env("LOADGEN_PID_DIR", "../.local/run")),
-        }
+            resend_cut_writes: env("LOADGEN_RESEND_CUT_WRITES", "0") == "1",
+            ready_urls: Vec::new(),
+        };
+        at.ready_urls = match std::env::var("LOADGEN_READY_URLS") {
+            Ok(list) => list.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect(),
+            Err(_) => at.services().iter().map(|(_, base)| format!("{base}/readyz")).collect(),
+        };
+        at
     }
 
     /// `(service, REST base URL)` for the four services.

@@ -2,7 +2,7 @@
 """Faults under load: the mixed shopper journey runs (loadgen, fixed rate, bounded) while one
 fault at a time hits the platform, then the consistency auditor reads every store.
 
-  python3 tools/chaos/chaos.py [--short] [--rate R] [--only TEXT]        (make chaos)
+  python3 tools/chaos/chaos.py [--short] [--replicated] [--rate R] [--only TEXT]   (make chaos)
 
 The platform runs here on its own throwaway PostgreSQL, MariaDB and Redis (stores.py: the
 machine's shared stores are never stopped), its own topics and consumer groups on the local
@@ -13,7 +13,14 @@ crashed (immediate stop / kill -9) and restarted after 10 s (5 s); the gateway a
 slowly (after charging), then with 500s; a burst of duplicate, out-of-order events (each
 outbox's newest 200 sent rows marked unsent, so the relays publish them again); the gateway
 slow past a 4 s reservation TTL (every late charge must be refunded); Redis restarted without
-its data; a second replica of auth, product and payment (two relays per outbox).
+its data.
+--replicated: two replicas of every service behind the local proxy (services.sh REPLICAS), the
+journey sent to its single entry by a careful client (loadgen LOADGEN_RESEND_CUT_WRITES: keyed
+writes, a cut one sent once more); faults: kill -9 of one replica of each service in turn,
+restarted after 3 s; a rolling restart of each service (services.sh restart: drained at the
+proxy, SIGTERM, started, back once ready); a scale-up to three product and three payment
+replicas, after which each new one must serve a quarter of its service's gRPC calls within
+30 s. Verdict: not one failed shopper request.
 Pass, per fault: no 500 (or other 5xx but 503), every 503 with Retry-After, a checkout whose
 payment the gateway has not decided answered 202 (only while the gateway is the fault), every
 service ready within 30 s of the fault's end, the auditor clean (no double charge, no oversell,
@@ -29,6 +36,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -51,6 +59,10 @@ LOADGEN = BINARIES / "loadgen"
 STATE = ROOT / ".local"
 SERVICES = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
 ENTRY = {"auth-service", "product-service", "cart-service"}  # what the journey calls directly
+# --replicated: the replicas each service runs, and the proxy's single entry.
+REPLICATED = {"auth-service": 2, "product-service": 2, "cart-service": 2, "payment-service": 2}
+PROXY = "http://127.0.0.1:8080"
+GRPC_SERVED = re.compile(r"^grpc_requests_total\{[^}]*\} (\d+)", re.M)
 
 
 def ready(port: int) -> bool:
@@ -277,30 +289,59 @@ def redis_lost(redis):
     return fault
 
 
-REPLICA_PORTS = {"auth-service": ("AUTH", 9081, 51051), "product-service": ("PRODUCT", 9082, 51052),
-                 "payment-service": ("PAYMENT", 9084, 51054)}
+def replicas_setting(counts: dict[str, int]) -> str:
+    return " ".join(f"{service}={n}" for service, n in counts.items())
 
 
-def second_replicas(seconds: int):
-    """A second replica of auth, product and payment for a while: two outbox relays on each
-    outbox (events of one key must still be published in order: a PaymentRefunded overtaking
-    its PaymentSucceeded loses the refund from the order history) and two consumers sharing
-    each group's partitions, joining and then leaving."""
+def kill_replica(service: str):
+    """kill -9 of replica 2 of `service` (the proxy and cart's channels route around it), started
+    again after 3 s by services.sh, which starts whatever replica is missing."""
     def fault() -> float | None:
-        replicas = []
-        for service, (prefix, http, grpc) in REPLICA_PORTS.items():
-            log = open(STATE / "logs" / f"{service}-replica.log", "ab")
-            env = {**os.environ, f"{prefix}_HTTP_PORT": str(http), f"{prefix}_GRPC_PORT": str(grpc)}
-            replicas.append(subprocess.Popen([str(BINARIES / service)], env=env, stdout=log,
-                                             stderr=subprocess.STDOUT))
-        time.sleep(seconds)
-        for replica in replicas:
-            replica.send_signal(signal.SIGTERM)
-        for replica in replicas:
-            try:
-                replica.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                replica.kill()
+        os.kill(pid_of(f"{service}-2"), signal.SIGKILL)
+        time.sleep(3)
+        restarted = time.monotonic()
+        start_services()
+        return ready_since(restarted)
+    return fault
+
+
+def rolling_restart(service: str):
+    def fault() -> float | None:
+        started = time.monotonic()
+        subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "restart", service], check=True,
+                       capture_output=True, env={**os.environ, "PROFILE": PROFILE})
+        return ready_since(started)
+    return fault
+
+
+def grpc_served(http_port: int) -> int:
+    """gRPC calls a replica has answered, from its own /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=2) as response:
+        return sum(int(n) for n in GRPC_SERVED.findall(response.read().decode()))
+
+
+SCALED_UP: dict[str, float] = {}  # the new replicas' share of their service's gRPC calls
+
+
+def scale_up():
+    """A third product and a third payment replica while the journey runs: services.sh starts
+    them and reloads the proxy; cart's channels already list their ports. Each must serve at
+    least a quarter of its service's gRPC calls within 30 s."""
+    def fault() -> float | None:
+        os.environ["REPLICAS"] = replicas_setting({**REPLICATED, "product-service": 3, "payment-service": 3})
+        start_services()
+        ports = {s: [SERVICES[s] + 100 * i for i in range(3)] for s in ["product-service", "payment-service"]}
+        before = {s: [grpc_served(p) for p in ports[s]] for s in ports}
+        deadline = time.monotonic() + 30
+        while True:
+            time.sleep(2)
+            for service, service_ports in ports.items():
+                served = [grpc_served(p) - b for p, b in zip(service_ports, before[service])]
+                # A share of a handful of calls says nothing: judged from 20 calls on.
+                SCALED_UP[service] = round(served[2] / sum(served), 2) if sum(served) >= 20 else 0.0
+            if all(share >= 0.25 for share in SCALED_UP.values()) or time.monotonic() > deadline:
+                break
+        print(f"    the new replicas' share of gRPC calls: {SCALED_UP}", flush=True)
         return wait_all_ready(30)
     return fault
 
@@ -321,7 +362,17 @@ def replay_events(count: int):
     return fault
 
 
-def verdict(fault: str, load: dict, recovery: float | None, violations: list[dict]) -> list[str]:
+def verdict(fault: str, load: dict, recovery: float | None, violations: list[dict],
+            replicated: bool = False) -> list[str]:
+    if replicated:
+        # Replicas: not one shopper request may fail, whatever the fault.
+        problems = [f"{n}x {reason}" for reason, n in load["error_reasons"].items()]
+        if fault.startswith("scale-up"):
+            problems += [f"{s}'s new replica served {share:.0%} of its gRPC calls within 30 s (wanted 25 %)"
+                         for s, share in SCALED_UP.items() if share < 0.25]
+        if recovery is None:
+            problems.append("not every service was ready within 30 s")
+        return problems + [f"audit: {v['check']}: {v['detail']}" for v in violations]
     problems = []
     # The process that would answer was down: a killed entry service, or product restarted
     # (twice, to change its reservation TTL) by the fault past the TTL.
@@ -342,7 +393,7 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
     return problems
 
 
-def run_fault(name: str, fault, rate: int, seconds: int, stripe: StripeMock) -> dict:
+def run_fault(name: str, fault, rate: int, seconds: int, stripe: StripeMock, replicated: bool) -> dict:
     print(f"==> {name} under {rate}/s for {seconds} s", flush=True)
     load = Load(rate, seconds)
     time.sleep(3)
@@ -350,18 +401,21 @@ def run_fault(name: str, fault, rate: int, seconds: int, stripe: StripeMock) -> 
     outcome = load.result()
     violations = audit_clean(60)
     violations += gateway_books(stripe, 120)
-    problems = verdict(name, outcome, recovery, violations)
+    problems = verdict(name, outcome, recovery, violations, replicated)
     print(f"    {outcome['calls']} calls, {outcome['errors']} errors {outcome['error_reasons']}, "
           f"ready after {recovery if recovery is None else round(recovery, 1)} s, "
           f"{len(violations)} violations: {'PASS' if not problems else 'FAIL ' + '; '.join(problems)}", flush=True)
     return {"fault": name, "requests": outcome["requests"], "calls": outcome["calls"], "errors": outcome["errors"],
             "error_reasons": outcome["error_reasons"], "p99_ms": outcome["p99_ms"], "ready_after_s": recovery,
-            "violations": violations, "problems": problems, "passed": not problems}
+            "violations": violations, "problems": problems, "passed": not problems,
+            **({"new_replicas_share": dict(SCALED_UP)} if name.startswith("scale-up") else {})}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="shorter load and broker outage (the quick version)")
+    parser.add_argument("--replicated", action="store_true",
+                        help="two replicas of each service behind the proxy: replica kills, rolling restarts, a scale-up")
     parser.add_argument("--rate", type=int, default=300, help="journey calls per second during faults (300)")
     parser.add_argument("--only", default="", help="run only the faults whose name contains this text (or one of these, comma-separated)")
     args = parser.parse_args()
@@ -372,6 +426,11 @@ def main() -> int:
     stores, stripe = Stores(), StripeMock()
     try:
         os.environ.update(platform_environment(stores, stripe))
+        if args.replicated:
+            os.environ["REPLICAS"] = replicas_setting(REPLICATED)
+            os.environ.update({f"LOADGEN_{s.split('-')[0].upper()}_URL": PROXY for s in SERVICES})
+            os.environ["LOADGEN_RESEND_CUT_WRITES"] = "1"
+            os.environ["LOADGEN_READY_URLS"] = ",".join(f"http://127.0.0.1:{p}/readyz" for p in SERVICES.values())
         start_services()
         faults = [(f"kill -9 {s}", kill_service(s)) for s in SERVICES]
         faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down))]
@@ -379,11 +438,14 @@ def main() -> int:
         faults += [("gateway slow then failing", gateway_trouble(stripe, seconds // 2)),
                    ("duplicate and out-of-order events", replay_events(200)),
                    ("gateway slow past the reservation TTL", gateway_slow_past_the_ttl(stripe, seconds // 2)),
-                   ("redis restarted, lost its data", redis_lost(stores.redis)),
-                   ("second replicas (two relays per outbox)", second_replicas(seconds // 2))]
+                   ("redis restarted, lost its data", redis_lost(stores.redis))]
+        if args.replicated:
+            faults = [(f"kill -9 {s}-2", kill_replica(s)) for s in SERVICES]
+            faults += [(f"rolling restart of {s}", rolling_restart(s)) for s in SERVICES]
+            faults += [("scale-up to three product and payment replicas", scale_up())]
         wanted = [text.strip() for text in args.only.split(",")]
         faults = [(name, fault) for name, fault in faults if any(text in name for text in wanted)]
-        results = [run_fault(name, fault, args.rate, seconds, stripe) for name, fault in faults]
+        results = [run_fault(name, fault, args.rate, seconds, stripe, args.replicated) for name, fault in faults]
     finally:
         subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "stop"], capture_output=True)
         stripe.close()
@@ -392,10 +454,12 @@ def main() -> int:
     date = datetime.date.today().isoformat()
     # Only a whole run on release builds is a result; a partial or debug one is a check.
     whole = not args.only and PROFILE == "release"
-    out = ROOT / "bench" / "results" / f"chaos-{date}.json" if whole else \
-        Path(tempfile.gettempdir()) / f"chaos-{date}-partial-{PROFILE}.json"
+    mode = "-replicated" if args.replicated else ""
+    out = ROOT / "bench" / "results" / f"chaos{mode}-{date}.json" if whole else \
+        Path(tempfile.gettempdir()) / f"chaos{mode}-{date}-partial-{PROFILE}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": date, "rate": args.rate, "seconds": seconds, "results": results}, indent=2))
+    out.write_text(json.dumps({"date": date, "rate": args.rate, "seconds": seconds, "replicated": args.replicated,
+                               "results": results}, indent=2))
     failed = [r["fault"] for r in results if not r["passed"]]
     total = sum(r["calls"] for r in results)
     print(f"chaos: {len(results)} faults, {total} journey calls, "
