@@ -186,8 +186,12 @@ start_proxy() {
 start() {
   mkdir -p "$LOG_DIR" "$PID_DIR"
   record_counts
-  # The proxy first: product and payment fetch auth's keys through it, and cart calls auth by it.
-  start_proxy
+  # The proxy first on a new start: product and payment fetch auth's keys through it, and cart
+  # calls auth by it. On a running platform its new configuration waits until the replicas it
+  # adds are ready: HAProxy takes a new server as up before its first check, and a replica that
+  # is still starting answers 503, which is not retried (a scale-up's chaos run met one).
+  local proxy_running=0
+  if pid_of proxy >/dev/null; then proxy_running=1; else start_proxy; fi
   while read -r service _; do start_replica "$service" 1; done <<<"$SERVICES"
   step "waiting until replica 1 of every service is ready (at most ${READY_SECONDS}s)"
   while read -r service _; do wait_ready "$service" 1; done <<<"$SERVICES"
@@ -201,6 +205,7 @@ start() {
       for i in $(seq 2 "$(count_of "$service")"); do wait_ready "$service" "$i"; done
     done <<<"$SERVICES"
   fi
+  [ "$proxy_running" = 0 ] || start_proxy
   WAIT_SECONDS=15 wait_for all_up_in_proxy \
     || fail "proxy" "a replica is not UP in http://$STATS; its configuration: $PROXY_DIR/haproxy.cfg"
 
