@@ -25,24 +25,34 @@ async fn record(app: &TestApp, user_id: &str, key: &str) -> (Value, i64) {
     (serde_json::from_str(&text).unwrap(), ttl)
 }
 
-#[tokio::test]
-async fn a_retried_checkout_resumes_its_own_lines_under_the_same_id_and_expiry() {
+/// Cart with product and payment out of reach: each checkout attempt stops where reserving
+/// would begin.
+async fn spawn_app_out_of_reach() -> TestApp {
     let (product_port, payment_port) = (closed_port(), closed_port());
-    let app = spawn_app_with(move |s| {
+    spawn_app_with(move |s| {
         s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
         s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
         s.upstream.timeout = Duration::from_millis(300);
     })
-    .await;
-    let shopper = app.shopper();
-    let mug = uuid::Uuid::now_v7().to_string();
-    let snapshot = Snapshot {
-        product_id: mug.clone(),
+    .await
+}
+
+fn mug_snapshot(product_id: &str) -> Snapshot {
+    Snapshot {
+        product_id: product_id.to_owned(),
         name: "Mug".to_owned(),
         unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
         available: true,
         version: 1,
-    };
+    }
+}
+
+#[tokio::test]
+async fn a_retried_checkout_resumes_its_own_lines_under_the_same_id_and_expiry() {
+    let app = spawn_app_out_of_reach().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    let snapshot = mug_snapshot(&mug);
     app.store().add(&shopper.user_id, &snapshot, 2).await.unwrap();
 
     let first = checkout(&app, &shopper, "key-1").await;
@@ -70,21 +80,9 @@ async fn a_retried_checkout_resumes_its_own_lines_under_the_same_id_and_expiry()
 /// retry resumes it at once; with the heartbeat (a replica still at work) the retry hears 409.
 #[tokio::test]
 async fn a_checkout_whose_replica_died_is_resumed_by_its_retry_once_its_heartbeat_stops() {
-    let (product_port, payment_port) = (closed_port(), closed_port());
-    let app = spawn_app_with(move |s| {
-        s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
-        s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
-        s.upstream.timeout = Duration::from_millis(300);
-    })
-    .await;
+    let app = spawn_app_out_of_reach().await;
     let shopper = app.shopper();
-    let snapshot = Snapshot {
-        product_id: uuid::Uuid::now_v7().to_string(),
-        name: "Mug".to_owned(),
-        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
-        available: true,
-        version: 1,
-    };
+    let snapshot = mug_snapshot(&uuid::Uuid::now_v7().to_string());
     app.store().add(&shopper.user_id, &snapshot, 1).await.unwrap();
     // What a replica leaves behind when it dies after marking the checkout in progress.
     let first = checkout(&app, &shopper, "key-died").await;
