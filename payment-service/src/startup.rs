@@ -1,4 +1,4 @@
-//! Builds the application (binds both listeners, so tests can ask for port 0 and read the
+//! Builds the application (binds both ports, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
     auth::{Introspection, Jwks, TokenVerifier},
@@ -16,9 +16,14 @@ use crate::{
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 use tokio::{
-    net::TcpListener,
+    net::{TcpListener, TcpSocket},
     sync::{watch, Notify},
     task::JoinHandle,
 };
@@ -35,8 +40,10 @@ const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Application {
     http_server: HttpServer,
     http_addr: SocketAddr,
-    grpc_listener: TcpListener,
+    /// Bound, listening only once the migrations are applied (`listen_once_migrated`).
+    grpc_socket: TcpSocket,
     grpc_addr: SocketAddr,
+    migrated: watch::Receiver<bool>,
     metrics: Metrics,
     grpc_service: PaymentGrpc,
     /// The outbox relay, the product-events consumer and the reconciler, and how to stop them.
@@ -108,16 +115,19 @@ impl Application {
         let verifier =
             Arc::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience));
         let grpc_service = PaymentGrpc::new(payments.clone(), verifier);
-        let readiness =
-            Readiness { pool, kafka, migrated, timeout: settings.database.timeout.max(settings.kafka.timeout) };
+        let readiness = Readiness {
+            pool,
+            kafka,
+            migrated: migrated.clone(),
+            timeout: settings.database.timeout.max(settings.kafka.timeout),
+        };
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
         let http_addr = http_listener.local_addr()?;
-        let grpc_listener = TcpListener::bind((settings.listen_host, settings.grpc_port))
-            .await
+        let grpc_socket = bind(settings.listen_host, settings.grpc_port)
             .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
-        let grpc_addr = grpc_listener.local_addr()?;
+        let grpc_addr = grpc_socket.local_addr()?;
 
         let readiness = web::Data::new(readiness);
         let app_metrics = web::Data::new(metrics.clone());
@@ -148,8 +158,9 @@ impl Application {
         Ok(Self {
             http_server,
             http_addr,
-            grpc_listener,
+            grpc_socket,
             grpc_addr,
+            migrated: migrated.clone(),
             metrics,
             grpc_service,
             background,
@@ -171,15 +182,18 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut grpc = tokio::spawn(grpc::serve(
-            self.grpc_listener,
-            self.metrics,
-            self.grpc_service,
-            self.settings.grpc_reflection,
-            async {
+        let (socket, migrated, metrics, service, reflection) =
+            (self.grpc_socket, self.migrated, self.metrics, self.grpc_service, self.settings.grpc_reflection);
+        let mut grpc = tokio::spawn(async move {
+            let mut stopped = Box::pin(async {
                 let _ = grpc_stopped.await;
-            },
-        ));
+            });
+            let listener = tokio::select! {
+                listener = listen_once_migrated(socket, migrated) => listener?,
+                () = &mut stopped => return Ok(()),
+            };
+            grpc::serve(listener, metrics, service, reflection, stopped).await
+        });
 
         tokio::select! {
             signal = shutdown_signal() => tracing::info!(signal, "shutting down: draining in-flight requests"),
@@ -209,6 +223,28 @@ impl Application {
         Ok(())
     }
 }
+
+/// Binds the gRPC port without listening: a port in use fails the start at once, and a test
+/// asking for port 0 learns its number. SO_REUSEADDR as `TcpListener::bind` sets it, so a
+/// replica restarted on its port is not refused it for the old connections' TIME_WAIT.
+fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpSocket> {
+    let socket = if host.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::new(host, port))?;
+    Ok(socket)
+}
+
+/// Until the migrations are applied every call would fail UNAVAILABLE, so until then the port
+/// refuses connections: a caller that balances over the replicas accepting connections (cart's
+/// upstream discovery, a TCP probe) leaves a replica still starting out of its rotation
+/// instead of sending it calls. A new replica of a rolling restart joins once it can serve.
+async fn listen_once_migrated(socket: TcpSocket, mut migrated: watch::Receiver<bool>) -> anyhow::Result<TcpListener> {
+    migrated.wait_for(|done| *done).await.context("the migrations never finished")?;
+    socket.listen(GRPC_BACKLOG).context("listening on the gRPC port")
+}
+
+/// Connections the gRPC port queues before they are accepted (tokio's default for a listener).
+const GRPC_BACKLOG: u32 = 1024;
 
 /// Runs `task` once the migrations are applied (its tables exist).
 fn after_migrations(

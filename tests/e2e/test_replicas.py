@@ -134,13 +134,13 @@ def write(method: str, url: str, body, token: str, key: str):
     (409 checkout_in_progress: its first try was cut on a replica that died, and the proxy sent
     it on) is asked about again after Retry-After, with the same key."""
     headers = {"Idempotency-Key": key}
-    retried = False
+    retried = ""  # what the first try got when it was sent again: a failed test says why
     try:
         response = call(method, url, body, token, headers)
-    except OSError:
-        response = None
+    except OSError as error:
+        response, retried = None, f"cut: {error!r}"
     if response is None or response.status >= 500:
-        retried = True
+        retried = retried or f"{response.status} {response.body}"
         response = call(method, url, body, token, headers)
     for _ in range(40):
         if not in_progress(response):

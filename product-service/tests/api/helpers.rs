@@ -136,8 +136,19 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the service with test settings, then lets `customise` change them.
+/// Starts the service with test settings, then lets `customise` change them, and waits for
+/// its migrations when it runs against a database of this server.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let (app, own_database) = start_app_with(customise).await;
+    if own_database {
+        app.wait_for_migrations().await;
+    }
+    app
+}
+
+/// Starts the service and returns at once, with whether it runs against a database of this
+/// server (whose migrations `spawn_app_with` waits for).
+pub async fn start_app_with(customise: impl FnOnce(&mut Settings)) -> (TestApp, bool) {
     LazyLock::force(&TELEMETRY);
     let database_url = create_database().await;
     let mut settings = Settings::from_vars(Vec::new()).expect("defaults are valid");
@@ -165,10 +176,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     let app =
         TestApp { address, grpc_port, database_url, client: reqwest::Client::new(), events_topic, auth_key, jwks };
-    if own_database {
-        app.wait_for_migrations().await;
-    }
-    app
+    (app, own_database)
 }
 
 const TEST_DATABASE_PREFIX: &str = "product_test_";

@@ -1,4 +1,4 @@
-use crate::helpers::{count, create_database, spawn_app, spawn_app_with};
+use crate::helpers::{count, create_database, spawn_app, start_app_with};
 use diesel::Connection;
 use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
 use diesel_migrations::MigrationHarness;
@@ -65,8 +65,9 @@ async fn a_database_that_accepts_and_never_answers_fails_the_try_within_the_time
 }
 
 /// Replicas starting together against a new database: while one migrates (here the test holds
-/// the lock, as a replica in the middle of its migrations would) the others apply nothing, and
-/// all come up once it is done.
+/// the lock, as a replica in the middle of its migrations would) the others apply nothing and
+/// their gRPC ports refuse connections (a caller probing ports must not put a replica that can
+/// only answer UNAVAILABLE in its rotation), and all come up, gRPC included, once it is done.
 #[tokio::test]
 async fn replicas_starting_together_wait_for_the_one_migrating_and_all_come_up() {
     use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -78,18 +79,28 @@ async fn replicas_starting_together_wait_for_the_one_migrating_and_all_come_up()
         .execute(&mut migrating)
         .await
         .unwrap();
-    let replicas: Vec<_> = (0..2)
-        .map(|_| {
-            let url = url.clone();
-            tokio::spawn(spawn_app_with(move |s| s.database.url = secrecy::SecretString::from(url)))
-        })
-        .collect();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let url = url.clone();
+        replicas.push(start_app_with(move |s| s.database.url = secrecy::SecretString::from(url)).await.0);
+    }
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert_eq!(count(&url, OWN_TABLES).await, 0, "a replica migrated while another held the lock");
+    for replica in &replicas {
+        let connected = tokio::net::TcpStream::connect(("127.0.0.1", replica.grpc_port)).await;
+        assert!(connected.is_err(), "the gRPC port accepts a connection before the migrations are applied");
+    }
 
     drop(migrating);
-    for replica in replicas {
-        replica.await.unwrap().wait_until_ready().await;
+    for replica in &replicas {
+        replica.wait_until_ready().await;
+        // The port listens as soon as the task serving it sees the migrations done.
+        let mut tries = 0;
+        while tokio::net::TcpStream::connect(("127.0.0.1", replica.grpc_port)).await.is_err() {
+            tries += 1;
+            assert!(tries < 50, "the gRPC port still refuses connections 5 s after the migrations");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
     assert!(count(&url, OWN_TABLES).await > 0);
 }
