@@ -64,7 +64,24 @@ struct Record {
     /// reservation may have marked unavailable.
     #[serde(default)]
     lines: Vec<(String, i64)>,
+    /// The run that owns the record (a fresh id each time a request starts or resumes it). A
+    /// run writes only over the text it last wrote, so two retries cannot both resume one
+    /// record, and a run taken over (its replica thought dead) cannot overwrite the answer of
+    /// the run that took over.
+    #[serde(default)]
+    run: String,
 }
+
+/// A checkout record as the run holding it last wrote it: the text its next save replaces.
+struct Owned {
+    key: String,
+    record: Record,
+    written: String,
+}
+
+/// Reads of a record that another request changed between the read and the claim, before the
+/// request is told the checkout is in progress.
+const CLAIM_TRIES: usize = 3;
 
 /// The answer to a checkout request: an HTTP status and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,14 +177,14 @@ impl Checkouts {
         }
         let fingerprint: String =
             digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let record_key = record_key(user_id, key);
-        let mut record = match self.begin(&record_key, &checkout_id(user_id, key), &fingerprint).await? {
+        let mut owned = match self.begin(&record_key(user_id, key), &checkout_id(user_id, key), &fingerprint).await? {
             Begun::Replay(answer) => return Ok(answer),
-            Begun::Run(record) => record,
+            Begun::Run(owned) => owned,
         };
-        let heartbeat = self.beat(&record_key);
-        let outcome = self.run(user_id, token, &record_key, &mut record, payment_token).await;
+        let heartbeat = self.beat(&owned.key);
+        let outcome = self.run(user_id, token, &mut owned, payment_token).await;
         drop(heartbeat);
+        let record = &mut owned.record;
         record.state = "done".to_owned();
         record.updated_at = now();
         match &outcome {
@@ -183,7 +200,9 @@ impl Checkouts {
             // Nothing was reserved, so nothing charged (product holds all lines or none): the
             // key may be used again, for the cart as it will be then.
             Err(CartError::CartEmpty | CartError::LinesUnavailable(_) | CartError::OutOfStock(_)) => {
-                self.store.delete(&record_key).await?;
+                if !self.store.replace(&owned.key, &owned.written, None, self.record_ttl).await? {
+                    tracing::info!("another run took the checkout over; its record stays");
+                }
                 return outcome;
             }
             // Payment is still charging under this key for another run of the checkout (one
@@ -192,39 +211,54 @@ impl Checkouts {
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
             Err(_) => record.state = "retryable".to_owned(),
         }
-        self.save(&record_key, &record).await?;
+        if !self.save(&mut owned).await? {
+            // The record is another run's now: its answer is the one kept (payment and product
+            // answer every run of one checkout alike, so the two agree but for a failure).
+            tracing::info!("another run took the checkout over; its record stays");
+        }
         outcome
     }
 
+    /// Claims the record for a run of the checkout: a new one, or one whose last run ended
+    /// without an answer (retryable) or died (in progress, no heartbeat). The claim replaces
+    /// the text just read, so of two requests that read it one runs and the other, reading
+    /// again, finds the checkout in progress.
     async fn begin(&self, record_key: &str, checkout_id: &str, fingerprint: &str) -> Result<Begun, CartError> {
-        let fresh = Record {
-            checkout_id: checkout_id.to_owned(),
-            fingerprint: fingerprint.to_owned(),
-            state: "in_progress".to_owned(),
-            status: 0,
-            body: Value::Null,
-            updated_at: now(),
-            lines: Vec::new(),
-        };
-        let text = serde_json::to_string(&fresh).map_err(anyhow::Error::from)?;
-        if self.store.set_once(record_key, &text, self.record_ttl).await? {
-            return Ok(Begun::Run(fresh));
-        }
-        let Some(existing) = self.store.get(record_key).await? else { return Err(CartError::CheckoutInProgress) };
-        let mut existing: Record = serde_json::from_str(&existing).map_err(anyhow::Error::from)?;
-        if existing.fingerprint != fingerprint {
-            return Err(CartError::IdempotencyKeyReused);
-        }
-        match existing.state.as_str() {
-            "done" => Ok(Begun::Replay(Answer { status: existing.status, body: existing.body })),
-            "in_progress" if self.alive(record_key, existing.updated_at).await? => Err(CartError::CheckoutInProgress),
-            _ => {
-                existing.state = "in_progress".to_owned();
-                existing.updated_at = now();
-                self.save(record_key, &existing).await?;
-                Ok(Begun::Run(existing))
+        let run = uuid::Uuid::now_v7().to_string();
+        for _ in 0..CLAIM_TRIES {
+            let current = self.store.get(record_key).await?;
+            let record = match &current {
+                None => Record {
+                    checkout_id: checkout_id.to_owned(),
+                    fingerprint: fingerprint.to_owned(),
+                    state: "in_progress".to_owned(),
+                    status: 0,
+                    body: Value::Null,
+                    updated_at: now(),
+                    lines: Vec::new(),
+                    run: run.clone(),
+                },
+                Some(text) => {
+                    let existing: Record = serde_json::from_str(text).map_err(anyhow::Error::from)?;
+                    if existing.fingerprint != fingerprint {
+                        return Err(CartError::IdempotencyKeyReused);
+                    }
+                    match existing.state.as_str() {
+                        "done" => return Ok(Begun::Replay(Answer { status: existing.status, body: existing.body })),
+                        "in_progress" if self.alive(record_key).await? => return Err(CartError::CheckoutInProgress),
+                        _ => {
+                            Record { state: "in_progress".to_owned(), updated_at: now(), run: run.clone(), ..existing }
+                        }
+                    }
+                }
+            };
+            let text = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
+            let alive = alive_key(record_key);
+            if self.store.claim(record_key, &alive, current.as_deref(), &text, self.record_ttl, LEASE).await? {
+                return Ok(Begun::Run(Owned { key: record_key.to_owned(), record, written: text }));
             }
         }
+        Err(CartError::CheckoutInProgress)
     }
 
     /// Beats for the checkout under `record_key` until the returned guard is dropped.
@@ -240,42 +274,49 @@ impl Checkouts {
         }))
     }
 
-    /// Whether the replica running a checkout marked in progress at `updated_at` still beats. A
-    /// record newer than a lease counts as alive before its first beat lands.
-    async fn alive(&self, record_key: &str, updated_at: i64) -> Result<bool, CartError> {
-        let lease = i64::try_from(LEASE.as_secs()).unwrap_or(i64::MAX);
-        Ok(now() - updated_at < lease || self.store.get(&alive_key(record_key)).await?.is_some())
+    /// Whether the replica running a checkout still beats. The claim set the first beat with
+    /// the record, so there is no moment between the two, and no replica's clock is read.
+    async fn alive(&self, record_key: &str) -> Result<bool, CartError> {
+        Ok(self.store.get(&alive_key(record_key)).await?.is_some())
     }
 
-    /// Keeps the record's expiry: it counts from the checkout's start, like payment's keys, so
-    /// retries cannot keep a key alive longer than the stores behind it remember it.
-    async fn save(&self, record_key: &str, record: &Record) -> Result<(), CartError> {
-        let text = serde_json::to_string(record).map_err(anyhow::Error::from)?;
-        self.store.put_keeping_ttl(record_key, &text, self.record_ttl).await
+    /// Writes the record over the text this run last wrote; `false` when another run took it
+    /// over since (its text is there). Keeps the record's expiry: it counts from the
+    /// checkout's start, like payment's keys, so retries cannot keep a key alive longer than
+    /// the stores behind it remember it.
+    async fn save(&self, owned: &mut Owned) -> Result<bool, CartError> {
+        let text = serde_json::to_string(&owned.record).map_err(anyhow::Error::from)?;
+        let saved = self.store.replace(&owned.key, &owned.written, Some(&text), self.record_ttl).await?;
+        if saved {
+            owned.written = text;
+        }
+        Ok(saved)
     }
 
     async fn run(
         &self,
         user_id: &str,
         token: &str,
-        record_key: &str,
-        record: &mut Record,
+        owned: &mut Owned,
         payment_token: &str,
     ) -> Result<Answer, CartError> {
         // Lines the cart shows unavailable: product is asked anyway, since the flag may be this
         // very checkout's own reservation (its record lost with Redis) or merely stale; only
         // product's refusal makes them a 409.
         let mut unavailable = Vec::new();
-        if record.lines.is_empty() {
+        if owned.record.lines.is_empty() {
             let lines = self.store.lines(user_id).await?;
             if lines.is_empty() {
                 return Err(CartError::CartEmpty);
             }
             unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
             // Fixed before anything is reserved: a retry after a crash resumes these lines.
-            record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-            self.save(record_key, record).await?;
+            owned.record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+            if !self.save(owned).await? {
+                return Err(CartError::CheckoutInProgress); // another run took it over: it goes on
+            }
         }
+        let record = &owned.record;
         let checkout_id = record.checkout_id.as_str();
 
         let request = ReserveStockRequest {
@@ -453,7 +494,7 @@ pub async fn settle_cart(
 }
 
 enum Begun {
-    Run(Record),
+    Run(Owned),
     Replay(Answer),
 }
 

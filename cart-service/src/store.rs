@@ -139,6 +139,44 @@ return redis.call('DEL', KEYS[1])
     )
 });
 
+/// `claim`: KEYS record, alive; ARGV whether a text is expected, the text, the new one, the
+/// record's TTL and the lease (seconds).
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+else
+  if current ~= ARGV[2] then return 0 end
+  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[5])
+return 1
+",
+    )
+});
+
+/// `replace`: KEYS the key; ARGV the expected text, whether to write (else delete), the new
+/// text and the TTL for a key that was lost.
+static REPLACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+if ARGV[2] == '0' then
+  redis.call('DEL', KEYS[1])
+elseif current then
+  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+else
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+end
+return 1
+",
+    )
+});
+
 /// Sets a product's availability in every cart holding it, unless the cart already reflects a
 /// newer version; forgets index entries of carts that no longer hold it (expired, removed).
 static MARK: LazyLock<Script> = LazyLock::new(|| {
@@ -353,29 +391,51 @@ impl CartStore {
         Ok(())
     }
 
-    /// Overwrites `key` and keeps its expiry (`ttl` only if it had none, e.g. it was lost).
-    pub async fn put_keeping_ttl(&self, key: &str, value: &str, ttl: Duration) -> Result<(), CartError> {
+    /// Writes `value` under `key` if it still holds `expected` (`None`: if it does not exist;
+    /// then with `ttl`), and sets `alive` for `lease` with it; `false` when another writer got
+    /// there first. One script: of two callers that read the same text, one wins.
+    pub async fn claim(
+        &self,
+        key: &str,
+        alive: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+        lease: Duration,
+    ) -> Result<bool, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
-        let _: () = redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(key)
+        let claimed: i64 = CLAIM
+            .key(key)
+            .key(alive)
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
             .arg(value)
-            .arg("KEEPTTL")
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(key)
             .arg(ttl.as_secs())
-            .arg("NX")
-            .ignore()
-            .query_async(&mut conn)
+            .arg(lease.as_secs())
+            .invoke_async(&mut conn)
             .await?;
-        Ok(())
+        Ok(claimed == 1)
     }
 
-    pub async fn delete(&self, key: &str) -> Result<(), CartError> {
+    /// Replaces `key`'s text `expected` with `value` (`None`: deletes it), keeping its expiry;
+    /// a key that is gone (Redis lost it) is written again with `ttl`. `false` when the key
+    /// holds another text: someone else wrote it since, and theirs stays.
+    pub async fn replace(
+        &self,
+        key: &str,
+        expected: &str,
+        value: Option<&str>,
+        ttl: Duration,
+    ) -> Result<bool, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
-        let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut conn).await?;
-        Ok(())
+        let replaced: i64 = REPLACE
+            .key(key)
+            .arg(expected)
+            .arg(if value.is_some() { "1" } else { "0" })
+            .arg(value.unwrap_or_default())
+            .arg(ttl.as_secs())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(replaced == 1)
     }
 }

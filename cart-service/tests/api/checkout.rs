@@ -109,3 +109,70 @@ async fn a_checkout_whose_replica_died_is_resumed_by_its_retry_once_its_heartbea
     let (saved, _) = record(&app, &shopper.user_id, "key-died").await;
     assert_eq!(saved["state"], "retryable");
 }
+
+/// Cart with product at a port that accepts connections and never answers (nobody accepts
+/// from the listener; the kernel completes the handshake): each checkout attempt waits the
+/// whole upstream timeout there, so the test can act while it runs.
+async fn spawn_app_with_product_silent(timeout: Duration) -> (TestApp, std::net::TcpListener) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (product_port, payment_port) = (silent.local_addr().unwrap().port(), closed_port());
+    let app = spawn_app_with(move |s| {
+        s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
+        s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
+        s.upstream.timeout = timeout;
+    })
+    .await;
+    (app, silent)
+}
+
+/// Retries of a checkout left without an answer, arriving together: one resumes it, the others
+/// hear it is in progress. Before, each read the record, each marked it as its own and each
+/// ran the saga.
+#[tokio::test]
+async fn retries_arriving_together_resume_a_checkout_once() {
+    let (app, _silent) = spawn_app_with_product_silent(Duration::from_millis(1500)).await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+    let first = checkout(&app, &shopper, "key-together").await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "product never answers");
+    assert_eq!(record(&app, &shopper.user_id, "key-together").await.0["state"], "retryable");
+
+    let retry = || checkout(&app, &shopper, "key-together");
+    let (a, b, c, d, e, f) = tokio::join!(retry(), retry(), retry(), retry(), retry(), retry());
+    let mut statuses: Vec<u16> = [a, b, c, d, e, f].iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [409, 409, 409, 409, 409, 503], "one retry resumes (and waits on product), the rest hear 409");
+}
+
+/// A run taken over (its replica was thought dead) ends without overwriting the answer of the
+/// run that took over. Here the test plays that run: it finishes the checkout declined while
+/// the first still waits on product. Before, the first run's "retryable" replaced the 402, and
+/// the next retry ran the checkout again.
+#[tokio::test]
+async fn a_run_taken_over_leaves_the_answer_of_the_run_that_took_over() {
+    let (app, _silent) = spawn_app_with_product_silent(Duration::from_millis(1500)).await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+    let name = format!("cart:checkout:{}:key-over", shopper.user_id);
+    let declined = json!({ "error": { "code": "payment_declined", "message": "Your card was declined." } });
+    let take_over = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (mut saved, _) = record(&app, &shopper.user_id, "key-over").await;
+        assert_eq!(saved["state"], "in_progress", "the first run holds the record");
+        saved["state"] = json!("done");
+        saved["status"] = json!(402);
+        saved["body"] = declined.clone();
+        saved["run"] = json!("the-run-that-took-over");
+        let mut conn = app.redis.connection().await.unwrap();
+        let _: () =
+            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+    };
+    let (first, ()) = tokio::join!(checkout(&app, &shopper, "key-over"), take_over);
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "the first run's own answer");
+
+    let (saved, _) = record(&app, &shopper.user_id, "key-over").await;
+    assert_eq!((saved["state"].as_str(), saved["status"].as_u64()), (Some("done"), Some(402)));
+    let retry = checkout(&app, &shopper, "key-over").await;
+    assert_eq!(retry.status(), StatusCode::PAYMENT_REQUIRED, "the answer of the run that took over");
+    assert_eq!(retry.json::<Value>().await.unwrap(), declined);
+}
