@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: the whole platform in Docker. Starts an engine if none answers, builds the four
 # service images from their Dockerfiles (images.sh), starts the stores, the broker, the topic job and the
-# services, and returns once every service reports healthy (its own /readyz), printing the URLs.
+# services, and returns once every service reports healthy (its own /readyz) and the demo
+# catalogue is loaded (product's image, `seed`, as a one-shot job), printing the URLs.
 # Where Docker Hub cannot be reached, the stores and the broker come from locally built
 # stand-ins (offline/, infra/compose/README.md). Running it again keeps what runs and data.
 set -euo pipefail
@@ -40,6 +41,19 @@ for service in auth-service product-service payment-service cart-service; do
     || { compose logs --tail=40 "$service" >&2; fail "$service did not become healthy" "read: make logs"; }
   ok "$service healthy"
 done
+
+# The demo catalogue's one-shot job (started once product was healthy): done, and done well.
+seeded() {
+  local id
+  id=$(compose ps -a -q seed-catalogue) && [ -n "$id" ] \
+    && [ "$(docker inspect --format '{{.State.Status}}' "$id")" = exited ]
+}
+WAIT_SECONDS=${SHOP_UP_TIMEOUT:-180} wait_for seeded \
+  || { compose logs --tail=40 seed-catalogue >&2; fail "the demo catalogue was not loaded" "read: make logs"; }
+seed_exit=$(docker inspect --format '{{.State.ExitCode}}' "$(compose ps -a -q seed-catalogue)")
+[ "$seed_exit" = 0 ] \
+  || { compose logs --tail=40 seed-catalogue >&2; fail "loading the demo catalogue failed (exit $seed_exit)" "read: make logs"; }
+ok "demo catalogue loaded ($(compose logs --no-log-prefix seed-catalogue 2>/dev/null | grep -o '[0-9]* products created' | tail -1))"
 
 port() { compose port "$1" "$2" | sed 's/^0\.0\.0\.0/127.0.0.1/'; }
 echo

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import SERVICES
+from conftest import ROOT, SERVICES
 from demo import journey
 from shop import admin, call, create_product, expect, log_in, sign_up, traced_checkout, wait_until
 
@@ -43,6 +43,20 @@ def test_the_demo_journey_through_the_published_ports(platform):
     outcome = journey(platform, say=lambda _: None)
     assert outcome["paid"]["status"] == "paid"
     assert outcome["unavailable_after"] < 5, "the admin's stock change reached Bob's cart through the broker"
+
+
+def test_make_up_lists_the_demo_catalogue_as_make_run_does(platform):
+    """The product image's own `seed` job loaded the same catalogue `make run` seeds: a new
+    user's first `GET /v1/products` has something to put in a cart."""
+    seeded = json.loads((ROOT / "product-service/seed/demo-catalogue.json").read_text())["products"]
+    skus, token = set(), ""
+    while True:  # every page: other tests add products of their own
+        after = f"&page_token={token}" if token else ""
+        page = expect(call("GET", f"{platform.product}/v1/products?page_size=100{after}"), 200, "browse").body
+        skus |= {product["sku"] for product in page["products"]}
+        if not (token := page.get("next_page_token") or ""):
+            break
+    assert {product["sku"] for product in seeded} <= skus, f"listed: {sorted(skus)}"
 
 
 def test_one_checkout_is_one_trace_across_cart_product_and_payment_in_the_collector(compose, platform):
