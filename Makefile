@@ -70,8 +70,9 @@ repo-check:
 e2e: setup e2e-binaries
 	@.venv/bin/python -m pytest -q --durations=10 tests/e2e
 
-# The platform as users run it: the four images built, `make up` (project shop-e2e, ports
-# 2808x), the journey, one trace in the collector, a killed container coming back, `make down`.
+# The platform as users run it: the four images built, `make up` (project shop-e2e, entry on
+# 28080), the journey, one trace in the collector, a killed container coming back, then two cart
+# and two payment containers (SCALE) with one cart container killed, `make down`.
 # infra/compose/README.md.
 compose-e2e: setup
 	@.venv/bin/python -m pytest -q --durations=10 tests/compose
@@ -117,7 +118,7 @@ chaos:
 # http://127.0.0.1:16686). Where Docker Hub cannot be reached, the stores and the broker are
 # stand-ins built from Debian's mirror (infra/compose/offline/). `make down` removes it all.
 up:
-	@PROFILES="$(PROFILES)" bash infra/compose/up.sh
+	@PROFILES="$(PROFILES)" SCALE="$(SCALE)" bash infra/compose/up.sh
 
 down:
 	@PROFILES="$(PROFILES)" bash infra/compose/down.sh

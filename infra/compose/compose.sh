@@ -19,6 +19,18 @@ fi
 SHOP_AUTH_JWT_SIGNING_KEYS=$(cat "$AUTH_KEY_FILE")
 export SHOP_AUTH_JWT_SIGNING_KEYS
 
+# The entry proxy's configuration, which docker-compose.yml mounts: infra/local/proxy.sh's
+# routing (the one `make run` uses), each service's containers found through Docker's DNS, up to
+# 10 a service. Written whenever this file is sourced, so it always follows proxy.sh.
+SHOP_PROXY_CONFIG=${SHOP_PROXY_CONFIG:-$COMPOSE_DIR/../../.local/compose/haproxy.cfg}
+mkdir -p "$(dirname "$SHOP_PROXY_CONFIG")"
+PROXY_DNS_SLOTS=10 PROXY_AUTH_SOURCE='' \
+  PROXY_BIND=0.0.0.0:8080 PROXY_AUTH_BIND=0.0.0.0:8090 PROXY_STATS_BIND=0.0.0.0:8404 PROXY_ADMIN_BIND=127.0.0.1:8405 \
+  PROXY_AUTH=auth-service:8081 PROXY_PRODUCT=product-service:8082 PROXY_CART=cart-service:8083 \
+  PROXY_PAYMENT=payment-service:8084 bash "$COMPOSE_DIR/../local/proxy.sh" config >"$SHOP_PROXY_CONFIG.new"
+mv "$SHOP_PROXY_CONFIG.new" "$SHOP_PROXY_CONFIG"
+export SHOP_PROXY_CONFIG
+
 offline() {
   case "${SHOP_OFFLINE:-auto}" in
     1) return 0 ;;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make up`: the whole platform in Docker. Starts an engine if none answers, builds the four
 # service images from their Dockerfiles (images.sh), starts the stores, the broker, the topic job and the
-# services, and returns once every service reports healthy (its own /readyz) and the demo
-# catalogue is loaded (product's image, `seed`, as a one-shot job), printing the URLs.
+# services behind the entry proxy, and returns once every container of every service reports
+# healthy (its own /readyz) and is in the proxy's rotation, and the demo catalogue is loaded
+# (product's image, `seed`, as a one-shot job), printing the entry's URL.
+#   SCALE="cart-service=3 payment-service=2"   containers per service (compose --scale), 1 to 5
 # Where Docker Hub cannot be reached, the stores and the broker come from locally built
 # stand-ins (offline/, infra/compose/README.md). Running it again keeps what runs and data.
 set -euo pipefail
@@ -29,17 +31,44 @@ if [ "$tracing" = 1 ]; then
   fi
 fi
 
+# SCALE="cart-service=3 payment-service=2": containers per service, 1 to 5 (default 1 each).
+declare -A COUNT=([auth-service]=1 [product-service]=1 [cart-service]=1 [payment-service]=1)
+for entry in ${SCALE:-}; do
+  service=${entry%%=*} n=${entry#*=}
+  [ -n "${COUNT[$service]:-}" ] \
+    || fail "SCALE: '$service'" "name one of: auth-service product-service cart-service payment-service"
+  [[ "$n" =~ ^[1-5]$ ]] || fail "SCALE: '$entry'" "give each service a count from 1 to 5: cart-service=3"
+  COUNT[$service]=$n
+done
+SERVICES="auth-service product-service payment-service cart-service"
+scale=()
+for service in $SERVICES; do scale+=(--scale "$service=${COUNT[$service]}"); done
+
 step "containers"
-compose up -d --no-build --remove-orphans
+compose up -d --no-build --remove-orphans "${scale[@]}"
+# Every container of the service reports healthy (the image's HEALTHCHECK: its own /readyz).
 healthy() {
-  local id
-  id=$(compose ps -q "$1") && [ -n "$id" ] \
-    && [ "$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")" = healthy ]
+  local ids id n=0
+  ids=$(compose ps -q "$1") || return 1
+  for id in $ids; do
+    [ "$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")" = healthy ] && n=$((n + 1))
+  done
+  [ "$n" = "${COUNT[$1]}" ] && [ "$(wc -w <<<"$ids")" = "${COUNT[$1]}" ]
 }
-for service in auth-service product-service payment-service cart-service; do
+# The entry's view: as many of the service's servers UP as it has containers (field 18: status).
+STATS="127.0.0.1:${SHOP_PROXY_STATS_PORT:-8404}"
+in_proxy() {
+  local up
+  up=$(curl -fsS --max-time 2 "http://$STATS/;csv" \
+    | awk -F, -v b="${1%%-*}" '$1 == b && $2 != "BACKEND" && $2 != "FRONTEND" && $18 == "UP" { n++ } END { print n + 0 }')
+  [ "$up" = "${COUNT[$1]}" ]
+}
+for service in $SERVICES; do
   WAIT_SECONDS=${SHOP_UP_TIMEOUT:-180} wait_for healthy "$service" \
     || { compose logs --tail=40 "$service" >&2; fail "$service did not become healthy" "read: make logs"; }
-  ok "$service healthy"
+  WAIT_SECONDS=30 wait_for in_proxy "$service" \
+    || fail "$service in the entry proxy" "read http://$STATS and: make logs (service proxy)"
+  ok "$service: ${COUNT[$service]} healthy, in the entry's rotation"
 done
 
 # The demo catalogue's one-shot job (started once product was healthy): done, and done well.
@@ -57,10 +86,8 @@ ok "demo catalogue loaded ($(compose logs --no-log-prefix seed-catalogue 2>/dev/
 
 port() { compose port "$1" "$2" | sed 's/^0\.0\.0\.0/127.0.0.1/'; }
 echo
-echo "The platform runs in Docker (project $COMPOSE_PROJECT):"
-echo "  auth     http://$(port auth-service 8081)     gRPC $(port auth-service 50051)"
-echo "  product  http://$(port product-service 8082)  gRPC $(port product-service 50052)"
-echo "  cart     http://$(port cart-service 8083)"
-echo "  payment  http://$(port payment-service 8084)  gRPC $(port payment-service 50054)"
+echo "The platform runs in Docker (project $COMPOSE_PROJECT), every public route at one entry:"
+echo "  http://$(port proxy 8080)   (statistics: http://$(port proxy 8404))"
+echo "  containers: auth-service ${COUNT[auth-service]}, product-service ${COUNT[product-service]}, cart-service ${COUNT[cart-service]}, payment-service ${COUNT[payment-service]}"
 [ "$tracing" = 1 ] && echo "  traces   $traces"
 echo "Logs: make logs   Stop and remove: make down"

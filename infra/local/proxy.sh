@@ -11,13 +11,19 @@
 #     below); the last is HAProxy's runtime API (`set server cart/cart-2 state drain`), loopback only
 #   PROXY_AUTH, PROXY_PRODUCT, PROXY_CART, PROXY_PAYMENT  each a space-separated list of the
 #     service's replicas as host:port (their REST ports)
-# Used by services.sh (make run) and by the end-to-end replica tests, so both run one routing.
+#   PROXY_DNS_SLOTS  when set (compose), each of those is instead one name:port that DNS resolves
+#     to every replica (Docker's resolver, re-read every second): up to this many per service
+#   PROXY_AUTH_SOURCE  the address the proxy calls auth from (default 127.0.0.2; empty: any)
+# Used by services.sh (make run), the end-to-end replica tests and compose (compose.sh), so all
+# run one routing.
 set -euo pipefail
 
 PROXY_BIND=${PROXY_BIND:-127.0.0.1:8080}
 PROXY_AUTH_BIND=${PROXY_AUTH_BIND:-127.0.0.1:8090}
 PROXY_STATS_BIND=${PROXY_STATS_BIND:-127.0.0.1:8404}
 PROXY_ADMIN_BIND=${PROXY_ADMIN_BIND:-127.0.0.1:8405}
+PROXY_DNS_SLOTS=${PROXY_DNS_SLOTS:-}
+PROXY_AUTH_SOURCE=${PROXY_AUTH_SOURCE-127.0.0.2}
 
 # One backend per service. A replica is taken out after two failed /readyz checks a second
 # apart and back in after one good one. A request whose connection fails goes to another replica
@@ -33,8 +39,8 @@ PROXY_ADMIN_BIND=${PROXY_ADMIN_BIND:-127.0.0.1:8405}
 # login throttle counts, and through the proxy the header's last hop is the real client.
 backend() {
   local name=$1 replicas=$2 i=0 source=
-  [ "$name" = auth ] && source="
-  source 127.0.0.2"
+  [ "$name" = auth ] && [ -n "$PROXY_AUTH_SOURCE" ] && source="
+  source $PROXY_AUTH_SOURCE"
   cat <<EOF
 
 backend $name
@@ -51,10 +57,36 @@ backend $name
   acl keyed req.hdr(idempotency-key) -m found
   http-request disable-l7-retry if !repeatable !add_item || !repeatable !keyed
 EOF
+  if [ -n "$PROXY_DNS_SLOTS" ]; then
+    # Slots filled from DNS as replicas come and go; one not yet resolved waits, unchecked.
+    echo "  server-template $name- $PROXY_DNS_SLOTS $replicas check resolvers docker init-addr none"
+    return
+  fi
   for replica in $replicas; do
     i=$((i + 1))
     echo "  server $name-$i $replica check"
   done
+}
+
+# Docker's embedded DNS: a scaled service's name answers every running container. Each answer
+# is held a second, so a container that left is out within a second or two (its health checks
+# fail first anyway) and a new one is in as soon as it is resolved and ready.
+resolvers() {
+  cat <<EOF
+
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  accepted_payload_size 8192
+  resolve_retries 3
+  timeout resolve 1s
+  timeout retry 1s
+  hold valid 1s
+  hold other 1s
+  hold refused 1s
+  hold nx 1s
+  hold timeout 1s
+  hold obsolete 1s
+EOF
 }
 
 config() {
@@ -107,6 +139,7 @@ frontend stats
   stats uri /
   stats refresh 2s
 EOF
+  if [ -n "$PROXY_DNS_SLOTS" ]; then resolvers; fi
   backend auth "$PROXY_AUTH"
   backend product "$PROXY_PRODUCT"
   backend cart "$PROXY_CART"

@@ -1,8 +1,9 @@
 """The compose platform for real: `infra/compose/up.sh` builds the four images from their
 Dockerfiles and starts them with the stores, the broker (offline stand-ins where Docker Hub
-cannot be reached) and the trace collector, in a compose project of its own with the services
-published on 2808x / 2805x of loopback; `down.sh` removes it all afterwards. A failed image build
-or a container that never becomes healthy fails the first test that needs the platform."""
+cannot be reached), the trace collector and the entry proxy, in a compose project of its own
+(its own subnet) with the entry published on 28080 of loopback and its statistics on 28404;
+`down.sh` removes it all afterwards. A failed image build or a container that never becomes
+healthy fails the first test that needs the platform."""
 import os
 import subprocess
 import sys
@@ -17,9 +18,11 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from shop import Platform  # noqa: E402
 
 SERVICES = ["auth-service", "product-service", "cart-service", "payment-service"]
-PORTS = {"AUTH_HTTP": 28081, "AUTH_GRPC": 28051, "PRODUCT_HTTP": 28082, "PRODUCT_GRPC": 28052,
-         "CART_HTTP": 28083, "PAYMENT_HTTP": 28084, "PAYMENT_GRPC": 28054}
+PORTS = {"ENTRY": 28080, "PROXY_STATS": 28404}
+ENTRY = f"http://127.0.0.1:{PORTS['ENTRY']}"
+STATS = f"http://127.0.0.1:{PORTS['PROXY_STATS']}"
 PROJECT = "shop-e2e"
+NET = "10.89.1"  # the project's subnet: another than `make up`'s, which may run beside it
 
 
 @dataclass
@@ -41,7 +44,7 @@ class Compose:
 @pytest.fixture(scope="session")
 def compose():
     env = {**os.environ, "COMPOSE_PROJECT": PROJECT, "PROFILES": "observability",
-           **{f"SHOP_{name}_PORT": str(port) for name, port in PORTS.items()}}
+           "SHOP_COMPOSE_NET": NET, **{f"SHOP_{name}_PORT": str(port) for name, port in PORTS.items()}}
     up = subprocess.run(["bash", str(ROOT / "infra" / "compose" / "up.sh")], env=env)
     try:
         assert up.returncode == 0, "make up failed: its output is above"
@@ -50,11 +53,17 @@ def compose():
         yield Compose({**env, "SHOP_COMPOSE_OFFLINE": "1" if offline.returncode == 0 else "0"})
     finally:
         subprocess.run(["bash", str(ROOT / "infra" / "compose" / "down.sh")], env=env, capture_output=True)
+        # `make down` leaves nothing of the project: no container (scaled ones included), no
+        # network, no volume.
+        label = f"label=com.docker.compose.project={PROJECT}"
+        left = {kind: subprocess.run(["docker", kind, "ls", "-q", "--filter", label] + (["-a"] if kind == "container" else []),
+                                     capture_output=True, text=True).stdout.split()
+                for kind in ["container", "network", "volume"]}
+        assert not any(left.values()), f"make down left: {left}"
 
 
 @pytest.fixture(scope="session")
 def platform(compose) -> Platform:
-    return Platform(auth=f"http://127.0.0.1:{PORTS['AUTH_HTTP']}", product=f"http://127.0.0.1:{PORTS['PRODUCT_HTTP']}",
-                    cart=f"http://127.0.0.1:{PORTS['CART_HTTP']}", payment=f"http://127.0.0.1:{PORTS['PAYMENT_HTTP']}",
+    return Platform(auth=ENTRY, product=ENTRY, cart=ENTRY, payment=ENTRY,
                     auth_command=["docker", "exec", "-i", compose.container("auth-service"),
                                   "/usr/local/bin/auth-service"])

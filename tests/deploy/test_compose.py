@@ -21,7 +21,7 @@ def test_docker_compose_config_accepts_the_file():
     compose = shutil.which("docker-compose")
     assert compose, "docker-compose is missing: make setup installs it"
     # compose.sh exports auth's generated key; without it the file refuses to start auth.
-    env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused"}
+    env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused", "SHOP_PROXY_CONFIG": "/dev/null"}
     for args in ([], ["--profile", "observability"]):
         result = subprocess.run([compose, "-f", str(COMPOSE), *args, "config", "-q"], capture_output=True, text=True,
                                 env=env)
@@ -101,3 +101,52 @@ def test_compose_signs_tokens_with_a_key_generated_for_this_checkout(tmp_path):
     assert subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout == first, "not kept"
     local = re.search(r'LOCAL_JWT_KEYS: &str = "[^:]+:([^"]+)"', config_source("auth-service")).group(1)
     assert seed != local
+
+
+def compose_proxy_config(tmp_path) -> str:
+    """The entry proxy's configuration as compose.sh writes it for `make up`."""
+    path = tmp_path / "haproxy.cfg"
+    subprocess.run(["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"'], check=True, capture_output=True,
+                   env={**os.environ, "SHOP_PROXY_CONFIG": str(path), "SHOP_AUTH_KEY_FILE": str(tmp_path / "keys")})
+    return path.read_text()
+
+
+def test_only_the_entry_proxy_publishes_ports_and_only_on_loopback():
+    """A service that published its own host port could not run as several containers
+    (`make up SCALE=...`): the ports would collide."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    published = {name: spec["ports"] for name, spec in services.items() if spec.get("ports")}
+    assert not set(published) & set(SERVICES), published
+    assert published["proxy"], "the entry is published"
+    assert all(str(port).startswith("127.0.0.1:") for ports in published.values() for port in ports), published
+
+
+def test_the_entry_routes_exactly_the_ingress_paths_to_the_same_services(tmp_path):
+    ingress = yaml.safe_load((ROOT / "infra" / "k8s" / "ingress.yaml").read_text())
+    wanted = set()
+    for rule in ingress["spec"]["rules"]:
+        for p in rule["http"]["paths"]:
+            service = p["backend"]["service"]["name"]
+            wanted.add(("path", p["path"], service))
+            if p["pathType"] == "Prefix":  # the path itself and everything under it
+                wanted.add(("path_beg", p["path"] + "/", service))
+    config = compose_proxy_config(tmp_path)
+    acls: dict[str, set] = {}
+    for name, matcher, paths in re.findall(r"^\s*acl (\w+_public) (path|path_beg) (.+)$", config, re.M):
+        acls.setdefault(name, set()).update((matcher, path) for path in paths.split())
+    routed = set()
+    for backend, acl in re.findall(r"^\s*use_backend (\w+) if (\w+)$", config, re.M):
+        routed |= {(matcher, path, f"{backend}-service") for matcher, path in acls[acl]}
+    assert routed == wanted
+    # Every service's replicas are found through Docker's DNS, checked on /readyz.
+    for service in SERVICES:
+        assert re.search(rf"server-template {service.split('-')[0]}- \d+ {service}:\d+ check resolvers docker", config)
+    assert config.count("option httpchk GET /readyz") == len(SERVICES)
+
+
+def test_auth_trusts_the_client_address_from_the_entry_proxy_only():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    proxy_ip = services["proxy"]["networks"]["default"]["ipv4_address"]
+    assert services["auth-service"]["environment"]["AUTH_TRUSTED_PROXIES"] == proxy_ip
+    subnet = yaml.safe_load(COMPOSE.read_text())["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert proxy_ip.split("}")[0] == subnet.split("}")[0], "the proxy's address is in the project's subnet"

@@ -4,19 +4,16 @@ databases and topics. Requests through the single entry reach several cart repli
 `kill -9` of a cart and then a product replica in the middle of a stream of shoppers fails no
 read, gives every cut write its one true outcome once the client sends it again, and charges
 no checkout twice; `stop` leaves no process behind."""
-import concurrent.futures
 import os
 import re
 import subprocess
-import threading
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from conftest import Running
 from shop import BINARIES, ROOT, Platform, admin, call, create_product, expect, sign_up, wait_until
+from shoppers import Stream
 from test_z_audit import audit
 
 SERVICES_SH = ROOT / "infra/local/services.sh"
@@ -123,83 +120,6 @@ def test_requests_through_the_entry_reach_several_cart_replicas(replicated):
     assert sum(1 for n in served if n > 0) >= 2, f"cart reads per replica: {served}"
 
 
-def in_progress(response) -> bool:
-    return (response.status == 409 and isinstance(response.body, dict)
-            and response.body.get("error", {}).get("code") == "checkout_in_progress")
-
-
-def write(method: str, url: str, body, token: str, key: str):
-    """A write as a careful client sends it: a 5xx or a cut connection (the replica died on it)
-    is sent once more with the same Idempotency-Key. A checkout the API says is still under way
-    (409 checkout_in_progress: its first try was cut on a replica that died, and the proxy sent
-    it on) is asked about again after Retry-After, with the same key."""
-    headers = {"Idempotency-Key": key}
-    retried = ""  # what the first try got when it was sent again: a failed test says why
-    try:
-        response = call(method, url, body, token, headers)
-    except OSError as error:
-        response, retried = None, f"cut: {error!r}"
-    if response is None or response.status >= 500:
-        retried = retried or f"{response.status} {response.body}"
-        response = call(method, url, body, token, headers)
-    for _ in range(40):
-        if not in_progress(response):
-            break
-        time.sleep(float(response.headers.get("retry-after", "1")))
-        response = call(method, url, body, token, headers)
-    return response, retried
-
-
-def journey(shop: Platform, product_id: str, record) -> None:
-    """One shopper through the entry: sign up, read the product, add it, read the cart, check out."""
-    shopper = sign_up(shop)
-    reads = [call("GET", f"{shop.product}/v1/products/{product_id}")]
-    added, add_retried = write("POST", f"{shop.cart}/v1/cart/items", {"product_id": product_id, "quantity": 1},
-                               shopper.token, str(uuid.uuid4()))
-    cart = call("GET", f"{shop.cart}/v1/cart", token=shopper.token)
-    reads.append(cart)
-    key = str(uuid.uuid4())
-    paid, pay_retried = write("POST", f"{shop.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token, key)
-    record(reads, [("add", added, add_retried), ("checkout", paid, pay_retried)],
-           cart.body if cart.status == 200 else {"lines": []})
-
-
-class Stream:
-    """Shoppers on four threads through the entry until `stop()`: every read, write and error."""
-
-    def __init__(self, shop: Platform, product_id: str):
-        self.lock, self.stopping = threading.Lock(), threading.Event()
-        self.reads, self.writes, self.quantities, self.errors, self.done = [], [], [], [], []
-        self.product_id = product_id
-        self.pool = concurrent.futures.ThreadPoolExecutor(4)
-        self.loops = [self.pool.submit(self.loop, shop) for _ in range(4)]
-
-    def record(self, reads, writes, cart):
-        with self.lock:
-            self.reads.extend(reads)
-            self.writes.extend(writes)
-            self.quantities.extend(line["quantity"] for line in cart["lines"] if line["product_id"] == self.product_id)
-            self.done.append(1)
-
-    def loop(self, shop: Platform):
-        while not self.stopping.is_set():
-            try:
-                journey(shop, self.product_id, self.record)
-            except (AssertionError, OSError, KeyError, TypeError) as error:
-                with self.lock:
-                    self.errors.append(repr(error))
-
-    def wait_for_journeys(self, n: int, what: str):
-        at = len(self.done)
-        wait_until(what, lambda: len(self.done) >= at + n, timeout=120)
-
-    def stop(self):
-        self.stopping.set()
-        for loop in self.loops:
-            loop.result(timeout=120)
-        self.pool.shutdown()
-
-
 def test_a_rolling_restart_of_cart_then_product_fails_no_request_at_all(replicated):
     """Drained at the proxy first, then SIGTERM: nothing is cut, so no request fails even once."""
     shop = replicated.platform
@@ -222,49 +142,26 @@ def test_a_rolling_restart_of_cart_then_product_fails_no_request_at_all(replicat
 
 def test_kill_9_of_a_cart_then_a_product_replica_mid_stream_fails_no_read_and_charges_once(replicated):
     shop = replicated.platform
-    mug = create_product(shop, admin(shop).token, stock=100_000, price=300)
-    lock, stop = threading.Lock(), threading.Event()
-    reads, writes, quantities, errors, done = [], [], [], [], []
+    stream = Stream(shop, create_product(shop, admin(shop).token, stock=100_000, price=300))
+    try:
+        stream.wait_for_journeys(4, "journeys under way")
+        cart_routed = routed_around("cart")
+        replicated.kill("cart-service-2")
+        stream.wait_for_journeys(8, "journeys after the cart replica's death")
+        replicated.kill("product-service-2")
+        stream.wait_for_journeys(8, "journeys after the product replica's death")
+    finally:
+        stream.stop()
 
-    def record(got_reads, got_writes, cart):
-        with lock:
-            reads.extend(got_reads)
-            writes.extend(got_writes)
-            quantities.extend(line["quantity"] for line in cart["lines"] if line["product_id"] == mug)
-            done.append(1)
-
-    def shopper_loop():
-        while not stop.is_set():
-            try:
-                journey(shop, mug, record)
-            except (AssertionError, OSError, KeyError, TypeError) as error:
-                with lock:
-                    errors.append(repr(error))
-
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        loops = [pool.submit(shopper_loop) for _ in range(4)]
-        try:
-            wait_until("journeys under way", lambda: len(done) >= 4, timeout=60)
-            cart_routed = routed_around("cart")
-            replicated.kill("cart-service-2")
-            at = len(done)
-            wait_until("journeys after the cart replica's death", lambda: len(done) >= at + 8, timeout=120)
-            replicated.kill("product-service-2")
-            at = len(done)
-            wait_until("journeys after the product replica's death", lambda: len(done) >= at + 8, timeout=120)
-        finally:
-            stop.set()
-            for loop in loops:
-                loop.result(timeout=120)
-
-    print(f"{len(done)} journeys, {len(reads)} reads, {sum(1 for *_, r in writes if r)} writes sent again")
+    print(f"{len(stream.done)} journeys, {len(stream.reads)} reads, "
+          f"{sum(1 for *_, r in stream.writes if r)} writes sent again")
     assert routed_around("cart") > cart_routed, "no request met the killed cart replica: the test did not test"
-    assert not errors, errors
-    bad_reads = [(r.status, r.body) for r in reads if not 200 <= r.status < 300]
+    assert not stream.errors, stream.errors
+    bad_reads = [(r.status, r.body) for r in stream.reads if not 200 <= r.status < 300]
     assert not bad_reads, bad_reads
-    for step, response, retried in writes:
+    for step, response, retried in stream.writes:
         wanted = {"add": {200}, "checkout": {201, 202}}[step]
         assert response.status in wanted, f"{step} (retried: {retried}): {response.status} {response.body}"
-    assert set(quantities) == {1}, f"a cart held the mug {sorted(set(quantities))} times: an add ran twice"
+    assert set(stream.quantities) == {1}, f"a cart held the mug {sorted(set(stream.quantities))} times: an add ran twice"
     # No checkout charged twice, every sale matches its charge: the consistency auditor.
     wait_until("a clean audit", lambda: audit(replicated) == [], timeout=60, interval=1)

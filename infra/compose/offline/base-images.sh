@@ -5,7 +5,8 @@
 #   shop-offline/bookworm:minbase  debootstrap --variant=minbase bookworm + this machine's CAs
 #   rust:1.95-bookworm             the services' build stage: minbase + build tools + the
 #                                  machine's own Rust toolchain (the tag the Dockerfiles name)
-#   shop-offline/{postgres,mariadb,redis,kafka,otlp-receiver}  the stores, the broker, a trace sink
+#   shop-offline/{postgres,mariadb,redis,kafka,otlp-receiver,haproxy}  the stores, the broker, a
+#                                  trace sink, the entry proxy
 # Idempotent: an image that exists is kept (SHOP_OFFLINE_REBUILD=1 rebuilds them all).
 set -euo pipefail
 source "$(dirname "$0")/../../local/lib.sh"
@@ -58,7 +59,7 @@ else
   ok "built"
 fi
 
-for name in postgres mariadb redis otlp-receiver; do
+for name in postgres mariadb redis otlp-receiver haproxy; do
   step "stand-in shop-offline/$name"
   if have_image "shop-offline/$name:local"; then ok "present"; continue; fi
   build -t "shop-offline/$name:local" -f "$HERE/$name.Dockerfile" "$HERE" \
