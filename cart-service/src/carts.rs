@@ -73,6 +73,13 @@ impl Carts {
     ) -> Result<Vec<Line>, CartError> {
         validate_product_id(product_id)?;
         validate_quantity(quantity)?;
+        if let Some(key) = idempotency_key {
+            match self.store.added_before(user_id, key, product_id, quantity).await? {
+                Some(Added::Repeated) => return self.lines(user_id).await,
+                Some(_) => return Err(CartError::IdempotencyKeyReused),
+                None => {}
+            }
+        }
         let request = GetProductRequest { product_id: product_id.to_owned() };
         let product = match self.upstream.product.send(&request, |mut c, r| async move { c.get_product(r).await }).await
         {

@@ -30,6 +30,11 @@ fn added_key(user_id: &str, idempotency_key: &str) -> String {
     format!("cart:added:{user_id}:{idempotency_key}")
 }
 
+/// What a keyed add remembers of its request: a repeat must name the same product and quantity.
+fn add_request(product_id: &str, quantity: i64) -> String {
+    format!("{product_id}\n{quantity}")
+}
+
 /// How long a keyed add is remembered: longer than any client retries one request.
 const ADDED_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -261,6 +266,23 @@ impl CartStore {
         Ok(lines)
     }
 
+    /// What an add under `idempotency_key` already did, if one did: `Repeated` for the same
+    /// product and quantity, `KeyReused` for another. Read before product is asked for the
+    /// product, so a repeat is answered even while product is slow or down; `add_once` checks
+    /// again, atomically, for a repeat arriving meanwhile.
+    pub async fn added_before(
+        &self,
+        user_id: &str,
+        idempotency_key: &str,
+        product_id: &str,
+        quantity: i64,
+    ) -> Result<Option<Added>, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let seen: Option<String> =
+            redis::cmd("GET").arg(added_key(user_id, idempotency_key)).query_async(&mut conn).await?;
+        Ok(seen.map(|seen| if seen == add_request(product_id, quantity) { Added::Repeated } else { Added::KeyReused }))
+    }
+
     pub async fn add(&self, user_id: &str, snapshot: &Snapshot, quantity: i64) -> Result<Added, CartError> {
         self.add_once(user_id, snapshot, quantity, None).await
     }
@@ -288,7 +310,7 @@ impl CartStore {
             .arg(MAX_LINES)
             .arg(self.idle_ttl.as_secs())
             .arg(user_id)
-            .arg(format!("{}\n{quantity}", snapshot.product_id))
+            .arg(add_request(&snapshot.product_id, quantity))
             .arg(ADDED_TTL.as_secs())
             .invoke_async(&mut conn)
             .await?;

@@ -1,6 +1,6 @@
 //! The REST API's guards and bad input, against the real Redis (lines that need
 //! product-service are covered by the platform's end-to-end tests).
-use crate::helpers::spawn_app;
+use crate::helpers::{closed_port, spawn_app, spawn_app_with};
 use cart_service::{proto::shop::common::v1::Money, store::Snapshot};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -118,4 +118,45 @@ async fn bad_input_is_a_400_with_a_code_and_changes_nothing() {
     let message: Value = checkout.json().await.unwrap();
     assert!(message["error"]["message"].as_str().unwrap().contains("Idempotency-Key"), "{message}");
     assert!(app.store().lines(&shopper.user_id).await.unwrap().is_empty());
+}
+
+/// A repeat of a keyed add is answered from Redis before product is asked: the replica that got
+/// the first try died and the proxy sent it on while product is slow or down, and the repeat
+/// still answers the cart. The key on another add is refused the same way.
+#[tokio::test]
+async fn a_repeated_keyed_add_is_answered_without_asking_product() {
+    let (product_port, payment_port) = (closed_port(), closed_port());
+    let app = spawn_app_with(move |s| {
+        s.upstream.product_grpc_url = format!("http://127.0.0.1:{product_port}");
+        s.upstream.payment_grpc_url = format!("http://127.0.0.1:{payment_port}");
+        s.upstream.timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    let snapshot = Snapshot {
+        product_id: mug.clone(),
+        name: "Mug".to_owned(),
+        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    };
+    // The first try, done before its replica died.
+    app.store().add_once(&shopper.user_id, &snapshot, 2, Some("add-1")).await.unwrap();
+
+    let add = |quantity: i64| {
+        app.request(Method::POST, "/v1/cart/items", &shopper)
+            .header("Idempotency-Key", "add-1")
+            .json(&json!({ "product_id": mug, "quantity": quantity }))
+            .send()
+    };
+    let repeat = add(2).await.unwrap();
+    assert_eq!(repeat.status(), StatusCode::OK, "answered without product");
+    let cart: Value = repeat.json().await.unwrap();
+    assert_eq!(cart["lines"][0]["quantity"], 2, "{cart}");
+    let other = add(3).await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(other).await, "idempotency_key_reused");
+    let lines = app.store().lines(&shopper.user_id).await.unwrap();
+    assert_eq!(lines.iter().map(|l| l.quantity).collect::<Vec<_>>(), [2], "nothing added again");
 }
