@@ -18,6 +18,10 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// service, so services sharing a database would not wait on each other).
 pub const MIGRATION_LOCK: i64 = 0x5348_4f50_0001;
 
+/// The outbox relay's lease (`events/relay.rs`), an advisory lock key: "outbox" and a number
+/// per service.
+pub const RELAY_LEASE: i64 = 0x6f75_7462_6f78_0001;
+
 /// Builds the pool without connecting: the service starts (and reports not-ready) while the
 /// database is down, and connects once it is back.
 pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {

@@ -175,11 +175,13 @@ impl Application {
 }
 
 /// Binds the gRPC port without listening: a port in use fails the start at once, and a test
-/// asking for port 0 learns its number. SO_REUSEADDR as `TcpListener::bind` sets it, so a
-/// replica restarted on its port is not refused it for the old connections' TIME_WAIT.
+/// asking for port 0 learns its number. SO_REUSEADDR on a named port, as `TcpListener::bind`
+/// sets it, so a replica restarted on its port is not refused it for the old connections'
+/// TIME_WAIT; never on port 0, where the kernel could hand two sockets that are bound and not
+/// yet listening the same port.
 fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpSocket> {
     let socket = if host.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
+    socket.set_reuseaddr(port != 0)?;
     socket.bind(SocketAddr::new(host, port))?;
     Ok(socket)
 }

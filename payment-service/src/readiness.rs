@@ -1,26 +1,36 @@
 //! What `/readyz` checks: this service's own dependencies, concurrently, each bounded in time.
 use crate::{db::DbPool, kafka::Kafka};
 use serde::Serialize;
-use std::time::Duration;
-use tokio::sync::watch;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::sync::{watch, Mutex};
+
+/// How long a readiness report is reused: a storm of probes (many replicas' kubelets, a load
+/// balancer, a benchmark) then costs the database and the broker one check a second.
+const REPORT_TTL: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct Readiness {
-    pub pool: DbPool,
-    pub kafka: Kafka,
+    pool: DbPool,
+    kafka: Kafka,
     /// True once the migrations are applied.
-    pub migrated: watch::Receiver<bool>,
-    pub timeout: Duration,
+    migrated: watch::Receiver<bool>,
+    timeout: Duration,
+    /// The last report and when it was made. The async lock also makes concurrent probes
+    /// share one check instead of each starting its own.
+    last: Arc<Mutex<Option<(Instant, Report)>>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub ready: bool,
     /// Each dependency: "ok" or why it is not.
     pub checks: Vec<Check>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Check {
     pub name: &'static str,
     pub ok: bool,
@@ -29,7 +39,26 @@ pub struct Check {
 }
 
 impl Readiness {
+    pub fn new(pool: DbPool, kafka: Kafka, migrated: watch::Receiver<bool>, timeout: Duration) -> Self {
+        Self { pool, kafka, migrated, timeout, last: Arc::new(Mutex::new(None)) }
+    }
+
+    /// The current report, at most `REPORT_TTL` old.
     pub async fn report(&self) -> Report {
+        let mut last = self.last.lock().await;
+        if let Some((made, report)) = last.as_ref() {
+            if made.elapsed() < REPORT_TTL {
+                return report.clone();
+            }
+        }
+        let report = self.check().await;
+        // Pending migrations are a local fact, free to re-check: only store reports that
+        // asked the dependencies, so readiness turns green the moment the schema exists.
+        *last = if *self.migrated.borrow() { Some((Instant::now(), report.clone())) } else { None };
+        report
+    }
+
+    async fn check(&self) -> Report {
         let database = async {
             if !*self.migrated.borrow() {
                 return Err(anyhow::anyhow!("migrations not applied yet"));

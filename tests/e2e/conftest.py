@@ -7,12 +7,16 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from shop import BINARIES, ROOT, Platform, call, wait_until
+
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+from topics import settings as topic_settings, topics  # noqa: E402
 
 BROKER = "127.0.0.1:9092"
 PORTS = {"auth-service": (18081, 15051), "product-service": (18082, 15052),
@@ -47,11 +51,10 @@ def create_databases(run: str) -> dict:
     return names
 
 
-def create_topics(names: list[str]):
+def create_topics(names: list[tuple[str, int]]):
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
-    for name in names:
-        partitions = "1" if name.endswith(".dlq") else "3"
-        subprocess.run([tansu, "topic", "create", name, "--broker", f"tcp://{BROKER}", "--partitions", partitions],
+    for name, partitions in names:
+        subprocess.run([tansu, "topic", "create", name, "--broker", f"tcp://{BROKER}", "--partitions", str(partitions)],
                        check=True, capture_output=True)
 
 
@@ -62,22 +65,22 @@ class Running:
         self.tmp = tmp
         self.run = uuid7_hex()
         self.databases = create_databases(self.run)
-        self.topics = {kind: f"e2e.{self.run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
-        create_topics([*self.topics.values(), *(f"{topic}.dlq" for topic in self.topics.values())])
+        # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
+        rename = lambda name: f"e2e.{self.run}.{name}"  # noqa: E731
+        self.topics = {name.split(".")[0]: rename(name) for name, _ in topics() if not name.endswith(".dlq")}
+        create_topics(list(topics(rename=rename)))
+        wiring = topic_settings(rename)
         self.processes: dict[str, subprocess.Popen] = {}
         self.binaries = BINARIES
         auth_http = PORTS["auth-service"][0]
         self.env = {
             "auth-service": {
                 "AUTH_DATABASE_URL": f"postgres://auth:auth@127.0.0.1:5432/{self.databases['auth-service']}",
-                "AUTH_KAFKA_EVENTS_TOPIC": self.topics["auth"],
-                "AUTH_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
                 "AUTH_KAFKA_GROUP_ID": f"e2e-auth-{self.run}",
                 "AUTH_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
             },
             "product-service": {
                 "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
-                "PRODUCT_KAFKA_EVENTS_TOPIC": self.topics["product"],
                 "PRODUCT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
                 "PRODUCT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
                 "PRODUCT_RESERVATION_TTL_SECS": "5",
@@ -85,8 +88,6 @@ class Running:
             },
             "payment-service": {
                 "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
-                "PAYMENT_KAFKA_EVENTS_TOPIC": self.topics["payment"],
-                "PAYMENT_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
                 "PAYMENT_KAFKA_GROUP_ID": f"e2e-payment-{self.run}",
                 "PAYMENT_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 # Pending charges are looked at again within a fifth of a second of being due.
@@ -98,15 +99,13 @@ class Running:
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",
                 "CART_PRODUCT_GRPC_URL": f"http://127.0.0.1:{PORTS['product-service'][1]}",
                 "CART_PAYMENT_GRPC_URL": f"http://127.0.0.1:{PORTS['payment-service'][1]}",
-                "CART_KAFKA_PRODUCT_EVENTS_TOPIC": self.topics["product"],
-                "CART_KAFKA_PAYMENT_EVENTS_TOPIC": self.topics["payment"],
-                "CART_KAFKA_AUTH_EVENTS_TOPIC": self.topics["auth"],
                 "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
                 "CART_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 "CART_UPSTREAM_TIMEOUT_MS": "2000",
             },
         }
         for service, (http, grpc) in PORTS.items():
+            self.env[service].update(wiring.get(service, {}))
             prefix = service.split("-")[0].upper()
             self.env[service][f"{prefix}_HTTP_PORT"] = str(http)
             if grpc:

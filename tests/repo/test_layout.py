@@ -81,3 +81,13 @@ def test_each_service_has_a_path_filtered_workflow(service):
         assert f"{service}/**" in paths and "contracts/**" in paths, f"{short}.yml {event}"
     steps = " ".join(str(step.get("run", "")) for job in workflow["jobs"].values() for step in job["steps"])
     assert f"make -C {service} test" in steps and f"make -C {service} lint" in steps
+
+
+def test_a_workflow_runs_the_repository_and_deployment_checks_on_every_change():
+    """No service's workflow runs tests/repo or tests/deploy (each is path-filtered to its
+    service): the repository's own workflow does, unfiltered."""
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "repository.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))
+    assert "paths" not in (triggers["push"] or {}) and "paths" not in (triggers["pull_request"] or {})
+    steps = " ".join(str(step.get("run", "")) for job in workflow["jobs"].values() for step in job["steps"])
+    assert "make repo-check" in steps and "make deploy-check" in steps

@@ -51,6 +51,8 @@ from stores import Stores
 from stripe_mock import StripeMock
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+from topics import settings as topic_settings, topics  # noqa: E402
 # Release builds (make chaos); PROFILE=debug runs a quick functional check on debug builds.
 PROFILE = os.environ.get("PROFILE", "release")
 # The Makefile's CARGO_TARGET_DIR (one folder may serve several clones), else the checkout's own.
@@ -96,11 +98,11 @@ def start_services():
     services("start")
 
 
-def create_topics(names: list[str]):
+def create_topics(names: list[tuple[str, int]]):
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
-    for name in names:
-        partitions = "1" if name.endswith(".dlq") else "3"
-        subprocess.run([tansu, "topic", "create", name, "--broker", "tcp://127.0.0.1:9092", "--partitions", partitions],
+    for name, partitions in names:
+        subprocess.run([tansu, "topic", "create", name, "--broker", "tcp://127.0.0.1:9092", "--partitions",
+                        str(partitions)],
                        check=True, capture_output=True)
 
 
@@ -108,15 +110,14 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
     """The services (and create-admin, the auditor, psql and mysql) on the throwaway stores,
     this run's topics and groups, and the Stripe stand-in."""
     run = uuid.uuid4().hex[:12]
-    topics = {kind: f"chaos.{run}.{kind}.events.v1" for kind in ["auth", "product", "payment"]}
-    create_topics([*topics.values(), *(f"{t}.dlq" for t in topics.values())])
+    # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
+    rename = lambda name: f"chaos.{run}.{name}"  # noqa: E731
+    create_topics(list(topics(rename=rename)))
+    wiring = {key: topic for service in topic_settings(rename).values() for key, topic in service.items()}
     return {
         **stores.environment(),
-        "AUTH_KAFKA_EVENTS_TOPIC": topics["auth"], "AUTH_KAFKA_PAYMENT_EVENTS_TOPIC": topics["payment"],
-        "AUTH_KAFKA_GROUP_ID": f"chaos-auth-{run}", "PRODUCT_KAFKA_EVENTS_TOPIC": topics["product"],
-        "PAYMENT_KAFKA_EVENTS_TOPIC": topics["payment"], "PAYMENT_KAFKA_PRODUCT_EVENTS_TOPIC": topics["product"],
-        "PAYMENT_KAFKA_GROUP_ID": f"chaos-payment-{run}", "CART_KAFKA_PRODUCT_EVENTS_TOPIC": topics["product"],
-        "CART_KAFKA_PAYMENT_EVENTS_TOPIC": topics["payment"], "CART_KAFKA_AUTH_EVENTS_TOPIC": topics["auth"],
+        **wiring,
+        "AUTH_KAFKA_GROUP_ID": f"chaos-auth-{run}", "PAYMENT_KAFKA_GROUP_ID": f"chaos-payment-{run}",
         "CART_KAFKA_GROUP_ID": f"chaos-cart-{run}",
         "LOADGEN_AUTH_BIN": str(BINARIES / "auth-service"),
         "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",

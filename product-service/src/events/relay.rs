@@ -7,7 +7,7 @@
 //! still in flight, and a consumer could apply an older event over a newer one.
 //!
 //! A round is one transaction that first takes the relay lease, the transaction-level advisory
-//! lock `LEASE` (advisory locks are scoped to the database). `pg_try_advisory_xact_lock` never
+//! lock `RELAY_LEASE` (`db.rs`; advisory locks are scoped to the database). `pg_try_advisory_xact_lock` never
 //! waits: a replica that finds the lease taken skips its round, because another one is
 //! publishing the same rows. So a replica behind one that waits on a down broker neither waits
 //! on a lock nor logs anything. PostgreSQL frees the lease when the holder commits or rolls
@@ -28,7 +28,10 @@
 //! taken by a transaction that commits after a higher id was published goes out after it.
 //! Events whose order matters must come from transactions that commit one after the other
 //! (the later one waits for the earlier one's row lock before it enqueues).
-use crate::{db::DbPool, schema::outbox};
+use crate::{
+    db::{DbPool, RELAY_LEASE},
+    schema::outbox,
+};
 use anyhow::Context;
 use diesel::prelude::*;
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
@@ -42,9 +45,6 @@ use tokio::sync::{watch, Notify};
 
 /// Rows per batch in production (`run`).
 pub const BATCH: i64 = 100;
-
-/// The relay lease: an advisory lock key ("outbox" and a number of this service).
-const LEASE: i64 = 0x6f75_7462_6f78_0002;
 
 diesel::define_sql_function! {
     /// Takes the transaction-level advisory lock `key` if it is free; never waits.
@@ -114,7 +114,7 @@ impl Relay {
         let mut conn = self.pool.get().await.context("no database connection")?;
         conn.transaction::<_, anyhow::Error, _>(|conn| {
             async move {
-                let leased: bool = diesel::select(pg_try_advisory_xact_lock(LEASE))
+                let leased: bool = diesel::select(pg_try_advisory_xact_lock(RELAY_LEASE))
                     .get_result(conn)
                     .await
                     .context("taking the relay lease")?;
