@@ -73,6 +73,10 @@ impl Carts {
     ) -> Result<Vec<Line>, CartError> {
         validate_product_id(product_id)?;
         validate_quantity(quantity)?;
+        // The id as product-service writes it (lower case), which is what a keyed add remembers:
+        // a repeat spelled in upper case is the same add.
+        let product_id = product_id.to_ascii_lowercase();
+        let product_id = product_id.as_str();
         if let Some(key) = idempotency_key {
             match self.store.added_before(user_id, key, product_id, quantity).await? {
                 Some(Added::Repeated) => return self.lines(user_id).await,

@@ -83,6 +83,16 @@ struct Owned {
 /// request is told the checkout is in progress.
 const CLAIM_TRIES: usize = 3;
 
+/// The state of a record whose last run reserved nothing (empty cart, lines unavailable, out of
+/// stock): the key may be used again, for the cart as it is then, with any payment token.
+const REUSABLE: &str = "reusable";
+
+/// Whether a save is the run's last: that one also removes the run's heartbeat.
+enum Ended {
+    Yes,
+    No,
+}
+
 /// The answer to a checkout request: an HTTP status and a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -199,19 +209,19 @@ impl Checkouts {
             }
             // Nothing was reserved, so nothing charged (product holds all lines or none): the
             // key may be used again, for the cart as it will be then.
+            // The record stays, marked reusable, rather than being deleted: a run taken over
+            // earlier can then not write its answer back over it (its save finds other text).
             Err(CartError::CartEmpty | CartError::LinesUnavailable(_) | CartError::OutOfStock(_)) => {
-                if !self.store.replace(&owned.key, &owned.written, None, self.record_ttl).await? {
-                    tracing::info!("another run took the checkout over; its record stays");
-                }
-                return outcome;
+                *record = Record { state: REUSABLE.to_owned(), lines: Vec::new(), ..record.clone() };
             }
-            // Payment is still charging under this key for another run of the checkout (one
-            // that is alive, or was until lately): that run owns the record, leave it as it is.
+            // Payment is still charging under this key for another run of the checkout: the
+            // record stays in progress, and once this run's heartbeat lapses a retry resumes it
+            // and gets the charge's outcome from payment.
             Err(CartError::CheckoutInProgress) => return outcome,
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
             Err(_) => record.state = "retryable".to_owned(),
         }
-        if !self.save(&mut owned).await? {
+        if !self.save(&mut owned, Ended::Yes).await? {
             // The record is another run's now: its answer is the one kept (payment and product
             // answer every run of one checkout alike, so the two agree but for a failure).
             tracing::info!("another run took the checkout over; its record stays");
@@ -225,19 +235,33 @@ impl Checkouts {
     /// again, finds the checkout in progress.
     async fn begin(&self, record_key: &str, checkout_id: &str, fingerprint: &str) -> Result<Begun, CartError> {
         let run = uuid::Uuid::now_v7().to_string();
+        let fresh = || Record {
+            checkout_id: checkout_id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            state: "in_progress".to_owned(),
+            status: 0,
+            body: Value::Null,
+            updated_at: now(),
+            lines: Vec::new(),
+            run: run.clone(),
+        };
         for _ in 0..CLAIM_TRIES {
             let current = self.store.get(record_key).await?;
+            let reusable = match &current {
+                None => true,
+                Some(text) => serde_json::from_str::<Record>(text).is_ok_and(|r| r.state == REUSABLE),
+            };
             let record = match &current {
-                None => Record {
-                    checkout_id: checkout_id.to_owned(),
-                    fingerprint: fingerprint.to_owned(),
-                    state: "in_progress".to_owned(),
-                    status: 0,
-                    body: Value::Null,
-                    updated_at: now(),
-                    lines: Vec::new(),
-                    run: run.clone(),
-                },
+                // A new checkout, or a key whose last run reserved nothing (any payment token):
+                // unless a run of it still beats (its record lost with Redis, or it wrote the
+                // reusable mark and has not stopped yet).
+                _ if reusable => {
+                    if self.alive(record_key).await? {
+                        return Err(CartError::CheckoutInProgress);
+                    }
+                    fresh()
+                }
+                None => fresh(),
                 Some(text) => {
                     let existing: Record = serde_json::from_str(text).map_err(anyhow::Error::from)?;
                     if existing.fingerprint != fingerprint {
@@ -283,10 +307,12 @@ impl Checkouts {
     /// Writes the record over the text this run last wrote; `false` when another run took it
     /// over since (its text is there). Keeps the record's expiry: it counts from the
     /// checkout's start, like payment's keys, so retries cannot keep a key alive longer than
-    /// the stores behind it remember it.
-    async fn save(&self, owned: &mut Owned) -> Result<bool, CartError> {
+    /// the stores behind it remember it. A run's last save also removes its heartbeat, in the
+    /// same script: a retry of a retryable or reusable record need not wait out the lease.
+    async fn save(&self, owned: &mut Owned, ended: Ended) -> Result<bool, CartError> {
         let text = serde_json::to_string(&owned.record).map_err(anyhow::Error::from)?;
-        let saved = self.store.replace(&owned.key, &owned.written, Some(&text), self.record_ttl).await?;
+        let alive = matches!(ended, Ended::Yes).then(|| alive_key(&owned.key));
+        let saved = self.store.replace(&owned.key, &owned.written, &text, alive.as_deref(), self.record_ttl).await?;
         if saved {
             owned.written = text;
         }
@@ -312,7 +338,7 @@ impl Checkouts {
             unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
             // Fixed before anything is reserved: a retry after a crash resumes these lines.
             owned.record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-            if !self.save(owned).await? {
+            if !self.save(owned, Ended::No).await? {
                 return Err(CartError::CheckoutInProgress); // another run took it over: it goes on
             }
         }

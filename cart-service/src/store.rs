@@ -163,20 +163,19 @@ return 1
     )
 });
 
-/// `replace`: KEYS the key; ARGV the expected text, whether to write (else delete), the new
-/// text and the TTL for a key that was lost.
+/// `replace`: KEYS the key and the key to delete with it; ARGV the expected text, the new one,
+/// the TTL for a key that was lost, and whether to delete the second key.
 static REPLACE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[1] then return 0 end
-if ARGV[2] == '0' then
-  redis.call('DEL', KEYS[1])
-elseif current then
-  redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+if current then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 else
-  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
+if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
 return 1
 ",
     )
@@ -439,23 +438,25 @@ impl CartStore {
         Ok(claimed == 1)
     }
 
-    /// Replaces `key`'s text `expected` with `value` (`None`: deletes it), keeping its expiry;
-    /// a key that is gone (Redis lost it) is written again with `ttl`. `false` when the key
-    /// holds another text: someone else wrote it since, and theirs stays.
+    /// Replaces `key`'s text `expected` with `value`, keeping its expiry, and deletes `release`
+    /// with it when given; a key that is gone (Redis lost it) is written again with `ttl`.
+    /// `false` when the key holds another text: someone else wrote it since, and theirs stays.
     pub async fn replace(
         &self,
         key: &str,
         expected: &str,
-        value: Option<&str>,
+        value: &str,
+        release: Option<&str>,
         ttl: Duration,
     ) -> Result<bool, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let replaced: i64 = REPLACE
             .key(key)
+            .key(release.unwrap_or(key))
             .arg(expected)
-            .arg(if value.is_some() { "1" } else { "0" })
-            .arg(value.unwrap_or_default())
+            .arg(value)
             .arg(ttl.as_secs())
+            .arg(if release.is_some() { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
         Ok(replaced == 1)

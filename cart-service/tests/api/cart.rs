@@ -152,6 +152,15 @@ async fn a_repeated_keyed_add_is_answered_without_asking_product() {
     };
     let repeat = add(2).await.unwrap();
     assert_eq!(repeat.status(), StatusCode::OK, "answered without product");
+    // The same add with the id in upper case (a UUID either way) is the same add.
+    let shouted = app
+        .request(Method::POST, "/v1/cart/items", &shopper)
+        .header("Idempotency-Key", "add-1")
+        .json(&json!({ "product_id": mug.to_uppercase(), "quantity": 2 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shouted.status(), StatusCode::OK, "the same add, spelled in upper case");
     let cart: Value = repeat.json().await.unwrap();
     assert_eq!(cart["lines"][0]["quantity"], 2, "{cart}");
     let other = add(3).await.unwrap();

@@ -176,3 +176,36 @@ async fn a_run_taken_over_leaves_the_answer_of_the_run_that_took_over() {
     assert_eq!(retry.status(), StatusCode::PAYMENT_REQUIRED, "the answer of the run that took over");
     assert_eq!(retry.json::<Value>().await.unwrap(), declined);
 }
+
+/// A run that reserved nothing leaves the key reusable (a mark, not a deleted record): a run
+/// taken over earlier and ending later cannot write its answer back over the mark, and the key
+/// can be used again at once (the run's last save removed its heartbeat).
+#[tokio::test]
+async fn a_run_taken_over_cannot_write_over_a_key_left_reusable() {
+    let (app, _silent) = spawn_app_with_product_silent(Duration::from_millis(1500)).await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+    let name = format!("cart:checkout:{}:key-reusable", shopper.user_id);
+    let give_up = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // What the run that took over leaves when product refuses the lines: a reusable mark.
+        let (mut saved, _) = record(&app, &shopper.user_id, "key-reusable").await;
+        saved["state"] = json!("reusable");
+        saved["lines"] = json!([]);
+        saved["run"] = json!("the-run-that-took-over");
+        let mut conn = app.redis.connection().await.unwrap();
+        let _: () =
+            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+        let alive = format!("cart:checkout-alive:{}:key-reusable", shopper.user_id);
+        let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut conn).await.unwrap();
+    };
+    let (first, ()) = tokio::join!(checkout(&app, &shopper, "key-reusable"), give_up);
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "the first run's own answer");
+    let (saved, _) = record(&app, &shopper.user_id, "key-reusable").await;
+    assert_eq!(saved["state"], "reusable", "the taken-over run did not write over the mark: {saved}");
+
+    // Used again: a new run with the cart as it is (here it stops at product again).
+    let again = checkout(&app, &shopper, "key-reusable").await;
+    assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE, "run again, not 409 in progress");
+    assert_eq!(record(&app, &shopper.user_id, "key-reusable").await.0["state"], "retryable");
+}
