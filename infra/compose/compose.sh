@@ -28,8 +28,13 @@ PROXY_DNS_SLOTS=10 PROXY_AUTH_SOURCE='' \
   PROXY_BIND=0.0.0.0:8080 PROXY_AUTH_BIND=0.0.0.0:8090 PROXY_STATS_BIND=0.0.0.0:8404 PROXY_ADMIN_BIND=127.0.0.1:8405 \
   PROXY_AUTH=auth-service:8081 PROXY_PRODUCT=product-service:8082 PROXY_CART=cart-service:8083 \
   PROXY_PAYMENT=payment-service:8084 bash "$COMPOSE_DIR/../local/proxy.sh" config >"$SHOP_PROXY_CONFIG.new"
+# Readable by the proxy's own user whatever the caller's umask (nothing secret in it).
+chmod 644 "$SHOP_PROXY_CONFIG.new"
 mv "$SHOP_PROXY_CONFIG.new" "$SHOP_PROXY_CONFIG"
-export SHOP_PROXY_CONFIG
+# HAProxy reads its configuration at start, and the mount holds the file it started with: the
+# hash is in the proxy's environment, so `make up` recreates the proxy when the file changed.
+SHOP_PROXY_CONFIG_HASH=$(sha256sum "$SHOP_PROXY_CONFIG" | cut -c1-16)
+export SHOP_PROXY_CONFIG SHOP_PROXY_CONFIG_HASH
 
 offline() {
   case "${SHOP_OFFLINE:-auto}" in

@@ -33,9 +33,10 @@ fi
 
 # SCALE="cart-service=3 payment-service=2": containers per service, 1 to 5 (default 1 each).
 declare -A COUNT=([auth-service]=1 [product-service]=1 [cart-service]=1 [payment-service]=1)
-for entry in ${SCALE:-}; do
+read -ra entries <<<"${SCALE:-}"  # split on spaces, no file-name expansion
+for entry in "${entries[@]}"; do
   service=${entry%%=*} n=${entry#*=}
-  [ -n "${COUNT[$service]:-}" ] \
+  [ -n "$service" ] && [ -n "${COUNT[$service]:-}" ] \
     || fail "SCALE: '$service'" "name one of: auth-service product-service cart-service payment-service"
   [[ "$n" =~ ^[1-5]$ ]] || fail "SCALE: '$entry'" "give each service a count from 1 to 5: cart-service=3"
   COUNT[$service]=$n

@@ -70,7 +70,9 @@ EOF
 
 # Docker's embedded DNS: a scaled service's name answers every running container. Each answer
 # is held a second, so a container that left is out within a second or two (its health checks
-# fail first anyway) and a new one is in as soon as it is resolved and ready.
+# fail first anyway). A newly resolved container is taken as up until its first check, a second
+# later: a request it cannot serve yet is refused (connection) and sent on, or answered 503
+# with Retry-After by the service itself.
 resolvers() {
   cat <<EOF
 

@@ -8,6 +8,11 @@ import uuid
 
 from shop import Platform, call, sign_up, wait_until
 
+# Answers "checkout in progress" (409, Retry-After) the shoppers were given and asked again
+# after: a test prints how many, a cut checkout's wait for the dead replica's heartbeat to lapse.
+IN_PROGRESS_ANSWERS = [0]
+_COUNTING = threading.Lock()
+
 
 def in_progress(response) -> bool:
     return (response.status == 409 and isinstance(response.body, dict)
@@ -31,6 +36,8 @@ def write(method: str, url: str, body, token: str, key: str):
     for _ in range(40):
         if not in_progress(response):
             break
+        with _COUNTING:
+            IN_PROGRESS_ANSWERS[0] += 1
         time.sleep(float(response.headers.get("retry-after", "1")))
         response = call(method, url, body, token, headers)
     return response, retried
