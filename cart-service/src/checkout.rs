@@ -123,11 +123,16 @@ fn alive_key(record_key: &str) -> String {
 }
 
 /// Stops the heartbeat when the checkout ends, also when its future is dropped (the client left).
-struct Heartbeat(tokio::task::JoinHandle<()>);
+struct Heartbeat {
+    task: tokio::task::JoinHandle<()>,
+    /// Resolves when the run no longer holds the lease: another run took the checkout over, or
+    /// no beat was written for longer than the lease leaves room for.
+    lost: tokio::sync::oneshot::Receiver<()>,
+}
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -191,8 +196,14 @@ impl Checkouts {
             Begun::Replay(answer) => return Ok(answer),
             Begun::Run(owned) => owned,
         };
-        let heartbeat = self.beat(&owned.key);
-        let outcome = self.run(user_id, token, &mut owned, payment_token).await;
+        let mut heartbeat = self.beat(&owned.key, &owned.record.run);
+        // A run that lost its lease stops where it is, as if its replica had died: another run
+        // may be resuming the checkout, and every step is safe to cut (each is keyed by the
+        // checkout id in product and payment).
+        let outcome = tokio::select! {
+            outcome = self.run(user_id, token, &mut owned, payment_token) => outcome,
+            _ = &mut heartbeat.lost => Err(CartError::unavailable(anyhow::anyhow!("this run lost the checkout's lease"))),
+        };
         drop(heartbeat);
         let record = &mut owned.record;
         record.state = "done".to_owned();
@@ -278,7 +289,8 @@ impl Checkouts {
             };
             let text = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
             let alive = alive_key(record_key);
-            if self.store.claim(record_key, &alive, current.as_deref(), &text, self.record_ttl, LEASE).await? {
+            let beat = (alive.as_str(), run.as_str());
+            if self.store.claim(record_key, beat, current.as_deref(), &text, self.record_ttl, LEASE).await? {
                 return Ok(Begun::Run(Owned { key: record_key.to_owned(), record, written: text }));
             }
         }
@@ -286,16 +298,31 @@ impl Checkouts {
     }
 
     /// Beats for the checkout under `record_key` until the returned guard is dropped.
-    fn beat(&self, record_key: &str) -> Heartbeat {
-        let (store, alive) = (self.store.clone(), alive_key(record_key));
-        Heartbeat(tokio::spawn(async move {
+    fn beat(&self, record_key: &str, run: &str) -> Heartbeat {
+        let (store, alive, run) = (self.store.clone(), alive_key(record_key), run.to_owned());
+        let (lose, lost) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut last_beat = tokio::time::Instant::now();
             loop {
-                if let Err(error) = store.put(&alive, "1", LEASE).await {
-                    tracing::warn!(error = %error, "the checkout's heartbeat was not written");
+                match store.beat(&alive, &run, LEASE).await {
+                    Ok(true) => last_beat = tokio::time::Instant::now(),
+                    Ok(false) => {
+                        tracing::warn!("another run took the checkout over; this one stops");
+                        let _ = lose.send(());
+                        return;
+                    }
+                    Err(error) => tracing::warn!(error = %error, "the checkout's heartbeat was not written"),
+                }
+                // Past this, the lease may lapse before the next beat lands: stop first.
+                if last_beat.elapsed() + HEARTBEAT >= LEASE {
+                    tracing::warn!("the checkout's heartbeat could not be written for too long; this run stops");
+                    let _ = lose.send(());
+                    return;
                 }
                 tokio::time::sleep(HEARTBEAT).await;
             }
-        }))
+        });
+        Heartbeat { task, lost }
     }
 
     /// Whether the replica running a checkout still beats. The claim set the first beat with
@@ -312,7 +339,8 @@ impl Checkouts {
     async fn save(&self, owned: &mut Owned, ended: Ended) -> Result<bool, CartError> {
         let text = serde_json::to_string(&owned.record).map_err(anyhow::Error::from)?;
         let alive = matches!(ended, Ended::Yes).then(|| alive_key(&owned.key));
-        let saved = self.store.replace(&owned.key, &owned.written, &text, alive.as_deref(), self.record_ttl).await?;
+        let release = alive.as_deref().map(|alive| (alive, owned.record.run.as_str()));
+        let saved = self.store.replace(&owned.key, &owned.written, &text, release, self.record_ttl).await?;
         if saved {
             owned.written = text;
         }

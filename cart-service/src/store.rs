@@ -145,7 +145,7 @@ return redis.call('DEL', KEYS[1])
 });
 
 /// `claim`: KEYS record, alive; ARGV whether a text is expected, the text, the new one, the
-/// record's TTL and the lease (seconds).
+/// record's TTL, the lease (seconds) and the run that beats.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -157,14 +157,27 @@ else
   if current ~= ARGV[2] then return 0 end
   redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
 end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[5])
+redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[5])
 return 1
 ",
     )
 });
 
-/// `replace`: KEYS the key and the key to delete with it; ARGV the expected text, the new one,
-/// the TTL for a key that was lost, and whether to delete the second key.
+/// `beat`: KEYS the heartbeat; ARGV the run and the lease (seconds). A heartbeat that lapsed
+/// (no key) is written again: the run still holds the record unless a claim replaced it.
+static BEAT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+",
+    )
+});
+
+/// `replace`: KEYS the key and a heartbeat key; ARGV the expected text, the new one, the TTL
+/// for a key that was lost, whether to delete the heartbeat, and the run it must hold.
 static REPLACE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -175,7 +188,7 @@ if current then
 else
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 end
-if ARGV[4] == '1' then redis.call('DEL', KEYS[2]) end
+if ARGV[4] == '1' and redis.call('GET', KEYS[2]) == ARGV[5] then redis.call('DEL', KEYS[2]) end
 return 1
 ",
     )
@@ -413,12 +426,12 @@ impl CartStore {
     }
 
     /// Writes `value` under `key` if it still holds `expected` (`None`: if it does not exist;
-    /// then with `ttl`), and sets `alive` for `lease` with it; `false` when another writer got
+    /// then with `ttl`), and sets `alive` to `run` for `lease` with it; `false` when another writer got
     /// there first. One script: of two callers that read the same text, one wins.
     pub async fn claim(
         &self,
         key: &str,
-        alive: &str,
+        (alive, run): (&str, &str),
         expected: Option<&str>,
         value: &str,
         ttl: Duration,
@@ -433,30 +446,41 @@ impl CartStore {
             .arg(value)
             .arg(ttl.as_secs())
             .arg(lease.as_secs())
+            .arg(run)
             .invoke_async(&mut conn)
             .await?;
         Ok(claimed == 1)
     }
 
-    /// Replaces `key`'s text `expected` with `value`, keeping its expiry, and deletes `release`
-    /// with it when given; a key that is gone (Redis lost it) is written again with `ttl`.
+    /// Renews a checkout run's heartbeat `alive` for `lease`, unless another run holds it:
+    /// `false` then (the checkout was taken over).
+    pub async fn beat(&self, alive: &str, run: &str, lease: Duration) -> Result<bool, CartError> {
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let beaten: i64 = BEAT.key(alive).arg(run).arg(lease.as_secs()).invoke_async(&mut conn).await?;
+        Ok(beaten == 1)
+    }
+
+    /// Replaces `key`'s text `expected` with `value`, keeping its expiry, and with it deletes
+    /// the heartbeat key `release` names if that run still holds it; a key that is gone (Redis lost it) is written again with `ttl`.
     /// `false` when the key holds another text: someone else wrote it since, and theirs stays.
     pub async fn replace(
         &self,
         key: &str,
         expected: &str,
         value: &str,
-        release: Option<&str>,
+        release: Option<(&str, &str)>,
         ttl: Duration,
     ) -> Result<bool, CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let (alive, run) = release.unwrap_or((key, ""));
         let replaced: i64 = REPLACE
             .key(key)
-            .key(release.unwrap_or(key))
+            .key(alive)
             .arg(expected)
             .arg(value)
             .arg(ttl.as_secs())
             .arg(if release.is_some() { "1" } else { "0" })
+            .arg(run)
             .invoke_async(&mut conn)
             .await?;
         Ok(replaced == 1)

@@ -209,3 +209,44 @@ async fn a_run_taken_over_cannot_write_over_a_key_left_reusable() {
     assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE, "run again, not 409 in progress");
     assert_eq!(record(&app, &shopper.user_id, "key-reusable").await.0["state"], "retryable");
 }
+
+/// A run whose checkout another run took over stops at its next beat, as if its replica had
+/// died, instead of going on with its calls until their deadlines; and it leaves the record and
+/// the heartbeat to the run that took over.
+#[tokio::test]
+async fn a_run_whose_checkout_was_taken_over_stops_at_its_next_beat() {
+    // Product would keep the first run waiting 30 s.
+    let (app, _silent) = spawn_app_with_product_silent(Duration::from_secs(30)).await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+    let name = format!("cart:checkout:{}:key-stop", shopper.user_id);
+    let alive = format!("cart:checkout-alive:{}:key-stop", shopper.user_id);
+    let take_over = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // What a claim by another run writes: the record with its run, and its heartbeat.
+        let (mut saved, _) = record(&app, &shopper.user_id, "key-stop").await;
+        saved["run"] = json!("the-run-that-took-over");
+        let mut conn = app.redis.connection().await.unwrap();
+        let _: () =
+            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg(&alive)
+            .arg("the-run-that-took-over")
+            .arg("EX")
+            .arg(6)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    };
+    let stopped = tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::join!(checkout(&app, &shopper, "key-stop"), take_over).0
+    })
+    .await
+    .expect("the first run stops at its next beat, long before product's 30 s deadline");
+    assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let (saved, _) = record(&app, &shopper.user_id, "key-stop").await;
+    assert_eq!(saved["run"], "the-run-that-took-over", "the record stays the other run's: {saved}");
+    let mut conn = app.redis.connection().await.unwrap();
+    let holder: Option<String> = redis::cmd("GET").arg(&alive).query_async(&mut conn).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("the-run-that-took-over"), "its heartbeat is left alone");
+}
