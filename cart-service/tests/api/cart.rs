@@ -1,7 +1,6 @@
 //! The REST API's guards and bad input, against the real Redis (lines that need
 //! product-service are covered by the platform's end-to-end tests).
-use crate::helpers::{closed_port, spawn_app, spawn_app_with};
-use cart_service::{proto::shop::common::v1::Money, store::Snapshot};
+use crate::helpers::{closed_port, mug_snapshot, spawn_app, spawn_app_with};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -55,13 +54,7 @@ async fn a_cart_is_read_edited_and_cleared_without_calling_anyone() {
     let empty: Value = app.request(Method::GET, "/v1/cart", &shopper).send().await.unwrap().json().await.unwrap();
     assert_eq!(empty["lines"], json!([]));
     let mug = uuid::Uuid::now_v7().to_string();
-    let snapshot = Snapshot {
-        product_id: mug.clone(),
-        name: "Mug".to_owned(),
-        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
-        available: true,
-        version: 1,
-    };
+    let snapshot = mug_snapshot(&mug);
     app.store().add(&shopper.user_id, &snapshot, 2).await.unwrap();
     let cart: Value = app.request(Method::GET, "/v1/cart", &shopper).send().await.unwrap().json().await.unwrap();
     assert_eq!(cart["total"], json!({ "amount_minor": 2500, "currency": "EUR" }));
@@ -134,13 +127,7 @@ async fn a_repeated_keyed_add_is_answered_without_asking_product() {
     .await;
     let shopper = app.shopper();
     let mug = uuid::Uuid::now_v7().to_string();
-    let snapshot = Snapshot {
-        product_id: mug.clone(),
-        name: "Mug".to_owned(),
-        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
-        available: true,
-        version: 1,
-    };
+    let snapshot = mug_snapshot(&mug);
     // The first try, done before its replica died.
     app.store().add_once(&shopper.user_id, &snapshot, 2, Some("add-1")).await.unwrap();
 

@@ -2,8 +2,7 @@
 //! attempt stops after reserving would begin): its id derives from the key, it keeps the
 //! lines it started with and the expiry it started with (issue "Checkout money invariants",
 //! findings 3, 4 and 5).
-use crate::helpers::{closed_port, spawn_app_with, Shopper, TestApp};
-use cart_service::{proto::shop::common::v1::Money, store::Snapshot};
+use crate::helpers::{closed_port, mug_snapshot, spawn_app_with, Shopper, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -25,6 +24,16 @@ async fn record(app: &TestApp, user_id: &str, key: &str) -> (Value, i64) {
     (serde_json::from_str(&text).unwrap(), ttl)
 }
 
+/// Rewrites the checkout record under `key` as another run would, keeping its expiry.
+async fn rewrite_record(app: &TestApp, user_id: &str, key: &str, edit: impl FnOnce(&mut Value)) {
+    let (mut saved, _) = record(app, user_id, key).await;
+    edit(&mut saved);
+    let name = format!("cart:checkout:{user_id}:{key}");
+    let mut conn = app.redis.connection().await.unwrap();
+    let _: () =
+        redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+}
+
 /// Cart with product and payment out of reach: each checkout attempt stops where reserving
 /// would begin.
 async fn spawn_app_out_of_reach() -> TestApp {
@@ -35,16 +44,6 @@ async fn spawn_app_out_of_reach() -> TestApp {
         s.upstream.timeout = Duration::from_millis(300);
     })
     .await
-}
-
-fn mug_snapshot(product_id: &str) -> Snapshot {
-    Snapshot {
-        product_id: product_id.to_owned(),
-        name: "Mug".to_owned(),
-        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
-        available: true,
-        version: 1,
-    }
 }
 
 #[tokio::test]
@@ -87,14 +86,13 @@ async fn a_checkout_whose_replica_died_is_resumed_by_its_retry_once_its_heartbea
     // What a replica leaves behind when it dies after marking the checkout in progress.
     let first = checkout(&app, &shopper, "key-died").await;
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "product is out of reach");
-    let (mut saved, _) = record(&app, &shopper.user_id, "key-died").await;
-    saved["state"] = json!("in_progress");
-    saved["updated_at"] = json!(saved["updated_at"].as_i64().unwrap() - 10);
-    let name = format!("cart:checkout:{}:key-died", shopper.user_id);
+    rewrite_record(&app, &shopper.user_id, "key-died", |saved| {
+        saved["state"] = json!("in_progress");
+        saved["updated_at"] = json!(saved["updated_at"].as_i64().unwrap() - 10);
+    })
+    .await;
     let alive = format!("cart:checkout-alive:{}:key-died", shopper.user_id);
     let mut conn = app.redis.connection().await.unwrap();
-    let _: () =
-        redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
 
     // A replica still at work beats: the retry is told to wait.
     let _: () = redis::cmd("SET").arg(&alive).arg("1").arg("EX").arg(6).query_async(&mut conn).await.unwrap();
@@ -153,19 +151,17 @@ async fn a_run_taken_over_leaves_the_answer_of_the_run_that_took_over() {
     let (app, _silent) = spawn_app_with_product_silent(Duration::from_millis(1500)).await;
     let shopper = app.shopper();
     app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
-    let name = format!("cart:checkout:{}:key-over", shopper.user_id);
     let declined = json!({ "error": { "code": "payment_declined", "message": "Your card was declined." } });
     let take_over = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (mut saved, _) = record(&app, &shopper.user_id, "key-over").await;
-        assert_eq!(saved["state"], "in_progress", "the first run holds the record");
-        saved["state"] = json!("done");
-        saved["status"] = json!(402);
-        saved["body"] = declined.clone();
-        saved["run"] = json!("the-run-that-took-over");
-        let mut conn = app.redis.connection().await.unwrap();
-        let _: () =
-            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
+        rewrite_record(&app, &shopper.user_id, "key-over", |saved| {
+            assert_eq!(saved["state"], "in_progress", "the first run holds the record");
+            saved["state"] = json!("done");
+            saved["status"] = json!(402);
+            saved["body"] = declined.clone();
+            saved["run"] = json!("the-run-that-took-over");
+        })
+        .await;
     };
     let (first, ()) = tokio::join!(checkout(&app, &shopper, "key-over"), take_over);
     assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE, "the first run's own answer");
@@ -185,17 +181,16 @@ async fn a_run_taken_over_cannot_write_over_a_key_left_reusable() {
     let (app, _silent) = spawn_app_with_product_silent(Duration::from_millis(1500)).await;
     let shopper = app.shopper();
     app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
-    let name = format!("cart:checkout:{}:key-reusable", shopper.user_id);
     let give_up = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // What the run that took over leaves when product refuses the lines: a reusable mark.
-        let (mut saved, _) = record(&app, &shopper.user_id, "key-reusable").await;
-        saved["state"] = json!("reusable");
-        saved["lines"] = json!([]);
-        saved["run"] = json!("the-run-that-took-over");
+        rewrite_record(&app, &shopper.user_id, "key-reusable", |saved| {
+            saved["state"] = json!("reusable");
+            saved["lines"] = json!([]);
+            saved["run"] = json!("the-run-that-took-over");
+        })
+        .await;
         let mut conn = app.redis.connection().await.unwrap();
-        let _: () =
-            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
         let alive = format!("cart:checkout-alive:{}:key-reusable", shopper.user_id);
         let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut conn).await.unwrap();
     };
@@ -219,16 +214,13 @@ async fn a_run_whose_checkout_was_taken_over_stops_at_its_next_beat() {
     let (app, _silent) = spawn_app_with_product_silent(Duration::from_secs(30)).await;
     let shopper = app.shopper();
     app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
-    let name = format!("cart:checkout:{}:key-stop", shopper.user_id);
     let alive = format!("cart:checkout-alive:{}:key-stop", shopper.user_id);
     let take_over = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         // What a claim by another run writes: the record with its run, and its heartbeat.
-        let (mut saved, _) = record(&app, &shopper.user_id, "key-stop").await;
-        saved["run"] = json!("the-run-that-took-over");
+        rewrite_record(&app, &shopper.user_id, "key-stop", |saved| saved["run"] = json!("the-run-that-took-over"))
+            .await;
         let mut conn = app.redis.connection().await.unwrap();
-        let _: () =
-            redis::cmd("SET").arg(&name).arg(saved.to_string()).arg("KEEPTTL").query_async(&mut conn).await.unwrap();
         let _: () = redis::cmd("SET")
             .arg(&alive)
             .arg("the-run-that-took-over")

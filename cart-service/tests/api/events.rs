@@ -2,15 +2,12 @@
 //! and snapshot updates reach carts, a broken record goes to the dead-letter topic and later
 //! good records still apply.
 use crate::{
-    helpers::{kafka_brokers, spawn_app, spawn_app_with},
+    helpers::{kafka_brokers, mug_snapshot, spawn_app, spawn_app_with},
     kafka::read,
 };
-use cart_service::{
-    proto::shop::{
-        common::v1::Money,
-        events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked},
-    },
-    store::Snapshot,
+use cart_service::proto::shop::{
+    common::v1::Money,
+    events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked},
 };
 use prost::Message as _;
 use rdkafka::{
@@ -41,13 +38,7 @@ async fn stock_and_name_events_reach_the_cart_and_a_broken_record_is_dead_letter
     let app = spawn_app().await;
     let shopper = app.shopper();
     let mug = uuid::Uuid::now_v7().to_string();
-    let snapshot = Snapshot {
-        product_id: mug.clone(),
-        name: "Mug".to_owned(),
-        unit_price: Money { amount_minor: 1250, currency: "EUR".to_owned() },
-        available: true,
-        version: 1,
-    };
+    let snapshot = mug_snapshot(&mug);
     app.store().add(&shopper.user_id, &snapshot, 1).await.unwrap();
 
     publish(&app.product_topic, &mug, b"definitely not protobuf").await;

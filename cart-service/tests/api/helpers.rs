@@ -120,3 +120,14 @@ pub fn closed_port() -> u16 {
     std::mem::forget(socket);
     port
 }
+
+/// A product as cart stores it in a line: a mug at 12.50 EUR, available, version 1.
+pub fn mug_snapshot(product_id: &str) -> cart_service::store::Snapshot {
+    cart_service::store::Snapshot {
+        product_id: product_id.to_owned(),
+        name: "Mug".to_owned(),
+        unit_price: cart_service::proto::shop::common::v1::Money { amount_minor: 1250, currency: "EUR".to_owned() },
+        available: true,
+        version: 1,
+    }
+}
