@@ -258,23 +258,10 @@ impl Checkouts {
         };
         for _ in 0..CLAIM_TRIES {
             let current = self.store.get(record_key).await?;
-            let reusable = match &current {
-                None => true,
-                Some(text) => serde_json::from_str::<Record>(text).is_ok_and(|r| r.state == REUSABLE),
-            };
-            let record = match &current {
-                // A new checkout, or a key whose last run reserved nothing (any payment token):
-                // unless a run of it still beats (its record lost with Redis, or it wrote the
-                // reusable mark and has not stopped yet).
-                _ if reusable => {
-                    if self.alive(record_key).await? {
-                        return Err(CartError::CheckoutInProgress);
-                    }
-                    fresh()
-                }
-                None => fresh(),
-                Some(text) => {
-                    let existing: Record = serde_json::from_str(text).map_err(anyhow::Error::from)?;
+            let existing =
+                current.as_deref().map(serde_json::from_str::<Record>).transpose().map_err(anyhow::Error::from)?;
+            let record = match existing {
+                Some(existing) if existing.state != REUSABLE => {
                     if existing.fingerprint != fingerprint {
                         return Err(CartError::IdempotencyKeyReused);
                     }
@@ -285,6 +272,15 @@ impl Checkouts {
                             Record { state: "in_progress".to_owned(), updated_at: now(), run: run.clone(), ..existing }
                         }
                     }
+                }
+                // A new checkout, or a key whose last run reserved nothing (any payment token):
+                // unless a run of it still beats (its record lost with Redis, or it wrote the
+                // reusable mark and has not stopped yet).
+                _ => {
+                    if self.alive(record_key).await? {
+                        return Err(CartError::CheckoutInProgress);
+                    }
+                    fresh()
                 }
             };
             let text = serde_json::to_string(&record).map_err(anyhow::Error::from)?;
