@@ -16,10 +16,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
 
-.PHONY: help setup infra-stop build binaries e2e-binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos up down logs
+.PHONY: help setup infra-stop build binaries e2e-binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos chaos-check up down logs
 
 help:
-	@echo "make run | stop | status | test | lint | bench | audit | chaos | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs | clean"
+	@echo "make run | stop | status | test | lint | bench | audit | chaos | chaos-check | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs | clean"
 
 setup:
 	@bash infra/local/setup.sh
@@ -111,6 +111,15 @@ chaos:
 	@$(MAKE) --no-print-directory -C loadgen build
 	@PROFILE=release $(MAKE) --no-print-directory -C auditor build
 	@PROFILE=release python3 tools/chaos/chaos.py $(CHAOS_ARGS)
+
+# `make test`'s run of the replicated chaos (two replicas of each service behind the proxy:
+# replica kills, rolling restarts, a scale-up; not one failed shopper request) on the debug
+# builds, at a rate they keep up with, on ports and a state folder of its own so that a running
+# `make run` is left alone. About 6.5 minutes.
+chaos-check: e2e-binaries
+	@$(MAKE) --no-print-directory -C loadgen build-debug
+	@PROFILE=debug SHOP_PORT_OFFSET=5000 SHOP_STATE_DIR=$(CURDIR)/.local/chaos-check \
+	  .venv/bin/python tools/chaos/chaos.py --replicated --short --rate 50
 
 # The whole platform in Docker: infra/compose/ (README there). Starts a Docker engine if none
 # answers, builds the four images, runs stores, broker, topic job and services, returns once all

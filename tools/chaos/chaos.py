@@ -58,12 +58,16 @@ PROFILE = os.environ.get("PROFILE", "release")
 # The Makefile's CARGO_TARGET_DIR (one folder may serve several clones), else the checkout's own.
 BINARIES = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / PROFILE
 LOADGEN = BINARIES / "loadgen"
-STATE = ROOT / ".local"
-SERVICES = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
+# SHOP_STATE_DIR and SHOP_PORT_OFFSET as services.sh reads them: `make test` runs its chaos check
+# beside a developer's `make run`, on ports and pid files of its own.
+STATE = Path(os.environ.get("SHOP_STATE_DIR") or ROOT / ".local")
+OFFSET = int(os.environ.get("SHOP_PORT_OFFSET") or 0)
+SERVICES = {"auth-service": 8081 + OFFSET, "product-service": 8082 + OFFSET, "cart-service": 8083 + OFFSET,
+            "payment-service": 8084 + OFFSET}
 ENTRY = {"auth-service", "product-service", "cart-service"}  # what the journey calls directly
 # --replicated: the replicas each service runs, and the proxy's single entry.
 REPLICATED = {"auth-service": 2, "product-service": 2, "cart-service": 2, "payment-service": 2}
-PROXY = "http://127.0.0.1:8080"
+PROXY = f"http://127.0.0.1:{8080 + OFFSET}"
 GRPC_SERVED = re.compile(r"^grpc_requests_total\{[^}]*\} (\d+)", re.M)
 
 
@@ -120,6 +124,11 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
         "AUTH_KAFKA_GROUP_ID": f"chaos-auth-{run}", "PAYMENT_KAFKA_GROUP_ID": f"chaos-payment-{run}",
         "CART_KAFKA_GROUP_ID": f"chaos-cart-{run}",
         "LOADGEN_AUTH_BIN": str(BINARIES / "auth-service"),
+        # Where loadgen finds the services (moved by SHOP_PORT_OFFSET; --replicated sends the
+        # REST calls to the proxy instead) and their pid files.
+        **{f"LOADGEN_{service.split('-')[0].upper()}_URL": f"http://127.0.0.1:{port}" for service, port in SERVICES.items()},
+        "LOADGEN_PAYMENT_GRPC": f"http://127.0.0.1:{50054 + OFFSET}",
+        "LOADGEN_PID_DIR": str(STATE / "run"),
         "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",
         # Shorter than the slow gateway's delay below, so that fault really times charges out.
         "PAYMENT_GATEWAY_TIMEOUT_MS": "2000",

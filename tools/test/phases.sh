@@ -23,5 +23,6 @@ for crate in ${CRATES:?the Makefile passes CRATES}; do
 done
 phase "e2e: binaries" 1200 make --no-print-directory e2e-binaries
 phase "e2e: tests" 1200 "$PY" -m pytest -q --durations=10 tests/e2e
+phase "chaos: replicated" 900 make --no-print-directory chaos-check
 phase "compose: images" 1800 bash infra/compose/images.sh
 phase "compose: tests" 1200 "$PY" -m pytest -q --durations=10 tests/compose
