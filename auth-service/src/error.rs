@@ -1,7 +1,6 @@
-//! The one error type of auth-service, mapped exhaustively (no `_` arm) to an HTTP response
-//! and to a gRPC status, so a new variant cannot be forgotten in either.
-use crate::http::error_body;
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+//! The one error type of auth-service: what went wrong, in the service's terms. Its HTTP view
+//! is `http/error.rs` and its gRPC view `grpc/error.rs`, each mapping every variant (no `_`
+//! arm), so a new variant cannot be forgotten in either.
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,75 +57,41 @@ impl AuthError {
         }
     }
 
-    fn retry_after(&self) -> Option<u64> {
+    pub(crate) fn retry_after(&self) -> Option<u64> {
         match self {
             // Whole seconds, rounded up: a client that waits this long is let in.
             Self::TooManyAttempts { retry_after } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             Self::Unavailable(_) => Some(2),
-            _ => None,
-        }
-    }
-
-    fn log_if_server_side(&self) {
-        match self {
-            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
-            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
-            _ => {}
-        }
-    }
-}
-
-impl ResponseError for AuthError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
-            Self::EmailTaken => StatusCode::CONFLICT,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidCredentials
+            Self::InvalidInput { .. }
+            | Self::EmailTaken
+            | Self::InvalidCredentials
+            | Self::PayloadTooLarge(_)
             | Self::MissingToken
             | Self::InvalidToken
             | Self::InvalidRefreshToken
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::UserNotFound => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::RefreshTokenReused
+            | Self::Forbidden
+            | Self::UserNotFound
+            | Self::Unexpected(_) => None,
         }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        self.log_if_server_side();
-        let mut response = HttpResponse::build(self.status_code());
-        if let Some(seconds) = self.retry_after() {
-            response.insert_header(("Retry-After", seconds.to_string()));
-        }
-        if matches!(self, Self::MissingToken | Self::InvalidToken) {
-            response.insert_header(("WWW-Authenticate", r#"Bearer realm="shop""#));
-        }
-        // 5xx bodies say nothing internal; the cause is in the log.
-        response.json(error_body(self.code(), &self.to_string()))
-    }
-}
-
-impl From<AuthError> for tonic::Status {
-    fn from(error: AuthError) -> Self {
-        error.log_if_server_side();
-        let message = format!("{}: {error}", error.code());
-        match error {
-            AuthError::InvalidInput { .. } => tonic::Status::invalid_argument(message),
-            AuthError::EmailTaken => tonic::Status::already_exists(message),
-            AuthError::PayloadTooLarge(_) => tonic::Status::resource_exhausted(message),
-            AuthError::InvalidCredentials
-            | AuthError::MissingToken
-            | AuthError::InvalidToken
-            | AuthError::InvalidRefreshToken
-            | AuthError::RefreshTokenReused => tonic::Status::unauthenticated(message),
-            AuthError::TooManyAttempts { .. } => tonic::Status::resource_exhausted(message),
-            AuthError::Forbidden => tonic::Status::permission_denied(message),
-            AuthError::UserNotFound => tonic::Status::not_found(message),
-            AuthError::Unavailable(_) => tonic::Status::unavailable(message),
-            AuthError::Unexpected(_) => tonic::Status::internal(message),
+    /// Logs what went wrong on this side (a client's mistake is the client's to see).
+    pub(crate) fn log_if_server_side(&self) {
+        match self {
+            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
+            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            Self::InvalidInput { .. }
+            | Self::EmailTaken
+            | Self::InvalidCredentials
+            | Self::TooManyAttempts { .. }
+            | Self::PayloadTooLarge(_)
+            | Self::MissingToken
+            | Self::InvalidToken
+            | Self::InvalidRefreshToken
+            | Self::RefreshTokenReused
+            | Self::Forbidden
+            | Self::UserNotFound => {}
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::{
     error::CartError,
     proto::shop::{common::v1::Money, product::v1::GetProductRequest},
     store::{Added, CartStore, Line, Snapshot, MAX_LINES, MAX_QUANTITY},
-    upstream::Upstream,
+    upstream::{refusals, Upstream},
 };
 use serde_json::{json, Value};
 
@@ -88,13 +88,7 @@ impl Carts {
         let product = match self.upstream.product.send(&request, |mut c, r| async move { c.get_product(r).await }).await
         {
             Ok(response) => response.product.ok_or_else(|| anyhow::anyhow!("GetProduct without a product"))?,
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                return Err(CartError::ProductNotFound(product_id.to_owned()))
-            }
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                return Err(CartError::invalid("product_id", "is not a product id"))
-            }
-            Err(status) => return Err(CartError::unavailable(anyhow::anyhow!("product-service: {status}"))),
+            Err(status) => return Err(refusals::lookup_refused(status, product_id)),
         };
         let snapshot = Snapshot {
             product_id: product.product_id,

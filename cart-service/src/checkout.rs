@@ -23,13 +23,15 @@ use crate::{
         },
     },
     store::CartStore,
-    upstream::Upstream,
+    upstream::{
+        refusals::{self, ReservationRefused},
+        OnBehalfOf, Upstream,
+    },
 };
 use ring::digest::{digest, SHA256};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
-use tonic::metadata::{Ascii, MetadataValue};
 
 /// A checkout in progress tells the other replicas it is alive: its replica writes a key that
 /// expires this long after each beat. A retry of a checkout whose replica died (its beats
@@ -54,8 +56,7 @@ pub struct Checkouts {
 struct Record {
     checkout_id: String,
     fingerprint: String,
-    /// `in_progress`, `retryable` (a dependency failed; a retry resumes) or `done`.
-    state: String,
+    state: RecordState,
     status: u16,
     body: Value,
     updated_at: i64,
@@ -83,9 +84,20 @@ struct Owned {
 /// request is told the checkout is in progress.
 const CLAIM_TRIES: usize = 3;
 
-/// The state of a record whose last run reserved nothing (empty cart, lines unavailable, out of
-/// stock): the key may be used again, for the cart as it is then, with any payment token.
-const REUSABLE: &str = "reusable";
+/// Where a checkout stands, as its record says (stored as its snake_case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecordState {
+    /// A run holds it; its heartbeat says whether that run is alive.
+    InProgress,
+    /// A dependency failed mid-way: a retry with the same key resumes it.
+    Retryable,
+    /// Answered: the same key gets the same answer.
+    Done,
+    /// Its last run reserved nothing (empty cart, lines unavailable, out of stock): the key may
+    /// be used again, for the cart as it is then, with any payment token.
+    Reusable,
+}
 
 /// Whether a save is the run's last: that one also removes the run's heartbeat.
 enum Ended {
@@ -150,21 +162,6 @@ fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// The shopper's token as the `authorization` of calls made on their behalf.
-fn bearer(token: &str) -> Result<MetadataValue<Ascii>, CartError> {
-    format!("Bearer {token}").parse().map_err(|_| CartError::Unauthenticated)
-}
-
-fn authed<T>(message: T, authorization: &MetadataValue<Ascii>) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert("authorization", authorization.clone());
-    request
-}
-
-fn upstream_error(service: &str, status: tonic::Status) -> CartError {
-    CartError::unavailable(anyhow::anyhow!("{service}: {} {}", status.code(), status.message()))
-}
-
 impl Checkouts {
     pub fn new(
         store: CartStore,
@@ -206,7 +203,7 @@ impl Checkouts {
         };
         drop(heartbeat);
         let record = &mut owned.record;
-        record.state = "done".to_owned();
+        record.state = RecordState::Done;
         record.updated_at = now();
         match &outcome {
             Ok(answer) => {
@@ -223,14 +220,14 @@ impl Checkouts {
             // The record stays, marked reusable, rather than being deleted: a run taken over
             // earlier can then not write its answer back over it (its save finds other text).
             Err(CartError::CartEmpty | CartError::LinesUnavailable(_) | CartError::OutOfStock(_)) => {
-                *record = Record { state: REUSABLE.to_owned(), lines: Vec::new(), ..record.clone() };
+                *record = Record { state: RecordState::Reusable, lines: Vec::new(), ..record.clone() };
             }
             // Payment is still charging under this key for another run of the checkout: the
             // record stays in progress, and once this run's heartbeat lapses a retry resumes it
             // and gets the charge's outcome from payment.
             Err(CartError::CheckoutInProgress) => return outcome,
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
-            Err(_) => record.state = "retryable".to_owned(),
+            Err(_) => record.state = RecordState::Retryable,
         }
         if !self.save(&mut owned, Ended::Yes).await? {
             // The record is another run's now: its answer is the one kept (payment and product
@@ -249,7 +246,7 @@ impl Checkouts {
         let fresh = || Record {
             checkout_id: checkout_id.to_owned(),
             fingerprint: fingerprint.to_owned(),
-            state: "in_progress".to_owned(),
+            state: RecordState::InProgress,
             status: 0,
             body: Value::Null,
             updated_at: now(),
@@ -260,23 +257,33 @@ impl Checkouts {
             let current = self.store.get(record_key).await?;
             let existing =
                 current.as_deref().map(serde_json::from_str::<Record>).transpose().map_err(anyhow::Error::from)?;
-            let record = match existing {
-                Some(existing) if existing.state != REUSABLE => {
-                    if existing.fingerprint != fingerprint {
-                        return Err(CartError::IdempotencyKeyReused);
+            let resumed = match existing {
+                None => None,
+                Some(existing) => match existing.state {
+                    RecordState::Reusable => None,
+                    RecordState::Done | RecordState::InProgress | RecordState::Retryable
+                        if existing.fingerprint != fingerprint =>
+                    {
+                        return Err(CartError::IdempotencyKeyReused)
                     }
-                    match existing.state.as_str() {
-                        "done" => return Ok(Begun::Replay(Answer { status: existing.status, body: existing.body })),
-                        "in_progress" if self.alive(record_key).await? => return Err(CartError::CheckoutInProgress),
-                        _ => {
-                            Record { state: "in_progress".to_owned(), updated_at: now(), run: run.clone(), ..existing }
-                        }
+                    RecordState::Done => {
+                        return Ok(Begun::Replay(Answer { status: existing.status, body: existing.body }))
                     }
-                }
+                    RecordState::InProgress if self.alive(record_key).await? => {
+                        return Err(CartError::CheckoutInProgress)
+                    }
+                    // Its run died (no heartbeat) or ended without an answer: this run resumes it.
+                    RecordState::InProgress | RecordState::Retryable => {
+                        Some(Record { state: RecordState::InProgress, updated_at: now(), run: run.clone(), ..existing })
+                    }
+                },
+            };
+            let record = match resumed {
+                Some(record) => record,
                 // A new checkout, or a key whose last run reserved nothing (any payment token):
                 // unless a run of it still beats (its record lost with Redis, or it wrote the
                 // reusable mark and has not stopped yet).
-                _ => {
+                None => {
                     if self.alive(record_key).await? {
                         return Err(CartError::CheckoutInProgress);
                     }
@@ -382,23 +389,13 @@ impl Checkouts {
                 Ok(response) => {
                     response.reservation.ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?
                 }
-                Err(status)
-                    if !unavailable.is_empty()
-                        && matches!(status.code(), tonic::Code::FailedPrecondition | tonic::Code::NotFound) =>
-                {
-                    return Err(CartError::LinesUnavailable(unavailable))
-                }
-                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                    return Err(CartError::OutOfStock(status.message().to_owned()))
-                }
-                Err(status) if status.code() == tonic::Code::NotFound => {
-                    return Err(CartError::Conflict(format!("a product left the catalogue: {}", status.message())))
-                }
-                Err(status) => return Err(upstream_error("product-service", status)),
+                Err(status) => return Err(refusals::reserve_refused(status, &unavailable)),
             };
         match ReservationState::try_from(reservation.state) {
             Ok(ReservationState::Reserved | ReservationState::Committed) => {}
-            _ => {
+            // Released or expired before this run came back to it (a retry after its expiry), or
+            // a state this build does not know.
+            Ok(ReservationState::Released | ReservationState::Expired | ReservationState::Unspecified) | Err(_) => {
                 return Err(CartError::Conflict(
                     "this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned(),
                 ))
@@ -422,32 +419,23 @@ impl Checkouts {
                 })
                 .collect(),
         };
-        let authorization = bearer(token)?;
+        let shopper = OnBehalfOf::new(token).ok_or(CartError::Unauthenticated)?;
         let paid = match self
             .upstream
             .payment
             .call(|mut c| {
-                let request = authed(charge.clone(), &authorization);
+                let request = shopper.request(charge.clone());
                 async move { c.charge(request).await }
             })
             .await
         {
             Ok(response) => response.payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?,
             Err(status) => {
-                return Err(match status.code() {
-                    tonic::Code::InvalidArgument => {
-                        self.release(checkout_id).await;
-                        CartError::invalid("payment", status.message().to_owned())
-                    }
-                    tonic::Code::Unauthenticated => CartError::Unauthenticated,
-                    tonic::Code::Aborted => CartError::CheckoutInProgress,
-                    // The key (or the order) was charged for another request: the cart changed
-                    // under a key whose record this service lost. Nothing new is charged.
-                    tonic::Code::FailedPrecondition => CartError::IdempotencyKeyReused,
-                    // No answer (payment down, deadline): the outcome is unknown, so the stock
-                    // stays held; a retry resumes, and an abandoned checkout expires.
-                    _ => upstream_error("payment-service", status),
-                });
+                let refused = refusals::charge_refused(status);
+                if refused.release_stock {
+                    self.release(checkout_id).await;
+                }
+                return Err(refused.error);
             }
         };
         let summary = |status: &str| {
@@ -473,7 +461,13 @@ impl Checkouts {
                 Err(CartError::PaymentDeclined { code: paid.failure_code, message: paid.failure_message })
             }
             // The gateway has not decided: the PaymentSucceeded event finishes the checkout.
-            _ => Ok(Answer { status: 202, body: summary("pending") }),
+            Ok(PaymentStatus::Pending) => Ok(Answer { status: 202, body: summary("pending") }),
+            // A replayed charge refunded since (its reservation went first), or a status this
+            // build does not know: answered as pending, as it always was. Telling the shopper
+            // where such a checkout stands is open work (issue 36, item 5).
+            Ok(PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded | PaymentStatus::Unspecified) | Err(_) => {
+                Ok(Answer { status: 202, body: summary("pending") })
+            }
         }
     }
 
@@ -492,24 +486,29 @@ impl Checkouts {
         let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
         match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
             Ok(_) => {}
-            Err(status)
-                if status.code() == tonic::Code::FailedPrecondition
-                    && status.message().starts_with("payment_mismatch") =>
-            {
-                tracing::error!(checkout_id, error = %status, "product refused the payment's amount; nothing was sold");
-                return Err(CartError::Conflict(
-                    "the payment did not match the reservation's total: nothing was sold, and the payment is refunded \
-                     when the reservation expires"
-                        .to_owned(),
-                ));
-            }
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                return Err(CartError::Conflict(
-                    "the stock was no longer held when the payment went through; the payment is refunded in full"
-                        .to_owned(),
-                ));
-            }
-            Err(status) => return Err(upstream_error("product-service", status)),
+            Err(status) => match refusals::reservation_refused(status) {
+                ReservationRefused::PaymentMismatch => {
+                    tracing::error!(checkout_id, "product refused the payment's amount; nothing was sold");
+                    return Err(CartError::Conflict(
+                        "the payment did not match the reservation's total: nothing was sold, and the payment is \
+                         refunded when the reservation expires"
+                            .to_owned(),
+                    ));
+                }
+                ReservationRefused::Closed => {
+                    return Err(CartError::Conflict(
+                        "the stock was no longer held when the payment went through; the payment is refunded in full"
+                            .to_owned(),
+                    ));
+                }
+                // It reserved this very checkout: product lost it, or answers for another store.
+                ReservationRefused::NotFound => {
+                    return Err(CartError::unavailable(anyhow::anyhow!(
+                        "product-service: the checkout's reservation {checkout_id} is unknown"
+                    )))
+                }
+                ReservationRefused::Outage(outage) => return Err(outage.into()),
+            },
         }
         let bought: Vec<(String, i64)> = reservation.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
         settle_cart(&self.store, user_id, checkout_id, &bought).await

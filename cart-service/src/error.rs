@@ -1,6 +1,5 @@
-//! The one error type of cart-service, mapped exhaustively (no `_` arm) to an HTTP response.
-use crate::http::error_body;
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+//! The one error type of cart-service: what went wrong, in the service's terms. Its HTTP view
+//! is `http/error.rs`, mapping every variant (no `_` arm).
 
 #[derive(Debug, thiserror::Error)]
 pub enum CartError {
@@ -22,8 +21,8 @@ pub enum CartError {
     CartEmpty,
     #[error("these products are no longer available: {}", .0.join(", "))]
     LinesUnavailable(Vec<String>),
-    #[error("not enough stock: {0}")]
-    OutOfStock(String),
+    #[error("not enough stock for: {}", .0.join(", "))]
+    OutOfStock(Vec<String>),
     #[error("the payment was declined ({code}): {message}")]
     PaymentDeclined { code: String, message: String },
     #[error("this Idempotency-Key was used for a different request")]
@@ -67,45 +66,6 @@ impl CartError {
             Self::Unavailable(_) => "unavailable",
             Self::Unexpected(_) => "internal",
         }
-    }
-}
-
-impl ResponseError for CartError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidInput { .. } | Self::TooMany { .. } => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
-            Self::ProductNotFound(_) | Self::LineNotFound(_) => StatusCode::NOT_FOUND,
-            Self::CartFull(_)
-            | Self::CartEmpty
-            | Self::LinesUnavailable(_)
-            | Self::OutOfStock(_)
-            | Self::CheckoutInProgress
-            | Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
-            Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
-            _ => {}
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            Self::Unavailable(_) | Self::CheckoutInProgress => {
-                response.insert_header(("Retry-After", "2"));
-            }
-            Self::Unauthenticated | Self::SessionRevoked => {
-                response.insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""));
-            }
-            _ => {}
-        }
-        response.json(error_body(self.code(), &self.to_string()))
     }
 }
 

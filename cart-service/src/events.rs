@@ -31,7 +31,10 @@ use crate::{
     },
     store::{CartStore, Snapshot},
     telemetry,
-    upstream::Upstream,
+    upstream::{
+        refusals::{reservation_refused, Outage, ReservationRefused},
+        Upstream,
+    },
 };
 use prost::Message as _;
 use rdkafka::{
@@ -199,19 +202,22 @@ impl EventsConsumer {
         let request = CommitReservationRequest { reservation_id: event.order_id.clone(), paid: event.amount.clone() };
         match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
             Ok(_) => {}
-            // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
-                return Ok(());
-            }
-            // Released or expired before the money came: no sale, the cart stays as it is, and
-            // payment-service refunds the charge (it has product's ReservationReleased).
-            Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                tracing::warn!(order_id = event.order_id, payment_id = event.payment_id, error = %status,
-                    "a paid checkout's stock was released first; payment-service refunds it");
-                return Ok(());
-            }
-            Err(status) => return Err(upstream_refusal(status)),
+            Err(status) => match reservation_refused(status) {
+                // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
+                ReservationRefused::NotFound => {
+                    tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
+                    return Ok(());
+                }
+                // Released or expired before the money came, or paid with another amount: no
+                // sale, the cart stays as it is, and payment-service refunds the charge (it has
+                // product's ReservationReleased once the reservation ends).
+                ReservationRefused::Closed | ReservationRefused::PaymentMismatch => {
+                    tracing::warn!(order_id = event.order_id, payment_id = event.payment_id,
+                        "a paid checkout was not sold (stock released first, or another amount); payment-service refunds it");
+                    return Ok(());
+                }
+                ReservationRefused::Outage(outage) => return Err(outage.into()),
+            },
         }
         let bought: Vec<(String, i64)> = event.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
         Ok(settle_cart(&self.store, &event.user_id, &event.order_id, &bought).await?)
@@ -224,8 +230,12 @@ impl EventsConsumer {
             Ok(_) => Ok(()),
             // No checkout's, or committed (a later charge of the order paid: nothing to give
             // back) — nothing to do either way.
-            Err(status) if matches!(status.code(), tonic::Code::NotFound | tonic::Code::FailedPrecondition) => Ok(()),
-            Err(status) => Err(upstream_refusal(status)),
+            Err(status) => match reservation_refused(status) {
+                ReservationRefused::NotFound | ReservationRefused::Closed | ReservationRefused::PaymentMismatch => {
+                    Ok(())
+                }
+                ReservationRefused::Outage(outage) => Err(outage.into()),
+            },
         }
     }
 
@@ -242,30 +252,15 @@ impl EventsConsumer {
     }
 }
 
-/// What product's refusal means for the record: a request it can never accept (the event
-/// names an id product refuses) is poison — to the dead-letter topic, so it cannot block its
+/// What product's failure means for the record: a request it can never accept (the event names
+/// an id product refuses) is poison — to the dead-letter topic, so it cannot block its
 /// partition — while an outage or overload is retried on the same record.
-fn upstream_refusal(status: tonic::Status) -> ApplyError {
-    use tonic::Code;
-    match status.code() {
-        Code::InvalidArgument | Code::OutOfRange | Code::Unimplemented => {
-            ApplyError::Poison(format!("product-service refuses it: {} {}", status.code(), status.message()))
-        }
-        Code::Ok
-        | Code::Cancelled
-        | Code::Unknown
-        | Code::DeadlineExceeded
-        | Code::NotFound
-        | Code::AlreadyExists
-        | Code::PermissionDenied
-        | Code::ResourceExhausted
-        | Code::FailedPrecondition
-        | Code::Aborted
-        | Code::Internal
-        | Code::Unavailable
-        | Code::DataLoss
-        | Code::Unauthenticated => {
-            ApplyError::Transient(CartError::unavailable(anyhow::anyhow!("product-service: {status}")))
+impl From<Outage> for ApplyError {
+    fn from(outage: Outage) -> Self {
+        if outage.permanent {
+            ApplyError::Poison(format!("refused for good by {}", outage.detail))
+        } else {
+            ApplyError::Transient(outage.into())
         }
     }
 }
@@ -280,30 +275,4 @@ fn header_map(message: &BorrowedMessage<'_>) -> HashMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_request_product_can_never_accept_is_poison_and_an_outage_is_retried() {
-        // Finding 9 of "Checkout money invariants": a PaymentSucceeded whose order id product
-        // refuses (over 255 bytes) was retried forever and blocked its partition.
-        for refused in [
-            tonic::Status::invalid_argument("reservation_id must be 1 to 255 characters"),
-            tonic::Status::out_of_range("x"),
-            tonic::Status::unimplemented("x"),
-        ] {
-            assert!(matches!(upstream_refusal(refused), ApplyError::Poison(_)));
-        }
-        for passing in [
-            tonic::Status::unavailable("down"),
-            tonic::Status::deadline_exceeded("slow"),
-            tonic::Status::internal("oops"),
-            tonic::Status::resource_exhausted("busy"),
-        ] {
-            assert!(matches!(upstream_refusal(passing), ApplyError::Transient(_)));
-        }
-    }
 }

@@ -9,6 +9,7 @@
 //! Race-free by lock order: both paths lock the payment rows first and the released-order row
 //! second, in one transaction each (see `store::released::is_released`).
 use crate::{
+    domain::RefundStatus,
     error::PaymentError,
     store::{
         payments::{self, PaymentRow},
@@ -85,7 +86,7 @@ pub async fn after_refund_failed(conn: &mut Conn, payment_id: &str, now: NaiveDa
 /// failed or fully refunded one).
 async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) -> Result<bool, PaymentError> {
     let refundable = payment.amount_minor - payment.refunded_minor;
-    let settled = payment.status == payments::SUCCEEDED || payment.status == payments::PARTIALLY_REFUNDED;
+    let settled = payment.status.holds_money();
     if !settled || refundable <= 0 {
         return Ok(false);
     }
@@ -96,7 +97,7 @@ async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) 
         amount_minor: refundable,
         currency: payment.currency.clone(),
         reason: REASON.to_owned(),
-        status: refunds::PENDING.to_owned(),
+        status: RefundStatus::Pending,
         created_at: now,
     };
     // Due at once: the reconciler's next round asks the gateway.

@@ -1,7 +1,6 @@
-//! The one error type of payment-service, mapped exhaustively (no `_` arm) to a gRPC status and
-//! to an HTTP response (webhooks), so a new variant cannot be forgotten in either.
-use crate::http::error_body;
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+//! The one error type of payment-service: what went wrong, in the service's terms. Its gRPC
+//! view is `grpc/error.rs` and its HTTP view (webhooks) `http/error.rs`, each mapping every
+//! variant (no `_` arm), so a new variant cannot be forgotten in either.
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
@@ -22,7 +21,7 @@ pub enum PaymentError {
     #[error("the refund exceeds what is left to refund ({refundable} minor units)")]
     RefundExceedsCharge { refundable: i64 },
     #[error("a {0} payment cannot be refunded")]
-    NotRefundable(String),
+    NotRefundable(crate::domain::PaymentStatus),
     #[error("the webhook is refused: {0}")]
     WebhookRefused(&'static str),
     #[error("a dependency of payment-service is unavailable; retry later")]
@@ -54,61 +53,22 @@ impl PaymentError {
         }
     }
 
-    fn log_if_server_side(&self) {
+    /// Logs what went wrong on this side (a client's mistake is the client's to see).
+    pub(crate) fn log_if_server_side(&self) {
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
             Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
-            _ => {}
-        }
-    }
-}
-
-impl From<PaymentError> for tonic::Status {
-    fn from(error: PaymentError) -> Self {
-        error.log_if_server_side();
-        let message = format!("{}: {error}", error.code());
-        match error {
-            PaymentError::InvalidInput { .. } | PaymentError::WebhookRefused(_) => {
-                tonic::Status::invalid_argument(message)
-            }
-            PaymentError::Unauthenticated => tonic::Status::unauthenticated(message),
-            PaymentError::PermissionDenied => tonic::Status::permission_denied(message),
-            PaymentError::PaymentNotFound(_) => tonic::Status::not_found(message),
-            PaymentError::IdempotencyKeyReused
-            | PaymentError::OrderAlreadyCharged
-            | PaymentError::RefundExceedsCharge { .. }
-            | PaymentError::NotRefundable(_) => tonic::Status::failed_precondition(message),
-            PaymentError::RequestInProgress => tonic::Status::aborted(message),
-            PaymentError::Unavailable(_) => tonic::Status::unavailable(message),
-            PaymentError::Unexpected(_) => tonic::Status::internal("internal: unexpected error"),
-        }
-    }
-}
-
-impl ResponseError for PaymentError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidInput { .. } | Self::WebhookRefused(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
-            Self::PaymentNotFound(_) => StatusCode::NOT_FOUND,
-            Self::IdempotencyKeyReused
+            Self::InvalidInput { .. }
+            | Self::Unauthenticated
+            | Self::PermissionDenied
+            | Self::PaymentNotFound(_)
+            | Self::IdempotencyKeyReused
+            | Self::RequestInProgress
             | Self::OrderAlreadyCharged
             | Self::RefundExceedsCharge { .. }
-            | Self::NotRefundable(_) => StatusCode::CONFLICT,
-            Self::RequestInProgress => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | Self::NotRefundable(_)
+            | Self::WebhookRefused(_) => {}
         }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        self.log_if_server_side();
-        let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header(("Retry-After", "2"));
-        }
-        response.json(error_body(self.code(), &self.to_string()))
     }
 }
 

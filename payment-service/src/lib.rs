@@ -4,6 +4,7 @@ pub mod compensation;
 pub mod configuration;
 pub mod currency;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod gateway;

@@ -5,6 +5,7 @@
 use crate::{
     currency,
     db::Db,
+    domain::{PaymentStatus, RefundStatus},
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, RefundAttempt},
     idempotency::{self, Begin},
@@ -206,7 +207,7 @@ impl Payments {
                             order_id: &input.order_id,
                             amount_minor: input.amount_minor,
                             currency: &input.currency,
-                            status: payments::PENDING,
+                            status: PaymentStatus::Pending.as_str(),
                             gateway,
                             payment_token: Some(&input.payment_token),
                             order_lines: serde_json::to_string(&input.lines).map_err(anyhow::Error::from)?,
@@ -276,7 +277,7 @@ impl Payments {
                         .await?
                         .filter(|p| p.user_id == user_id)
                         .ok_or_else(|| PaymentError::PaymentNotFound(input.payment_id.clone()))?;
-                    if payment.status != payments::SUCCEEDED && payment.status != payments::PARTIALLY_REFUNDED {
+                    if !payment.status.holds_money() {
                         return Err(PaymentError::NotRefundable(payment.status));
                     }
                     if input.currency != payment.currency {
@@ -293,7 +294,7 @@ impl Payments {
                         amount_minor: input.amount_minor,
                         currency: input.currency.clone(),
                         reason: input.reason.clone(),
-                        status: refunds::PENDING.to_owned(),
+                        status: RefundStatus::Pending,
                         created_at: started,
                     };
                     // Due for the reconciler only if this request dies before the gateway answers.

@@ -4,6 +4,7 @@
 //! learners settle it once.
 use crate::{
     compensation,
+    domain::{PaymentStatus, RefundStatus},
     error::PaymentError,
     events::{outbox, types},
     gateway::{GatewayError, Outcome},
@@ -42,7 +43,7 @@ pub async fn apply_charge(
 ) -> Result<(), PaymentError> {
     match answer {
         Ok(Outcome::Succeeded { reference }) => {
-            if payments::settle(conn, payment_id, payments::SUCCEEDED, Some(&reference), None, now).await? {
+            if payments::settle(conn, payment_id, PaymentStatus::Succeeded, Some(&reference), None, now).await? {
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
                 // Settled after its checkout gave the stock back (a late answer): refund it.
@@ -51,7 +52,7 @@ pub async fn apply_charge(
         }
         Ok(Outcome::Declined { reference, code, message }) => {
             let failure = Some((code.as_str(), message.as_str()));
-            if payments::settle(conn, payment_id, payments::FAILED, reference.as_deref(), failure, now).await? {
+            if payments::settle(conn, payment_id, PaymentStatus::Failed, reference.as_deref(), failure, now).await? {
                 let payment = reload(conn, payment_id).await?;
                 record_failed(conn, topic, &payment).await?;
             }
@@ -82,15 +83,18 @@ pub async fn apply_refund(
 ) -> Result<(), PaymentError> {
     match answer {
         Ok(Outcome::Succeeded { reference }) => {
-            if refunds::settle(conn, &refund.id, refunds::SUCCEEDED, Some(&reference), None, now).await? {
+            if refunds::settle(conn, &refund.id, RefundStatus::Succeeded, Some(&reference), None, now).await? {
                 let payment = payments::lock(conn, &refund.payment_id)
                     .await?
                     .ok_or_else(|| PaymentError::PaymentNotFound(refund.payment_id.clone()))?;
                 // What the gateway gave back, not what is still in flight: a refund that
                 // later fails must not leave the payment marked refunded.
                 let refunded = refunds::succeeded_total(conn, &payment.id).await?;
-                let status =
-                    if refunded >= payment.amount_minor { payments::REFUNDED } else { payments::PARTIALLY_REFUNDED };
+                let status = if refunded >= payment.amount_minor {
+                    PaymentStatus::Refunded
+                } else {
+                    PaymentStatus::PartiallyRefunded
+                };
                 payments::set_status(conn, &payment.id, status, now).await?;
                 let event = PaymentRefunded {
                     payment_id: payment.id.clone(),

@@ -1,7 +1,6 @@
-//! The one error type of product-service, mapped exhaustively (no `_` arm) to an HTTP response
-//! and to a gRPC status, so a new variant cannot be forgotten in either.
-use crate::http::error_body;
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+//! The one error type of product-service: what went wrong, in the service's terms. Its HTTP
+//! view is `http/error.rs` and its gRPC view `grpc/error.rs`, each mapping every variant (no `_`
+//! arm), so a new variant cannot be forgotten in either.
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -60,70 +59,23 @@ impl ProductError {
         }
     }
 
-    fn log_if_server_side(&self) {
+    /// Logs what went wrong on this side (a client's mistake is the client's to see).
+    pub(crate) fn log_if_server_side(&self) {
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
             Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
-            _ => {}
-        }
-    }
-}
-
-impl ResponseError for ProductError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidInput { .. } => StatusCode::BAD_REQUEST,
-            Self::ProductNotFound(_) | Self::ReservationNotFound(_) => StatusCode::NOT_FOUND,
-            Self::OutOfStock(_)
+            Self::InvalidInput { .. }
+            | Self::ProductNotFound(_)
+            | Self::OutOfStock(_)
+            | Self::ReservationNotFound(_)
             | Self::ReservationClosed(_)
             | Self::PaymentMismatch { .. }
+            | Self::Unauthenticated
+            | Self::Forbidden
+            | Self::PreconditionRequired
+            | Self::VersionMismatch { .. }
             | Self::SkuTaken(_)
-            | Self::StockBelowReserved { .. } => StatusCode::CONFLICT,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-            Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        self.log_if_server_side();
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            Self::Unavailable(_) => {
-                response.insert_header(("Retry-After", "2"));
-            }
-            Self::Unauthenticated => {
-                response.insert_header(("WWW-Authenticate", "Bearer error=\"invalid_token\""));
-            }
-            _ => {}
-        }
-        response.json(error_body(self.code(), &self.to_string()))
-    }
-}
-
-impl From<ProductError> for tonic::Status {
-    fn from(error: ProductError) -> Self {
-        error.log_if_server_side();
-        let message = format!("{}: {error}", error.code());
-        match error {
-            ProductError::InvalidInput { .. } => tonic::Status::invalid_argument(message),
-            ProductError::ProductNotFound(_) | ProductError::ReservationNotFound(_) => {
-                tonic::Status::not_found(message)
-            }
-            ProductError::OutOfStock(_)
-            | ProductError::ReservationClosed(_)
-            | ProductError::PaymentMismatch { .. }
-            | ProductError::PreconditionRequired
-            | ProductError::VersionMismatch { .. }
-            | ProductError::StockBelowReserved { .. } => tonic::Status::failed_precondition(message),
-            ProductError::SkuTaken(_) => tonic::Status::already_exists(message),
-            ProductError::Unauthenticated => tonic::Status::unauthenticated(message),
-            ProductError::Forbidden => tonic::Status::permission_denied(message),
-            ProductError::Unavailable(_) => tonic::Status::unavailable(message),
-            ProductError::Unexpected(_) => tonic::Status::internal("internal: unexpected error"),
+            | Self::StockBelowReserved { .. } => {}
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod configuration;
 pub mod currency;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;

@@ -4,6 +4,7 @@
 use crate::{
     cache::Committed,
     db::Db,
+    domain::ReservationState,
     error::ProductError,
     events::{outbox, stock, types},
     proto::shop::{common::v1::Money, events::v1::ReservationReleased},
@@ -18,11 +19,6 @@ use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
 use std::{collections::BTreeMap, time::Duration};
 use uuid::Uuid;
 
-pub const RESERVED: &str = "reserved";
-pub const COMMITTED: &str = "committed";
-pub const RELEASED: &str = "released";
-pub const EXPIRED: &str = "expired";
-
 /// Lines one reservation may have, and units one line may hold.
 pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -30,7 +26,7 @@ pub const MAX_QUANTITY: i64 = 10_000;
 #[derive(Debug, Clone)]
 pub struct Reservation {
     pub id: String,
-    pub state: &'static str,
+    pub state: ReservationState,
     pub lines: Vec<LineRow>,
     pub expires_at: DateTime<Utc>,
 }
@@ -126,7 +122,7 @@ impl Reservations {
                     for (stock, quantity) in &held {
                         stock::record(conn, topic, stock, stock.available() + quantity).await?;
                     }
-                    Ok(Reservation { id: id.to_owned(), state: RESERVED, lines: rows, expires_at })
+                    Ok(Reservation { id: id.to_owned(), state: ReservationState::Reserved, lines: rows, expires_at })
                 }
                 .scope_boxed()
             })
@@ -158,7 +154,7 @@ impl Reservations {
                 async move {
                     let ids = reservations::claim_expired(conn, limit).await?;
                     for id in &ids {
-                        give_back(conn, topic, id, EXPIRED).await?;
+                        give_back(conn, topic, id, ReservationState::Expired).await?;
                     }
                     Ok(ids.len())
                 }
@@ -181,31 +177,39 @@ impl Reservations {
                 async move {
                     let row = reservations::find_for_update(conn, id).await?;
                     let mut row = row.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
-                    if row.state == RESERVED && row.expires_at <= Utc::now() {
-                        give_back(conn, topic, id, EXPIRED).await?;
-                        row.state = EXPIRED.to_owned();
+                    if row.state == ReservationState::Reserved && row.expires_at <= Utc::now() {
+                        give_back(conn, topic, id, ReservationState::Expired).await?;
+                        row.state = ReservationState::Expired;
                     }
                     let lines = reservations::lines(conn, id).await?;
-                    let outcome = match (transition, row.state.as_str()) {
-                        (Transition::Commit(paid), RESERVED | COMMITTED) if !pays_for(paid, &lines) => {
+                    let outcome = match (transition, row.state) {
+                        (Transition::Commit(paid), ReservationState::Reserved | ReservationState::Committed)
+                            if !pays_for(paid, &lines) =>
+                        {
                             Err(ProductError::PaymentMismatch { paid: show(paid), total: show(&total(&lines)) })
                         }
-                        (Transition::Commit(_), RESERVED) => {
+                        (Transition::Commit(_), ReservationState::Reserved) => {
                             for line in &lines {
                                 let stock = products::sell(conn, line.product_id, line.quantity).await?;
                                 stock::record(conn, topic, &stock, stock.available()).await?;
                             }
-                            reservations::set_state(conn, id, COMMITTED).await?;
-                            row.state = COMMITTED.to_owned();
+                            reservations::set_state(conn, id, ReservationState::Committed).await?;
+                            row.state = ReservationState::Committed;
                             Ok(())
                         }
-                        (Transition::Release, RESERVED) => {
-                            give_back(conn, topic, id, RELEASED).await?;
-                            row.state = RELEASED.to_owned();
+                        (Transition::Release, ReservationState::Reserved) => {
+                            give_back(conn, topic, id, ReservationState::Released).await?;
+                            row.state = ReservationState::Released;
                             Ok(())
                         }
-                        (Transition::Commit(_), COMMITTED) | (Transition::Release, RELEASED | EXPIRED) => Ok(()),
-                        (_, state) => Err(ProductError::ReservationClosed(state_name(state))),
+                        // Repeats: what was asked is done already.
+                        (Transition::Commit(_), ReservationState::Committed)
+                        | (Transition::Release, ReservationState::Released | ReservationState::Expired) => Ok(()),
+                        // A sale after the stock went back, or giving back what was sold.
+                        (Transition::Commit(_), state @ (ReservationState::Released | ReservationState::Expired))
+                        | (Transition::Release, state @ ReservationState::Committed) => {
+                            Err(ProductError::ReservationClosed(state.as_str()))
+                        }
                     };
                     // A transition changes the state and the stock, never the lines read above.
                     Ok(outcome.map(|()| view_of(row, lines)))
@@ -225,28 +229,19 @@ enum Transition<'a> {
     Release,
 }
 
-fn state_name(state: &str) -> &'static str {
-    match state {
-        RESERVED => RESERVED,
-        COMMITTED => COMMITTED,
-        RELEASED => RELEASED,
-        _ => EXPIRED,
-    }
-}
-
 async fn view(conn: &mut Conn, row: ReservationRow) -> Result<Reservation, ProductError> {
     let lines = reservations::lines(conn, &row.id).await?;
     Ok(view_of(row, lines))
 }
 
 fn view_of(row: ReservationRow, lines: Vec<LineRow>) -> Reservation {
-    Reservation { state: state_name(&row.state), id: row.id, lines, expires_at: row.expires_at }
+    Reservation { state: row.state, id: row.id, lines, expires_at: row.expires_at }
 }
 
 /// Returns a reservation's stock and marks it `state` (released or expired), announcing that
 /// this checkout will never be a sale: payment-service refunds whatever was (or will be)
 /// charged for it. Written in the same transaction, so a commit can never follow it.
-async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Result<(), ProductError> {
+async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: ReservationState) -> Result<(), ProductError> {
     for line in reservations::lines(conn, id).await? {
         let stock = products::unreserve(conn, line.product_id, line.quantity).await?;
         stock::record(conn, topic, &stock, stock.available() - line.quantity).await?;
@@ -254,7 +249,7 @@ async fn give_back(conn: &mut Conn, topic: &str, id: &str, state: &str) -> Resul
     reservations::set_state(conn, id, state).await?;
     let event = ReservationReleased {
         reservation_id: id.to_owned(),
-        reason: state.to_owned(),
+        reason: state.as_str().to_owned(),
         released_at: Some(std::time::SystemTime::now().into()),
     };
     outbox::enqueue(conn, topic, id, types::RESERVATION_RELEASED, &event).await?;

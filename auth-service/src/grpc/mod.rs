@@ -1,5 +1,6 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod error;
 mod observe;
 
 use crate::{

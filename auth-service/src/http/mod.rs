@@ -1,6 +1,7 @@
 //! The REST API (actix-web).
 mod auth;
 pub mod client_address;
+mod error;
 mod headers;
 mod health;
 mod limits;

@@ -1,6 +1,7 @@
 //! The REST API (actix-web).
 mod caller;
 mod cart;
+mod error;
 mod headers;
 mod health;
 mod limits;

@@ -22,6 +22,8 @@ use tonic::{
 };
 
 mod discovery;
+pub mod reason;
+pub mod refusals;
 
 /// Changes of the replica set queued for a balancer, which takes them only while calls are made:
 /// room for a whole headless Service's worth of replicas coming and going while cart is idle.
@@ -137,6 +139,23 @@ impl<C: Clone> Balanced<C> {
 /// UNAVAILABLE has had its say and is not asked twice. A call cut mid-way may have been done by
 /// the replica that died, which is why only idempotent calls go through here. Deadlines and
 /// cancellations are not repeated: the caller's time is spent.
+/// Calls made on a shopper's behalf carry their access token as `authorization`, so the called
+/// service decides as that shopper (payment sees only their payments).
+pub struct OnBehalfOf(MetadataValue<tonic::metadata::Ascii>);
+
+impl OnBehalfOf {
+    /// `None` for a token that cannot be a header value.
+    pub fn new(token: &str) -> Option<Self> {
+        format!("Bearer {token}").parse().ok().map(Self)
+    }
+
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert("authorization", self.0.clone());
+        request
+    }
+}
+
 fn is_transport_failure(status: &Status) -> bool {
     !matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled) && std::error::Error::source(status).is_some()
 }

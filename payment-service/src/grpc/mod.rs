@@ -1,9 +1,11 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod error;
 mod observe;
 
 use crate::{
     auth::TokenVerifier,
+    domain::PaymentStatus,
     error::PaymentError,
     metrics::Metrics,
     payments::{ChargeInput, Payments, RefundInput, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
@@ -15,7 +17,7 @@ use crate::{
         FILE_DESCRIPTOR_SET,
     },
     settlement::{self, money, Line},
-    store::payments::{self, PaymentRow},
+    store::payments::PaymentRow,
 };
 use anyhow::Context;
 use std::{future::Future, sync::Arc};
@@ -138,13 +140,12 @@ fn timestamp(at: chrono::NaiveDateTime) -> prost_types::Timestamp {
 }
 
 fn to_proto(payment: PaymentRow) -> pb::Payment {
-    let status = match payment.status.as_str() {
-        payments::PENDING => pb::PaymentStatus::Pending,
-        payments::SUCCEEDED => pb::PaymentStatus::Succeeded,
-        payments::FAILED => pb::PaymentStatus::Failed,
-        payments::PARTIALLY_REFUNDED => pb::PaymentStatus::PartiallyRefunded,
-        payments::REFUNDED => pb::PaymentStatus::Refunded,
-        _ => pb::PaymentStatus::Unspecified,
+    let status = match payment.status {
+        PaymentStatus::Pending => pb::PaymentStatus::Pending,
+        PaymentStatus::Succeeded => pb::PaymentStatus::Succeeded,
+        PaymentStatus::Failed => pb::PaymentStatus::Failed,
+        PaymentStatus::PartiallyRefunded => pb::PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Refunded => pb::PaymentStatus::Refunded,
     };
     let lines = settlement::lines_of(&payment)
         .into_iter()

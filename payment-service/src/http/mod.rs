@@ -1,4 +1,5 @@
 //! The REST API (actix-web).
+mod error;
 mod headers;
 mod health;
 mod limits;

@@ -2,16 +2,20 @@
 //! partially_refunded → refunded; every settle is conditional on the status it expects, so a
 //! webhook and the reconciler racing for the same payment settle it once.
 use super::Conn;
-use crate::{error::PaymentError, schema::payments};
+use crate::{domain::PaymentStatus, error::PaymentError, schema::payments};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use diesel::{deserialize, mysql::Mysql, prelude::*, sql_types::Text};
 use diesel_async::RunQueryDsl;
 
-pub const PENDING: &str = "pending";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
-pub const PARTIALLY_REFUNDED: &str = "partially_refunded";
-pub const REFUNDED: &str = "refunded";
+/// The `status` column's text as the domain's status: a name no code writes fails the read,
+/// instead of passing for some status.
+impl Queryable<Text, Mysql> for PaymentStatus {
+    type Row = String;
+
+    fn build(name: String) -> deserialize::Result<Self> {
+        PaymentStatus::parse(&name).ok_or_else(|| format!("{name:?} is not a payment status").into())
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = payments)]
@@ -22,7 +26,7 @@ pub struct PaymentRow {
     pub amount_minor: i64,
     pub currency: String,
     pub refunded_minor: i64,
-    pub status: String,
+    pub status: PaymentStatus,
     pub gateway: String,
     pub gateway_reference: Option<String>,
     pub payment_token: Option<String>,
@@ -43,7 +47,7 @@ pub struct NewPayment<'a> {
     pub order_id: &'a str,
     pub amount_minor: i64,
     pub currency: &'a str,
-    pub status: &'a str,
+    pub status: &'static str,
     pub gateway: &'a str,
     pub payment_token: Option<&'a str>,
     pub order_lines: String,
@@ -103,14 +107,14 @@ pub async fn page(
 pub async fn settle(
     conn: &mut Conn,
     id: &str,
-    status: &str,
+    status: PaymentStatus,
     reference: Option<&str>,
     failure: Option<(&str, &str)>,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+    let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
         .set((
-            payments::status.eq(status),
+            payments::status.eq(status.as_str()),
             payments::gateway_reference.eq(reference),
             payments::failure_code.eq(failure.map(|f| f.0)),
             payments::failure_message.eq(failure.map(|f| f.1)),
@@ -133,7 +137,7 @@ pub async fn defer(
     next_attempt_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Result<(), PaymentError> {
-    diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
         .set((
             payments::gateway_reference.eq(reference),
             payments::next_attempt_at.eq(next_attempt_at),
@@ -154,7 +158,7 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<PaymentRow>, PaymentError> {
     let due: Vec<PaymentRow> = payments::table
-        .filter(payments::status.eq(PENDING))
+        .filter(payments::status.eq(PaymentStatus::Pending.as_str()))
         .filter(payments::next_attempt_at.le(now))
         .order(payments::next_attempt_at)
         .limit(limit)
@@ -182,9 +186,14 @@ pub async fn add_refunded(conn: &mut Conn, id: &str, amount: i64, now: NaiveDate
     Ok(())
 }
 
-pub async fn set_status(conn: &mut Conn, id: &str, status: &str, now: NaiveDateTime) -> Result<(), PaymentError> {
+pub async fn set_status(
+    conn: &mut Conn,
+    id: &str,
+    status: PaymentStatus,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
     diesel::update(payments::table.find(id))
-        .set((payments::status.eq(status), payments::updated_at.eq(now)))
+        .set((payments::status.eq(status.as_str()), payments::updated_at.eq(now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -225,7 +234,7 @@ pub async fn retry_later(
     next_attempt_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<(), PaymentError> {
-    diesel::update(payments::table.find(id).filter(payments::status.eq(PENDING)))
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
         .set((
             payments::next_attempt_at.eq(Some(next_attempt_at)),
             payments::attempts.eq(payments::attempts + 1),

@@ -1,13 +1,18 @@
 //! Refunds of (part of) a payment.
 use super::Conn;
-use crate::{error::PaymentError, schema::refunds};
+use crate::{domain::RefundStatus, error::PaymentError, schema::refunds};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use diesel::{deserialize, mysql::Mysql, prelude::*, sql_types::Text};
 use diesel_async::RunQueryDsl;
 
-pub const PENDING: &str = "pending";
-pub const SUCCEEDED: &str = "succeeded";
-pub const FAILED: &str = "failed";
+/// The `status` column's text as the domain's status: a name no code writes fails the read.
+impl Queryable<Text, Mysql> for RefundStatus {
+    type Row = String;
+
+    fn build(name: String) -> deserialize::Result<Self> {
+        RefundStatus::parse(&name).ok_or_else(|| format!("{name:?} is not a refund status").into())
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refunds)]
@@ -17,7 +22,7 @@ pub struct RefundRow {
     pub amount_minor: i64,
     pub currency: String,
     pub reason: String,
-    pub status: String,
+    pub status: RefundStatus,
     pub created_at: NaiveDateTime,
 }
 
@@ -29,7 +34,7 @@ pub async fn insert(conn: &mut Conn, refund: &RefundRow, now: NaiveDateTime) -> 
             refunds::amount_minor.eq(refund.amount_minor),
             refunds::currency.eq(&refund.currency),
             refunds::reason.eq(&refund.reason),
-            refunds::status.eq(&refund.status),
+            refunds::status.eq(refund.status.as_str()),
             refunds::next_attempt_at.eq(Some(now)),
             refunds::created_at.eq(refund.created_at),
             refunds::updated_at.eq(now),
@@ -47,14 +52,14 @@ pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<RefundRow>, Paymen
 pub async fn settle(
     conn: &mut Conn,
     id: &str,
-    status: &str,
+    status: RefundStatus,
     reference: Option<&str>,
     failure_code: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let changed = diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+    let changed = diesel::update(refunds::table.find(id).filter(refunds::status.eq(RefundStatus::Pending.as_str())))
         .set((
-            refunds::status.eq(status),
+            refunds::status.eq(status.as_str()),
             refunds::gateway_reference.eq(reference),
             refunds::failure_code.eq(failure_code),
             refunds::next_attempt_at.eq(None::<NaiveDateTime>),
@@ -66,7 +71,7 @@ pub async fn settle(
 }
 
 pub async fn defer(conn: &mut Conn, id: &str, next_attempt_at: NaiveDateTime) -> Result<(), PaymentError> {
-    diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+    diesel::update(refunds::table.find(id).filter(refunds::status.eq(RefundStatus::Pending.as_str())))
         .set(refunds::next_attempt_at.eq(next_attempt_at))
         .execute(conn)
         .await?;
@@ -81,7 +86,7 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<RefundRow>, PaymentError> {
     let due: Vec<RefundRow> = refunds::table
-        .filter(refunds::status.eq(PENDING))
+        .filter(refunds::status.eq(RefundStatus::Pending.as_str()))
         .filter(refunds::next_attempt_at.le(now))
         .order(refunds::next_attempt_at)
         .limit(limit)
@@ -105,7 +110,7 @@ pub async fn claim_due(
 pub async fn succeeded_total(conn: &mut Conn, payment_id: &str) -> Result<i64, PaymentError> {
     let amounts: Vec<i64> = refunds::table
         .filter(refunds::payment_id.eq(payment_id))
-        .filter(refunds::status.eq(SUCCEEDED))
+        .filter(refunds::status.eq(RefundStatus::Succeeded.as_str()))
         .select(refunds::amount_minor)
         .load(conn)
         .await?;
@@ -135,7 +140,7 @@ pub async fn defer_accepted(
     next_attempt_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<(), PaymentError> {
-    diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+    diesel::update(refunds::table.find(id).filter(refunds::status.eq(RefundStatus::Pending.as_str())))
         .set((
             refunds::gateway_reference.eq(reference),
             refunds::next_attempt_at.eq(Some(next_attempt_at)),
@@ -156,9 +161,9 @@ pub async fn settle_refused(
     failure_code: &str,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let target = refunds::table.find(id).filter(refunds::status.eq(PENDING));
+    let target = refunds::table.find(id).filter(refunds::status.eq(RefundStatus::Pending.as_str()));
     let changes = (
-        refunds::status.eq(FAILED),
+        refunds::status.eq(RefundStatus::Failed.as_str()),
         refunds::gateway_reference.eq(reference),
         refunds::failure_code.eq(failure_code),
         refunds::next_attempt_at.eq(None::<NaiveDateTime>),
@@ -178,7 +183,7 @@ pub async fn settle_refused(
 /// for one the gateway never answered whose idempotency key is about to expire, where a
 /// repeat could refund a second time. A webhook or an operator settles it.
 pub async fn park(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<(), PaymentError> {
-    diesel::update(refunds::table.find(id).filter(refunds::status.eq(PENDING)))
+    diesel::update(refunds::table.find(id).filter(refunds::status.eq(RefundStatus::Pending.as_str())))
         .set((refunds::next_attempt_at.eq(None::<NaiveDateTime>), refunds::updated_at.eq(now)))
         .execute(conn)
         .await?;
@@ -190,7 +195,7 @@ pub async fn refused_with_reason(conn: &mut Conn, payment_id: &str, reason: &str
     Ok(refunds::table
         .filter(refunds::payment_id.eq(payment_id))
         .filter(refunds::reason.eq(reason))
-        .filter(refunds::status.eq(FAILED))
+        .filter(refunds::status.eq(RefundStatus::Failed.as_str()))
         .count()
         .get_result(conn)
         .await?)

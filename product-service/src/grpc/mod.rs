@@ -1,9 +1,11 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod error;
 mod observe;
 
 use crate::{
     catalogue::Catalogue,
+    domain::ReservationState,
     error::ProductError,
     metrics::Metrics,
     proto::{
@@ -121,10 +123,10 @@ fn reservation_proto(reservation: Reservation) -> pb::Reservation {
     pb::Reservation {
         reservation_id: reservation.id,
         state: match reservation.state {
-            reservations::RESERVED => pb::ReservationState::Reserved,
-            reservations::COMMITTED => pb::ReservationState::Committed,
-            reservations::RELEASED => pb::ReservationState::Released,
-            _ => pb::ReservationState::Expired,
+            ReservationState::Reserved => pb::ReservationState::Reserved,
+            ReservationState::Committed => pb::ReservationState::Committed,
+            ReservationState::Released => pb::ReservationState::Released,
+            ReservationState::Expired => pb::ReservationState::Expired,
         } as i32,
         total: Some(total),
         lines: reservation

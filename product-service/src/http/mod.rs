@@ -2,6 +2,7 @@
 mod admin;
 mod caller;
 mod catalogue;
+mod error;
 mod headers;
 mod health;
 mod limits;

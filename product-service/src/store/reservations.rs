@@ -1,11 +1,12 @@
 //! Reservations and their lines.
 use super::Conn;
 use crate::{
+    domain::ReservationState,
     error::ProductError,
     schema::{reservation_lines, reservations},
 };
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{deserialize, pg::Pg, prelude::*, sql_types::Text};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -13,8 +14,18 @@ use uuid::Uuid;
 #[diesel(table_name = reservations)]
 pub struct ReservationRow {
     pub id: String,
-    pub state: String,
+    pub state: ReservationState,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The `state` column's text as the domain's state: a name the CHECK constraint never lets in
+/// fails the read, instead of passing for some state.
+impl Queryable<Text, Pg> for ReservationState {
+    type Row = String;
+
+    fn build(name: String) -> deserialize::Result<Self> {
+        ReservationState::parse(&name).ok_or_else(|| format!("{name:?} is not a reservation state").into())
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -31,7 +42,11 @@ pub struct LineRow {
 /// Creates the reservation unless one with this id exists; true when created.
 pub async fn create(conn: &mut Conn, id: &str, expires_at: DateTime<Utc>) -> Result<bool, ProductError> {
     let inserted = diesel::insert_into(reservations::table)
-        .values((reservations::id.eq(id), reservations::state.eq("reserved"), reservations::expires_at.eq(expires_at)))
+        .values((
+            reservations::id.eq(id),
+            reservations::state.eq(ReservationState::Reserved.as_str()),
+            reservations::expires_at.eq(expires_at),
+        ))
         .on_conflict_do_nothing()
         .execute(conn)
         .await?;
@@ -57,9 +72,9 @@ pub async fn add_lines(conn: &mut Conn, lines: &[LineRow]) -> Result<(), Product
     Ok(())
 }
 
-pub async fn set_state(conn: &mut Conn, id: &str, state: &str) -> Result<(), ProductError> {
+pub async fn set_state(conn: &mut Conn, id: &str, state: ReservationState) -> Result<(), ProductError> {
     diesel::update(reservations::table.find(id))
-        .set((reservations::state.eq(state), reservations::updated_at.eq(diesel::dsl::now)))
+        .set((reservations::state.eq(state.as_str()), reservations::updated_at.eq(diesel::dsl::now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -69,7 +84,7 @@ pub async fn set_state(conn: &mut Conn, id: &str, state: &str) -> Result<(), Pro
 /// several replicas can expire concurrently without doing the same work.
 pub async fn claim_expired(conn: &mut Conn, limit: i64) -> Result<Vec<String>, ProductError> {
     Ok(reservations::table
-        .filter(reservations::state.eq("reserved"))
+        .filter(reservations::state.eq(ReservationState::Reserved.as_str()))
         .filter(reservations::expires_at.lt(diesel::dsl::now))
         .order(reservations::expires_at)
         .limit(limit)

@@ -1,0 +1,5 @@
+//! Types that say what a value is, so the compiler holds the rules: a match on one names every
+//! case. The store maps them to their columns (`store/`), the edges to the wire.
+mod reservation_state;
+
+pub use reservation_state::ReservationState;
