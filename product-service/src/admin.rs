@@ -12,14 +12,13 @@ use crate::{
         common::v1::Money,
         events::v1::{ProductCreated, ProductUpdated},
     },
-    schema::categories,
     store::{
+        self,
         products::{self, Details, NewProduct, ProductRow},
         Conn,
     },
 };
-use diesel::prelude::*;
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
 use uuid::Uuid;
 
 /// Largest stock on hand a product may have: far beyond any shop, far below overflow.
@@ -165,36 +164,35 @@ impl Admin {
     pub async fn create(&self, draft: Draft) -> Result<ProductRow, ProductError> {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
-        let product = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    if let Some(category) = draft.category_id {
-                        ensure_category(conn, category).await?;
-                    }
-                    let id = Uuid::now_v7();
-                    let new = NewProduct {
-                        id,
-                        sku: &draft.sku,
-                        name: &draft.name,
-                        description: &draft.description,
-                        category_id: draft.category_id,
-                        price_minor: draft.price_minor,
-                        currency: &draft.currency,
-                        attributes: draft.attributes.clone(),
-                        on_hand: draft.on_hand,
-                    };
-                    if !products::insert(conn, new).await? {
-                        return Err(ProductError::SkuTaken(draft.sku.clone()));
-                    }
-                    let product = products::find(conn, id).await?.ok_or_else(|| {
-                        ProductError::Unexpected(anyhow::anyhow!("product {id} vanished inside its own transaction"))
-                    })?;
-                    record_created(conn, topic, &product).await?;
-                    Ok(product)
+        let product = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                if let Some(category) = draft.category_id {
+                    ensure_category(conn, category).await?;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let id = Uuid::now_v7();
+                let new = NewProduct {
+                    id,
+                    sku: &draft.sku,
+                    name: &draft.name,
+                    description: &draft.description,
+                    category_id: draft.category_id,
+                    price_minor: draft.price_minor,
+                    currency: &draft.currency,
+                    attributes: draft.attributes.clone(),
+                    on_hand: draft.on_hand,
+                };
+                if !products::insert(conn, new).await? {
+                    return Err(ProductError::SkuTaken(draft.sku.clone()));
+                }
+                let product = products::find(conn, id).await?.ok_or_else(|| {
+                    ProductError::Unexpected(anyhow::anyhow!("product {id} vanished inside its own transaction"))
+                })?;
+                record_created(conn, topic, &product).await?;
+                Ok(product)
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.committed.product_changed();
         Ok(product)
     }
@@ -228,29 +226,28 @@ impl Admin {
     ) -> Result<ProductRow, ProductError> {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
-        let product = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    let current = lock_active(conn, id).await?;
-                    expected.check(current.version)?;
-                    let on_hand = match change {
-                        StockChange::Set(on_hand) => on_hand,
-                        StockChange::Adjust(delta) => current.on_hand.saturating_add(delta),
-                    };
-                    validate_stock(on_hand)?;
-                    if on_hand < current.reserved {
-                        return Err(ProductError::StockBelowReserved { reserved: current.reserved });
-                    }
-                    if on_hand == current.on_hand {
-                        return Ok(current);
-                    }
-                    let changed = products::set_on_hand(conn, id, on_hand).await?;
-                    stock::record(conn, topic, &changed, current.available()).await?;
-                    products::find(conn, id).await?.ok_or_else(|| ProductError::ProductNotFound(id.to_string()))
+        let product = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                let current = lock_active(conn, id).await?;
+                expected.check(current.version)?;
+                let on_hand = match change {
+                    StockChange::Set(on_hand) => on_hand,
+                    StockChange::Adjust(delta) => current.on_hand.saturating_add(delta),
+                };
+                validate_stock(on_hand)?;
+                if on_hand < current.reserved {
+                    return Err(ProductError::StockBelowReserved { reserved: current.reserved });
                 }
-                .scope_boxed()
-            })
-            .await?;
+                if on_hand == current.on_hand {
+                    return Ok(current);
+                }
+                let changed = products::set_on_hand(conn, id, on_hand).await?;
+                stock::record(conn, topic, &changed, current.available()).await?;
+                products::find(conn, id).await?.ok_or_else(|| ProductError::ProductNotFound(id.to_string()))
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.committed.product_changed();
         Ok(product)
     }
@@ -266,29 +263,28 @@ impl Admin {
     ) -> Result<ProductRow, ProductError> {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
-        let product = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    let current = lock_active(conn, id).await?;
-                    expected.check(current.version)?;
-                    let mut details = Details::from(&current);
-                    change(&mut details);
-                    if let Some(category) = details.category_id.filter(|c| Some(*c) != current.category_id) {
-                        ensure_category(conn, category).await?;
-                    }
-                    let updated = products::update_details(conn, id, &details).await?;
-                    let seen_by_consumers_changed = updated.name != current.name
-                        || updated.price_minor != current.price_minor
-                        || updated.currency != current.currency
-                        || updated.active != current.active;
-                    if seen_by_consumers_changed {
-                        record_updated(conn, topic, &updated).await?;
-                    }
-                    Ok(updated)
+        let product = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                let current = lock_active(conn, id).await?;
+                expected.check(current.version)?;
+                let mut details = Details::from(&current);
+                change(&mut details);
+                if let Some(category) = details.category_id.filter(|c| Some(*c) != current.category_id) {
+                    ensure_category(conn, category).await?;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let updated = products::update_details(conn, id, &details).await?;
+                let seen_by_consumers_changed = updated.name != current.name
+                    || updated.price_minor != current.price_minor
+                    || updated.currency != current.currency
+                    || updated.active != current.active;
+                if seen_by_consumers_changed {
+                    record_updated(conn, topic, &updated).await?;
+                }
+                Ok(updated)
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.committed.product_changed();
         Ok(product)
     }
@@ -299,8 +295,7 @@ async fn lock_active(conn: &mut Conn, id: Uuid) -> Result<ProductRow, ProductErr
 }
 
 async fn ensure_category(conn: &mut Conn, id: Uuid) -> Result<(), ProductError> {
-    let found: i64 = categories::table.find(id).count().get_result(conn).await?;
-    if found == 0 {
+    if !store::catalogue::category_exists(conn, id).await? {
         return Err(ProductError::invalid("category_id", format!("no category has the id {id}")));
     }
     Ok(())

@@ -21,7 +21,7 @@ const MAX_ENTRIES: usize = 10_000;
 /// A product as `GET /v1/products/{id}` answers it.
 pub struct CachedProduct {
     pub etag: String,
-    pub body: actix_web::web::Bytes,
+    pub body: bytes::Bytes,
 }
 
 #[derive(Default)]

@@ -9,13 +9,13 @@ use crate::{
     events::{outbox, stock, types},
     proto::shop::{common::v1::Money, events::v1::ReservationReleased},
     store::{
-        products,
+        self, products,
         reservations::{self, LineRow, ReservationRow},
         Conn,
     },
 };
 use chrono::{DateTime, Utc};
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use scoped_futures::ScopedFutureExt;
 use std::{collections::BTreeMap, time::Duration};
 use uuid::Uuid;
 
@@ -84,49 +84,48 @@ impl Reservations {
         let expires_at = Utc::now() + chrono::Duration::from_std(self.ttl).map_err(anyhow::Error::from)?;
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
-        let reservation = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    if !reservations::create(conn, id, expires_at).await? {
-                        let existing = reservations::find_for_update(conn, id).await?;
-                        let existing = existing.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
-                        return view(conn, existing).await;
-                    }
-                    let mut held = Vec::with_capacity(lines.len());
-                    let mut short = Vec::new();
-                    for (product_id, quantity) in &lines {
-                        match products::reserve(conn, *product_id, *quantity).await? {
-                            Some(stock) => held.push((stock, *quantity)),
-                            None => short.push(*product_id),
-                        }
-                    }
-                    if !short.is_empty() {
-                        let known = products::find_many(conn, &short).await?;
-                        if let Some(missing) = short.iter().find(|id| !known.iter().any(|p| p.id == **id && p.active)) {
-                            return Err(ProductError::ProductNotFound(missing.to_string()));
-                        }
-                        return Err(ProductError::OutOfStock(short.iter().map(Uuid::to_string).collect()));
-                    }
-                    let rows: Vec<LineRow> = held
-                        .iter()
-                        .map(|(stock, quantity)| LineRow {
-                            reservation_id: id.to_owned(),
-                            product_id: stock.id,
-                            quantity: *quantity,
-                            name: stock.name.clone(),
-                            price_minor: stock.price_minor,
-                            currency: stock.currency.clone(),
-                        })
-                        .collect();
-                    reservations::add_lines(conn, &rows).await?;
-                    for (stock, quantity) in &held {
-                        stock::record(conn, topic, stock, stock.available() + quantity).await?;
-                    }
-                    Ok(Reservation { id: id.to_owned(), state: ReservationState::Reserved, lines: rows, expires_at })
+        let reservation = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                if !reservations::create(conn, id, expires_at).await? {
+                    let existing = reservations::find_for_update(conn, id).await?;
+                    let existing = existing.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
+                    return view(conn, existing).await;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let mut held = Vec::with_capacity(lines.len());
+                let mut short = Vec::new();
+                for (product_id, quantity) in &lines {
+                    match products::reserve(conn, *product_id, *quantity).await? {
+                        Some(stock) => held.push((stock, *quantity)),
+                        None => short.push(*product_id),
+                    }
+                }
+                if !short.is_empty() {
+                    let known = products::find_many(conn, &short).await?;
+                    if let Some(missing) = short.iter().find(|id| !known.iter().any(|p| p.id == **id && p.active)) {
+                        return Err(ProductError::ProductNotFound(missing.to_string()));
+                    }
+                    return Err(ProductError::OutOfStock(short.iter().map(Uuid::to_string).collect()));
+                }
+                let rows: Vec<LineRow> = held
+                    .iter()
+                    .map(|(stock, quantity)| LineRow {
+                        reservation_id: id.to_owned(),
+                        product_id: stock.id,
+                        quantity: *quantity,
+                        name: stock.name.clone(),
+                        price_minor: stock.price_minor,
+                        currency: stock.currency.clone(),
+                    })
+                    .collect();
+                reservations::add_lines(conn, &rows).await?;
+                for (stock, quantity) in &held {
+                    stock::record(conn, topic, stock, stock.available() + quantity).await?;
+                }
+                Ok(Reservation { id: id.to_owned(), state: ReservationState::Reserved, lines: rows, expires_at })
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.committed.stock_moved();
         Ok(reservation)
     }
@@ -149,18 +148,17 @@ impl Reservations {
     pub async fn expire_due(&self, limit: i64) -> Result<usize, ProductError> {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
-        let expired = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    let ids = reservations::claim_expired(conn, limit).await?;
-                    for id in &ids {
-                        give_back(conn, topic, id, ReservationState::Expired).await?;
-                    }
-                    Ok(ids.len())
+        let expired = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                let ids = reservations::claim_expired(conn, limit).await?;
+                for id in &ids {
+                    give_back(conn, topic, id, ReservationState::Expired).await?;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                Ok(ids.len())
+            }
+            .scope_boxed()
+        })
+        .await?;
         if expired > 0 {
             self.committed.stock_moved();
             tracing::info!(expired, "expired reservations returned their stock");
@@ -172,51 +170,50 @@ impl Reservations {
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
         // The outcome travels inside Ok so that an expiry done on the way commits.
-        let outcome = conn
-            .transaction::<_, ProductError, _>(|conn| {
-                async move {
-                    let row = reservations::find_for_update(conn, id).await?;
-                    let mut row = row.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
-                    if row.state == ReservationState::Reserved && row.expires_at <= Utc::now() {
-                        give_back(conn, topic, id, ReservationState::Expired).await?;
-                        row.state = ReservationState::Expired;
-                    }
-                    let lines = reservations::lines(conn, id).await?;
-                    let outcome = match (transition, row.state) {
-                        (Transition::Commit(paid), ReservationState::Reserved | ReservationState::Committed)
-                            if !pays_for(paid, &lines) =>
-                        {
-                            Err(ProductError::PaymentMismatch { paid: show(paid), total: show(&total(&lines)) })
-                        }
-                        (Transition::Commit(_), ReservationState::Reserved) => {
-                            for line in &lines {
-                                let stock = products::sell(conn, line.product_id, line.quantity).await?;
-                                stock::record(conn, topic, &stock, stock.available()).await?;
-                            }
-                            reservations::set_state(conn, id, ReservationState::Committed).await?;
-                            row.state = ReservationState::Committed;
-                            Ok(())
-                        }
-                        (Transition::Release, ReservationState::Reserved) => {
-                            give_back(conn, topic, id, ReservationState::Released).await?;
-                            row.state = ReservationState::Released;
-                            Ok(())
-                        }
-                        // Repeats: what was asked is done already.
-                        (Transition::Commit(_), ReservationState::Committed)
-                        | (Transition::Release, ReservationState::Released | ReservationState::Expired) => Ok(()),
-                        // A sale after the stock went back, or giving back what was sold.
-                        (Transition::Commit(_), state @ (ReservationState::Released | ReservationState::Expired))
-                        | (Transition::Release, state @ ReservationState::Committed) => {
-                            Err(ProductError::ReservationClosed(state.as_str()))
-                        }
-                    };
-                    // A transition changes the state and the stock, never the lines read above.
-                    Ok(outcome.map(|()| view_of(row, lines)))
+        let outcome = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
+            async move {
+                let row = reservations::find_for_update(conn, id).await?;
+                let mut row = row.ok_or_else(|| ProductError::ReservationNotFound(id.to_owned()))?;
+                if row.state == ReservationState::Reserved && row.expires_at <= Utc::now() {
+                    give_back(conn, topic, id, ReservationState::Expired).await?;
+                    row.state = ReservationState::Expired;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let lines = reservations::lines(conn, id).await?;
+                let outcome = match (transition, row.state) {
+                    (Transition::Commit(paid), ReservationState::Reserved | ReservationState::Committed)
+                        if !pays_for(paid, &lines) =>
+                    {
+                        Err(ProductError::PaymentMismatch { paid: show(paid), total: show(&total(&lines)) })
+                    }
+                    (Transition::Commit(_), ReservationState::Reserved) => {
+                        for line in &lines {
+                            let stock = products::sell(conn, line.product_id, line.quantity).await?;
+                            stock::record(conn, topic, &stock, stock.available()).await?;
+                        }
+                        reservations::set_state(conn, id, ReservationState::Committed).await?;
+                        row.state = ReservationState::Committed;
+                        Ok(())
+                    }
+                    (Transition::Release, ReservationState::Reserved) => {
+                        give_back(conn, topic, id, ReservationState::Released).await?;
+                        row.state = ReservationState::Released;
+                        Ok(())
+                    }
+                    // Repeats: what was asked is done already.
+                    (Transition::Commit(_), ReservationState::Committed)
+                    | (Transition::Release, ReservationState::Released | ReservationState::Expired) => Ok(()),
+                    // A sale after the stock went back, or giving back what was sold.
+                    (Transition::Commit(_), state @ (ReservationState::Released | ReservationState::Expired))
+                    | (Transition::Release, state @ ReservationState::Committed) => {
+                        Err(ProductError::ReservationClosed(state.as_str()))
+                    }
+                };
+                // A transition changes the state and the stock, never the lines read above.
+                Ok(outcome.map(|()| view_of(row, lines)))
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.committed.stock_moved();
         outcome
     }

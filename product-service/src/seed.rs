@@ -6,11 +6,13 @@ use crate::{
     admin,
     db::DbPool,
     error::ProductError,
-    schema::{categories, products},
-    store::products::{find, insert, NewProduct},
+    store::{
+        self,
+        products::{find, insert, NewProduct},
+        seed::{add_category, category_id, sku_exists},
+    },
 };
-use diesel::prelude::*;
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
+use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -79,33 +81,20 @@ pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
 
 pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<Seeded, ProductError> {
     let mut conn = pool.get().await?;
-    conn.transaction::<_, ProductError, _>(|conn| {
+    store::transaction::<_, ProductError, _>(&mut conn, |conn| {
         async move {
             let mut seeded = Seeded { categories_created: 0, products_created: 0, products_present: 0 };
             for category in &file.categories {
-                seeded.categories_created += diesel::insert_into(categories::table)
-                    .values((
-                        categories::id.eq(Uuid::now_v7()),
-                        categories::slug.eq(&category.slug),
-                        categories::name.eq(&category.name),
-                    ))
-                    .on_conflict(categories::slug)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
+                if add_category(conn, &category.slug, &category.name).await? {
+                    seeded.categories_created += 1;
+                }
             }
             for product in &file.products {
-                let exists: i64 =
-                    products::table.filter(products::sku.eq(&product.sku)).count().get_result(conn).await?;
-                if exists > 0 {
+                if sku_exists(conn, &product.sku).await? {
                     seeded.products_present += 1;
                     continue;
                 }
-                let category_id: Uuid = categories::table
-                    .filter(categories::slug.eq(&product.category))
-                    .select(categories::id)
-                    .first(conn)
-                    .await?;
+                let category_id = category_id(conn, &product.category).await?;
                 let id = Uuid::now_v7();
                 let new = NewProduct {
                     id,
