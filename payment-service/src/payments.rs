@@ -11,13 +11,14 @@ use crate::{
     idempotency::{self, Begin},
     settlement::{self, Line},
     store::{
+        self,
         payments::{self, NewPayment, PaymentRow},
         refunds::{self, RefundRow},
     },
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{NaiveDateTime, Utc};
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use scoped_futures::ScopedFutureExt;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -182,48 +183,47 @@ impl Payments {
         let lock_until = started + self.key_lock;
         let gateway = self.gateway.name();
         let mut conn = self.db.conn().await?;
-        let begun = conn
-            .transaction::<_, PaymentError, _>(|conn| {
-                let (input, fingerprint, payment_id) = (&input, &fingerprint, &payment_id);
-                async move {
-                    let key = &input.idempotency_key;
-                    let begin =
-                        idempotency::begin(conn, user_id, key, fingerprint, payment_id, started, lock_until).await?;
-                    if begin == Begin::New {
-                        // An order is charged once, whatever key a retry carries: a key purged
-                        // after its 24 hours, or a caller that lost the key it used, finds the
-                        // order's charge here and replays it instead of charging again.
-                        let live = payments::lock_live_for_order(conn, user_id, &input.order_id).await?;
-                        if let Some(existing) = live.first() {
-                            if existing.amount_minor != input.amount_minor || existing.currency != input.currency {
-                                return Err(PaymentError::OrderAlreadyCharged);
-                            }
-                            crate::store::idempotency::point_at(conn, user_id, key, &existing.id).await?;
-                            return Ok(Begin::Replay(existing.id.clone()));
+        let begun = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+            let (input, fingerprint, payment_id) = (&input, &fingerprint, &payment_id);
+            async move {
+                let key = &input.idempotency_key;
+                let begin =
+                    idempotency::begin(conn, user_id, key, fingerprint, payment_id, started, lock_until).await?;
+                if begin == Begin::New {
+                    // An order is charged once, whatever key a retry carries: a key purged
+                    // after its 24 hours, or a caller that lost the key it used, finds the
+                    // order's charge here and replays it instead of charging again.
+                    let live = payments::lock_live_for_order(conn, user_id, &input.order_id).await?;
+                    if let Some(existing) = live.first() {
+                        if existing.amount_minor != input.amount_minor || existing.currency != input.currency {
+                            return Err(PaymentError::OrderAlreadyCharged);
                         }
-                        let payment = NewPayment {
-                            id: payment_id,
-                            user_id,
-                            order_id: &input.order_id,
-                            amount_minor: input.amount_minor,
-                            currency: &input.currency,
-                            status: PaymentStatus::Pending.as_str(),
-                            gateway,
-                            payment_token: Some(&input.payment_token),
-                            order_lines: serde_json::to_string(&input.lines).map_err(anyhow::Error::from)?,
-                            // If this process dies before the gateway answers, the reconciler
-                            // takes over once the key's lock has run out.
-                            next_attempt_at: Some(lock_until),
-                            created_at: started,
-                            updated_at: started,
-                        };
-                        payments::insert(conn, payment).await?;
+                        crate::store::idempotency::point_at(conn, user_id, key, &existing.id).await?;
+                        return Ok(Begin::Replay(existing.id.clone()));
                     }
-                    Ok(begin)
+                    let payment = NewPayment {
+                        id: payment_id,
+                        user_id,
+                        order_id: &input.order_id,
+                        amount_minor: input.amount_minor,
+                        currency: &input.currency,
+                        status: PaymentStatus::Pending.as_str(),
+                        gateway,
+                        payment_token: Some(&input.payment_token),
+                        order_lines: serde_json::to_string(&input.lines).map_err(anyhow::Error::from)?,
+                        // If this process dies before the gateway answers, the reconciler
+                        // takes over once the key's lock has run out.
+                        next_attempt_at: Some(lock_until),
+                        created_at: started,
+                        updated_at: started,
+                    };
+                    payments::insert(conn, payment).await?;
                 }
-                .scope_boxed()
-            })
-            .await?;
+                Ok(begin)
+            }
+            .scope_boxed()
+        })
+        .await?;
         if let Begin::Replay(existing) = begun {
             return self.find(&mut conn, user_id, &existing).await;
         }
@@ -236,21 +236,17 @@ impl Payments {
         };
         let answer = self.gateway.charge(&attempt).await;
         let topic = &self.events_topic;
-        let payment = conn
-            .transaction::<_, PaymentError, _>(|conn| {
-                let (payment_id, key) = (&payment_id, &input.idempotency_key);
-                async move {
-                    let now = now();
-                    settlement::apply_charge(conn, topic, payment_id, answer, now, settlement::retry_at(now, 0))
-                        .await?;
-                    crate::store::idempotency::complete(conn, user_id, key).await?;
-                    payments::find(conn, payment_id)
-                        .await?
-                        .ok_or_else(|| PaymentError::PaymentNotFound(payment_id.clone()))
-                }
-                .scope_boxed()
-            })
-            .await?;
+        let payment = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+            let (payment_id, key) = (&payment_id, &input.idempotency_key);
+            async move {
+                let now = now();
+                settlement::apply_charge(conn, topic, payment_id, answer, now, settlement::retry_at(now, 0)).await?;
+                crate::store::idempotency::complete(conn, user_id, key).await?;
+                payments::find(conn, payment_id).await?.ok_or_else(|| PaymentError::PaymentNotFound(payment_id.clone()))
+            }
+            .scope_boxed()
+        })
+        .await?;
         self.outbox_ready.notify_one();
         Ok(payment)
     }
@@ -262,48 +258,46 @@ impl Payments {
         let started = now();
         let lock_until = started + self.key_lock;
         let mut conn = self.db.conn().await?;
-        let begun = conn
-            .transaction::<_, PaymentError, _>(|conn| {
-                let (input, fingerprint, refund_id) = (&input, &fingerprint, &refund_id);
-                async move {
-                    let key = &input.idempotency_key;
-                    let begin =
-                        idempotency::begin(conn, user_id, key, fingerprint, refund_id, started, lock_until).await?;
-                    if let Begin::Replay(existing) = begin {
-                        return Ok(Err(existing));
-                    }
-                    // Locked: concurrent refunds of one payment are judged one after another.
-                    let payment = payments::lock(conn, &input.payment_id)
-                        .await?
-                        .filter(|p| p.user_id == user_id)
-                        .ok_or_else(|| PaymentError::PaymentNotFound(input.payment_id.clone()))?;
-                    if !payment.status.holds_money() {
-                        return Err(PaymentError::NotRefundable(payment.status));
-                    }
-                    if input.currency != payment.currency {
-                        return Err(PaymentError::invalid("amount.currency", "differs from the payment's currency"));
-                    }
-                    let refundable = payment.amount_minor - payment.refunded_minor;
-                    if input.amount_minor > refundable {
-                        return Err(PaymentError::RefundExceedsCharge { refundable });
-                    }
-                    payments::add_refunded(conn, &payment.id, input.amount_minor, started).await?;
-                    let refund = RefundRow {
-                        id: refund_id.clone(),
-                        payment_id: payment.id.clone(),
-                        amount_minor: input.amount_minor,
-                        currency: input.currency.clone(),
-                        reason: input.reason.clone(),
-                        status: RefundStatus::Pending,
-                        created_at: started,
-                    };
-                    // Due for the reconciler only if this request dies before the gateway answers.
-                    refunds::insert(conn, &refund, lock_until).await?;
-                    Ok(Ok((refund, payment.gateway_reference.unwrap_or_default())))
+        let begun = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+            let (input, fingerprint, refund_id) = (&input, &fingerprint, &refund_id);
+            async move {
+                let key = &input.idempotency_key;
+                let begin = idempotency::begin(conn, user_id, key, fingerprint, refund_id, started, lock_until).await?;
+                if let Begin::Replay(existing) = begin {
+                    return Ok(Err(existing));
                 }
-                .scope_boxed()
-            })
-            .await?;
+                // Locked: concurrent refunds of one payment are judged one after another.
+                let payment = payments::lock(conn, &input.payment_id)
+                    .await?
+                    .filter(|p| p.user_id == user_id)
+                    .ok_or_else(|| PaymentError::PaymentNotFound(input.payment_id.clone()))?;
+                if !payment.status.holds_money() {
+                    return Err(PaymentError::NotRefundable(payment.status));
+                }
+                if input.currency != payment.currency {
+                    return Err(PaymentError::invalid("amount.currency", "differs from the payment's currency"));
+                }
+                let refundable = payment.amount_minor - payment.refunded_minor;
+                if input.amount_minor > refundable {
+                    return Err(PaymentError::RefundExceedsCharge { refundable });
+                }
+                payments::add_refunded(conn, &payment.id, input.amount_minor, started).await?;
+                let refund = RefundRow {
+                    id: refund_id.clone(),
+                    payment_id: payment.id.clone(),
+                    amount_minor: input.amount_minor,
+                    currency: input.currency.clone(),
+                    reason: input.reason.clone(),
+                    status: RefundStatus::Pending,
+                    created_at: started,
+                };
+                // Due for the reconciler only if this request dies before the gateway answers.
+                refunds::insert(conn, &refund, lock_until).await?;
+                Ok(Ok((refund, payment.gateway_reference.unwrap_or_default())))
+            }
+            .scope_boxed()
+        })
+        .await?;
         let (refund, charge_reference) = match begun {
             Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
             Ok(created) => created,
@@ -317,7 +311,7 @@ impl Payments {
         };
         let answer = self.gateway.refund(&attempt).await;
         let topic = &self.events_topic;
-        conn.transaction::<_, PaymentError, _>(|conn| {
+        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
             let (refund, key) = (&refund, &input.idempotency_key);
             async move {
                 let now = now();

@@ -15,10 +15,10 @@ use crate::{
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     payments::Payments,
     settlement,
-    store::{idempotency, payments, refunds},
+    store::{self, idempotency, payments, refunds},
 };
 use chrono::{Duration as ChronoDuration, Utc};
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
+use scoped_futures::ScopedFutureExt;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -35,16 +35,15 @@ pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> R
     let gateway = payments.gateway().as_ref();
     let mut conn = payments.db().conn().await?;
     let now = Utc::now().naive_utc();
-    let (due_payments, due_refunds) = conn
-        .transaction::<_, PaymentError, _>(|conn| {
-            async move {
-                let p = payments::claim_due(conn, now, now + LEASE, BATCH).await?;
-                let r = refunds::claim_due(conn, now, now + LEASE, BATCH).await?;
-                Ok((p, r))
-            }
-            .scope_boxed()
-        })
-        .await?;
+    let (due_payments, due_refunds) = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+        async move {
+            let p = payments::claim_due(conn, now, now + LEASE, BATCH).await?;
+            let r = refunds::claim_due(conn, now, now + LEASE, BATCH).await?;
+            Ok((p, r))
+        }
+        .scope_boxed()
+    })
+    .await?;
     let attempted = due_payments.len() + due_refunds.len();
     for payment in due_payments {
         let expired = Utc::now().naive_utc() - payment.created_at > max_age;
@@ -71,7 +70,7 @@ pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> R
         };
         let now = Utc::now().naive_utc();
         let retry = settlement::retry_at(now, payment.attempts + 1);
-        conn.transaction::<_, PaymentError, _>(|conn| {
+        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
             async move { settlement::apply_charge(conn, topic, &payment.id, answer, now, retry).await }.scope_boxed()
         })
         .await?;
@@ -104,7 +103,7 @@ pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> R
         };
         let now = Utc::now().naive_utc();
         let retry = settlement::retry_at(now, refund_backoff(age));
-        conn.transaction::<_, PaymentError, _>(|conn| {
+        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
             async move { settlement::apply_refund(conn, topic, &refund, answer, now, retry).await }.scope_boxed()
         })
         .await?;

@@ -6,17 +6,16 @@ use crate::{
     error::PaymentError,
     gateway::{stripe, Outcome},
     payments::Payments,
-    schema::processed_webhooks,
     settlement,
     store::{
+        self as stores,
         payments::{self as store, PaymentRow},
-        refunds,
+        refunds, webhooks,
     },
 };
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
 use ring::hmac;
+use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -144,65 +143,58 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
     };
     let topic = payments.events_topic();
     let mut conn = payments.db().conn().await?;
-    let applied = conn
-        .transaction::<_, PaymentError, _>(|conn| {
-            async move {
-                let now = Utc::now().naive_utc();
-                let fresh = diesel::insert_or_ignore_into(processed_webhooks::table)
-                    .values((processed_webhooks::event_id.eq(&event.id), processed_webhooks::received_at.eq(now)))
-                    .execute(conn)
-                    .await?;
-                if fresh == 0 {
-                    return Ok(Applied::Duplicate);
-                }
-                let retry = settlement::retry_at(now, 0);
-                let object = &event.data.object;
-                match settles {
-                    None => {}
-                    Some(Settles::Charge(outcome)) => {
-                        let payment_id = match object.metadata.get("payment_id") {
-                            Some(id) => Some(id.clone()),
-                            None => store::find_by_reference(conn, &object.id).await?,
-                        };
-                        let payment = match payment_id {
-                            Some(id) => store::find(conn, &id).await?,
-                            None => None,
-                        };
-                        match payment {
-                            Some(payment) if object.is_the_charge_of(&payment) => {
-                                settlement::apply_charge(conn, topic, &payment.id, Ok(outcome), now, retry).await?
-                            }
-                            Some(payment) => tracing::warn!(
-                                event_id = event.id,
-                                payment_id = payment.id,
-                                "a webhook whose PaymentIntent is not this payment's (reference, amount or \
-                                 currency differ): not settled"
-                            ),
-                            None => {
-                                tracing::info!(event_id = event.id, "webhook for a payment this service does not know")
-                            }
-                        }
-                    }
-                    Some(Settles::Refund(outcome)) => {
-                        let refund = match object.metadata.get("refund_id") {
-                            Some(id) => refunds::find(conn, id).await?,
-                            None => refunds::find_by_reference(conn, &object.id).await?,
-                        };
-                        match refund {
-                            Some(refund) => {
-                                settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?
-                            }
-                            None => {
-                                tracing::info!(event_id = event.id, "webhook for a refund this service does not know")
-                            }
-                        }
-                    }
-                }
-                Ok(Applied::Recorded)
+    let applied = stores::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+        async move {
+            let now = Utc::now().naive_utc();
+            if !webhooks::first_delivery(conn, &event.id, now).await? {
+                return Ok(Applied::Duplicate);
             }
-            .scope_boxed()
-        })
-        .await?;
+            let retry = settlement::retry_at(now, 0);
+            let object = &event.data.object;
+            match settles {
+                None => {}
+                Some(Settles::Charge(outcome)) => {
+                    let payment_id = match object.metadata.get("payment_id") {
+                        Some(id) => Some(id.clone()),
+                        None => store::find_by_reference(conn, &object.id).await?,
+                    };
+                    let payment = match payment_id {
+                        Some(id) => store::find(conn, &id).await?,
+                        None => None,
+                    };
+                    match payment {
+                        Some(payment) if object.is_the_charge_of(&payment) => {
+                            settlement::apply_charge(conn, topic, &payment.id, Ok(outcome), now, retry).await?
+                        }
+                        Some(payment) => tracing::warn!(
+                            event_id = event.id,
+                            payment_id = payment.id,
+                            "a webhook whose PaymentIntent is not this payment's (reference, amount or \
+                                 currency differ): not settled"
+                        ),
+                        None => {
+                            tracing::info!(event_id = event.id, "webhook for a payment this service does not know")
+                        }
+                    }
+                }
+                Some(Settles::Refund(outcome)) => {
+                    let refund = match object.metadata.get("refund_id") {
+                        Some(id) => refunds::find(conn, id).await?,
+                        None => refunds::find_by_reference(conn, &object.id).await?,
+                    };
+                    match refund {
+                        Some(refund) => settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?,
+                        None => {
+                            tracing::info!(event_id = event.id, "webhook for a refund this service does not know")
+                        }
+                    }
+                }
+            }
+            Ok(Applied::Recorded)
+        }
+        .scope_boxed()
+    })
+    .await?;
     payments.outbox_ready().notify_one();
     Ok(applied)
 }

@@ -13,10 +13,9 @@ use crate::{
     error::PaymentError,
     metrics::Metrics,
     proto::shop::events::v1::{Envelope, ReservationReleased},
-    store::released,
+    store::{self, released},
     telemetry,
 };
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
 use prost::Message as _;
 use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -24,6 +23,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
     Message,
 };
+use scoped_futures::ScopedFutureExt;
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{field::Empty, Instrument};
@@ -136,19 +136,18 @@ impl ProductEventsConsumer {
         let reason = if event.reason == "expired" { "expired" } else { "released" };
         let topic = message.topic().to_owned();
         let mut conn = self.pool.get().await.map_err(PaymentError::from)?;
-        let started = conn
-            .transaction::<_, PaymentError, _>(|conn| {
-                let (event_id, order_id) = (&envelope.event_id, &event.reservation_id);
-                async move {
-                    if !released::first_delivery(conn, event_id, &topic).await? {
-                        return Ok(0);
-                    }
-                    let now = chrono::Utc::now().naive_utc();
-                    compensation::order_released(conn, order_id, reason, now).await
+        let started = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+            let (event_id, order_id) = (&envelope.event_id, &event.reservation_id);
+            async move {
+                if !released::first_delivery(conn, event_id, &topic).await? {
+                    return Ok(0);
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let now = chrono::Utc::now().naive_utc();
+                compensation::order_released(conn, order_id, reason, now).await
+            }
+            .scope_boxed()
+        })
+        .await?;
         // The reconciler's next round performs the refund.
         if started > 0 {
             tracing::warn!(
