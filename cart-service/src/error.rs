@@ -21,7 +21,7 @@ pub enum CartError {
     CartEmpty,
     #[error("these products are no longer available: {}", .0.join(", "))]
     LinesUnavailable(Vec<String>),
-    #[error("not enough stock for: {}", .0.join(", "))]
+    #[error("not enough stock for: {}", if .0.is_empty() { "some of the lines".to_owned() } else { .0.join(", ") })]
     OutOfStock(Vec<String>),
     #[error("the payment was declined ({code}): {message}")]
     PaymentDeclined { code: String, message: String },

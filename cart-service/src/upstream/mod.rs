@@ -133,12 +133,6 @@ impl<C: Clone> Balanced<C> {
     }
 }
 
-/// Whether the call got no server's answer: the error was raised on this side (connection
-/// refused, reset or closed before the answer), which is what tonic's transport errors carry as
-/// their source. A status a server sent carries none, whatever its code: a server that answers
-/// UNAVAILABLE has had its say and is not asked twice. A call cut mid-way may have been done by
-/// the replica that died, which is why only idempotent calls go through here. Deadlines and
-/// cancellations are not repeated: the caller's time is spent.
 /// Calls made on a shopper's behalf carry their access token as `authorization`, so the called
 /// service decides as that shopper (payment sees only their payments).
 pub struct OnBehalfOf(MetadataValue<tonic::metadata::Ascii>);
@@ -156,6 +150,12 @@ impl OnBehalfOf {
     }
 }
 
+/// Whether the call got no server's answer: the error was raised on this side (connection
+/// refused, reset or closed before the answer), which is what tonic's transport errors carry as
+/// their source. A status a server sent carries none, whatever its code: a server that answers
+/// UNAVAILABLE has had its say and is not asked twice. A call cut mid-way may have been done by
+/// the replica that died, which is why only idempotent calls go through here. Deadlines and
+/// cancellations are not repeated: the caller's time is spent.
 fn is_transport_failure(status: &Status) -> bool {
     !matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled) && std::error::Error::source(status).is_some()
 }

@@ -8,6 +8,7 @@ use crate::{
     upstream::reason::{detail, reason},
 };
 use tonic::Status;
+use tonic_types::StatusExt;
 
 /// The other service failed, or refused in a way the call cannot have.
 #[derive(Debug)]
@@ -171,6 +172,17 @@ pub enum ReservationRefused {
 
 pub fn reservation_refused(status: Status) -> ReservationRefused {
     use ProductReason as R;
+    // A status with no ErrorInfo at all comes from a product before reasons (cart upgraded first,
+    // or product rolled back): decided by its code as before, so that the events consumer skips
+    // what it always skipped instead of retrying it until product is upgraded, holding its
+    // partition. Never by the message.
+    if status.get_details_error_info().is_none() {
+        return match status.code() {
+            tonic::Code::NotFound => ReservationRefused::NotFound,
+            tonic::Code::FailedPrecondition => ReservationRefused::Closed,
+            _ => ReservationRefused::Outage(Outage::of("product-service", &status)),
+        };
+    }
     match reason::<R>(&status) {
         Some(R::ReservationNotFound) => ReservationRefused::NotFound,
         Some(R::ReservationClosed) => ReservationRefused::Closed,
@@ -254,8 +266,21 @@ mod tests {
         assert!(matches!(reservation_refused(closed), ReservationRefused::Closed));
         let missing = product(Code::NotFound, "RESERVATION_NOT_FOUND", "", &[]);
         assert!(matches!(reservation_refused(missing), ReservationRefused::NotFound));
-        let bare = Status::failed_precondition("payment_mismatch: the payment is not the total");
-        assert!(matches!(reservation_refused(bare), ReservationRefused::Outage(_)));
+    }
+
+    #[test]
+    fn a_refusal_from_a_product_before_reasons_is_read_by_its_code_never_its_message() {
+        // What a consumer skipped before reasons it still skips: a rollback of product must not
+        // hold the payment events' partitions.
+        let closed = Status::failed_precondition("payment_mismatch: the payment is not the total");
+        assert!(matches!(reservation_refused(closed), ReservationRefused::Closed));
+        let missing = Status::not_found("reservation_not_found: no such reservation");
+        assert!(matches!(reservation_refused(missing), ReservationRefused::NotFound));
+        let down = Status::unavailable("product is restarting");
+        assert!(matches!(reservation_refused(down), ReservationRefused::Outage(_)));
+        // With an ErrorInfo of a reason this build does not know: an outage, not a guess.
+        let newer = product(Code::FailedPrecondition, "ADDED_LATER", "", &[]);
+        assert!(matches!(reservation_refused(newer), ReservationRefused::Outage(_)));
     }
 
     #[test]
