@@ -9,15 +9,14 @@ use crate::{
     passwords::PasswordHasher,
     proto::shop::events::v1::{SessionRevoked, UserRegistered},
     store::{
+        self,
         orders::{self, OrderRow},
         sessions, throttle,
         users::{self, UserRow},
     },
     tokens::{hash_refresh_token, new_refresh_token, AccessTokens, Claims},
 };
-use diesel_async::{
-    pooled_connection::deadpool::Object, scoped_futures::ScopedFutureExt, AsyncConnection, AsyncPgConnection,
-};
+use scoped_futures::ScopedFutureExt;
 use secrecy::SecretString;
 use serde::Serialize;
 use std::{net::IpAddr, sync::Arc, time::Duration};
@@ -120,7 +119,7 @@ impl Accounts {
         let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
         let topic = &self.events_topic;
         let mut conn = self.conn().await?;
-        conn.transaction::<_, AuthError, _>(|conn| {
+        store::transaction::<_, AuthError, _>(&mut conn, |conn| {
             async move {
                 users::insert(conn, user_id, &email, &hash, &roles).await?;
                 let event = UserRegistered {
@@ -195,33 +194,32 @@ impl Accounts {
         let lifetime = self.session_lifetime()?;
         let (topic, access_ttl) = (&self.events_topic, self.tokens.ttl());
         let mut conn = self.conn().await?;
-        let outcome = conn
-            .transaction::<_, AuthError, _>(|conn| {
-                async move {
-                    let Some(token) = sessions::find_for_update(conn, &presented_hash).await? else {
-                        return Ok(Err(AuthError::InvalidRefreshToken));
-                    };
-                    // Rotation renews a refresh token, never the session: it ends `lifetime`
-                    // after the login, however often it was refreshed.
-                    let session_ends = token.family_created_at + lifetime;
-                    let now = chrono::Utc::now();
-                    if token.family_revoked_at.is_some() || token.expires_at <= now || session_ends <= now {
-                        return Ok(Err(AuthError::InvalidRefreshToken));
-                    }
-                    let expires_at = expires_at.min(session_ends);
-                    if token.spent_at.is_some() {
-                        // Committed with the transaction, then reported.
-                        revoke_session(conn, topic, token.family_id, "refresh token reused", access_ttl).await?;
-                        return Ok(Err(AuthError::RefreshTokenReused));
-                    }
-                    sessions::mark_spent(conn, token.id).await?;
-                    sessions::add_refresh_token(conn, token.family_id, &next_hash, expires_at).await?;
-                    let roles = users::find_by_id(conn, token.user_id).await?.map(|u| u.roles).unwrap_or_default();
-                    Ok(Ok((token.user_id, token.family_id, roles)))
+        let outcome = store::transaction::<_, AuthError, _>(&mut conn, |conn| {
+            async move {
+                let Some(token) = sessions::find_for_update(conn, &presented_hash).await? else {
+                    return Ok(Err(AuthError::InvalidRefreshToken));
+                };
+                // Rotation renews a refresh token, never the session: it ends `lifetime`
+                // after the login, however often it was refreshed.
+                let session_ends = token.family_created_at + lifetime;
+                let now = chrono::Utc::now();
+                if token.family_revoked_at.is_some() || token.expires_at <= now || session_ends <= now {
+                    return Ok(Err(AuthError::InvalidRefreshToken));
                 }
-                .scope_boxed()
-            })
-            .await?;
+                let expires_at = expires_at.min(session_ends);
+                if token.spent_at.is_some() {
+                    // Committed with the transaction, then reported.
+                    revoke_session(conn, topic, token.family_id, "refresh token reused", access_ttl).await?;
+                    return Ok(Err(AuthError::RefreshTokenReused));
+                }
+                sessions::mark_spent(conn, token.id).await?;
+                sessions::add_refresh_token(conn, token.family_id, &next_hash, expires_at).await?;
+                let roles = users::find_by_id(conn, token.user_id).await?.map(|u| u.roles).unwrap_or_default();
+                Ok(Ok((token.user_id, token.family_id, roles)))
+            }
+            .scope_boxed()
+        })
+        .await?;
         match outcome {
             Ok((user_id, session_id, roles)) => self.pair(user_id, session_id, Role::parse_all(&roles), next_token),
             Err(AuthError::RefreshTokenReused) => {
@@ -246,7 +244,7 @@ impl Accounts {
             (None, None) => return Err(AuthError::MissingToken),
         };
         let (topic, access_ttl) = (&self.events_topic, self.tokens.ttl());
-        conn.transaction::<_, AuthError, _>(|conn| {
+        store::transaction::<_, AuthError, _>(&mut conn, |conn| {
             revoke_session(conn, topic, session_id, "logout", access_ttl).scope_boxed()
         })
         .await?;
@@ -291,7 +289,7 @@ impl Accounts {
         Ok(TokenPair { access_token, token_type: "Bearer", expires_in: self.tokens.ttl().as_secs(), refresh_token })
     }
 
-    async fn conn(&self) -> Result<Object<AsyncPgConnection>, AuthError> {
+    async fn conn(&self) -> Result<store::Pooled, AuthError> {
         if !*self.migrated.borrow() {
             return Err(AuthError::Unavailable(anyhow::anyhow!("database migrations not applied yet")));
         }
@@ -313,7 +311,7 @@ impl Accounts {
 /// outbox: services that verify tokens locally learn to refuse the session's access tokens,
 /// none of which outlives `access_ttl` from now. Call it inside the transaction.
 async fn revoke_session(
-    conn: &mut AsyncPgConnection,
+    conn: &mut store::Conn,
     topic: &str,
     session_id: Uuid,
     reason: &str,

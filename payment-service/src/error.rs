@@ -89,24 +89,3 @@ impl From<crate::auth::TokenError> for PaymentError {
         }
     }
 }
-
-/// Pool errors mean the database cannot be reached (or is saturated): UNAVAILABLE, retry.
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for PaymentError {
-    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        Self::Unavailable(anyhow::Error::new(error).context("no database connection"))
-    }
-}
-
-impl From<diesel::result::Error> for PaymentError {
-    fn from(error: diesel::result::Error) -> Self {
-        use diesel::result::Error;
-        let lost = crate::db::connection_lost(&error);
-        match error {
-            Error::BrokenTransactionManager => {
-                Self::Unavailable(anyhow::Error::new(error).context("the database connection broke"))
-            }
-            _ if lost => Self::Unavailable(anyhow::Error::new(error).context("the database connection broke")),
-            other => Self::Unexpected(anyhow::Error::new(other).context("a database query failed")),
-        }
-    }
-}

@@ -4,16 +4,18 @@
 //! id is recorded with the effect, so a redelivery changes nothing. A record that cannot be
 //! decoded goes to `<topic>.dlq` with the reason in a header, and consumption carries on. A
 //! database outage is retried on the same record, so nothing is skipped.
-use super::{dedup, types, DLQ_ERROR_HEADER};
+use super::{types, DLQ_ERROR_HEADER};
 use crate::{
     db::DbPool,
     error::AuthError,
     metrics::Metrics,
     proto::shop::events::v1::{Envelope, PaymentRefunded, PaymentSucceeded},
-    store::orders::{self, NewOrder},
+    store::{
+        self, dedup,
+        orders::{self, NewOrder},
+    },
     telemetry,
 };
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection};
 use prost::Message as _;
 use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
@@ -21,6 +23,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
     Message,
 };
+use scoped_futures::ScopedFutureExt;
 use serde_json::json;
 use std::{collections::HashMap, time::Duration};
 use tokio::sync::watch;
@@ -118,7 +121,7 @@ impl PaymentEventsConsumer {
         let effect = Effect::decode(&envelope)?;
         let topic = self.topic.clone();
         let mut conn = self.pool.get().await.map_err(AuthError::from)?;
-        conn.transaction::<_, AuthError, _>(|conn| {
+        store::transaction::<_, AuthError, _>(&mut conn, |conn| {
             async move {
                 if dedup::first_delivery(conn, event_id, &topic).await? {
                     effect.apply(conn).await?;

@@ -1,10 +1,14 @@
 //! Writing events: in the same transaction as the state change they describe, so an event
 //! exists exactly when its change committed. The relay publishes them later.
 use crate::{
-    error::AuthError, proto::shop::events::v1::Envelope, schema::outbox, store::Conn, telemetry, SERVICE_NAME,
+    error::AuthError,
+    proto::shop::events::v1::Envelope,
+    store::{
+        outbox::{self, NewEvent},
+        Conn,
+    },
+    telemetry, SERVICE_NAME,
 };
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use prost::Message;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -28,16 +32,14 @@ pub async fn enqueue(
     };
     let mut trace = HashMap::new();
     telemetry::inject_current(&mut trace);
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::event_id.eq(event_id),
-            outbox::topic.eq(topic),
-            outbox::aggregate_id.eq(aggregate_id),
-            outbox::event_type.eq(event_type),
-            outbox::envelope.eq(envelope.encode_to_vec()),
-            outbox::traceparent.eq(trace.remove("traceparent")),
-        ))
-        .execute(conn)
-        .await?;
+    let event = NewEvent {
+        event_id,
+        topic,
+        aggregate_id,
+        event_type,
+        envelope: envelope.encode_to_vec(),
+        traceparent: trace.remove("traceparent"),
+    };
+    outbox::insert(conn, event).await?;
     Ok(event_id)
 }

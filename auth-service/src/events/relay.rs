@@ -29,37 +29,24 @@
 //! Events whose order matters must come from transactions that commit one after the other
 //! (the later one waits for the earlier one's row lock before it enqueues).
 use crate::{
-    db::{DbPool, RELAY_LEASE},
-    schema::outbox,
+    db::DbPool,
+    store::{
+        self,
+        outbox::{self, Unsent},
+    },
 };
 use anyhow::Context;
-use diesel::prelude::*;
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
 use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
+use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// Rows per batch in production (`run`).
 pub const BATCH: i64 = 100;
-
-diesel::define_sql_function! {
-    /// Takes the transaction-level advisory lock `key` if it is free; never waits.
-    fn pg_try_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
-}
-
-#[derive(Queryable)]
-struct Unsent {
-    id: i64,
-    topic: String,
-    aggregate_id: String,
-    event_type: String,
-    envelope: Vec<u8>,
-    traceparent: Option<String>,
-}
 
 pub struct Relay {
     pub pool: DbPool,
@@ -112,31 +99,13 @@ impl Relay {
     /// replica holds the lease).
     pub async fn publish_batch(&self, batch: i64) -> anyhow::Result<usize> {
         let mut conn = self.pool.get().await.context("no database connection")?;
-        conn.transaction::<_, anyhow::Error, _>(|conn| {
+        store::transaction::<_, anyhow::Error, _>(&mut conn, |conn| {
             async move {
-                let leased: bool = diesel::select(pg_try_advisory_xact_lock(RELAY_LEASE))
-                    .get_result(conn)
-                    .await
-                    .context("taking the relay lease")?;
+                let leased = outbox::take_relay_lease(conn).await.context("taking the relay lease")?;
                 if !leased {
                     return Ok(0);
                 }
-                let rows: Vec<Unsent> = outbox::table
-                    .filter(outbox::sent_at.is_null())
-                    .order(outbox::id)
-                    .limit(batch)
-                    .select((
-                        outbox::id,
-                        outbox::topic,
-                        outbox::aggregate_id,
-                        outbox::event_type,
-                        outbox::envelope,
-                        outbox::traceparent,
-                    ))
-                    .for_update()
-                    .load(conn)
-                    .await
-                    .context("reading unsent outbox rows")?;
+                let rows = outbox::unsent(conn, batch).await.context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
                 // The whole batch goes to the producer before any delivery is awaited: librdkafka
@@ -164,10 +133,7 @@ impl Relay {
                     }
                 }
                 if !sent.is_empty() {
-                    diesel::update(outbox::table.filter(outbox::id.eq_any(&sent)))
-                        .set(outbox::sent_at.eq(diesel::dsl::now))
-                        .execute(conn)
-                        .await?;
+                    outbox::mark_sent(conn, &sent).await?;
                 }
                 match failure {
                     Some(error) if sent.is_empty() => Err(error),

@@ -1,8 +1,30 @@
 //! PostgreSQL queries, one file per table group. Functions take a connection so callers
-//! decide the transaction boundaries.
+//! decide the transaction boundaries, with [`transaction`]: the rest of the service names no
+//! database crate.
+pub mod dedup;
 pub mod orders;
+pub mod outbox;
 pub mod sessions;
 pub mod throttle;
 pub mod users;
 
+mod error;
+
+use scoped_futures::ScopedBoxFuture;
+
 pub type Conn = diesel_async::AsyncPgConnection;
+/// A connection taken from the pool; back in the pool when dropped.
+pub type Pooled = diesel_async::pooled_connection::deadpool::Object<Conn>;
+
+/// Runs `work` in one transaction on `conn`: committed when it returns `Ok`, rolled back when it
+/// returns `Err` (its own error, or a failed query's converted). `work` returns its future
+/// `.scope_boxed()` (scoped_futures::ScopedFutureExt), so it may borrow from the caller.
+pub async fn transaction<'a, T, E, F>(conn: &mut Conn, work: F) -> Result<T, E>
+where
+    F: for<'r> FnOnce(&'r mut Conn) -> ScopedBoxFuture<'a, 'r, Result<T, E>> + Send + 'a,
+    T: Send + 'a,
+    E: From<diesel::result::Error> + Send + 'a,
+{
+    use diesel_async::AsyncConnection;
+    conn.transaction(work).await
+}

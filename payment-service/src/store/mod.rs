@@ -1,10 +1,13 @@
 //! MariaDB queries. Functions take a connection so callers decide the transaction boundaries,
 //! with [`transaction`]: the rest of the service names no database crate.
 pub mod idempotency;
+pub mod outbox;
 pub mod payments;
 pub mod refunds;
 pub mod released;
 pub mod webhooks;
+
+mod error;
 
 use scoped_futures::ScopedBoxFuture;
 

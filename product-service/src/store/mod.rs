@@ -1,9 +1,12 @@
 //! PostgreSQL queries. Functions take a connection so callers decide the transaction boundaries,
 //! with [`transaction`]: the rest of the service names no database crate.
 pub mod catalogue;
+pub mod outbox;
 pub mod products;
 pub mod reservations;
 pub mod seed;
+
+mod error;
 
 use scoped_futures::ScopedBoxFuture;
 

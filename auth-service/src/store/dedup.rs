@@ -1,6 +1,7 @@
 //! Redelivery protection for consumers: an event id is recorded in the same transaction as
 //! the event's effect; a second delivery finds it and changes nothing.
-use crate::{error::AuthError, schema::processed_events, store::Conn};
+use super::Conn;
+use crate::{error::AuthError, schema::processed_events};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
