@@ -65,7 +65,7 @@ contracts-check:
 repo-check:
 	@.venv/bin/python -m pytest -q tests/repo
 
-# The four real services started together (ports 1808x, fresh databases and topics of their own),
+# The four real services started together (ports 1908x, fresh databases and topics of their own),
 # driven through REST: the demo journey, failures, concurrency, traces. tests/e2e/README.md.
 e2e: setup e2e-binaries
 	@.venv/bin/python -m pytest -q --durations=10 tests/e2e
@@ -115,10 +115,12 @@ chaos:
 # `make test`'s run of the replicated chaos (two replicas of each service behind the proxy:
 # replica kills, rolling restarts, a scale-up; not one failed shopper request) on the debug
 # builds, at a rate they keep up with, on ports and a state folder of its own so that a running
-# `make run` is left alone. About 6.5 minutes.
+# `make run` is left alone. About 6.5 minutes. The offset keeps every port out of the kernel's
+# ephemeral range (32768-60999), where an outgoing connection could hold one first: REST
+# 21080-21484, gRPC 63051-63454 (the e2e suite's replicas use 12000).
 chaos-check: e2e-binaries
 	@$(MAKE) --no-print-directory -C loadgen build-debug
-	@PROFILE=debug SHOP_PORT_OFFSET=5000 SHOP_STATE_DIR=$(CURDIR)/.local/chaos-check \
+	@PROFILE=debug SHOP_PORT_OFFSET=13000 SHOP_STATE_DIR=$(CURDIR)/.local/chaos-check \
 	  .venv/bin/python tools/chaos/chaos.py --replicated --short --rate 50
 
 # The whole platform in Docker: infra/compose/ (README there). Starts a Docker engine if none

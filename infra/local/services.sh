@@ -22,20 +22,21 @@ LOG_DIR=$STATE_DIR/logs
 PID_DIR=$STATE_DIR/run
 PROXY_DIR=$STATE_DIR/proxy
 READY_SECONDS=${READY_SECONDS:-120}
-MAX_REPLICAS=5
-PORT_STEP=100
 # SHOP_PORT_OFFSET moves every port (a second platform beside `make run`: the e2e suite's).
 OFFSET=${SHOP_PORT_OFFSET:-0}
-PUBLIC=127.0.0.1:$((8080 + OFFSET))
-AUTH_INTERNAL=127.0.0.1:$((8090 + OFFSET))
-STATS=127.0.0.1:$((8404 + OFFSET))
-ADMIN=127.0.0.1:$((8405 + OFFSET))
+# The wiring is platform.yaml's (ports, environment prefixes, who consumes events), as the e2e
+# suite and `make chaos` read it.
+PLATFORM=("$REPO_ROOT/.venv/bin/python" "$REPO_ROOT/infra/local/wiring.py")
+wiring() { "${PLATFORM[@]}" "$@" || fail "infra/local/platform.yaml" "cannot be read ('make setup' makes .venv)"; }
+read -r PORT_STEP MAX_REPLICAS <<<"$(wiring step)"
+read -r entry auth_internal stats admin <<<"$(wiring proxy "$OFFSET")"
+PUBLIC=127.0.0.1:$entry
+AUTH_INTERNAL=127.0.0.1:$auth_internal
+STATS=127.0.0.1:$stats
+ADMIN=127.0.0.1:$admin
 
-# service  http-port  grpc-port (- for none)
-SERVICES="auth-service $((8081 + OFFSET)) $((50051 + OFFSET))
-product-service $((8082 + OFFSET)) $((50052 + OFFSET))
-cart-service $((8083 + OFFSET)) -
-payment-service $((8084 + OFFSET)) $((50054 + OFFSET))"
+# service  http-port  grpc-port (- for none)  environment prefix  consumes events (or -)
+SERVICES=$(wiring services "$OFFSET")
 
 # How many replicas each service runs: written by `start` from REPLICAS, read by stop/status.
 COUNTS=$PID_DIR/replicas
@@ -90,22 +91,19 @@ grpc_slots() {
 # static identity, and where what it calls is (auth through the proxy's internal entry, so one
 # auth replica's death fails no token check; product and payment gRPC by their replica slots).
 replica_env() {
-  local service=$1 i=$2 http grpc prefix
-  read -r http grpc < <(ports_of "$service")
-  prefix=${service%%-*} && prefix=${prefix^^}
+  local service=$1 i=$2 http grpc prefix consumes
+  read -r _ http grpc prefix consumes < <(awk -v s="$service" '$1 == s' <<<"$SERVICES")
   echo "${prefix}_HTTP_PORT=$(port_of "$http" "$i")"
   [ "$grpc" = - ] || echo "${prefix}_GRPC_PORT=$(port_of "$grpc" "$i")"
   # Static group membership for the event consumers: started again after a crash, a replica
   # takes its partitions back within seconds instead of waiting out its dead predecessor's
   # session (on tansu a new member could wait minutes). The session outlasts tansu's static
   # join (two 3 s pauses counted against it) and a restart that comes late.
-  case $service in
-    auth-service | cart-service | payment-service)
-      local id_var=${prefix}_KAFKA_GROUP_INSTANCE_ID session_var=${prefix}_KAFKA_SESSION_TIMEOUT_MS
-      echo "$id_var=${!id_var:-$service-local}$([ "$i" -eq 1 ] || echo "-$i")"
-      echo "$session_var=${!session_var:-30000}"
-      ;;
-  esac
+  if [ "$consumes" = consumes ]; then
+    local id_var=${prefix}_KAFKA_GROUP_INSTANCE_ID session_var=${prefix}_KAFKA_SESSION_TIMEOUT_MS
+    echo "$id_var=${!id_var:-$service-local}$([ "$i" -eq 1 ] || echo "-$i")"
+    echo "$session_var=${!session_var:-30000}"
+  fi
   case $service in
     # Logins arrive through the proxy, which reaches auth from 127.0.0.2 (proxy.sh): the
     # throttle keys on the client address it forwards, and on no header from anyone else.
@@ -116,8 +114,8 @@ replica_env() {
       ;;
     cart-service)
       echo "CART_AUTH_URL=http://$AUTH_INTERNAL"
-      echo "CART_PRODUCT_GRPC_URL=$(grpc_slots $((50052 + OFFSET)))"
-      echo "CART_PAYMENT_GRPC_URL=$(grpc_slots $((50054 + OFFSET)))"
+      echo "CART_PRODUCT_GRPC_URL=$(grpc_slots "$(ports_of product-service | cut -d' ' -f2)")"
+      echo "CART_PAYMENT_GRPC_URL=$(grpc_slots "$(ports_of payment-service | cut -d' ' -f2)")"
       echo "CART_UPSTREAM_RESOLVE_INTERVAL_MS=1000"
       ;;
   esac
@@ -300,7 +298,7 @@ all_up_in_proxy() {
 
 status() {
   local service http grpc i name state ports
-  while read -r service http grpc; do
+  while read -r service http grpc _; do
     for i in $(seq 1 "$(count_of "$service")"); do
       name=$(name_of "$service" "$i")
       if pid=$(pid_of "$name"); then

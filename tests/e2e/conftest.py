@@ -16,14 +16,19 @@ import pytest
 from shop import BINARIES, ROOT, Platform, call, wait_until
 
 sys.path.insert(0, str(ROOT / "infra" / "local"))
+import wiring  # noqa: E402
 from topics import settings as topic_settings, topics  # noqa: E402
 
 BROKER = "127.0.0.1:9092"
-PORTS = {"auth-service": (18081, 15051), "product-service": (18082, 15052),
-         "cart-service": (18083, None), "payment-service": (18084, 15054)}
+# The platform's ports (infra/local/platform.yaml) moved beside `make run`'s, and out of the
+# kernel's ephemeral range (32768-60999) where an outgoing connection could hold one first:
+# REST 19081-19084, gRPC 61051-61054.
+OFFSET = 11000
+WIRING = wiring.services(OFFSET)
+PORTS = {name: (service.http, service.grpc) for name, service in WIRING.items()}
 # The services with an event consumer, and how soon one started again after kill -9 must hold
 # partitions again (static membership: tansu hands a returning instance its assignment back).
-CONSUMERS = ["auth-service", "cart-service", "payment-service"]
+CONSUMERS = [name for name, service in WIRING.items() if service.consumes]
 CONSUMER_RESTART_BOUND = 15
 # A static member's session must outlast tansu's join: it pads a static JoinGroup and SyncGroup
 # to 3 s each and counts them against the session, so with 6 s a member expired on its first
@@ -106,7 +111,7 @@ class Running:
         }
         for service, (http, grpc) in PORTS.items():
             self.env[service].update(wiring.get(service, {}))
-            prefix = service.split("-")[0].upper()
+            prefix = WIRING[service].prefix
             self.env[service][f"{prefix}_HTTP_PORT"] = str(http)
             if grpc:
                 self.env[service][f"{prefix}_GRPC_PORT"] = str(grpc)
@@ -121,11 +126,10 @@ class Running:
 
     def start(self, service: str, extra_env: dict | None = None, name: str | None = None):
         name = name or service
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "PRODUCT_", "CART_", "PAYMENT_"))}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(tuple(f"{s.prefix}_" for s in WIRING.values()))}
         # Static group membership, one id per process name: a process started again under its
         # name takes its partitions back at once instead of waiting out the dead one's session.
-        prefix = service.split("-")[0].upper()
-        identity = {f"{prefix}_KAFKA_GROUP_INSTANCE_ID": name} if service in CONSUMERS else {}
+        identity = {f"{WIRING[service].prefix}_KAFKA_GROUP_INSTANCE_ID": name} if service in CONSUMERS else {}
         out = open(self.log(name), "ab")
         self.processes[name] = subprocess.Popen([str(self.binaries / service)], stdout=out, stderr=subprocess.STDOUT,
                                                 env={**clean, **self.env[service], **identity, **(extra_env or {})})

@@ -7,7 +7,7 @@ import concurrent.futures
 import time
 import uuid
 
-from conftest import CONSUMERS
+from conftest import CONSUMERS, PORTS
 from shop import admin, call, create_product, expect, sign_up, wait_until
 from test_platform import payments_of, product_available
 
@@ -34,7 +34,8 @@ def checkout_until_paid(platform, shopper, seen: list, deadline: float) -> dict:
 def test_checkouts_during_a_kill_9_get_503s_then_each_retry_is_paid_exactly_once(platform, running):
     boss = admin(platform)
     mug = create_product(platform, boss.token, stock=100)
-    for victim, port in [("payment-service", 18084), ("product-service", 18082), ("auth-service", 18081)]:
+    for victim in ["payment-service", "product-service", "auth-service"]:
+        port = PORTS[victim][0]
         shoppers = [sign_up(platform) for _ in range(SHOPPERS)]
         for shopper in shoppers:
             expect(call("POST", f"{platform.cart}/v1/cart/items", {"product_id": mug, "quantity": 1}, shopper.token),

@@ -95,8 +95,8 @@ def test_with_payment_down_browsing_and_carts_work_and_checkout_fails_fast_holdi
                    timeout=20)
     finally:
         running.start("payment-service")
-        running.wait_ready(f"http://127.0.0.1:18084")
-        running.wait_consuming(f"http://127.0.0.1:18084")
+        running.wait_ready(platform.payment)
+        running.wait_consuming(platform.payment)
 
 
 def test_with_redis_down_cart_answers_503_while_product_and_auth_keep_working(platform, running, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import wiring
 from conftest import Running
 from shop import BINARIES, ROOT, Platform, admin, call, create_product, expect, sign_up, wait_until
 from shoppers import Stream
@@ -18,13 +19,15 @@ from test_z_audit import audit
 
 SERVICES_SH = ROOT / "infra/local/services.sh"
 OFFSET = 12000  # REST 20081-20484, gRPC 62051-62454 (above the ephemeral range), proxy 20080
-ENTRY = f"http://127.0.0.1:{8080 + OFFSET}"
+PROXY = wiring.proxy(OFFSET)
+ENTRY = f"http://127.0.0.1:{PROXY['entry']}"
 REPLICAS = {"auth-service": 1, "product-service": 2, "cart-service": 3, "payment-service": 2}
-HTTP = {"auth-service": 8081, "product-service": 8082, "cart-service": 8083, "payment-service": 8084}
+WIRING = wiring.services(OFFSET)
+STEP, _ = wiring.replicas()
 
 
 def rest_port(service: str, i: int) -> int:
-    return HTTP[service] + OFFSET + 100 * (i - 1)
+    return WIRING[service].http + STEP * (i - 1)
 
 
 def name_of(service: str, i: int) -> str:
@@ -106,7 +109,7 @@ def cart_reads_served(port: int) -> int:
 def routed_around(backend: str) -> int:
     """Requests the proxy had to send again (wretr) or to another replica (wredis) for a
     backend's servers, from its CSV statistics."""
-    text = call("GET", f"http://127.0.0.1:{8404 + OFFSET}/;csv").body
+    text = call("GET", f"http://127.0.0.1:{PROXY['stats']}/;csv").body
     rows = [line.split(",") for line in str(text).splitlines() if line.startswith(f"{backend},{backend}-")]
     return sum(int(row[15] or 0) + int(row[16] or 0) for row in rows)
 

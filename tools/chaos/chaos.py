@@ -52,6 +52,7 @@ from stripe_mock import StripeMock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
+import wiring  # noqa: E402
 from topics import settings as topic_settings, topics  # noqa: E402
 # Release builds (make chaos); PROFILE=debug runs a quick functional check on debug builds.
 PROFILE = os.environ.get("PROFILE", "release")
@@ -62,12 +63,12 @@ LOADGEN = BINARIES / "loadgen"
 # beside a developer's `make run`, on ports and pid files of its own.
 STATE = Path(os.environ.get("SHOP_STATE_DIR") or ROOT / ".local")
 OFFSET = int(os.environ.get("SHOP_PORT_OFFSET") or 0)
-SERVICES = {"auth-service": 8081 + OFFSET, "product-service": 8082 + OFFSET, "cart-service": 8083 + OFFSET,
-            "payment-service": 8084 + OFFSET}
+WIRING = wiring.services(OFFSET)  # infra/local/platform.yaml
+SERVICES = {name: service.http for name, service in WIRING.items()}
 ENTRY = {"auth-service", "product-service", "cart-service"}  # what the journey calls directly
 # --replicated: the replicas each service runs, and the proxy's single entry.
 REPLICATED = {"auth-service": 2, "product-service": 2, "cart-service": 2, "payment-service": 2}
-PROXY = f"http://127.0.0.1:{8080 + OFFSET}"
+PROXY = f"http://127.0.0.1:{wiring.proxy(OFFSET)['entry']}"
 GRPC_SERVED = re.compile(r"^grpc_requests_total\{[^}]*\} (\d+)", re.M)
 
 
@@ -126,8 +127,8 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
         "LOADGEN_AUTH_BIN": str(BINARIES / "auth-service"),
         # Where loadgen finds the services (moved by SHOP_PORT_OFFSET; --replicated sends the
         # REST calls to the proxy instead) and their pid files.
-        **{f"LOADGEN_{service.split('-')[0].upper()}_URL": f"http://127.0.0.1:{port}" for service, port in SERVICES.items()},
-        "LOADGEN_PAYMENT_GRPC": f"http://127.0.0.1:{50054 + OFFSET}",
+        **{f"LOADGEN_{s.prefix}_URL": f"http://127.0.0.1:{s.http}" for s in WIRING.values()},
+        "LOADGEN_PAYMENT_GRPC": f"http://127.0.0.1:{WIRING['payment-service'].grpc}",
         "LOADGEN_PID_DIR": str(STATE / "run"),
         "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",
         # Shorter than the slow gateway's delay below, so that fault really times charges out.
@@ -340,7 +341,8 @@ def scale_up():
     def fault() -> float | None:
         os.environ["REPLICAS"] = replicas_setting({**REPLICATED, "product-service": 3, "payment-service": 3})
         start_services()
-        ports = {s: [SERVICES[s] + 100 * i for i in range(3)] for s in ["product-service", "payment-service"]}
+        step, _ = wiring.replicas()
+        ports = {s: [SERVICES[s] + step * i for i in range(3)] for s in ["product-service", "payment-service"]}
         before = {s: [grpc_served(p) for p in ports[s]] for s in ports}
         deadline = time.monotonic() + 30
         while True:
@@ -438,7 +440,7 @@ def main() -> int:
         os.environ.update(platform_environment(stores, stripe))
         if args.replicated:
             os.environ["REPLICAS"] = replicas_setting(REPLICATED)
-            os.environ.update({f"LOADGEN_{s.split('-')[0].upper()}_URL": PROXY for s in SERVICES})
+            os.environ.update({f"LOADGEN_{s.prefix}_URL": PROXY for s in WIRING.values()})
             os.environ["LOADGEN_RESEND_CUT_WRITES"] = "1"
             os.environ["LOADGEN_READY_URLS"] = ",".join(f"http://127.0.0.1:{p}/readyz" for p in SERVICES.values())
         start_services()
