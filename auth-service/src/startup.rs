@@ -84,26 +84,7 @@ impl Application {
             .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
         let grpc_addr = grpc_socket.local_addr()?;
 
-        let readiness = web::Data::new(readiness);
-        let app_metrics = web::Data::new(metrics.clone());
-        let app_accounts = web::Data::new(accounts.clone());
-        let http_server = actix_web::HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::limit_request_headers))
-                .wrap(from_fn(http::observe))
-                .wrap(http::security_headers())
-                .app_data(readiness.clone())
-                .app_data(app_metrics.clone())
-                .app_data(app_accounts.clone())
-                .configure(http::payload_config)
-                .configure(http::routes)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(http_listener)?
-        // Signals are handled below, once for both servers.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .run();
+        let http_server = http_server(http_listener, &settings, readiness, metrics.clone(), accounts.clone())?;
 
         Ok(Self {
             http_server,
@@ -172,6 +153,36 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The REST server on `listener`, started; stopped by `run`'s signal handling, not its own.
+fn http_server(
+    listener: std::net::TcpListener,
+    settings: &Settings,
+    readiness: Readiness,
+    metrics: Metrics,
+    accounts: Accounts,
+) -> anyhow::Result<HttpServer> {
+    let readiness = web::Data::new(readiness);
+    let app_metrics = web::Data::new(metrics);
+    let app_accounts = web::Data::new(accounts);
+    Ok(actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(http::limit_request_headers))
+            .wrap(from_fn(http::observe))
+            .wrap(http::security_headers())
+            .app_data(readiness.clone())
+            .app_data(app_metrics.clone())
+            .app_data(app_accounts.clone())
+            .configure(http::payload_config)
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .listen(listener)?
+    // Signals are handled in `run`, once for both servers.
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .run())
 }
 
 /// Binds the gRPC port without listening: a port in use fails the start at once, and a test

@@ -16,7 +16,7 @@ use crate::{
     error::CartError,
     proto::shop::{
         common::v1::Money,
-        payment::v1::{ChargeRequest, OrderLine, PaymentStatus},
+        payment::v1::{ChargeRequest, OrderLine, Payment, PaymentStatus},
         product::v1::{
             CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
             ReserveStockRequest,
@@ -155,6 +155,22 @@ pub fn checkout_id(user_id: &str, key: &str) -> String {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash.as_ref()[..16]);
     uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// A checkout's answer body: its lines, total and payment, with `status` (paid or pending).
+fn summary(checkout_id: &str, payment_id: &str, reservation: &Reservation, status: &str) -> Value {
+    let total = reservation.total.clone().unwrap_or_default();
+    json!({
+        "checkout_id": checkout_id,
+        "payment_id": payment_id,
+        "status": status,
+        "lines": reservation.lines.iter().map(|l| {
+            let price = l.unit_price.clone().unwrap_or_default();
+            json!({ "product_id": l.product_id, "name": l.name, "quantity": l.quantity,
+                    "unit_price": { "amount_minor": price.amount_minor, "currency": price.currency } })
+        }).collect::<Vec<_>>(),
+        "total": { "amount_minor": total.amount_minor, "currency": total.currency },
+    })
 }
 
 /// Unix seconds.
@@ -350,6 +366,9 @@ impl Checkouts {
         Ok(saved)
     }
 
+    /// The saga, from where the record says it stands: fix the lines, reserve them, charge, and
+    /// end as a sale, a decline or a charge the gateway has not decided. Each step is keyed by
+    /// the checkout id in product and payment, so a run resumed after any of them repeats nothing.
     async fn run(
         &self,
         user_id: &str,
@@ -357,29 +376,46 @@ impl Checkouts {
         owned: &mut Owned,
         payment_token: &str,
     ) -> Result<Answer, CartError> {
-        // Lines the cart shows unavailable: product is asked anyway, since the flag may be this
-        // very checkout's own reservation (its record lost with Redis) or merely stale; only
-        // product's refusal makes them a 409.
-        let mut unavailable = Vec::new();
-        if owned.record.lines.is_empty() {
-            let lines = self.store.lines(user_id).await?;
-            if lines.is_empty() {
-                return Err(CartError::CartEmpty);
-            }
-            unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
-            // Fixed before anything is reserved: a retry after a crash resumes these lines.
-            owned.record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-            if !self.save(owned, Ended::No).await? {
-                return Err(CartError::CheckoutInProgress); // another run took it over: it goes on
-            }
-        }
+        let unavailable = self.fix_lines(user_id, owned).await?;
         let record = &owned.record;
         let checkout_id = record.checkout_id.as_str();
+        let reservation = self.reserve(checkout_id, &record.lines, &unavailable).await?;
+        let paid = self.charge(checkout_id, token, payment_token, &reservation).await?;
+        self.end(user_id, checkout_id, &reservation, paid).await
+    }
 
+    /// On a checkout's first run, reads the cart's lines into the record and saves it before
+    /// anything is reserved, so a retry after a crash resumes these lines. Returns the names of
+    /// lines the cart shows unavailable: product is asked anyway, since the flag may be this very
+    /// checkout's own reservation (its record lost with Redis) or merely stale; only product's
+    /// refusal makes them a 409.
+    async fn fix_lines(&self, user_id: &str, owned: &mut Owned) -> Result<Vec<String>, CartError> {
+        if !owned.record.lines.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lines = self.store.lines(user_id).await?;
+        if lines.is_empty() {
+            return Err(CartError::CartEmpty);
+        }
+        let unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
+        owned.record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+        if !self.save(owned, Ended::No).await? {
+            return Err(CartError::CheckoutInProgress); // another run took it over: it goes on
+        }
+        Ok(unavailable)
+    }
+
+    /// Holds the stock of every line or none (reservation id = checkout id); a repeat returns the
+    /// reservation as it stands, which must still hold the stock.
+    async fn reserve(
+        &self,
+        checkout_id: &str,
+        lines: &[(String, i64)],
+        unavailable: &[String],
+    ) -> Result<Reservation, CartError> {
         let request = ReserveStockRequest {
             reservation_id: checkout_id.to_owned(),
-            lines: record
-                .lines
+            lines: lines
                 .iter()
                 .map(|(product_id, quantity)| ReservationLine { product_id: product_id.clone(), quantity: *quantity })
                 .collect(),
@@ -389,24 +425,33 @@ impl Checkouts {
                 Ok(response) => {
                     response.reservation.ok_or_else(|| anyhow::anyhow!("ReserveStock without a reservation"))?
                 }
-                Err(status) => return Err(refusals::reserve_refused(status, &unavailable)),
+                Err(status) => return Err(refusals::reserve_refused(status, unavailable)),
             };
         match ReservationState::try_from(reservation.state) {
-            Ok(ReservationState::Reserved | ReservationState::Committed) => {}
+            Ok(ReservationState::Reserved | ReservationState::Committed) => Ok(reservation),
             // Released or expired before this run came back to it (a retry after its expiry), or
             // a state this build does not know.
             Ok(ReservationState::Released | ReservationState::Expired | ReservationState::Unspecified) | Err(_) => {
-                return Err(CartError::Conflict(
+                Err(CartError::Conflict(
                     "this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned(),
                 ))
             }
         }
+    }
 
-        let total = reservation.total.clone().unwrap_or_default();
+    /// Charges the reservation's total as the shopper (idempotency key = order id = checkout
+    /// id). A refusal that leaves nothing charged gives the stock back now.
+    async fn charge(
+        &self,
+        checkout_id: &str,
+        token: &str,
+        payment_token: &str,
+        reservation: &Reservation,
+    ) -> Result<Payment, CartError> {
         let charge = ChargeRequest {
             idempotency_key: checkout_id.to_owned(),
             order_id: checkout_id.to_owned(),
-            amount: Some(total.clone()),
+            amount: Some(reservation.total.clone().unwrap_or_default()),
             payment_token: payment_token.to_owned(),
             lines: reservation
                 .lines
@@ -420,7 +465,7 @@ impl Checkouts {
                 .collect(),
         };
         let shopper = OnBehalfOf::new(token).ok_or(CartError::Unauthenticated)?;
-        let paid = match self
+        match self
             .upstream
             .payment
             .call(|mut c| {
@@ -429,44 +474,42 @@ impl Checkouts {
             })
             .await
         {
-            Ok(response) => response.payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?,
+            Ok(response) => Ok(response.payment.ok_or_else(|| anyhow::anyhow!("Charge without a payment"))?),
             Err(status) => {
                 let refused = refusals::charge_refused(status);
                 if refused.release_stock {
                     self.release(checkout_id).await;
                 }
-                return Err(refused.error);
+                Err(refused.error)
             }
-        };
-        let summary = |status: &str| {
-            json!({
-                "checkout_id": checkout_id,
-                "payment_id": paid.payment_id,
-                "status": status,
-                "lines": reservation.lines.iter().map(|l| {
-                    let price = l.unit_price.clone().unwrap_or_default();
-                    json!({ "product_id": l.product_id, "name": l.name, "quantity": l.quantity,
-                            "unit_price": { "amount_minor": price.amount_minor, "currency": price.currency } })
-                }).collect::<Vec<_>>(),
-                "total": { "amount_minor": total.amount_minor, "currency": total.currency },
-            })
-        };
+        }
+    }
+
+    /// What the payment's status makes of the checkout: a sale (201), a decline (the stock back,
+    /// 402), or a charge the gateway has not decided (202; the PaymentSucceeded event finishes it).
+    async fn end(
+        &self,
+        user_id: &str,
+        checkout_id: &str,
+        reservation: &Reservation,
+        paid: Payment,
+    ) -> Result<Answer, CartError> {
+        let body = |status: &str| summary(checkout_id, &paid.payment_id, reservation, status);
         match PaymentStatus::try_from(paid.status) {
             Ok(PaymentStatus::Succeeded) => {
-                self.complete(user_id, checkout_id, &reservation, paid.amount.clone()).await?;
-                Ok(Answer { status: 201, body: summary("paid") })
+                self.complete(user_id, checkout_id, reservation, paid.amount.clone()).await?;
+                Ok(Answer { status: 201, body: body("paid") })
             }
             Ok(PaymentStatus::Failed) => {
                 self.release(checkout_id).await;
                 Err(CartError::PaymentDeclined { code: paid.failure_code, message: paid.failure_message })
             }
-            // The gateway has not decided: the PaymentSucceeded event finishes the checkout.
-            Ok(PaymentStatus::Pending) => Ok(Answer { status: 202, body: summary("pending") }),
+            Ok(PaymentStatus::Pending) => Ok(Answer { status: 202, body: body("pending") }),
             // A replayed charge refunded since (its reservation went first), or a status this
             // build does not know: answered as pending, as it always was. Telling the shopper
             // where such a checkout stands is open work (issue 36, item 5).
             Ok(PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded | PaymentStatus::Unspecified) | Err(_) => {
-                Ok(Answer { status: 202, body: summary("pending") })
+                Ok(Answer { status: 202, body: body("pending") })
             }
         }
     }

@@ -48,20 +48,11 @@ impl Application {
             JWKS_MIN_REFETCH_GAP,
         )?;
         let revocations = Arc::new(Revocations::new(redis.clone()));
-        let verifier = web::Data::new(TokenVerifier::new(
-            jwks,
-            revocations.clone(),
-            &settings.auth.issuer,
-            &settings.auth.audience,
-        ));
+        let verifier = TokenVerifier::new(jwks, revocations.clone(), &settings.auth.issuer, &settings.auth.audience);
         let introspection = Arc::new(Introspection::new(auth_url, settings.upstream.timeout)?);
-        let carts = web::Data::new(Carts::new(store.clone(), upstream.clone()));
-        let checkouts = web::Data::new(Checkouts::new(
-            store.clone(),
-            upstream.clone(),
-            introspection,
-            settings.carts.checkout_record_ttl,
-        ));
+        let carts = Carts::new(store.clone(), upstream.clone());
+        let checkouts =
+            Checkouts::new(store.clone(), upstream.clone(), introspection, settings.carts.checkout_record_ttl);
         let consumer = EventsConsumer {
             consumer: kafka.consumer(&[
                 &settings.kafka.product_events_topic,
@@ -85,27 +76,8 @@ impl Application {
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
         let http_addr = http_listener.local_addr()?;
 
-        let readiness = web::Data::new(readiness);
-        let metrics = web::Data::new(metrics);
-        let http_server = actix_web::HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::limit_request_headers))
-                .wrap(from_fn(http::observe))
-                .wrap(http::security_headers())
-                .app_data(readiness.clone())
-                .app_data(metrics.clone())
-                .app_data(verifier.clone())
-                .app_data(carts.clone())
-                .app_data(checkouts.clone())
-                .configure(http::payload_config)
-                .configure(http::routes)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(http_listener)?
-        // Signals are handled below so that shutdown is logged and bounded like the other services.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .run();
+        let http_server =
+            http_server(http_listener, &settings, Rest { readiness, metrics, verifier, carts, checkouts })?;
 
         Ok(Self { http_server, http_addr, consumer, stop_consumer, settings })
     }
@@ -141,6 +113,43 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the REST handlers are given.
+struct Rest {
+    readiness: Readiness,
+    metrics: Metrics,
+    verifier: TokenVerifier,
+    carts: Carts,
+    checkouts: Checkouts,
+}
+
+/// The REST server on `listener`, started. Signals are handled by `run`, so that shutdown is
+/// logged and bounded like the other services.
+fn http_server(listener: std::net::TcpListener, settings: &Settings, rest: Rest) -> anyhow::Result<HttpServer> {
+    let readiness = web::Data::new(rest.readiness);
+    let metrics = web::Data::new(rest.metrics);
+    let verifier = web::Data::new(rest.verifier);
+    let carts = web::Data::new(rest.carts);
+    let checkouts = web::Data::new(rest.checkouts);
+    Ok(actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(http::limit_request_headers))
+            .wrap(from_fn(http::observe))
+            .wrap(http::security_headers())
+            .app_data(readiness.clone())
+            .app_data(metrics.clone())
+            .app_data(verifier.clone())
+            .app_data(carts.clone())
+            .app_data(checkouts.clone())
+            .configure(http::payload_config)
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .run())
 }
 
 async fn shutdown_signal() -> &'static str {

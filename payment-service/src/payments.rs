@@ -7,13 +7,14 @@ use crate::{
     db::Db,
     domain::{PaymentStatus, RefundStatus},
     error::PaymentError,
-    gateway::{ChargeAttempt, Gateway, RefundAttempt},
+    gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     idempotency::{self, Begin},
     settlement::{self, Line},
     store::{
         self,
         payments::{self, NewPayment, PaymentRow},
         refunds::{self, RefundRow},
+        Conn,
     },
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -175,16 +176,42 @@ impl Payments {
         &self.db
     }
 
+    /// Charges once per (user, idempotency key) and once per order: the pending payment is
+    /// written before the gateway is asked, the gateway's answer settles it.
     pub async fn charge(&self, user_id: &str, input: ChargeInput) -> Result<PaymentRow, PaymentError> {
         validate_charge(&input)?;
-        let fingerprint = idempotency::fingerprint("charge", &input)?;
         let payment_id = Uuid::now_v7().to_string();
+        let mut conn = self.db.conn().await?;
+        if let Begin::Replay(existing) = self.begin_charge(&mut conn, user_id, &input, &payment_id).await? {
+            return self.find(&mut conn, user_id, &existing).await;
+        }
+        let attempt = ChargeAttempt {
+            payment_id: payment_id.clone(),
+            amount_minor: input.amount_minor,
+            currency: input.currency.clone(),
+            payment_token: input.payment_token.clone(),
+        };
+        let answer = self.gateway.charge(&attempt).await;
+        let payment = self.settle_charge(&mut conn, user_id, &input.idempotency_key, &payment_id, answer).await?;
+        self.outbox_ready.notify_one();
+        Ok(payment)
+    }
+
+    /// Claims the key and, for a new request, writes the pending payment, in one transaction.
+    /// `Replay` names the payment an earlier request with this key, or for this order, made.
+    async fn begin_charge(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        input: &ChargeInput,
+        payment_id: &str,
+    ) -> Result<Begin, PaymentError> {
+        let fingerprint = idempotency::fingerprint("charge", input)?;
         let started = now();
         let lock_until = started + self.key_lock;
         let gateway = self.gateway.name();
-        let mut conn = self.db.conn().await?;
-        let begun = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            let (input, fingerprint, payment_id) = (&input, &fingerprint, &payment_id);
+        store::transaction::<_, PaymentError, _>(conn, |conn| {
+            let fingerprint = &fingerprint;
             async move {
                 let key = &input.idempotency_key;
                 let begin =
@@ -223,43 +250,72 @@ impl Payments {
             }
             .scope_boxed()
         })
-        .await?;
-        if let Begin::Replay(existing) = begun {
-            return self.find(&mut conn, user_id, &existing).await;
-        }
+        .await
+    }
 
-        let attempt = ChargeAttempt {
-            payment_id: payment_id.clone(),
-            amount_minor: input.amount_minor,
-            currency: input.currency.clone(),
-            payment_token: input.payment_token.clone(),
-        };
-        let answer = self.gateway.charge(&attempt).await;
+    /// Applies the gateway's answer to the pending payment and completes the key, in one
+    /// transaction; returns the payment as it now stands.
+    async fn settle_charge(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        key: &str,
+        payment_id: &str,
+        answer: Result<Outcome, GatewayError>,
+    ) -> Result<PaymentRow, PaymentError> {
         let topic = &self.events_topic;
-        let payment = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            let (payment_id, key) = (&payment_id, &input.idempotency_key);
+        store::transaction::<_, PaymentError, _>(conn, |conn| {
             async move {
                 let now = now();
                 settlement::apply_charge(conn, topic, payment_id, answer, now, settlement::retry_at(now, 0)).await?;
                 crate::store::idempotency::complete(conn, user_id, key).await?;
-                payments::find(conn, payment_id).await?.ok_or_else(|| PaymentError::PaymentNotFound(payment_id.clone()))
+                payments::find(conn, payment_id)
+                    .await?
+                    .ok_or_else(|| PaymentError::PaymentNotFound(payment_id.to_owned()))
             }
             .scope_boxed()
         })
-        .await?;
-        self.outbox_ready.notify_one();
-        Ok(payment)
+        .await
     }
 
+    /// Refunds part or all of a payment, once per (user, idempotency key), never past what the
+    /// charge left: the pending refund is written (and counted) before the gateway is asked.
     pub async fn refund(&self, user_id: &str, input: RefundInput) -> Result<(RefundRow, PaymentRow), PaymentError> {
         validate_refund(&input)?;
-        let fingerprint = idempotency::fingerprint("refund", &input)?;
         let refund_id = Uuid::now_v7().to_string();
+        let mut conn = self.db.conn().await?;
+        let (refund, charge_reference) = match self.begin_refund(&mut conn, user_id, &input, &refund_id).await? {
+            Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
+            Ok(created) => created,
+        };
+        let attempt = RefundAttempt {
+            refund_id: refund.id.clone(),
+            charge_reference,
+            amount_minor: refund.amount_minor,
+            currency: refund.currency.clone(),
+        };
+        let answer = self.gateway.refund(&attempt).await;
+        self.settle_refund(&mut conn, user_id, &input.idempotency_key, &refund, answer).await?;
+        self.outbox_ready.notify_one();
+        self.find_refund(&mut conn, user_id, &refund.id).await
+    }
+
+    /// Claims the key and, for a new request, checks the payment (the user's, refundable, same
+    /// currency, enough left) and writes the pending refund, in one transaction with the payment
+    /// locked. `Err(id)`: the refund an earlier request with this key made. `Ok`: the new refund
+    /// and the charge's gateway reference.
+    async fn begin_refund(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        input: &RefundInput,
+        refund_id: &str,
+    ) -> Result<Result<(RefundRow, String), String>, PaymentError> {
+        let fingerprint = idempotency::fingerprint("refund", input)?;
         let started = now();
         let lock_until = started + self.key_lock;
-        let mut conn = self.db.conn().await?;
-        let begun = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            let (input, fingerprint, refund_id) = (&input, &fingerprint, &refund_id);
+        store::transaction::<_, PaymentError, _>(conn, |conn| {
+            let fingerprint = &fingerprint;
             async move {
                 let key = &input.idempotency_key;
                 let begin = idempotency::begin(conn, user_id, key, fingerprint, refund_id, started, lock_until).await?;
@@ -283,7 +339,7 @@ impl Payments {
                 }
                 payments::add_refunded(conn, &payment.id, input.amount_minor, started).await?;
                 let refund = RefundRow {
-                    id: refund_id.clone(),
+                    id: refund_id.to_owned(),
                     payment_id: payment.id.clone(),
                     amount_minor: input.amount_minor,
                     currency: input.currency.clone(),
@@ -297,22 +353,21 @@ impl Payments {
             }
             .scope_boxed()
         })
-        .await?;
-        let (refund, charge_reference) = match begun {
-            Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
-            Ok(created) => created,
-        };
+        .await
+    }
 
-        let attempt = RefundAttempt {
-            refund_id: refund.id.clone(),
-            charge_reference,
-            amount_minor: refund.amount_minor,
-            currency: refund.currency.clone(),
-        };
-        let answer = self.gateway.refund(&attempt).await;
+    /// Applies the gateway's answer to the pending refund and completes the key, in one
+    /// transaction.
+    async fn settle_refund(
+        &self,
+        conn: &mut Conn,
+        user_id: &str,
+        key: &str,
+        refund: &RefundRow,
+        answer: Result<Outcome, GatewayError>,
+    ) -> Result<(), PaymentError> {
         let topic = &self.events_topic;
-        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            let (refund, key) = (&refund, &input.idempotency_key);
+        store::transaction::<_, PaymentError, _>(conn, |conn| {
             async move {
                 let now = now();
                 settlement::apply_refund(conn, topic, refund, answer, now, settlement::retry_at(now, 0)).await?;
@@ -320,9 +375,7 @@ impl Payments {
             }
             .scope_boxed()
         })
-        .await?;
-        self.outbox_ready.notify_one();
-        self.find_refund(&mut conn, user_id, &refund.id).await
+        .await
     }
 
     pub async fn get(&self, user_id: &str, payment_id: &str) -> Result<PaymentRow, PaymentError> {
@@ -355,7 +408,7 @@ impl Payments {
 
     /// The payment if it is the user's: another user's payment is reported as missing, not
     /// forbidden, so that ids cannot be probed.
-    async fn find(&self, conn: &mut crate::store::Conn, user_id: &str, id: &str) -> Result<PaymentRow, PaymentError> {
+    async fn find(&self, conn: &mut Conn, user_id: &str, id: &str) -> Result<PaymentRow, PaymentError> {
         payments::find(conn, id)
             .await?
             .filter(|p| p.user_id == user_id)
@@ -364,7 +417,7 @@ impl Payments {
 
     async fn find_refund(
         &self,
-        conn: &mut crate::store::Conn,
+        conn: &mut Conn,
         user_id: &str,
         refund_id: &str,
     ) -> Result<(RefundRow, PaymentRow), PaymentError> {

@@ -62,18 +62,10 @@ impl Application {
         if settings.database.migrate_on_start {
             tokio::spawn(db::migrate_until_done(settings.database.clone(), migrated_tx));
         }
-        let gateway: Arc<dyn Gateway> = match settings.gateway.kind {
-            GatewayKind::Sandbox => Arc::new(Sandbox::default()),
-            GatewayKind::Stripe => Arc::new(Stripe::new(
-                settings.gateway.stripe_api_base.clone(),
-                settings.gateway.stripe_secret_key.clone().context("the Stripe secret key is not set")?,
-                settings.gateway.timeout,
-            )?),
-        };
         let outbox_ready = Arc::new(Notify::new());
         let payments = Payments::new(
             Db::new(pool.clone(), migrated.clone()),
-            gateway,
+            gateway(&settings)?,
             settings.kafka.events_topic.clone(),
             Arc::clone(&outbox_ready),
             settings.gateway.timeout,
@@ -105,16 +97,7 @@ impl Application {
                 ),
             ),
         ];
-        let jwks = Jwks::new(
-            settings.auth.jwks_url.clone(),
-            JWKS_FETCH_TIMEOUT,
-            settings.auth.jwks_max_age,
-            JWKS_MIN_REFETCH_GAP,
-        )?;
-        let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
-        let verifier =
-            Arc::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience));
-        let grpc_service = PaymentGrpc::new(payments.clone(), verifier);
+        let grpc_service = PaymentGrpc::new(payments.clone(), token_verifier(&settings)?);
         let readiness =
             Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
 
@@ -125,31 +108,7 @@ impl Application {
             .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
         let grpc_addr = grpc_socket.local_addr()?;
 
-        let readiness = web::Data::new(readiness);
-        let app_metrics = web::Data::new(metrics.clone());
-        let payments = web::Data::new(payments);
-        let webhook_settings = web::Data::new(WebhookSettings {
-            secret: settings.gateway.webhook_secret.clone(),
-            tolerance: settings.gateway.webhook_tolerance,
-        });
-        let http_server = actix_web::HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::limit_request_headers))
-                .wrap(from_fn(http::observe))
-                .wrap(http::security_headers())
-                .app_data(readiness.clone())
-                .app_data(app_metrics.clone())
-                .app_data(payments.clone())
-                .app_data(webhook_settings.clone())
-                .app_data(web::PayloadConfig::default().limit(MAX_BODY))
-                .configure(http::routes)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(http_listener)?
-        // Signals are handled below, once for both servers.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .run();
+        let http_server = http_server(http_listener, &settings, readiness, metrics.clone(), payments)?;
 
         Ok(Self {
             http_server,
@@ -218,6 +177,66 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The payment gateway the settings name: the sandbox, or Stripe with its secret key.
+fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
+    Ok(match settings.gateway.kind {
+        GatewayKind::Sandbox => Arc::new(Sandbox::default()),
+        GatewayKind::Stripe => Arc::new(Stripe::new(
+            settings.gateway.stripe_api_base.clone(),
+            settings.gateway.stripe_secret_key.clone().context("the Stripe secret key is not set")?,
+            settings.gateway.timeout,
+        )?),
+    })
+}
+
+/// Checks callers' access tokens: auth's public keys (JWKS), and introspection for revocation.
+fn token_verifier(settings: &Settings) -> anyhow::Result<Arc<TokenVerifier>> {
+    let jwks = Jwks::new(
+        settings.auth.jwks_url.clone(),
+        JWKS_FETCH_TIMEOUT,
+        settings.auth.jwks_max_age,
+        JWKS_MIN_REFETCH_GAP,
+    )?;
+    let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
+    Ok(Arc::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience)))
+}
+
+/// The REST server (health, metrics, webhooks) on `listener`, started; stopped by `run`'s
+/// signal handling, not its own.
+fn http_server(
+    listener: std::net::TcpListener,
+    settings: &Settings,
+    readiness: Readiness,
+    metrics: Metrics,
+    payments: Payments,
+) -> anyhow::Result<HttpServer> {
+    let readiness = web::Data::new(readiness);
+    let app_metrics = web::Data::new(metrics);
+    let payments = web::Data::new(payments);
+    let webhook_settings = web::Data::new(WebhookSettings {
+        secret: settings.gateway.webhook_secret.clone(),
+        tolerance: settings.gateway.webhook_tolerance,
+    });
+    Ok(actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(http::limit_request_headers))
+            .wrap(from_fn(http::observe))
+            .wrap(http::security_headers())
+            .app_data(readiness.clone())
+            .app_data(app_metrics.clone())
+            .app_data(payments.clone())
+            .app_data(webhook_settings.clone())
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY))
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .listen(listener)?
+    // Signals are handled in `run`, once for both servers.
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .run())
 }
 
 /// Binds the gRPC port without listening: a port in use fails the start at once, and a test

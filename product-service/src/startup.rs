@@ -86,20 +86,9 @@ impl Application {
                 reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
             ),
         ];
-        let admin = web::Data::new(Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed));
-        let jwks = Jwks::new(
-            settings.auth.jwks_url.clone(),
-            JWKS_FETCH_TIMEOUT,
-            settings.auth.jwks_max_age,
-            JWKS_MIN_REFETCH_GAP,
-        )?;
-        let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
-        let verifier =
-            web::Data::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience));
+        let admin = Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed);
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
-        let catalogue = web::Data::new(catalogue);
-        let cache = web::Data::from(cache);
         let readiness =
             Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
 
@@ -110,29 +99,9 @@ impl Application {
             .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
         let grpc_addr = grpc_socket.local_addr()?;
 
-        let readiness = web::Data::new(readiness);
-        let app_metrics = web::Data::new(metrics.clone());
-
-        let http_server = actix_web::HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::limit_request_headers))
-                .wrap(from_fn(http::observe))
-                .wrap(http::security_headers())
-                .app_data(readiness.clone())
-                .app_data(app_metrics.clone())
-                .app_data(catalogue.clone())
-                .app_data(cache.clone())
-                .app_data(admin.clone())
-                .app_data(verifier.clone())
-                .configure(http::payload_config)
-                .configure(http::routes)
-                .default_service(web::to(http::not_found))
-        })
-        .listen(http_listener)?
-        // Signals are handled below, once for both servers.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .run();
+        let rest =
+            Rest { readiness, metrics: metrics.clone(), catalogue, cache, admin, verifier: token_verifier(&settings)? };
+        let http_server = http_server(http_listener, &settings, rest)?;
 
         Ok(Self {
             http_server,
@@ -201,6 +170,58 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Checks callers' access tokens: auth's public keys (JWKS), and introspection for revocation.
+fn token_verifier(settings: &Settings) -> anyhow::Result<TokenVerifier> {
+    let jwks = Jwks::new(
+        settings.auth.jwks_url.clone(),
+        JWKS_FETCH_TIMEOUT,
+        settings.auth.jwks_max_age,
+        JWKS_MIN_REFETCH_GAP,
+    )?;
+    let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
+    Ok(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience))
+}
+
+/// What the REST handlers are given.
+struct Rest {
+    readiness: Readiness,
+    metrics: Metrics,
+    catalogue: Catalogue,
+    cache: Arc<ProductCache>,
+    admin: Admin,
+    verifier: TokenVerifier,
+}
+
+/// The REST server on `listener`, started; stopped by `run`'s signal handling, not its own.
+fn http_server(listener: std::net::TcpListener, settings: &Settings, rest: Rest) -> anyhow::Result<HttpServer> {
+    let readiness = web::Data::new(rest.readiness);
+    let app_metrics = web::Data::new(rest.metrics);
+    let catalogue = web::Data::new(rest.catalogue);
+    let cache = web::Data::from(rest.cache);
+    let admin = web::Data::new(rest.admin);
+    let verifier = web::Data::new(rest.verifier);
+    Ok(actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(http::limit_request_headers))
+            .wrap(from_fn(http::observe))
+            .wrap(http::security_headers())
+            .app_data(readiness.clone())
+            .app_data(app_metrics.clone())
+            .app_data(catalogue.clone())
+            .app_data(cache.clone())
+            .app_data(admin.clone())
+            .app_data(verifier.clone())
+            .configure(http::payload_config)
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .listen(listener)?
+    // Signals are handled in `run`, once for both servers.
+    .disable_signals()
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .run())
 }
 
 /// Binds the gRPC port without listening: a port in use fails the start at once, and a test
