@@ -74,7 +74,11 @@ def test_twenty_shoppers_and_five_units_make_exactly_five_paid_orders(platform, 
         answers = list(pool.map(lambda s: checkout(platform, s), shoppers))
     statuses = sorted(a.status for a in answers)
     assert statuses.count(201) == 5 and statuses.count(409) == 15, [(a.status, a.body) for a in answers]
-    assert all(a.body["error"]["code"] == "out_of_stock" for a in answers if a.status == 409)
+    # Refused for stock: out_of_stock, or lines_unavailable once cart has applied product's
+    # ProductOutOfStock (sent when the fifth unit is reserved) before that checkout read its cart.
+    # Seen once in CI under load; both say the same, and nothing else may come back.
+    refused = [a.body["error"]["code"] for a in answers if a.status == 409]
+    assert set(refused) <= {"out_of_stock", "lines_unavailable"}, refused
     assert_available(platform, last, 0)
     assert payments_of(running, [s.user_id for s in shoppers]) == 5, "the 15 refused were never charged"
 
