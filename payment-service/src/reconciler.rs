@@ -15,7 +15,12 @@ use crate::{
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     payments::Payments,
     settlement,
-    store::{self, idempotency, payments, refunds},
+    store::{
+        self, idempotency,
+        payments::{self, PaymentRow},
+        refunds::{self, RefundRow},
+        Conn,
+    },
 };
 use chrono::{Duration as ChronoDuration, Utc};
 use scoped_futures::ScopedFutureExt;
@@ -31,82 +36,14 @@ const DEFAULT_MAX_PENDING_AGE: ChronoDuration = ChronoDuration::hours(23);
 /// One round; returns how many payments and refunds got an answer attempt.
 pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> Result<usize, PaymentError> {
     let max_age = ChronoDuration::from_std(max_pending_age).unwrap_or(DEFAULT_MAX_PENDING_AGE);
-    let topic = payments.events_topic();
-    let gateway = payments.gateway().as_ref();
     let mut conn = payments.db().conn().await?;
-    let now = Utc::now().naive_utc();
-    let (due_payments, due_refunds) = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-        async move {
-            let p = payments::claim_due(conn, now, now + LEASE, BATCH).await?;
-            let r = refunds::claim_due(conn, now, now + LEASE, BATCH).await?;
-            Ok((p, r))
-        }
-        .scope_boxed()
-    })
-    .await?;
+    let (due_payments, due_refunds) = claim_due(&mut conn).await?;
     let attempted = due_payments.len() + due_refunds.len();
     for payment in due_payments {
-        let expired = Utc::now().naive_utc() - payment.created_at > max_age;
-        let answer = match (payment.gateway_reference.as_deref(), expired) {
-            (Some(reference), false) => gateway.charge_status(&payment.id, reference).await,
-            (Some(reference), true) => give_up_accepted(gateway, &payment.id, reference).await,
-            (None, false) => {
-                let Some(payment_token) = payment.payment_token.clone() else { continue };
-                let attempt = ChargeAttempt {
-                    payment_id: payment.id.clone(),
-                    amount_minor: payment.amount_minor,
-                    currency: payment.currency.clone(),
-                    payment_token,
-                };
-                gateway.charge(&attempt).await
-            }
-            (None, true) => {
-                tracing::warn!(
-                    payment_id = payment.id,
-                    "no answer from the gateway within the maximum pending age; the payment fails"
-                );
-                Ok(timed_out(None))
-            }
-        };
-        let now = Utc::now().naive_utc();
-        let retry = settlement::retry_at(now, payment.attempts + 1);
-        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            async move { settlement::apply_charge(conn, topic, &payment.id, answer, now, retry).await }.scope_boxed()
-        })
-        .await?;
+        settle_payment(payments, &mut conn, payment, max_age).await?;
     }
     for refund in due_refunds {
-        let age = Utc::now().naive_utc() - refund.created_at;
-        let answer = match refunds::reference(&mut conn, &refund.id).await? {
-            // Accepted: only its look-up can tell; a repeat replays the first answer, and one
-            // past the key's 24 hours would be refused (or refund again).
-            Some(reference) => gateway.refund_status(&reference).await,
-            None if age > max_age => {
-                tracing::error!(
-                    refund_id = refund.id,
-                    "a refund the gateway never answered reached the maximum pending age; it is not repeated \
-                     (that could refund twice) and waits for the gateway's webhook or an operator"
-                );
-                refunds::park(&mut conn, &refund.id, Utc::now().naive_utc()).await?;
-                continue;
-            }
-            None => {
-                let Some(payment) = payments::find(&mut conn, &refund.payment_id).await? else { continue };
-                let attempt = RefundAttempt {
-                    refund_id: refund.id.clone(),
-                    charge_reference: payment.gateway_reference.unwrap_or_default(),
-                    amount_minor: refund.amount_minor,
-                    currency: refund.currency.clone(),
-                };
-                gateway.refund(&attempt).await
-            }
-        };
-        let now = Utc::now().naive_utc();
-        let retry = settlement::retry_at(now, refund_backoff(age));
-        store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-            async move { settlement::apply_refund(conn, topic, &refund, answer, now, retry).await }.scope_boxed()
-        })
-        .await?;
+        settle_refund(payments, &mut conn, refund, max_age).await?;
     }
     let purged = idempotency::purge_expired(&mut conn, 1000).await?;
     if attempted > 0 || purged > 0 {
@@ -114,6 +51,106 @@ pub async fn reconcile_once(payments: &Payments, max_pending_age: Duration) -> R
         tracing::info!(attempted, purged, "reconciler round");
     }
     Ok(attempted)
+}
+
+/// The pending payments and refunds due for another attempt, leased to this replica for
+/// `LEASE` so that no other one takes them meanwhile.
+async fn claim_due(conn: &mut Conn) -> Result<(Vec<PaymentRow>, Vec<RefundRow>), PaymentError> {
+    let now = Utc::now().naive_utc();
+    store::transaction::<_, PaymentError, _>(conn, |conn| {
+        async move {
+            let p = payments::claim_due(conn, now, now + LEASE, BATCH).await?;
+            let r = refunds::claim_due(conn, now, now + LEASE, BATCH).await?;
+            Ok((p, r))
+        }
+        .scope_boxed()
+    })
+    .await
+}
+
+/// Asks the gateway about a pending payment (or charges it, if the gateway never accepted it)
+/// and applies the answer; past the maximum pending age, an accepted charge is given up (voided
+/// or refunded) and an unaccepted one fails.
+async fn settle_payment(
+    payments: &Payments,
+    conn: &mut Conn,
+    payment: PaymentRow,
+    max_age: ChronoDuration,
+) -> Result<(), PaymentError> {
+    let gateway = payments.gateway().as_ref();
+    let expired = Utc::now().naive_utc() - payment.created_at > max_age;
+    let answer = match (payment.gateway_reference.as_deref(), expired) {
+        (Some(reference), false) => gateway.charge_status(&payment.id, reference).await,
+        (Some(reference), true) => give_up_accepted(gateway, &payment.id, reference).await,
+        (None, false) => {
+            let Some(payment_token) = payment.payment_token.clone() else { return Ok(()) };
+            let attempt = ChargeAttempt {
+                payment_id: payment.id.clone(),
+                amount_minor: payment.amount_minor,
+                currency: payment.currency.clone(),
+                payment_token,
+            };
+            gateway.charge(&attempt).await
+        }
+        (None, true) => {
+            tracing::warn!(
+                payment_id = payment.id,
+                "no answer from the gateway within the maximum pending age; the payment fails"
+            );
+            Ok(timed_out(None))
+        }
+    };
+    let topic = payments.events_topic();
+    let now = Utc::now().naive_utc();
+    let retry = settlement::retry_at(now, payment.attempts + 1);
+    store::transaction::<_, PaymentError, _>(conn, |conn| {
+        async move { settlement::apply_charge(conn, topic, &payment.id, answer, now, retry).await }.scope_boxed()
+    })
+    .await
+}
+
+/// Asks the gateway about a pending refund (or sends it, if the gateway never accepted it) and
+/// applies the answer; past the maximum pending age an unaccepted refund is parked, never
+/// repeated.
+async fn settle_refund(
+    payments: &Payments,
+    conn: &mut Conn,
+    refund: RefundRow,
+    max_age: ChronoDuration,
+) -> Result<(), PaymentError> {
+    let gateway = payments.gateway().as_ref();
+    let age = Utc::now().naive_utc() - refund.created_at;
+    let answer = match refunds::reference(conn, &refund.id).await? {
+        // Accepted: only its look-up can tell; a repeat replays the first answer, and one
+        // past the key's 24 hours would be refused (or refund again).
+        Some(reference) => gateway.refund_status(&reference).await,
+        None if age > max_age => {
+            tracing::error!(
+                refund_id = refund.id,
+                "a refund the gateway never answered reached the maximum pending age; it is not repeated \
+                 (that could refund twice) and waits for the gateway's webhook or an operator"
+            );
+            refunds::park(conn, &refund.id, Utc::now().naive_utc()).await?;
+            return Ok(());
+        }
+        None => {
+            let Some(payment) = payments::find(conn, &refund.payment_id).await? else { return Ok(()) };
+            let attempt = RefundAttempt {
+                refund_id: refund.id.clone(),
+                charge_reference: payment.gateway_reference.unwrap_or_default(),
+                amount_minor: refund.amount_minor,
+                currency: refund.currency.clone(),
+            };
+            gateway.refund(&attempt).await
+        }
+    };
+    let topic = payments.events_topic();
+    let now = Utc::now().naive_utc();
+    let retry = settlement::retry_at(now, refund_backoff(age));
+    store::transaction::<_, PaymentError, _>(conn, |conn| {
+        async move { settlement::apply_refund(conn, topic, &refund, answer, now, retry).await }.scope_boxed()
+    })
+    .await
 }
 
 /// An accepted charge still without a final answer at the maximum age: it is cancelled at the
