@@ -83,6 +83,28 @@ def test_twenty_shoppers_and_five_units_make_exactly_five_paid_orders(platform, 
     assert payments_of(running, [s.user_id for s in shoppers]) == 5, "the 15 refused were never charged"
 
 
+def test_a_line_marked_unavailable_by_a_sell_out_is_refused_as_unavailable_and_nothing_is_charged(platform, running):
+    """The other answer the twenty shoppers may get: once the last unit is sold, product's
+    ProductOutOfStock marks the line unavailable in every cart holding it, and a checkout of such
+    a cart is refused as lines_unavailable, holding and charging nothing."""
+    boss = admin(platform)
+    last = create_product(platform, boss.token, stock=1)
+    first, second = sign_up(platform), sign_up(platform)
+    for shopper in (first, second):
+        expect(add(platform, shopper, last), 200, "add")
+    expect(checkout(platform, first), 201, "the last unit sold")
+
+    def line_of_second():
+        lines = expect(call("GET", f"{platform.cart}/v1/cart", token=second.token), 200, "cart").body["lines"]
+        return next(line for line in lines if line["product_id"] == last)
+
+    wait_until("the sold-out line marked unavailable in the other cart", lambda: not line_of_second()["available"])
+    refused = checkout(platform, second)
+    assert (refused.status, refused.body["error"]["code"]) == (409, "lines_unavailable"), refused.body
+    assert payments_of(running, [second.user_id]) == 0
+    assert_available(platform, last, 0)
+
+
 def test_with_payment_down_browsing_and_carts_work_and_checkout_fails_fast_holding_nothing(platform, running):
     boss = admin(platform)
     mug = create_product(platform, boss.token, stock=4)
