@@ -432,9 +432,7 @@ impl Checkouts {
             // Released or expired before this run came back to it (a retry after its expiry), or
             // a state this build does not know.
             Ok(ReservationState::Released | ReservationState::Expired | ReservationState::Unspecified) | Err(_) => {
-                Err(CartError::Conflict(
-                    "this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned(),
-                ))
+                Err(CartError::reservation_expired())
             }
         }
     }

@@ -46,6 +46,11 @@ impl CartError {
         Self::Unavailable(cause.into())
     }
 
+    /// A checkout whose reservation was released or expired before it could be paid.
+    pub fn reservation_expired() -> Self {
+        Self::Conflict("this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned())
+    }
+
     /// The stable, machine-readable code of the error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -99,9 +99,7 @@ pub fn reserve_refused(status: Status, unavailable: &[String]) -> CartError {
                 .unwrap_or_default(),
         ),
         Some(R::ProductNotFound) => CartError::Conflict("a product in the cart left the catalogue".to_owned()),
-        Some(R::ReservationClosed) => CartError::Conflict(
-            "this checkout's reservation has expired; check out again with a new Idempotency-Key".to_owned(),
-        ),
+        Some(R::ReservationClosed) => CartError::reservation_expired(),
         Some(
             R::Unspecified
             | R::InvalidRequest
