@@ -62,6 +62,13 @@ pub fn connection_lost(error: &diesel::result::Error) -> bool {
     lost
 }
 
+/// `connection_lost` for an error that may wrap a failed query (the relay's `anyhow`).
+pub fn note_if_connection_lost(error: &anyhow::Error) {
+    if let Some(query) = error.downcast_ref::<diesel::result::Error>() {
+        connection_lost(query);
+    }
+}
+
 fn connections_recently_lost() -> bool {
     // Called as a function: diesel's `RunQueryDsl::load` is in scope here.
     let lost = AtomicU64::load(&CONNECTION_LOST_AT, Ordering::Relaxed);

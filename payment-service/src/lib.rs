@@ -2,7 +2,6 @@ pub mod auth;
 pub mod cli;
 pub mod compensation;
 pub mod configuration;
-pub mod currency;
 pub mod db;
 pub mod domain;
 pub mod error;

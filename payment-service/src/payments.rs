@@ -3,9 +3,8 @@
 //! crash at any point leaves something the reconciler can finish — never a charge nobody knows
 //! about, never a second charge (the gateway call carries the payment id as its idempotency key).
 use crate::{
-    currency,
     db::Db,
-    domain::{PaymentStatus, RefundStatus},
+    domain::{currency, PaymentStatus, RefundStatus},
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     idempotency::{self, Begin},

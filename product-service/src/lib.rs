@@ -4,7 +4,6 @@ pub mod cache;
 pub mod catalogue;
 pub mod cli;
 pub mod configuration;
-pub mod currency;
 pub mod db;
 pub mod domain;
 pub mod error;

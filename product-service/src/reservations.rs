@@ -4,7 +4,7 @@
 use crate::{
     cache::Committed,
     db::Db,
-    domain::ReservationState,
+    domain::{ReservationId, ReservationLines, ReservationState},
     error::ProductError,
     events::{outbox, stock, types},
     proto::shop::{common::v1::Money, events::v1::ReservationReleased},
@@ -16,12 +16,8 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use scoped_futures::ScopedFutureExt;
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 use uuid::Uuid;
-
-/// Lines one reservation may have, and units one line may hold.
-pub const MAX_LINES: usize = 100;
-pub const MAX_QUANTITY: i64 = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Reservation {
@@ -40,47 +36,14 @@ pub struct Reservations {
     committed: Committed,
 }
 
-/// Validates a reservation request: a non-empty id, 1 to 100 lines of known-format product
-/// ids and 1 to 10,000 units; repeated products are merged.
-pub fn validate(reservation_id: &str, lines: &[(String, i64)]) -> Result<Vec<(Uuid, i64)>, ProductError> {
-    validate_id(reservation_id)?;
-    if lines.is_empty() || lines.len() > MAX_LINES {
-        return Err(ProductError::invalid("lines", format!("must have 1 to {MAX_LINES} entries")));
-    }
-    let mut merged: BTreeMap<Uuid, i64> = BTreeMap::new();
-    for (product_id, quantity) in lines {
-        let id: Uuid = product_id
-            .parse()
-            .map_err(|_| ProductError::invalid("product_id", format!("{product_id:?} is not a UUID")))?;
-        if !(1..=MAX_QUANTITY).contains(quantity) {
-            return Err(ProductError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}, got {quantity}")));
-        }
-        let total = merged.entry(id).or_default();
-        *total = (*total + quantity).min(MAX_QUANTITY + 1);
-        if *total > MAX_QUANTITY {
-            return Err(ProductError::invalid("quantity", format!("more than {MAX_QUANTITY} units of {id}")));
-        }
-    }
-    // Sorted by product id: every transaction locks rows in the same order, so concurrent
-    // reservations cannot deadlock.
-    Ok(merged.into_iter().collect())
-}
-
-/// A reservation id: the caller's checkout id, 1 to 255 characters.
-pub fn validate_id(reservation_id: &str) -> Result<(), ProductError> {
-    if reservation_id.trim().is_empty() || reservation_id.len() > 255 {
-        return Err(ProductError::invalid("reservation_id", "must be 1 to 255 characters"));
-    }
-    Ok(())
-}
-
 impl Reservations {
     pub fn new(db: Db, ttl: Duration, events_topic: String, committed: Committed) -> Self {
         Self { db, ttl, events_topic, committed }
     }
 
     /// Holds every line or none. A repeat with the same id returns the first outcome.
-    pub async fn reserve(&self, id: &str, lines: Vec<(Uuid, i64)>) -> Result<Reservation, ProductError> {
+    pub async fn reserve(&self, id: &ReservationId, lines: ReservationLines) -> Result<Reservation, ProductError> {
+        let id = id.as_str();
         let expires_at = Utc::now() + chrono::Duration::from_std(self.ttl).map_err(anyhow::Error::from)?;
         let topic = &self.events_topic;
         let mut conn = self.db.conn().await?;
@@ -93,7 +56,7 @@ impl Reservations {
                 }
                 let mut held = Vec::with_capacity(lines.len());
                 let mut short = Vec::new();
-                for (product_id, quantity) in &lines {
+                for (product_id, quantity) in lines.iter() {
                     match products::reserve(conn, *product_id, *quantity).await? {
                         Some(stock) => held.push((stock, *quantity)),
                         None => short.push(*product_id),
@@ -130,18 +93,17 @@ impl Reservations {
         Ok(reservation)
     }
 
-    /// Turns the reservation into a sale. Repeating it changes nothing; a released or expired
-    /// reservation cannot be committed.
     /// Sells the reservation, for `paid` only when that is its total: a payment for less
-    /// (or in another currency) buys nothing. Repeating it changes nothing.
-    pub async fn commit(&self, id: &str, paid: &Money) -> Result<Reservation, ProductError> {
-        self.transition(id, Transition::Commit(paid)).await
+    /// (or in another currency) buys nothing. Repeating it changes nothing; a released or
+    /// expired reservation cannot be committed.
+    pub async fn commit(&self, id: &ReservationId, paid: &Money) -> Result<Reservation, ProductError> {
+        self.transition(id.as_str(), Transition::Commit(paid)).await
     }
 
     /// Gives the reserved stock back. Repeating it changes nothing; a committed reservation
     /// cannot be released.
-    pub async fn release(&self, id: &str) -> Result<Reservation, ProductError> {
-        self.transition(id, Transition::Release).await
+    pub async fn release(&self, id: &ReservationId) -> Result<Reservation, ProductError> {
+        self.transition(id.as_str(), Transition::Release).await
     }
 
     /// Expires up to `limit` reservations past their deadline; returns how many.

@@ -5,6 +5,7 @@
 use crate::{
     admin,
     db::DbPool,
+    domain::{Attributes, Description, OnHand, Price, ProductName, Sku},
     error::ProductError,
     store::{
         self,
@@ -16,8 +17,37 @@ use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
+/// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SeedFileText {
+    categories: Vec<SeedCategory>,
+    products: Vec<SeedProductText>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedProductText {
+    sku: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    category: String,
+    price: SeedMoney,
+    stock: i64,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedMoney {
+    amount_minor: i64,
+    currency: String,
+}
+
+/// A seed file, parsed by the admin API's rules.
+#[derive(Debug)]
 pub struct SeedFile {
     pub categories: Vec<SeedCategory>,
     pub products: Vec<SeedProduct>,
@@ -30,26 +60,30 @@ pub struct SeedCategory {
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 pub struct SeedProduct {
-    pub sku: String,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
+    pub sku: Sku,
+    pub name: ProductName,
+    pub description: Description,
     /// A category slug of the same file.
     pub category: String,
-    pub price: SeedMoney,
-    pub stock: i64,
-    #[serde(default)]
-    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub price: Price,
+    pub on_hand: OnHand,
+    pub attributes: Attributes,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedMoney {
-    pub amount_minor: i64,
-    pub currency: String,
+impl SeedProductText {
+    fn parse(self) -> Result<SeedProduct, ProductError> {
+        Ok(SeedProduct {
+            sku: Sku::parse(&self.sku)?,
+            name: ProductName::parse(&self.name)?,
+            description: Description::parse(&self.description)?,
+            category: self.category,
+            price: Price::parse(self.price.amount_minor, &self.price.currency)?,
+            on_hand: OnHand::parse(self.stock)?,
+            attributes: Attributes::parse(serde_json::Value::Object(self.attributes))?,
+        })
+    }
 }
 
 /// What a seed run did.
@@ -61,22 +95,19 @@ pub struct Seeded {
 }
 
 pub fn parse(text: &str) -> anyhow::Result<SeedFile> {
-    let file: SeedFile = serde_json::from_str(text)?;
-    for product in &file.products {
-        let valid = admin::validate_sku(&product.sku)
-            .and_then(|()| admin::validate_name(&product.name))
-            .and_then(|()| admin::validate_description(&product.description))
-            .and_then(|()| admin::validate_price(product.price.amount_minor, &product.price.currency))
-            .and_then(|()| admin::validate_stock(product.stock));
-        valid.map_err(|e| anyhow::anyhow!("{}: {e}", product.sku))?;
+    let file: SeedFileText = serde_json::from_str(text)?;
+    let mut products = Vec::with_capacity(file.products.len());
+    for product in file.products {
+        let sku = product.sku.clone();
+        let product = product.parse().map_err(|e| anyhow::anyhow!("{sku}: {e}"))?;
         anyhow::ensure!(
             file.categories.iter().any(|c| c.slug == product.category),
-            "{}: unknown category {}",
-            product.sku,
+            "{sku}: unknown category {}",
             product.category
         );
+        products.push(product);
     }
-    Ok(file)
+    Ok(SeedFile { categories: file.categories, products })
 }
 
 pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<Seeded, ProductError> {
@@ -90,7 +121,7 @@ pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<
                 }
             }
             for product in &file.products {
-                if sku_exists(conn, &product.sku).await? {
+                if sku_exists(conn, product.sku.as_str()).await? {
                     seeded.products_present += 1;
                     continue;
                 }
@@ -98,14 +129,14 @@ pub async fn load(pool: &DbPool, file: &SeedFile, events_topic: &str) -> Result<
                 let id = Uuid::now_v7();
                 let new = NewProduct {
                     id,
-                    sku: &product.sku,
-                    name: &product.name,
-                    description: &product.description,
+                    sku: product.sku.as_str(),
+                    name: product.name.as_str(),
+                    description: product.description.as_str(),
                     category_id: Some(category_id),
-                    price_minor: product.price.amount_minor,
-                    currency: &product.price.currency,
-                    attributes: serde_json::Value::Object(product.attributes.clone()),
-                    on_hand: product.stock,
+                    price_minor: product.price.amount_minor(),
+                    currency: product.price.currency(),
+                    attributes: product.attributes.clone().into_inner(),
+                    on_hand: product.on_hand.get(),
                 };
                 insert(conn, new).await?;
                 let created = find(conn, id)
@@ -130,7 +161,7 @@ mod tests {
         let file = parse(include_str!("../seed/demo-catalogue.json")).unwrap();
         assert!(file.products.len() >= 24, "a few dozen products");
         assert!(file.categories.len() >= 4);
-        let mut skus: Vec<_> = file.products.iter().map(|p| &p.sku).collect();
+        let mut skus: Vec<_> = file.products.iter().map(|p| p.sku.as_str()).collect();
         skus.sort();
         skus.dedup();
         assert_eq!(skus.len(), file.products.len(), "SKUs are unique");
@@ -142,5 +173,8 @@ mod tests {
         assert!(parse(bad).unwrap_err().to_string().contains("unknown category"));
         let bad = r#"{"categories":[{"slug":"a","name":"A"}],"products":[{"sku":"X","name":"x","category":"a","price":{"amount_minor":1,"currency":"eur"},"stock":1}]}"#;
         assert!(parse(bad).unwrap_err().to_string().contains("ISO 4217"));
+        // The attributes pass the admin API's rules too (seeding once skipped them).
+        let bad = r#"{"categories":[{"slug":"a","name":"A"}],"products":[{"sku":"X","name":"x","category":"a","price":{"amount_minor":1,"currency":"EUR"},"stock":1,"attributes":{"":1}}]}"#;
+        assert!(parse(bad).unwrap_err().to_string().contains("X: attributes must be an object"));
     }
 }

@@ -1,5 +1,6 @@
 //! Types that say what a value is, so the compiler holds the rules: a match on one names every
 //! case. The store maps them to their columns (`store/`), the edges to the wire.
+pub mod currency;
 mod payment_status;
 mod refund_status;
 

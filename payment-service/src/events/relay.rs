@@ -31,94 +31,26 @@
 //! commits after a higher id was published) still goes out after that id: events whose order
 //! matters, such as a refund after its payment, come from transactions that commit one after
 //! the other.
-use crate::{db::DbPool, schema::outbox};
+use crate::{
+    db::DbPool,
+    store::{
+        self,
+        outbox::{self, Unsent},
+        relay_lease::Lease,
+    },
+};
 use anyhow::Context;
-use diesel::{
-    prelude::*,
-    sql_types::{BigInt, Nullable},
-};
-use diesel_async::{
-    pooled_connection::deadpool::Object, scoped_futures::ScopedFutureExt, AsyncConnection, AsyncMysqlConnection,
-    RunQueryDsl,
-};
 use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
+use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// Rows per batch in production (`run`).
 pub const BATCH: i64 = 100;
-
-/// The relay lease, named after the database (`GET_LOCK` names are the server's); MySQL takes
-/// names of up to 64 characters. The answers are 1 (taken, freed), 0 (held by another session
-/// or not by this one) or NULL (an error, or no such lock).
-const TAKE_LEASE: &str = "SELECT CAST(GET_LOCK(LEFT(CONCAT(DATABASE(), '.outbox_relay'), 64), 0) AS SIGNED) AS answer";
-const FREE_LEASE: &str = "SELECT CAST(RELEASE_LOCK(LEFT(CONCAT(DATABASE(), '.outbox_relay'), 64)) AS SIGNED) AS answer";
-
-#[derive(QueryableByName)]
-struct LockAnswer {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    answer: Option<i64>,
-}
-
-/// A pooled connection whose session holds the relay lease. Dropped without `free`, it leaves
-/// the pool rather than going back to it still holding the lease.
-struct Lease(Option<Object<AsyncMysqlConnection>>);
-
-impl Lease {
-    /// Takes the lease on `conn`'s session; `None` (and the connection goes back to the pool)
-    /// when another session holds it.
-    async fn take(conn: Object<AsyncMysqlConnection>) -> anyhow::Result<Option<Self>> {
-        let mut lease = Self(Some(conn));
-        let taken: LockAnswer =
-            diesel::sql_query(TAKE_LEASE).get_result(lease.conn()?).await.context("taking the relay lease")?;
-        match taken.answer {
-            Some(1) => Ok(Some(lease)),
-            Some(_) => {
-                drop(lease.0.take());
-                Ok(None)
-            }
-            None => Err(anyhow::anyhow!("GET_LOCK failed taking the relay lease")),
-        }
-    }
-
-    fn conn(&mut self) -> anyhow::Result<&mut AsyncMysqlConnection> {
-        self.0.as_deref_mut().context("the relay lease has no connection")
-    }
-
-    /// Frees the lease; the connection goes back to the pool.
-    async fn free(mut self) -> anyhow::Result<()> {
-        let freed: LockAnswer =
-            diesel::sql_query(FREE_LEASE).get_result(self.conn()?).await.context("freeing the relay lease")?;
-        if freed.answer != Some(1) {
-            anyhow::bail!("RELEASE_LOCK answered {:?} freeing the relay lease", freed.answer);
-        }
-        drop(self.0.take());
-        Ok(())
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            // Out of the pool, then dropped: the session closes and the server frees the lease.
-            drop(Object::take(conn));
-        }
-    }
-}
-
-#[derive(Queryable)]
-struct Unsent {
-    id: u64,
-    topic: String,
-    aggregate_id: String,
-    event_type: String,
-    envelope: Vec<u8>,
-    traceparent: Option<String>,
-}
 
 pub struct Relay {
     pub pool: DbPool,
@@ -149,9 +81,7 @@ impl Relay {
                     continue;
                 }
                 Err(error) => {
-                    if let Some(query) = error.downcast_ref::<diesel::result::Error>() {
-                        crate::db::connection_lost(query);
-                    }
+                    crate::db::note_if_connection_lost(&error);
                     tracing::warn!(
                         error = format!("{error:#}"),
                         retry_in_ms = backoff.as_millis() as u64,
@@ -173,8 +103,7 @@ impl Relay {
     /// Publishes up to `batch` rows; returns how many were published (none while another
     /// replica holds the lease).
     pub async fn publish_batch(&self, batch: i64) -> anyhow::Result<usize> {
-        let conn = self.pool.get().await.context("no database connection")?;
-        let Some(mut lease) = Lease::take(conn).await? else {
+        let Some(mut lease) = Lease::take(&self.pool).await? else {
             return Ok(0);
         };
         let published = self.publish_leased(lease.conn()?, batch).await;
@@ -186,25 +115,10 @@ impl Relay {
     }
 
     /// One round's transaction, with the lease held.
-    async fn publish_leased(&self, conn: &mut AsyncMysqlConnection, batch: i64) -> anyhow::Result<usize> {
-        conn.transaction::<_, anyhow::Error, _>(|conn| {
+    async fn publish_leased(&self, conn: &mut store::Conn, batch: i64) -> anyhow::Result<usize> {
+        store::transaction::<_, anyhow::Error, _>(conn, |conn| {
             async move {
-                let rows: Vec<Unsent> = outbox::table
-                    .filter(outbox::sent_at.is_null())
-                    .order(outbox::id)
-                    .limit(batch)
-                    .select((
-                        outbox::id,
-                        outbox::topic,
-                        outbox::aggregate_id,
-                        outbox::event_type,
-                        outbox::envelope,
-                        outbox::traceparent,
-                    ))
-                    .for_update()
-                    .load(conn)
-                    .await
-                    .context("reading unsent outbox rows")?;
+                let rows = outbox::unsent(conn, batch).await.context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
                 // The whole batch goes to the producer before any delivery is awaited: librdkafka
@@ -232,10 +146,7 @@ impl Relay {
                     }
                 }
                 if !sent.is_empty() {
-                    diesel::update(outbox::table.filter(outbox::id.eq_any(&sent)))
-                        .set(outbox::sent_at.eq(Some(chrono::Utc::now().naive_utc())))
-                        .execute(conn)
-                        .await?;
+                    outbox::mark_sent(conn, &sent).await.context("marking outbox rows sent")?;
                 }
                 match failure {
                     Some(error) if sent.is_empty() => Err(error),

@@ -4,6 +4,7 @@ pub mod idempotency;
 pub mod outbox;
 pub mod payments;
 pub mod refunds;
+pub mod relay_lease;
 pub mod released;
 pub mod webhooks;
 

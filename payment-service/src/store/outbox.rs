@@ -1,8 +1,8 @@
-//! The outbox table's writes: an event in the transaction of the change it describes (the relay,
-//! `events/relay.rs`, reads and marks rows under its session lease).
+//! The outbox table: events written in the transaction of the change they describe, then read
+//! and marked sent by the relay (`events/relay.rs`) under its session lease (`relay_lease.rs`).
 use super::Conn;
 use crate::{error::PaymentError, schema::outbox};
-use diesel::prelude::*;
+use diesel::{prelude::*, result::QueryResult};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -18,6 +18,17 @@ pub struct NewEvent<'a> {
     pub traceparent: Option<String>,
 }
 
+/// An event not yet published.
+#[derive(Queryable)]
+pub struct Unsent {
+    pub id: u64,
+    pub topic: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub envelope: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
 pub async fn insert(conn: &mut Conn, event: NewEvent<'_>) -> Result<(), PaymentError> {
     diesel::insert_into(outbox::table)
         .values((
@@ -28,6 +39,34 @@ pub async fn insert(conn: &mut Conn, event: NewEvent<'_>) -> Result<(), PaymentE
             outbox::envelope.eq(event.envelope),
             outbox::traceparent.eq(event.traceparent),
         ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The lowest `limit` unsent rows in id order, locked for the rest of the transaction (a plain,
+/// blocking `FOR UPDATE`: why, in `events/relay.rs`).
+pub async fn unsent(conn: &mut Conn, limit: i64) -> QueryResult<Vec<Unsent>> {
+    outbox::table
+        .filter(outbox::sent_at.is_null())
+        .order(outbox::id)
+        .limit(limit)
+        .select((
+            outbox::id,
+            outbox::topic,
+            outbox::aggregate_id,
+            outbox::event_type,
+            outbox::envelope,
+            outbox::traceparent,
+        ))
+        .for_update()
+        .load(conn)
+        .await
+}
+
+pub async fn mark_sent(conn: &mut Conn, ids: &[u64]) -> QueryResult<()> {
+    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
+        .set(outbox::sent_at.eq(Some(chrono::Utc::now().naive_utc())))
         .execute(conn)
         .await?;
     Ok(())

@@ -5,7 +5,7 @@ mod observe;
 
 use crate::{
     catalogue::Catalogue,
-    domain::ReservationState,
+    domain::{ReservationId, ReservationLines, ReservationState},
     error::ProductError,
     metrics::Metrics,
     proto::{
@@ -68,8 +68,9 @@ impl ProductService for ProductGrpc {
     async fn reserve_stock(&self, request: tonic::Request<pb::ReserveStockRequest>) -> Reply<pb::ReserveStockResponse> {
         let request = request.into_inner();
         let lines: Vec<_> = request.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
-        let lines = reservations::validate(&request.reservation_id, &lines)?;
-        let reservation = self.reservations.reserve(&request.reservation_id, lines).await?;
+        let id = ReservationId::parse(&request.reservation_id)?;
+        let lines = ReservationLines::parse(&lines)?;
+        let reservation = self.reservations.reserve(&id, lines).await?;
         Ok(tonic::Response::new(pb::ReserveStockResponse { reservation: Some(reservation_proto(reservation)) }))
     }
 
@@ -78,9 +79,9 @@ impl ProductService for ProductGrpc {
         request: tonic::Request<pb::CommitReservationRequest>,
     ) -> Reply<pb::CommitReservationResponse> {
         let request = request.into_inner();
-        reservations::validate_id(&request.reservation_id)?;
+        let id = ReservationId::parse(&request.reservation_id)?;
         let paid = request.paid.ok_or_else(|| ProductError::invalid("paid", "is required: what the payment took"))?;
-        let reservation = self.reservations.commit(&request.reservation_id, &paid).await?;
+        let reservation = self.reservations.commit(&id, &paid).await?;
         Ok(tonic::Response::new(pb::CommitReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }
 
@@ -88,8 +89,7 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::ReleaseReservationRequest>,
     ) -> Reply<pb::ReleaseReservationResponse> {
-        let id = request.into_inner().reservation_id;
-        reservations::validate_id(&id)?;
+        let id = ReservationId::parse(&request.into_inner().reservation_id)?;
         let reservation = self.reservations.release(&id).await?;
         Ok(tonic::Response::new(pb::ReleaseReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }

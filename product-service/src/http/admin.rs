@@ -6,7 +6,8 @@ use super::{
     catalogue::{etag, parse_id, to_admin_json},
 };
 use crate::{
-    admin::{self, Admin, Changes, Draft, Expected, StockChange},
+    admin::{Admin, Changes, Draft, Expected},
+    domain::{Attributes, Description, OnHand, Price, ProductName, Sku, StockChange},
     error::ProductError,
 };
 use actix_web::{delete, http::header, patch, post, web, HttpRequest, HttpResponse};
@@ -22,6 +23,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct MoneyInput {
     amount_minor: i64,
     currency: String,
+}
+
+impl MoneyInput {
+    fn parse(&self) -> Result<Price, ProductError> {
+        Price::parse(self.amount_minor, &self.currency)
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,22 +96,14 @@ async fn create_product(
     input: web::Json<CreateInput>,
 ) -> Result<HttpResponse, ProductError> {
     let input = input.into_inner();
-    admin::validate_sku(&input.sku)?;
-    admin::validate_name(&input.name)?;
-    admin::validate_description(&input.description)?;
-    admin::validate_price(input.price.amount_minor, &input.price.currency)?;
-    let attributes = input.attributes.unwrap_or_else(|| serde_json::json!({}));
-    admin::validate_attributes(&attributes)?;
-    admin::validate_stock(input.stock)?;
     let draft = Draft {
-        sku: input.sku,
-        name: input.name.trim().to_owned(),
-        description: input.description,
+        sku: Sku::parse(&input.sku)?,
+        name: ProductName::parse(&input.name)?,
+        description: Description::parse(&input.description)?,
         category_id: input.category_id,
-        price_minor: input.price.amount_minor,
-        currency: input.price.currency,
-        attributes,
-        on_hand: input.stock,
+        price: input.price.parse()?,
+        attributes: input.attributes.map(Attributes::parse).transpose()?.unwrap_or_default(),
+        on_hand: OnHand::parse(input.stock)?,
     };
     let product = admin.create(draft).await?;
     tracing::info!(admin = caller.user_id, product_id = %product.id, sku = product.sku, "product created");
@@ -139,24 +138,12 @@ async fn update_product(
     let id = parse_id(&id)?;
     let input = input.into_inner();
     let expected = expected_version(&req, input.version)?.ok_or(ProductError::PreconditionRequired)?;
-    if let Some(name) = &input.name {
-        admin::validate_name(name)?;
-    }
-    if let Some(description) = &input.description {
-        admin::validate_description(description)?;
-    }
-    if let Some(price) = &input.price {
-        admin::validate_price(price.amount_minor, &price.currency)?;
-    }
-    if let Some(attributes) = &input.attributes {
-        admin::validate_attributes(attributes)?;
-    }
     let changes = Changes {
-        name: input.name.map(|n| n.trim().to_owned()),
-        description: input.description,
+        name: input.name.as_deref().map(ProductName::parse).transpose()?,
+        description: input.description.as_deref().map(Description::parse).transpose()?,
         category_id: input.category_id,
-        price: input.price.map(|p| (p.amount_minor, p.currency)),
-        attributes: input.attributes,
+        price: input.price.map(|price| price.parse()).transpose()?,
+        attributes: input.attributes.map(Attributes::parse).transpose()?,
     };
     let product = admin.update(id, expected, changes).await?;
     tracing::info!(admin = caller.user_id, product_id = %id, version = product.version, "product updated");
@@ -220,17 +207,11 @@ async fn change_stock(
     let input = input.into_inner();
     let expected = expected_version(&req, input.version)?.unwrap_or(Expected::Any);
     let change = match (input.set, input.adjust) {
-        (Some(on_hand), None) => {
-            admin::validate_stock(on_hand)?;
-            StockChange::Set(on_hand)
+        (Some(on_hand), None) => StockChange::Set(OnHand::parse(on_hand)?),
+        (None, Some(delta)) => StockChange::adjust(delta)?,
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ProductError::invalid("body", "send exactly one of `set` and `adjust`"))
         }
-        (None, Some(delta)) if delta != 0 && delta.unsigned_abs() <= admin::MAX_ON_HAND as u64 => {
-            StockChange::Adjust(delta)
-        }
-        (None, Some(_)) => {
-            return Err(ProductError::invalid("adjust", format!("must be non-zero and within ±{}", admin::MAX_ON_HAND)))
-        }
-        _ => return Err(ProductError::invalid("body", "send exactly one of `set` and `adjust`")),
     };
     let product = admin.change_stock(id, expected, change).await?;
     tracing::info!(admin = caller.user_id, product_id = %id, on_hand = product.on_hand, "stock changed");
