@@ -7,7 +7,6 @@ use crate::{
     store::{Added, CartStore, Line, Snapshot, MAX_LINES, MAX_QUANTITY},
     upstream::{refusals, Upstream},
 };
-use serde_json::{json, Value};
 
 #[derive(Clone)]
 pub struct Carts {
@@ -32,25 +31,16 @@ pub fn validate_quantity(quantity: i64) -> Result<(), CartError> {
     Ok(())
 }
 
-/// The cart as REST returns it; the total counts every line in the cart's currency.
-pub fn to_json(user_id: &str, lines: &[Line]) -> Value {
+/// The cart's total: every line in the currency of its first line (a cart holds one currency;
+/// a line in another would be refused at checkout by product's reservation total anyway).
+pub fn total(lines: &[Line]) -> Money {
     let currency = lines.first().map(|l| l.unit_price.currency.clone()).unwrap_or_default();
-    let total: i64 = lines
+    let amount_minor = lines
         .iter()
         .filter(|l| l.unit_price.currency == currency)
         .map(|l| l.unit_price.amount_minor.saturating_mul(l.quantity))
         .sum();
-    json!({
-        "user_id": user_id,
-        "lines": lines.iter().map(|l| json!({
-            "product_id": l.product_id,
-            "name": l.name,
-            "quantity": l.quantity,
-            "unit_price": { "amount_minor": l.unit_price.amount_minor, "currency": l.unit_price.currency },
-            "available": l.available,
-        })).collect::<Vec<_>>(),
-        "total": { "amount_minor": total, "currency": currency },
-    })
+    Money { amount_minor, currency }
 }
 
 impl Carts {

@@ -25,6 +25,9 @@ pub enum CartError {
     OutOfStock(Vec<String>),
     #[error("the payment was declined ({code}): {message}")]
     PaymentDeclined { code: String, message: String },
+    /// A decline answered again to a retry with the same key, in the words first given.
+    #[error("{0}")]
+    DeclinedBefore(String),
     #[error("this Idempotency-Key was used for a different request")]
     IdempotencyKeyReused,
     #[error("a checkout with this Idempotency-Key is in progress; retry shortly")]
@@ -64,7 +67,7 @@ impl CartError {
             Self::CartEmpty => "cart_empty",
             Self::LinesUnavailable(_) => "lines_unavailable",
             Self::OutOfStock(_) => "out_of_stock",
-            Self::PaymentDeclined { .. } => "payment_declined",
+            Self::PaymentDeclined { .. } | Self::DeclinedBefore(_) => "payment_declined",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::CheckoutInProgress => "checkout_in_progress",
             Self::Conflict(_) => "conflict",

@@ -57,9 +57,9 @@ def copy_sources(tmp_path: Path) -> None:
 
 def test_the_check_fails_when_domain_code_imports_the_web_framework(tmp_path):
     copy_sources(tmp_path)
-    checkout = tmp_path / "cart-service" / "src" / "checkout.rs"
+    checkout = tmp_path / "cart-service" / "src" / "checkout" / "mod.rs"
     checkout.write_text("use actix_web::HttpResponse;\n" + checkout.read_text())
-    assert problems(tmp_path) == ["cart-service/src/checkout.rs uses actix outside src/http/: move it behind that "
+    assert problems(tmp_path) == ["cart-service/src/checkout/mod.rs uses actix outside src/http/: move it behind that "
                                   "edge (or declare why in tests/repo/layers.toml)"]
 
 

@@ -1,9 +1,9 @@
 //! The accounts REST API under /v1/auth, and the JWKS.
 use super::client_address::client_address;
-use crate::{accounts::Accounts, domain::Role, error::AuthError, tokens::Claims};
+use super::views::{ErrorBody, Introspection, JwkSet, Me, Order, Orders, SignedUp};
+use crate::{accounts::Accounts, error::AuthError, tokens::Claims};
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -47,10 +47,10 @@ struct IntrospectRequest {
     tag = "auth",
     request_body = Credentials,
     responses(
-        (status = 201, description = "The account exists", body = super::openapi::SignedUp),
-        (status = 400, description = "A malformed e-mail, a weak password (8 to 128 characters, not the e-mail), or a bad body", body = super::openapi::ErrorBody),
-        (status = 409, description = "The e-mail has an account already", body = super::openapi::ErrorBody),
-        (status = 429, description = "Too many sign-ups from this address; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 201, description = "The account exists", body = SignedUp),
+        (status = 400, description = "A malformed e-mail, a weak password (8 to 128 characters, not the e-mail), or a bad body", body = ErrorBody),
+        (status = 409, description = "The e-mail has an account already", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; retry after `Retry-After`", body = ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
@@ -63,7 +63,7 @@ async fn signup(
     let Credentials { email, password } = body.into_inner();
     let client = client_address(&req, accounts.trusted_proxies());
     let user_id = accounts.signup(&email, password, client).await?;
-    Ok(HttpResponse::Created().json(json!({ "user_id": user_id.to_string() })))
+    Ok(HttpResponse::Created().json(SignedUp { user_id }))
 }
 
 #[utoipa::path(
@@ -71,9 +71,9 @@ async fn signup(
     request_body = Credentials,
     responses(
         (status = 200, description = "An access token (15 min) and a refresh token", body = crate::accounts::TokenPair),
-        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
-        (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = super::openapi::ErrorBody),
-        (status = 429, description = "Too many failed logins for this e-mail or from this address; retry after `Retry-After`. The password was not checked", body = super::openapi::ErrorBody),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "Wrong e-mail or password (the same answer for both)", body = ErrorBody),
+        (status = 429, description = "Too many failed logins for this e-mail or from this address; retry after `Retry-After`. The password was not checked", body = ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
@@ -94,8 +94,8 @@ async fn login(
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; the refresh token sent is spent", body = crate::accounts::TokenPair),
-        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
-        (status = 401, description = "Unknown, expired or revoked; or spent, which revokes its whole session", body = super::openapi::ErrorBody),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "Unknown, expired or revoked; or spent, which revokes its whole session", body = ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
@@ -112,10 +112,10 @@ async fn refresh(accounts: web::Data<Accounts>, body: web::Json<RefreshRequest>)
     request_body(content = Option<LogoutRequest>, description = "The session's refresh token; or no body and a bearer token"),
     responses(
         (status = 204, description = "The session is revoked"),
-        (status = 400, description = "A bad body", body = super::openapi::ErrorBody),
-        (status = 401, description = "No token, or not one of ours", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 400, description = "A bad body", body = ErrorBody),
+        (status = 401, description = "No token, or not one of ours", body = ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 #[post("/v1/auth/logout")]
@@ -148,51 +148,33 @@ async fn logout(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The signed-in user", body = super::openapi::Me),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 404, description = "The account is gone", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 200, description = "The signed-in user", body = Me),
+        (status = 401, description = "No valid token, or its session was revoked", body = ErrorBody),
+        (status = 404, description = "The account is gone", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 #[get("/v1/auth/me")]
 async fn me(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
     let claims = authenticated(&accounts, &req).await?;
     let user = accounts.user(claims.user_id().ok_or(AuthError::InvalidToken)?).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user_id": user.id,
-        "email": user.email,
-        "roles": Role::parse_all(&user.roles),
-        "created_at": user.created_at,
-    })))
+    Ok(HttpResponse::Ok().json(Me::from(user)))
 }
 
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The signed-in user's paid orders", body = super::openapi::Orders),
-        (status = 401, description = "No valid token, or its session was revoked", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 200, description = "The signed-in user's paid orders", body = Orders),
+        (status = 401, description = "No valid token, or its session was revoked", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 #[get("/v1/auth/me/orders")]
 async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<HttpResponse, AuthError> {
     let claims = authenticated(&accounts, &req).await?;
     let orders = accounts.orders(claims.user_id().ok_or(AuthError::InvalidToken)?).await?;
-    let orders: Vec<_> = orders
-        .into_iter()
-        .map(|o| {
-            json!({
-                "payment_id": o.payment_id,
-                "order_id": o.order_id,
-                "total": { "amount_minor": o.amount_minor, "currency": o.currency },
-                "refunded": { "amount_minor": o.refunded_minor, "currency": o.currency },
-                "lines": o.lines,
-                "paid_at": o.paid_at,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "orders": orders })))
+    Ok(HttpResponse::Ok().json(Orders { orders: orders.into_iter().map(Order::from).collect() }))
 }
 
 /// RFC 7662 token introspection, for callers that must honour revocation. Accepts the RFC's
@@ -204,8 +186,8 @@ async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<Ht
         (IntrospectRequest = "application/json"),
     )),
     responses(
-        (status = 200, description = "Whether the token is active, and its claims if so", body = super::openapi::Introspection),
-        (status = 400, description = "No token field", body = super::openapi::ErrorBody),
+        (status = 200, description = "Whether the token is active, and its claims if so", body = Introspection),
+        (status = 400, description = "No token field", body = ErrorBody),
         super::openapi::JsonBodyErrors,
     )
 )]
@@ -219,21 +201,8 @@ async fn introspect(
         web::Either::Right(json) => json.into_inner().token,
     };
     let response = match accounts.authenticate(&token).await {
-        Ok(claims) => json!({
-            "active": true,
-            "sub": claims.sub,
-            "scope": claims.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" "),
-            "roles": claims.roles,
-            "token_type": "Bearer",
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "nbf": claims.nbf,
-            "iss": claims.iss,
-            "aud": claims.aud,
-            "jti": claims.jti,
-            "sid": claims.sid,
-        }),
-        Err(AuthError::InvalidToken) => json!({ "active": false }),
+        Ok(claims) => Introspection::from(claims),
+        Err(AuthError::InvalidToken) => Introspection::inactive(),
         Err(other) => return Err(other),
     };
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
@@ -241,12 +210,14 @@ async fn introspect(
 
 #[utoipa::path(
     tag = "auth",
-    responses((status = 200, description = "The public keys that verify access tokens", body = super::openapi::JwkSet))
+    responses((status = 200, description = "The public keys that verify access tokens", body = JwkSet))
 )]
 #[get("/.well-known/jwks.json")]
 async fn jwks(accounts: web::Data<Accounts>) -> HttpResponse {
     // Verifiers cache the set; a rotated-in key is fetched again on an unknown kid.
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(accounts.tokens().jwks())
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(JwkSet::from(accounts.tokens().public_keys()))
 }
 
 /// The bearer token of the request, if it has an Authorization header; an Authorization

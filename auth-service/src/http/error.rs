@@ -1,7 +1,7 @@
 //! HTTP's view of [`AuthError`]: each variant's status, headers and the JSON error body every 4xx
 //! and 5xx of this service uses. Mapped exhaustively (no `_` arm), so a new variant cannot go
 //! out without its status.
-use crate::{error::AuthError, http::error_body};
+use crate::{error::AuthError, http::views::ErrorBody};
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 
 impl ResponseError for AuthError {
@@ -33,6 +33,6 @@ impl ResponseError for AuthError {
             response.insert_header(("WWW-Authenticate", r#"Bearer realm="shop""#));
         }
         // 5xx bodies say nothing internal; the cause is in the log.
-        response.json(error_body(self.code(), &self.to_string()))
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

@@ -2,137 +2,38 @@
 //! `GET /openapi.json`; `auth-service openapi` prints it, and a copy is kept in
 //! `contracts/openapi/auth-service.json` (a test fails when the two differ).
 //!
-//! The response types here describe the JSON the handlers build; schemathesis checks every
-//! answer of the running service against them (tests/e2e).
-use super::{auth, health};
+//! The response types are the handlers' own (`views.rs`); schemathesis checks every answer of
+//! the running service against this document (tests/e2e).
+use super::{auth, health, views::ErrorBody};
 use actix_web::{get, HttpResponse};
-use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder,
+    },
     IntoResponses, Modify, OpenApi, ToSchema,
 };
 
-/// Money: integer minor units and an ISO 4217 code.
-#[derive(Serialize, ToSchema)]
-pub struct Money {
-    pub amount_minor: i64,
-    #[schema(pattern = "^[A-Z]{3}$", example = "EUR")]
-    pub currency: String,
-}
+/// What a route that reads a JSON body and the database may answer besides its own outcomes,
+/// each with an `ErrorBody`.
+pub struct JsonBodyErrors;
 
-#[derive(Serialize, ToSchema)]
-pub struct SignedUp {
-    #[schema(format = "uuid")]
-    pub user_id: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    #[schema(format = "uuid")]
-    pub user_id: String,
-    #[schema(format = "email")]
-    pub email: String,
-    pub roles: Vec<crate::domain::Role>,
-    #[schema(format = "date-time")]
-    pub created_at: String,
-}
-
-/// A paid order, from payment's events.
-#[derive(Serialize, ToSchema)]
-pub struct Order {
-    #[schema(format = "uuid")]
-    pub payment_id: String,
-    pub order_id: String,
-    pub total: Money,
-    pub refunded: Money,
-    /// The order lines as payment reported them (product id, name, quantity, unit price).
-    #[schema(value_type = Vec<Object>)]
-    pub lines: serde_json::Value,
-    #[schema(format = "date-time")]
-    pub paid_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Orders {
-    /// Newest first, at most 100.
-    pub orders: Vec<Order>,
-}
-
-/// RFC 7662's answer: `{"active": false}` alone for a token that is invalid, expired or of a
-/// revoked session; the claims besides for an active one.
-#[derive(Serialize, ToSchema)]
-pub struct Introspection {
-    pub active: bool,
-    pub sub: Option<String>,
-    pub scope: Option<String>,
-    pub roles: Option<Vec<crate::domain::Role>>,
-    pub token_type: Option<String>,
-    pub exp: Option<u64>,
-    pub iat: Option<u64>,
-    pub nbf: Option<u64>,
-    pub iss: Option<String>,
-    pub aud: Option<String>,
-    pub jti: Option<String>,
-    pub sid: Option<String>,
-}
-
-/// An Ed25519 public key (RFC 8037).
-#[derive(Serialize, ToSchema)]
-pub struct Jwk {
-    #[schema(pattern = "^OKP$")]
-    pub kty: String,
-    #[schema(pattern = "^Ed25519$")]
-    pub crv: String,
-    pub x: String,
-    pub kid: String,
-    #[serde(rename = "use")]
-    pub usage: String,
-    pub alg: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JwkSet {
-    pub keys: Vec<Jwk>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `invalid_request`, `invalid_credentials`, `email_taken`, …
-    pub code: String,
-    /// For people; never contains secrets.
-    pub message: String,
-}
-
-/// The body of every 4xx and 5xx answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// What a route that reads a JSON body and the database may answer besides its own outcomes.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // describes answers; the handlers build them from `AuthError`
-pub enum JsonBodyErrors {
-    #[response(status = 413, description = "The body exceeds 64 KiB")]
-    TooLarge(ErrorBody),
-    #[response(status = 415, description = "The body is not application/json")]
-    NotJson(ErrorBody),
-    #[response(status = 503, description = "The database is unavailable; retry after `Retry-After`")]
-    Unavailable(ErrorBody),
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: String,
-    /// Each dependency (database, kafka): whether it answered, and why not.
-    pub checks: Vec<crate::readiness::Check>,
+impl IntoResponses for JsonBodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        [
+            ("413", "The body exceeds 64 KiB"),
+            ("415", "The body is not application/json"),
+            ("503", "The database is unavailable; retry after `Retry-After`"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new().schema(Some(Ref::from_schema_name(ErrorBody::name()))).build();
+            let response = ResponseBuilder::new().description(description).content("application/json", body).build();
+            (status.to_owned(), RefOr::T(response))
+        })
+        .collect()
+    }
 }
 
 struct BearerToken;

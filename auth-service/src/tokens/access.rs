@@ -1,4 +1,4 @@
-use super::SigningKeys;
+use super::{PublicKey, SigningKeys};
 use crate::{configuration::TokenSettings, domain::Role};
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, Header, Validation};
 use secrecy::ExposeSecret;
@@ -84,8 +84,8 @@ impl AccessTokens {
         self.ttl
     }
 
-    pub fn jwks(&self) -> &serde_json::Value {
-        self.keys.jwks()
+    pub fn public_keys(&self) -> &[PublicKey] {
+        self.keys.public_keys()
     }
 
     pub fn issue(&self, user_id: Uuid, session_id: Uuid, roles: Vec<Role>) -> anyhow::Result<(String, Claims)> {

@@ -1,7 +1,6 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// PKCS#8 v1 wrapping of an Ed25519 seed (RFC 8410): this fixed prefix, then the 32 bytes.
@@ -35,14 +34,22 @@ pub struct SigningKeys {
     active_kid: String,
     active: EncodingKey,
     verifying: HashMap<String, DecodingKey>,
-    jwks: Value,
+    public: Vec<PublicKey>,
+}
+
+/// A verifying key as a JWK Set lists it (RFC 8037: `kty` OKP, `crv` Ed25519).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub kid: String,
+    /// The public key, base64url without padding.
+    pub x: String,
 }
 
 impl SigningKeys {
     pub fn from_spec(spec: &str) -> anyhow::Result<Self> {
         let keys = parse_key_spec(spec).map_err(anyhow::Error::msg)?;
         let mut verifying = HashMap::new();
-        let mut jwks = Vec::new();
+        let mut public_keys = Vec::new();
         let mut active = None;
         for (kid, seed) in keys {
             let public = Ed25519KeyPair::from_seed_unchecked(&seed)
@@ -52,14 +59,14 @@ impl SigningKeys {
                 .to_vec();
             let x = URL_SAFE_NO_PAD.encode(&public);
             verifying.insert(kid.clone(), DecodingKey::from_ed_components(&x)?);
-            jwks.push(json!({ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA" }));
+            public_keys.push(PublicKey { kid: kid.clone(), x });
             if active.is_none() {
                 let pkcs8 = [PKCS8_ED25519_PREFIX.as_slice(), &seed].concat();
                 active = Some((kid, EncodingKey::from_ed_der(&pkcs8)));
             }
         }
         let (active_kid, active) = active.ok_or_else(|| anyhow::anyhow!("no signing key"))?;
-        Ok(Self { active_kid, active, verifying, jwks: json!({ "keys": jwks }) })
+        Ok(Self { active_kid, active, verifying, public: public_keys })
     }
 
     pub fn active(&self) -> (&str, &EncodingKey) {
@@ -70,9 +77,9 @@ impl SigningKeys {
         self.verifying.get(kid)
     }
 
-    /// The public keys as a JWK Set (RFC 7517), for `/.well-known/jwks.json`.
-    pub fn jwks(&self) -> &Value {
-        &self.jwks
+    /// The public keys, the active one first, for the JWK Set (`/.well-known/jwks.json`).
+    pub fn public_keys(&self) -> &[PublicKey] {
+        &self.public
     }
 }
 
@@ -86,11 +93,10 @@ mod tests {
     fn the_first_key_signs_and_all_are_published() {
         let keys = SigningKeys::from_spec(&format!("new:{SEED_A}, old:{}", "A".repeat(43))).unwrap();
         assert_eq!(keys.active().0, "new");
-        let kids: Vec<_> = keys.jwks()["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+        let kids: Vec<_> = keys.public_keys().iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["new", "old"]);
         assert!(keys.verifying_key("old").is_some());
-        assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
-        assert_eq!(keys.jwks()["keys"][0]["crv"], "Ed25519");
+        assert_eq!(keys.public_keys()[0].x.len(), 43, "32 bytes, base64url without padding");
     }
 
     #[test]

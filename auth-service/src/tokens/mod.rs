@@ -5,5 +5,5 @@ mod keys;
 mod refresh;
 
 pub use access::{AccessTokens, Claims, TokenError};
-pub use keys::{parse_key_spec, SigningKeys};
+pub use keys::{parse_key_spec, PublicKey, SigningKeys};
 pub use refresh::{hash_refresh_token, new_refresh_token};

@@ -1,9 +1,12 @@
 //! The cart API: `GET /v1/cart`, `POST /v1/cart/items`, `PATCH` and `DELETE
 //! /v1/cart/items/{product_id}`, `DELETE /v1/cart`, `POST /v1/cart/checkout`.
-use super::caller::Shopper;
+use super::{
+    caller::Shopper,
+    views::{Cart, CheckoutSummary, ErrorBody},
+};
 use crate::{
-    carts::{to_json, Carts},
-    checkout::{validate_key, Checkouts},
+    carts::Carts,
+    checkout::{validate_key, Checkouts, Outcome},
     error::CartError,
 };
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -42,14 +45,14 @@ struct Checkout {
     tag = "cart",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The shopper's cart (empty if none)", body = super::openapi::Cart),
+        (status = 200, description = "The shopper's cart (empty if none)", body = Cart),
         super::openapi::ShopperErrors,
     )
 )]
 #[get("/v1/cart")]
 async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpResponse, CartError> {
     let lines = carts.lines(&shopper.user_id).await?;
-    Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
+    Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
 #[utoipa::path(
@@ -58,11 +61,11 @@ async fn get_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRespo
     params(("Idempotency-Key" = Option<String>, Header, description = "Optional: a repeat of this add with the same key (after a lost answer) adds nothing more and answers the cart")),
     request_body = AddItem,
     responses(
-        (status = 200, description = "The cart with the product added (quantities add up, at most 99 a line)", body = super::openapi::Cart),
-        (status = 400, description = "Bad quantity, product id, Idempotency-Key or body", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
-        (status = 409, description = "The cart holds 100 lines already", body = super::openapi::ErrorBody),
-        (status = 422, description = "This Idempotency-Key was used for another product or quantity", body = super::openapi::ErrorBody),
+        (status = 200, description = "The cart with the product added (quantities add up, at most 99 a line)", body = Cart),
+        (status = 400, description = "Bad quantity, product id, Idempotency-Key or body", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 409, description = "The cart holds 100 lines already", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used for another product or quantity", body = ErrorBody),
         super::openapi::BodyErrors,
         super::openapi::ShopperErrors,
     )
@@ -80,7 +83,7 @@ async fn add_item(
         None => None,
     };
     let lines = carts.add(&shopper.user_id, &body.product_id, body.quantity, key.as_deref()).await?;
-    Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
+    Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
 #[utoipa::path(
@@ -89,9 +92,9 @@ async fn add_item(
     params(("product_id" = String, Path, format = "uuid", description = "The product of the line")),
     request_body = UpdateItem,
     responses(
-        (status = 200, description = "The cart with the line's new quantity", body = super::openapi::Cart),
-        (status = 400, description = "Bad quantity, product id or body", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
+        (status = 200, description = "The cart with the line's new quantity", body = Cart),
+        (status = 400, description = "Bad quantity, product id or body", body = ErrorBody),
+        (status = 404, description = "No such line in the cart", body = ErrorBody),
         super::openapi::BodyErrors,
         super::openapi::ShopperErrors,
     )
@@ -104,7 +107,7 @@ async fn update_item(
     body: web::Json<UpdateItem>,
 ) -> Result<HttpResponse, CartError> {
     let lines = carts.set_quantity(&shopper.user_id, &product_id, body.quantity).await?;
-    Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
+    Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
 #[utoipa::path(
@@ -112,9 +115,9 @@ async fn update_item(
     security(("bearer" = [])),
     params(("product_id" = String, Path, format = "uuid", description = "The product of the line")),
     responses(
-        (status = 200, description = "The cart without the line", body = super::openapi::Cart),
-        (status = 400, description = "The product id is malformed", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such line in the cart", body = super::openapi::ErrorBody),
+        (status = 200, description = "The cart without the line", body = Cart),
+        (status = 400, description = "The product id is malformed", body = ErrorBody),
+        (status = 404, description = "No such line in the cart", body = ErrorBody),
         super::openapi::ShopperErrors,
     )
 )]
@@ -125,7 +128,7 @@ async fn remove_item(
     product_id: web::Path<String>,
 ) -> Result<HttpResponse, CartError> {
     let lines = carts.remove(&shopper.user_id, &product_id).await?;
-    Ok(HttpResponse::Ok().json(to_json(&shopper.user_id, &lines)))
+    Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
 #[utoipa::path(
@@ -152,12 +155,12 @@ async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRes
     params(("Idempotency-Key" = String, Header, description = "The checkout's id: a retry with the same key answers the same")),
     request_body = Checkout,
     responses(
-        (status = 201, description = "Paid: stock committed, lines taken out of the cart", body = super::openapi::CheckoutSummary),
-        (status = 202, description = "The gateway has not decided; the payment's event finishes the checkout", body = super::openapi::CheckoutSummary),
-        (status = 400, description = "No or a malformed Idempotency-Key, or a bad body", body = super::openapi::ErrorBody),
-        (status = 402, description = "The card was declined; the stock is released, the cart kept", body = super::openapi::ErrorBody),
-        (status = 409, description = "Empty cart, unavailable lines, out of stock, or this key's checkout still running", body = super::openapi::ErrorBody),
-        (status = 422, description = "This Idempotency-Key was used for another request", body = super::openapi::ErrorBody),
+        (status = 201, description = "Paid: stock committed, lines taken out of the cart", body = CheckoutSummary),
+        (status = 202, description = "The gateway has not decided; the payment's event finishes the checkout", body = CheckoutSummary),
+        (status = 400, description = "No or a malformed Idempotency-Key, or a bad body", body = ErrorBody),
+        (status = 402, description = "The card was declined; the stock is released, the cart kept", body = ErrorBody),
+        (status = 409, description = "Empty cart, unavailable lines, out of stock, or this key's checkout still running", body = ErrorBody),
+        (status = 422, description = "This Idempotency-Key was used for another request", body = ErrorBody),
         super::openapi::BodyErrors,
         super::openapi::ShopperErrors,
     )
@@ -170,7 +173,9 @@ async fn checkout(
     body: web::Json<Checkout>,
 ) -> Result<HttpResponse, CartError> {
     let key = validate_key(req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok()))?;
-    let answer = checkouts.checkout(&shopper.user_id, &shopper.token, &key, &body.payment_token).await?;
-    let status = actix_web::http::StatusCode::from_u16(answer.status).map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::build(status).json(answer.body))
+    let answer = match checkouts.checkout(&shopper.user_id, &shopper.token, &key, &body.payment_token).await? {
+        Outcome::Paid(summary) => HttpResponse::Created().json(CheckoutSummary::of(summary, "paid")),
+        Outcome::Pending(summary) => HttpResponse::Accepted().json(CheckoutSummary::of(summary, "pending")),
+    };
+    Ok(answer)
 }

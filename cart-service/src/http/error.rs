@@ -1,7 +1,7 @@
 //! HTTP's view of [`CartError`]: each variant's status, headers and the JSON error body every 4xx
 //! and 5xx of this service uses. Mapped exhaustively (no `_` arm), so a new variant cannot go
 //! out without its status.
-use crate::{error::CartError, http::error_body};
+use crate::{error::CartError, http::views::ErrorBody};
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 
 impl ResponseError for CartError {
@@ -17,7 +17,7 @@ impl ResponseError for CartError {
             | Self::CheckoutInProgress
             | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
+            Self::PaymentDeclined { .. } | Self::DeclinedBefore(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -38,6 +38,7 @@ impl ResponseError for CartError {
             | Self::LinesUnavailable(_)
             | Self::OutOfStock(_)
             | Self::PaymentDeclined { .. }
+            | Self::DeclinedBefore(_)
             | Self::IdempotencyKeyReused
             | Self::CheckoutInProgress
             | Self::Conflict(_) => {}
@@ -59,10 +60,11 @@ impl ResponseError for CartError {
             | Self::LinesUnavailable(_)
             | Self::OutOfStock(_)
             | Self::PaymentDeclined { .. }
+            | Self::DeclinedBefore(_)
             | Self::IdempotencyKeyReused
             | Self::Conflict(_)
             | Self::Unexpected(_) => {}
         }
-        response.json(error_body(self.code(), &self.to_string()))
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

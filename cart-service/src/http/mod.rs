@@ -7,12 +7,13 @@ mod health;
 mod limits;
 mod observe;
 pub mod openapi;
+mod views;
 
 use actix_web::{
     error::{InternalError, JsonPayloadError},
     web, HttpRequest, HttpResponse,
 };
-use serde_json::json;
+use views::ErrorBody;
 
 pub use headers::security_headers;
 pub use limits::limit_request_headers;
@@ -40,21 +41,16 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let response = match &error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             HttpResponse::PayloadTooLarge()
-                .json(error_body("payload_too_large", &format!("the body exceeds {MAX_BODY} bytes")))
+                .json(ErrorBody::new("payload_too_large", format!("the body exceeds {MAX_BODY} bytes")))
         }
         JsonPayloadError::ContentType => HttpResponse::UnsupportedMediaType()
-            .json(error_body("unsupported_media_type", "send the body as application/json")),
+            .json(ErrorBody::new("unsupported_media_type", "send the body as application/json")),
         JsonPayloadError::Deserialize(e) => HttpResponse::BadRequest()
-            .json(error_body("invalid_request", &format!("the body does not fit the request: {e}"))),
+            .json(ErrorBody::new("invalid_request", format!("the body does not fit the request: {e}"))),
         other => HttpResponse::BadRequest()
-            .json(error_body("invalid_request", &format!("the body is not valid JSON: {other}"))),
+            .json(ErrorBody::new("invalid_request", format!("the body is not valid JSON: {other}"))),
     };
     InternalError::from_response(error, response).into()
-}
-
-/// The JSON error body every 4xx and 5xx of this service uses.
-pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({ "error": { "code": code, "message": message } })
 }
 
 /// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404
@@ -63,10 +59,10 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     match openapi::allowed_methods(req.path()) {
         Some(methods) => HttpResponse::MethodNotAllowed()
             .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
-            .json(error_body(
+            .json(ErrorBody::new(
                 "method_not_allowed",
-                &format!("{} is not served here; use {}", req.method(), methods.join(", ")),
+                format!("{} is not served here; use {}", req.method(), methods.join(", ")),
             )),
-        None => HttpResponse::NotFound().json(error_body("not_found", "no such route")),
+        None => HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such route")),
     }
 }

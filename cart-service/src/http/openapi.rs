@@ -2,114 +2,50 @@
 //! `GET /openapi.json`; `cart-service openapi` prints it, and a copy is kept in
 //! `contracts/openapi/cart-service.json` (a test fails when the two differ).
 //!
-//! The response types here describe the JSON the handlers build; schemathesis checks every
-//! answer of the running service against them (tests/e2e).
-use super::{cart, health};
+//! The response types are the handlers' own (`views.rs`); schemathesis checks every answer of
+//! the running service against this document (tests/e2e).
+use super::{cart, health, views::ErrorBody};
 use actix_web::{get, HttpResponse};
-use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder,
+    },
     IntoResponses, Modify, OpenApi, ToSchema,
 };
 
-/// Money: integer minor units and an ISO 4217 code (empty for an empty cart's total).
-#[derive(Serialize, ToSchema)]
-pub struct Money {
-    #[schema(example = 1250)]
-    pub amount_minor: i64,
-    #[schema(pattern = "^([A-Z]{3})?$", example = "EUR")]
-    pub currency: String,
-}
+/// What every cart route may answer besides its own outcomes, each with an `ErrorBody`.
+pub struct ShopperErrors;
 
-/// A line: the product as it was when added (name, price), kept up to date by product events.
-#[derive(Serialize, ToSchema)]
-pub struct Line {
-    #[schema(format = "uuid")]
-    pub product_id: String,
-    pub name: String,
-    #[schema(minimum = 1, maximum = 99)]
-    pub quantity: i64,
-    pub unit_price: Money,
-    /// False once the product is out of stock or no longer sold: checkout refuses the cart.
-    pub available: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Cart {
-    #[schema(format = "uuid")]
-    pub user_id: String,
-    #[schema(max_items = 100)]
-    pub lines: Vec<Line>,
-    pub total: Money,
-}
-
-/// A bought line, as the checkout's answer lists it.
-#[derive(Serialize, ToSchema)]
-pub struct PaidLine {
-    pub product_id: String,
-    pub name: String,
-    pub quantity: i64,
-    pub unit_price: Money,
-}
-
-/// A checkout's outcome: `paid` (201) or `pending` (202: the gateway has not decided; the
-/// payment's event finishes it).
-#[derive(Serialize, ToSchema)]
-pub struct CheckoutSummary {
-    pub checkout_id: String,
-    pub payment_id: String,
-    #[schema(pattern = "^(paid|pending)$")]
-    pub status: String,
-    pub lines: Vec<PaidLine>,
-    pub total: Money,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `invalid_request`, `product_not_found`, `cart_empty`, …
-    pub code: String,
-    /// For people; never contains secrets.
-    pub message: String,
-}
-
-/// The body of every 4xx and 5xx answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-/// What every cart route may answer besides its own outcomes.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // describes answers; the handlers build them from `CartError`
-pub enum ShopperErrors {
-    #[response(status = 401, description = "No valid token, or its session was revoked")]
-    Unauthenticated(ErrorBody),
-    #[response(status = 503, description = "Redis, product or auth's keys unavailable; retry after `Retry-After`")]
-    Unavailable(ErrorBody),
+impl IntoResponses for ShopperErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[
+            ("401", "No valid token, or its session was revoked"),
+            ("503", "Redis, product or auth's keys unavailable; retry after `Retry-After`"),
+        ])
+    }
 }
 
 /// What a route that reads a JSON body may answer about the body itself.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum BodyErrors {
-    #[response(status = 413, description = "The body exceeds 64 KiB")]
-    TooLarge(ErrorBody),
-    #[response(status = 415, description = "The body is not application/json")]
-    NotJson(ErrorBody),
+pub struct BodyErrors;
+
+impl IntoResponses for BodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[("413", "The body exceeds 64 KiB"), ("415", "The body is not application/json")])
+    }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: String,
-    /// Each dependency (redis, kafka): whether it answered, and why not.
-    pub checks: Vec<crate::readiness::Check>,
+/// Responses with an `ErrorBody`, by status.
+fn error_responses(statuses: &[(&str, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new().schema(Some(Ref::from_schema_name(ErrorBody::name()))).build();
+            let response = ResponseBuilder::new().description(*description).content("application/json", body).build();
+            ((*status).to_owned(), RefOr::T(response))
+        })
+        .collect()
 }
 
 struct BearerToken;

@@ -1,7 +1,7 @@
 //! HTTP's view of [`PaymentError`]: each variant's status, headers and the JSON error body every 4xx
 //! and 5xx of this service uses. Mapped exhaustively (no `_` arm), so a new variant cannot go
 //! out without its status.
-use crate::{error::PaymentError, http::error_body};
+use crate::{error::PaymentError, http::views::ErrorBody};
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 
 impl ResponseError for PaymentError {
@@ -27,6 +27,6 @@ impl ResponseError for PaymentError {
         if matches!(self, Self::Unavailable(_)) {
             response.insert_header(("Retry-After", "2"));
         }
-        response.json(error_body(self.code(), &self.to_string()))
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

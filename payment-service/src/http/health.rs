@@ -1,18 +1,18 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (its own dependencies
 //! answer), `/metrics` (Prometheus).
+use super::views::{Health, Readiness as ReadinessBody};
 use crate::{metrics::Metrics, readiness::Readiness};
 use actix_web::{get, http::header::ContentType, web, HttpResponse};
-use serde_json::json;
 
-#[utoipa::path(tag = "operations", responses((status = 200, description = "The process answers", body = super::openapi::Health)))]
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process answers", body = Health)))]
 #[get("/healthz")]
 pub(super) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 #[utoipa::path(tag = "operations", responses(
-    (status = 200, description = "The database and the broker answer", body = super::openapi::Readiness),
-    (status = 503, description = "A dependency does not answer; `checks` names it", body = super::openapi::Readiness),
+    (status = 200, description = "The database and the broker answer", body = ReadinessBody),
+    (status = 503, description = "A dependency does not answer; `checks` names it", body = ReadinessBody),
 ))]
 #[get("/readyz")]
 pub(super) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
@@ -21,7 +21,7 @@ pub(super) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     if !report.ready {
         response.insert_header(("Retry-After", "5"));
     }
-    response.json(json!({ "status": if report.ready { "ready" } else { "unavailable" }, "checks": report.checks }))
+    response.json(ReadinessBody::from(report))
 }
 
 #[get("/metrics")]

@@ -5,10 +5,11 @@ mod health;
 mod limits;
 mod observe;
 pub mod openapi;
+mod views;
 mod webhooks;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use views::ErrorBody;
 
 pub use headers::security_headers;
 pub use limits::limit_request_headers;
@@ -24,21 +25,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(webhooks::stripe_webhook);
 }
 
-/// The JSON error body every 4xx and 5xx of this service uses.
-pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({ "error": { "code": code, "message": message } })
-}
-
 /// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404
 /// otherwise.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     match openapi::allowed_methods(req.path()) {
         Some(methods) => HttpResponse::MethodNotAllowed()
             .insert_header((actix_web::http::header::ALLOW, methods.join(", ")))
-            .json(error_body(
+            .json(ErrorBody::new(
                 "method_not_allowed",
-                &format!("{} is not served here; use {}", req.method(), methods.join(", ")),
+                format!("{} is not served here; use {}", req.method(), methods.join(", ")),
             )),
-        None => HttpResponse::NotFound().json(error_body("not_found", "no such route")),
+        None => HttpResponse::NotFound().json(ErrorBody::new("not_found", "no such route")),
     }
 }

@@ -2,46 +2,11 @@
 //! `GET /openapi.json`; `payment-service openapi` prints it, and a copy is kept in
 //! `contracts/openapi/payment-service.json` (a test fails when the two differ). Payments
 //! themselves are gRPC (contracts/proto); REST serves the gateway's webhook and the probes.
+//!
+//! The response types are the handlers' own (`views.rs`).
 use super::{health, webhooks};
 use actix_web::{get, HttpResponse};
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
-
-/// The webhook's answer: the event was taken (or had been taken before).
-#[derive(Serialize, ToSchema)]
-pub struct WebhookReceived {
-    pub received: bool,
-    /// True when this event id was applied before: nothing changed.
-    pub duplicate: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable: `invalid_webhook`, `unavailable`, …
-    pub code: String,
-    /// For people; never contains secrets.
-    pub message: String,
-}
-
-/// The body of every 4xx and 5xx answer.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: String,
-    /// Each dependency (database, kafka): whether it answered, and why not.
-    pub checks: Vec<crate::readiness::Check>,
-}
+use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(

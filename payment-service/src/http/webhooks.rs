@@ -1,9 +1,9 @@
 //! `POST /v1/webhooks/stripe`: the gateway tells us how a payment or a refund ended. The body is read raw
 //! (the signature covers its exact bytes) and verified before anything is parsed.
+use super::views::{ErrorBody, WebhookReceived};
 use crate::{error::PaymentError, payments::Payments, webhooks};
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use std::time::Duration;
 
 /// The webhook endpoint's signing secret and timestamp tolerance.
@@ -17,10 +17,10 @@ pub struct WebhookSettings {
     params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<HMAC-SHA256 of \"t.body\">`")),
     request_body(content = Object, content_type = "application/json", description = "A Stripe event, as Stripe sends it"),
     responses(
-        (status = 200, description = "Applied, or a repeat of an event already applied", body = super::openapi::WebhookReceived),
-        (status = 400, description = "Missing or bad signature, a timestamp outside the tolerance, or not an event", body = super::openapi::ErrorBody),
-        (status = 413, description = "The body exceeds 64 KiB", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; Stripe retries", body = super::openapi::ErrorBody),
+        (status = 200, description = "Applied, or a repeat of an event already applied", body = WebhookReceived),
+        (status = 400, description = "Missing or bad signature, a timestamp outside the tolerance, or not an event", body = ErrorBody),
+        (status = 413, description = "The body exceeds 64 KiB", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Stripe retries", body = ErrorBody),
     )
 )]
 #[post("/v1/webhooks/stripe")]
@@ -39,5 +39,5 @@ pub(super) async fn stripe_webhook(
     let now = chrono::Utc::now().timestamp();
     webhooks::verify_signature(header, &body, secret.expose_secret().as_bytes(), settings.tolerance, now)?;
     let applied = webhooks::apply(&payments, &body).await?;
-    Ok(HttpResponse::Ok().json(json!({ "received": true, "duplicate": applied == webhooks::Applied::Duplicate })))
+    Ok(HttpResponse::Ok().json(WebhookReceived { received: true, duplicate: applied == webhooks::Applied::Duplicate }))
 }

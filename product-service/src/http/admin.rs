@@ -3,7 +3,8 @@
 //! based on, as `If-Match: "<version>"` (the ETag of the read) or `version` in the body.
 use super::{
     caller::AdminCaller,
-    catalogue::{etag, parse_id, to_admin_json},
+    catalogue::{etag, parse_id},
+    views::{AdminProduct, ErrorBody},
 };
 use crate::{
     admin::{Admin, Changes, Draft, Expected},
@@ -81,11 +82,11 @@ where
     security(("bearer" = [])),
     request_body = CreateInput,
     responses(
-        (status = 201, description = "Created; `Location` names it", body = super::openapi::AdminProduct,
+        (status = 201, description = "Created; `Location` names it", body = AdminProduct,
             headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Bad input (price, currency, sku, name, attributes, stock, JSON)", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such category", body = super::openapi::ErrorBody),
-        (status = 409, description = "The sku exists already", body = super::openapi::ErrorBody),
+        (status = 400, description = "Bad input (price, currency, sku, name, attributes, stock, JSON)", body = ErrorBody),
+        (status = 404, description = "No such category", body = ErrorBody),
+        (status = 409, description = "The sku exists already", body = ErrorBody),
         super::openapi::AdminErrors,
     )
 )]
@@ -110,7 +111,7 @@ async fn create_product(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/products/{}", product.id)))
         .insert_header((header::ETAG, etag(product.version)))
-        .json(to_admin_json(product)))
+        .json(AdminProduct::from(product)))
 }
 
 #[utoipa::path(
@@ -119,11 +120,11 @@ async fn create_product(
     params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
     request_body = UpdateInput,
     responses(
-        (status = 200, description = "Updated", body = super::openapi::AdminProduct, headers(("ETag" = String))),
-        (status = 400, description = "Bad input", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such product or category", body = super::openapi::ErrorBody),
-        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
-        (status = 428, description = "No version sent (If-Match or `version`)", body = super::openapi::ErrorBody),
+        (status = 200, description = "Updated", body = AdminProduct, headers(("ETag" = String))),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 404, description = "No such product or category", body = ErrorBody),
+        (status = 412, description = "The product changed since that version", body = ErrorBody),
+        (status = 428, description = "No version sent (If-Match or `version`)", body = ErrorBody),
         super::openapi::AdminErrors,
     )
 )]
@@ -147,7 +148,7 @@ async fn update_product(
     };
     let product = admin.update(id, expected, changes).await?;
     tracing::info!(admin = caller.user_id, product_id = %id, version = product.version, "product updated");
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(product.version))).json(to_admin_json(product)))
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(product.version))).json(AdminProduct::from(product)))
 }
 
 /// Soft delete: the product leaves the catalogue and cannot be reserved; `If-Match` is
@@ -158,9 +159,9 @@ async fn update_product(
     params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
     responses(
         (status = 204, description = "Taken out of the catalogue"),
-        (status = 400, description = "The id or If-Match is malformed", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
-        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
+        (status = 400, description = "The id or If-Match is malformed", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 412, description = "The product changed since that version", body = ErrorBody),
         super::openapi::AdminErrors,
     )
 )]
@@ -187,11 +188,11 @@ async fn delete_product(
     params(("id" = String, Path, format = "uuid", description = "The product id"), ("If-Match" = Option<String>, Header, description = "The version the change is based on, as its ETag (`\"7\"`) or `*`")),
     request_body = StockInput,
     responses(
-        (status = 200, description = "The stock after the change", body = super::openapi::AdminProduct, headers(("ETag" = String))),
-        (status = 400, description = "Neither or both of `set` and `adjust`, or out of range", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such product", body = super::openapi::ErrorBody),
-        (status = 409, description = "Below what checkouts have reserved", body = super::openapi::ErrorBody),
-        (status = 412, description = "The product changed since that version", body = super::openapi::ErrorBody),
+        (status = 200, description = "The stock after the change", body = AdminProduct, headers(("ETag" = String))),
+        (status = 400, description = "Neither or both of `set` and `adjust`, or out of range", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 409, description = "Below what checkouts have reserved", body = ErrorBody),
+        (status = 412, description = "The product changed since that version", body = ErrorBody),
         super::openapi::AdminErrors,
     )
 )]
@@ -215,7 +216,7 @@ async fn change_stock(
     };
     let product = admin.change_stock(id, expected, change).await?;
     tracing::info!(admin = caller.user_id, product_id = %id, on_hand = product.on_hand, "stock changed");
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(product.version))).json(to_admin_json(product)))
+    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(product.version))).json(AdminProduct::from(product)))
 }
 
 /// The version a write is based on: `If-Match` (`"7"`, a list of such tags, or `*`) or the

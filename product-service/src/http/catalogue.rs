@@ -1,12 +1,11 @@
 //! The public catalogue API: `GET /v1/products`, `GET /v1/products/{id}`, `GET /v1/categories`.
+use super::views::{Categories, Category, ErrorBody, Product, ProductPage};
 use crate::{
     cache::{CachedProduct, ProductCache},
     catalogue::{decode_token, Catalogue, Filter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     error::ProductError,
-    store::products::ProductRow,
 };
 use actix_web::{get, http::header, web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
 use std::{collections::HashMap, sync::Arc};
 use uuid::Uuid;
 
@@ -19,11 +18,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// `page_token`.
 #[utoipa::path(
     tag = "catalogue",
-    params(super::openapi::ListQuery),
+    params(
+        ("category" = Option<String>, Query, format = "uuid", description = "Only this category."),
+        ("q" = Option<String>, Query, max_length = 100, description = "Text in the product's name (at most 100 characters)."),
+        ("min_price" = Option<i64>, Query, minimum = 0, description = "Lowest price, minor units."),
+        ("max_price" = Option<i64>, Query, minimum = 0, description = "Highest price, minor units."),
+        ("in_stock" = Option<bool>, Query, description = "Only products with units available."),
+        ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100; 20 when absent."),
+        ("page_token" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{21}[AQgw]$",
+            description = "From the previous page's `next_page_token` (base64url of 16 bytes)."),
+    ),
     responses(
-        (status = 200, description = "A page of active products, by id", body = super::openapi::ProductPage),
-        (status = 400, description = "A bad filter, page size or page token", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = super::openapi::ErrorBody),
+        (status = 200, description = "A page of active products, by id", body = ProductPage),
+        (status = 400, description = "A bad filter, page size or page token", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = ErrorBody),
     )
 )]
 #[get("/v1/products")]
@@ -33,10 +41,10 @@ async fn list_products(
 ) -> Result<HttpResponse, ProductError> {
     let (filter, page_size, after) = parse_listing(&query)?;
     let page = catalogue.list(&filter, page_size, after).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "products": page.products.into_iter().map(to_json).collect::<Vec<_>>(),
-        "next_page_token": page.next_page_token,
-    })))
+    Ok(HttpResponse::Ok().json(ProductPage {
+        products: page.products.into_iter().map(Product::from).collect(),
+        next_page_token: page.next_page_token,
+    }))
 }
 
 #[utoipa::path(
@@ -46,12 +54,12 @@ async fn list_products(
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier read"),
     ),
     responses(
-        (status = 200, description = "The product; its ETag is its version", body = super::openapi::Product,
+        (status = 200, description = "The product; its ETag is its version", body = Product,
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Unchanged since the ETag sent"),
-        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorBody),
-        (status = 404, description = "No such product, or it left the catalogue", body = super::openapi::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = super::openapi::ErrorBody),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such product, or it left the catalogue", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 #[get("/v1/products/{id}")]
@@ -68,7 +76,7 @@ async fn get_product(
             let product = catalogue.get(id).await?;
             let cached = Arc::new(CachedProduct {
                 etag: etag(product.version),
-                body: serde_json::to_vec(&to_json(product)).map_err(anyhow::Error::from)?.into(),
+                body: serde_json::to_vec(&Product::from(product)).map_err(anyhow::Error::from)?.into(),
             });
             cache.put(id, Arc::clone(&cached));
             cached
@@ -90,13 +98,14 @@ async fn get_product(
 #[utoipa::path(
     tag = "catalogue",
     responses(
-        (status = 200, description = "Every category, by name", body = super::openapi::Categories),
-        (status = 503, description = "The database is unavailable", body = super::openapi::ErrorBody),
+        (status = 200, description = "Every category, by name", body = Categories),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
 #[get("/v1/categories")]
 async fn list_categories(catalogue: web::Data<Catalogue>) -> Result<HttpResponse, ProductError> {
-    Ok(HttpResponse::Ok().json(json!({ "categories": catalogue.categories().await? })))
+    let categories = catalogue.categories().await?.into_iter().map(Category::from).collect();
+    Ok(HttpResponse::Ok().json(Categories { categories }))
 }
 
 fn parse_listing(query: &HashMap<String, String>) -> Result<(Filter, i64, Option<Uuid>), ProductError> {
@@ -136,7 +145,7 @@ fn parse_listing(query: &HashMap<String, String>) -> Result<(Filter, i64, Option
                     if name.contains('\0') || value.contains('\0') {
                         return Err(ProductError::invalid("query", "attribute filters may not contain NUL characters"));
                     }
-                    filter.attributes.push((name.to_owned(), Value::String(value.clone())))
+                    filter.attributes.push((name.to_owned(), serde_json::Value::String(value.clone())))
                 }
                 _ => return Err(ProductError::invalid("query", format!("{other:?} is not a filter of this listing"))),
             },
@@ -166,28 +175,4 @@ pub fn parse_id(id: &str) -> Result<Uuid, ProductError> {
 /// The product's ETag: its version, which changes with every change, stock included.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
-}
-
-/// What admins see: the public view plus the stock figures behind `available`.
-pub fn to_admin_json(product: ProductRow) -> Value {
-    let (on_hand, reserved) = (product.on_hand, product.reserved);
-    let mut json = to_json(product);
-    json["on_hand"] = on_hand.into();
-    json["reserved"] = reserved.into();
-    json
-}
-
-pub fn to_json(product: ProductRow) -> Value {
-    json!({
-        "id": product.id,
-        "sku": product.sku,
-        "name": product.name,
-        "description": product.description,
-        "category_id": product.category_id,
-        "price": { "amount_minor": product.price_minor, "currency": product.currency },
-        "available": product.available(),
-        "attributes": product.attributes,
-        "version": product.version,
-        "updated_at": product.updated_at,
-    })
 }

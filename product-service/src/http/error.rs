@@ -1,7 +1,7 @@
 //! HTTP's view of [`ProductError`]: each variant's status, headers and the JSON error body every 4xx
 //! and 5xx of this service uses. Mapped exhaustively (no `_` arm), so a new variant cannot go
 //! out without its status.
-use crate::{error::ProductError, http::error_body};
+use crate::{error::ProductError, http::views::ErrorBody};
 use actix_web::{http::StatusCode, HttpResponse, ResponseError};
 
 impl ResponseError for ProductError {
@@ -46,6 +46,6 @@ impl ResponseError for ProductError {
             | Self::StockBelowReserved { .. }
             | Self::Unexpected(_) => {}
         }
-        response.json(error_body(self.code(), &self.to_string()))
+        response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

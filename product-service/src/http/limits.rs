@@ -1,6 +1,7 @@
 //! Bounds on what a request may carry before any handler runs. Bodies are bounded by each
 //! extractor's configuration (`MAX_BODY`); headers here: a token and the usual headers fit in
 //! a few KiB, and a client sending more is refused with 431 instead of costing memory per request.
+use super::views::ErrorBody;
 use actix_web::{
     body::{EitherBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
@@ -8,7 +9,6 @@ use actix_web::{
     middleware::Next,
     Error, HttpResponse,
 };
-use serde_json::json;
 
 /// Names and values of all request headers together, in bytes.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -19,10 +19,10 @@ pub async fn limit_request_headers<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse<EitherBody<B>>, Error> {
     let size: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if size > MAX_HEADER_BYTES {
-        let body = json!({ "error": {
-            "code": "headers_too_large",
-            "message": format!("the request headers hold {size} bytes; at most {MAX_HEADER_BYTES} are accepted"),
-        }});
+        let body = ErrorBody::new(
+            "headers_too_large",
+            format!("the request headers hold {size} bytes; at most {MAX_HEADER_BYTES} are accepted"),
+        );
         let response = HttpResponse::build(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).json(body);
         return Ok(req.into_response(response).map_into_right_body());
     }

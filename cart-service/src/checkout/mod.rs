@@ -29,9 +29,13 @@ use crate::{
     },
 };
 use ring::digest::{digest, SHA256};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use std::time::Duration;
+
+mod outcome;
+mod record;
+
+pub use outcome::{Amount, BoughtLine, Outcome, Summary};
+use record::{alive_key, record_key, Ended, Record, RecordState};
 
 /// A checkout in progress tells the other replicas it is alive: its replica writes a key that
 /// expires this long after each beat. A retry of a checkout whose replica died (its beats
@@ -51,28 +55,6 @@ pub struct Checkouts {
     record_ttl: Duration,
 }
 
-/// A checkout's progress and, once finished, its answer, kept for retries with the same key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    checkout_id: String,
-    fingerprint: String,
-    state: RecordState,
-    status: u16,
-    body: Value,
-    updated_at: i64,
-    /// The lines this checkout reserves (product id, quantity), fixed at its first run: a
-    /// retry resumes with them instead of re-reading the cart, whose lines the checkout's own
-    /// reservation may have marked unavailable.
-    #[serde(default)]
-    lines: Vec<(String, i64)>,
-    /// The run that owns the record (a fresh id each time a request starts or resumes it). A
-    /// run writes only over the text it last wrote, so two retries cannot both resume one
-    /// record, and a run taken over (its replica thought dead) cannot overwrite the answer of
-    /// the run that took over.
-    #[serde(default)]
-    run: String,
-}
-
 /// A checkout record as the run holding it last wrote it: the text its next save replaces.
 struct Owned {
     key: String,
@@ -84,32 +66,10 @@ struct Owned {
 /// request is told the checkout is in progress.
 const CLAIM_TRIES: usize = 3;
 
-/// Where a checkout stands, as its record says (stored as its snake_case name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum RecordState {
-    /// A run holds it; its heartbeat says whether that run is alive.
-    InProgress,
-    /// A dependency failed mid-way: a retry with the same key resumes it.
-    Retryable,
-    /// Answered: the same key gets the same answer.
-    Done,
-    /// Its last run reserved nothing (empty cart, lines unavailable, out of stock): the key may
-    /// be used again, for the cart as it is then, with any payment token.
-    Reusable,
-}
-
 /// Whether a save is the run's last: that one also removes the run's heartbeat.
-enum Ended {
+enum LastSave {
     Yes,
     No,
-}
-
-/// The answer to a checkout request: an HTTP status and a JSON body.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
 }
 
 pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
@@ -122,16 +82,6 @@ pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
             Err(CartError::invalid("Idempotency-Key", "is required: a unique value per checkout, reused on retries"))
         }
     }
-}
-
-fn record_key(user_id: &str, key: &str) -> String {
-    format!("cart:checkout:{user_id}:{key}")
-}
-
-/// The key whose presence says the replica running the checkout is alive. A prefix of its own:
-/// under the record's, the Idempotency-Key `K:alive` would name the heartbeat of `K`.
-fn alive_key(record_key: &str) -> String {
-    record_key.replacen("cart:checkout:", "cart:checkout-alive:", 1)
 }
 
 /// Stops the heartbeat when the checkout ends, also when its future is dropped (the client left).
@@ -157,22 +107,6 @@ pub fn checkout_id(user_id: &str, key: &str) -> String {
     uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
-/// A checkout's answer body: its lines, total and payment, with `status` (paid or pending).
-fn summary(checkout_id: &str, payment_id: &str, reservation: &Reservation, status: &str) -> Value {
-    let total = reservation.total.clone().unwrap_or_default();
-    json!({
-        "checkout_id": checkout_id,
-        "payment_id": payment_id,
-        "status": status,
-        "lines": reservation.lines.iter().map(|l| {
-            let price = l.unit_price.clone().unwrap_or_default();
-            json!({ "product_id": l.product_id, "name": l.name, "quantity": l.quantity,
-                    "unit_price": { "amount_minor": price.amount_minor, "currency": price.currency } })
-        }).collect::<Vec<_>>(),
-        "total": { "amount_minor": total.amount_minor, "currency": total.currency },
-    })
-}
-
 /// Unix seconds.
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
@@ -194,7 +128,7 @@ impl Checkouts {
         token: &str,
         key: &str,
         payment_token: &str,
-    ) -> Result<Answer, CartError> {
+    ) -> Result<Outcome, CartError> {
         if payment_token.trim().is_empty() || payment_token.len() > 255 {
             return Err(CartError::invalid("payment_token", "must be 1 to 255 characters"));
         }
@@ -206,7 +140,7 @@ impl Checkouts {
         let fingerprint: String =
             digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let mut owned = match self.begin(&record_key(user_id, key), &checkout_id(user_id, key), &fingerprint).await? {
-            Begun::Replay(answer) => return Ok(answer),
+            Begun::Replay(record) => return record.replay(),
             Begun::Run(owned) => owned,
         };
         let mut heartbeat = self.beat(&owned.key, &owned.record.run);
@@ -219,18 +153,11 @@ impl Checkouts {
         };
         drop(heartbeat);
         let record = &mut owned.record;
-        record.state = RecordState::Done;
         record.updated_at = now();
         match &outcome {
-            Ok(answer) => {
-                record.status = answer.status;
-                record.body = answer.body.clone();
-            }
+            Ok(ended) => record.keep(Ended::Outcome(ended))?,
             // A decline is final: the same key answers it again and never charges again.
-            Err(error @ CartError::PaymentDeclined { .. }) => {
-                record.status = 402;
-                record.body = crate::http::error_body(error.code(), &error.to_string());
-            }
+            Err(error @ CartError::PaymentDeclined { .. }) => record.keep(Ended::Declined(error))?,
             // Nothing was reserved, so nothing charged (product holds all lines or none): the
             // key may be used again, for the cart as it will be then.
             // The record stays, marked reusable, rather than being deleted: a run taken over
@@ -245,7 +172,7 @@ impl Checkouts {
             // A dependency failed mid-way: a retry with the same key resumes this checkout.
             Err(_) => record.state = RecordState::Retryable,
         }
-        if !self.save(&mut owned, Ended::Yes).await? {
+        if !self.save(&mut owned, LastSave::Yes).await? {
             // The record is another run's now: its answer is the one kept (payment and product
             // answer every run of one checkout alike, so the two agree but for a failure).
             tracing::info!("another run took the checkout over; its record stays");
@@ -264,7 +191,7 @@ impl Checkouts {
             fingerprint: fingerprint.to_owned(),
             state: RecordState::InProgress,
             status: 0,
-            body: Value::Null,
+            body: serde_json::Value::Null,
             updated_at: now(),
             lines: Vec::new(),
             run: run.clone(),
@@ -282,9 +209,7 @@ impl Checkouts {
                     {
                         return Err(CartError::IdempotencyKeyReused)
                     }
-                    RecordState::Done => {
-                        return Ok(Begun::Replay(Answer { status: existing.status, body: existing.body }))
-                    }
+                    RecordState::Done => return Ok(Begun::Replay(existing)),
                     RecordState::InProgress if self.alive(record_key).await? => {
                         return Err(CartError::CheckoutInProgress)
                     }
@@ -355,9 +280,9 @@ impl Checkouts {
     /// checkout's start, like payment's keys, so retries cannot keep a key alive longer than
     /// the stores behind it remember it. A run's last save also removes its heartbeat, in the
     /// same script: a retry of a retryable or reusable record need not wait out the lease.
-    async fn save(&self, owned: &mut Owned, ended: Ended) -> Result<bool, CartError> {
+    async fn save(&self, owned: &mut Owned, ended: LastSave) -> Result<bool, CartError> {
         let text = serde_json::to_string(&owned.record).map_err(anyhow::Error::from)?;
-        let alive = matches!(ended, Ended::Yes).then(|| alive_key(&owned.key));
+        let alive = matches!(ended, LastSave::Yes).then(|| alive_key(&owned.key));
         let release = alive.as_deref().map(|alive| (alive, owned.record.run.as_str()));
         let saved = self.store.replace(&owned.key, &owned.written, &text, release, self.record_ttl).await?;
         if saved {
@@ -375,7 +300,7 @@ impl Checkouts {
         token: &str,
         owned: &mut Owned,
         payment_token: &str,
-    ) -> Result<Answer, CartError> {
+    ) -> Result<Outcome, CartError> {
         let unavailable = self.fix_lines(user_id, owned).await?;
         let record = &owned.record;
         let checkout_id = record.checkout_id.as_str();
@@ -399,7 +324,7 @@ impl Checkouts {
         }
         let unavailable = lines.iter().filter(|l| !l.available).map(|l| l.name.clone()).collect();
         owned.record.lines = lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-        if !self.save(owned, Ended::No).await? {
+        if !self.save(owned, LastSave::No).await? {
             return Err(CartError::CheckoutInProgress); // another run took it over: it goes on
         }
         Ok(unavailable)
@@ -491,23 +416,23 @@ impl Checkouts {
         checkout_id: &str,
         reservation: &Reservation,
         paid: Payment,
-    ) -> Result<Answer, CartError> {
-        let body = |status: &str| summary(checkout_id, &paid.payment_id, reservation, status);
+    ) -> Result<Outcome, CartError> {
+        let summary = || Summary::of(checkout_id, &paid.payment_id, reservation);
         match PaymentStatus::try_from(paid.status) {
             Ok(PaymentStatus::Succeeded) => {
                 self.complete(user_id, checkout_id, reservation, paid.amount.clone()).await?;
-                Ok(Answer { status: 201, body: body("paid") })
+                Ok(Outcome::Paid(summary()))
             }
             Ok(PaymentStatus::Failed) => {
                 self.release(checkout_id).await;
                 Err(CartError::PaymentDeclined { code: paid.failure_code, message: paid.failure_message })
             }
-            Ok(PaymentStatus::Pending) => Ok(Answer { status: 202, body: body("pending") }),
+            Ok(PaymentStatus::Pending) => Ok(Outcome::Pending(summary())),
             // A replayed charge refunded since (its reservation went first), or a status this
             // build does not know: answered as pending, as it always was. Telling the shopper
             // where such a checkout stands is open work (issue 36, item 5).
             Ok(PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded | PaymentStatus::Unspecified) | Err(_) => {
-                Ok(Answer { status: 202, body: body("pending") })
+                Ok(Outcome::Pending(summary()))
             }
         }
     }
@@ -585,7 +510,8 @@ pub async fn settle_cart(
 
 enum Begun {
     Run(Owned),
-    Replay(Answer),
+    /// A done record: its ending answers again.
+    Replay(Record),
 }
 
 #[cfg(test)]
