@@ -101,7 +101,56 @@ pub async fn run(options: Options) -> Result<Report> {
     ready(&client, &at).await?;
     let ticks = resources::clock_ticks();
     let idle = usages(&at, ticks)?;
+    let ceilings = measure_ceilings(timing).await?;
 
+    println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
+    let shared = connect(client, &at, JOURNEY_SHOPPERS).await?;
+    let (healthz, scenarios) = run_scenarios(&shared, &at, timing).await;
+    let (steps, sustained, window) = step_up_journey(&shared, &at, ticks, timing).await?;
+
+    let report = Report {
+        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        machine: machine(),
+        warm_up_s: timing.warm_up.as_secs_f64(),
+        duration_s: timing.duration.as_secs_f64(),
+        headline: headline(&ceilings, &healthz, &scenarios),
+        ceilings: ceilings.with_healthz(healthz),
+        scenarios,
+        journey: Journey { steps, sustained_requests_per_s: sustained.map(|(r, _, _)| r) },
+        resources: resource_use(&idle, window, timing),
+        wall_time_s: started.elapsed().as_secs_f64(),
+    };
+    write(&report, &options.out_dir)?;
+    Ok(report)
+}
+
+/// What the machine's own tools reach without the services: the ceilings the headline ratios
+/// are taken against.
+struct Measured {
+    argon2: f64,
+    pgbench: f64,
+    redis_get: f64,
+    redis_set: f64,
+    mariadb: f64,
+}
+
+impl Measured {
+    fn with_healthz(&self, healthz: Vec<ScenarioResult>) -> Ceilings {
+        Ceilings {
+            pgbench_select_tps: self.pgbench,
+            pgbench_clients: PRODUCT_CONNECTIONS,
+            redis_get_per_s: self.redis_get,
+            redis_set_per_s: self.redis_set,
+            redis_clients: CART_CONNECTIONS,
+            argon2_hashes_per_s: self.argon2,
+            mariadb_charge_rows_per_s: self.mariadb,
+            mariadb_clients: PAYMENT_STREAMS,
+            healthz,
+        }
+    }
+}
+
+async fn measure_ceilings(timing: Timing) -> Result<Measured> {
     println!("ceilings");
     let argon2 = tokio::task::spawn_blocking(move || {
         ceilings::raw_argon2(timing.duration.min(std::time::Duration::from_secs(4)))
@@ -113,14 +162,18 @@ pub async fn run(options: Options) -> Result<Report> {
     println!("  pgbench -S {pgbench:.0} tx/s at {PRODUCT_CONNECTIONS} clients");
     let (redis_get, redis_set) = tokio::task::spawn_blocking(|| ceilings::redis_benchmark(CART_CONNECTIONS)).await??;
     println!("  redis-benchmark GET {redis_get:.0}/s SET {redis_set:.0}/s at {CART_CONNECTIONS} clients");
-
     let mariadb =
         tokio::task::spawn_blocking(move || ceilings::mariadb_charge_rows(PAYMENT_STREAMS, timing.duration)).await??;
     println!("  mariadb-slap {mariadb:.0} charges' rows/s at {PAYMENT_STREAMS} clients");
+    Ok(Measured { argon2, pgbench, redis_get, redis_set, mariadb })
+}
 
-    println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
-    let shared = connect(client, &at, JOURNEY_SHOPPERS).await?;
-
+/// Each scenario alone at its service's connections: the /healthz ceilings and the rest.
+async fn run_scenarios(
+    shared: &Arc<Shared>,
+    at: &Endpoints,
+    timing: Timing,
+) -> (Vec<ScenarioResult>, Vec<ScenarioResult>) {
     println!(
         "scenarios ({:.0} s warm-up, {:.0} s measured each)",
         timing.warm_up.as_secs_f64(),
@@ -128,33 +181,44 @@ pub async fn run(options: Options) -> Result<Report> {
     );
     // (name, service, connections, operation, whether it is the service's /healthz ceiling)
     let plan: Vec<(&str, &'static str, usize, Op, bool)> = vec![
-        ("auth /healthz", "auth-service", AUTH_CONNECTIONS, scenarios::healthz(&shared, &at.auth), true),
-        ("POST /v1/auth/login", "auth-service", AUTH_CONNECTIONS, scenarios::login(&shared), false),
-        ("product /healthz", "product-service", PRODUCT_CONNECTIONS, scenarios::healthz(&shared, &at.product), true),
-        ("GET /v1/products/{id}", "product-service", PRODUCT_CONNECTIONS, scenarios::get_product(&shared), false),
-        ("GET /v1/products", "product-service", PRODUCT_CONNECTIONS, scenarios::list_products(&shared), false),
-        ("cart /healthz", "cart-service", CART_CONNECTIONS, scenarios::healthz(&shared, &at.cart), true),
-        ("GET /v1/cart", "cart-service", CART_CONNECTIONS, scenarios::view_cart(&shared), false),
-        ("POST /v1/cart/items", "cart-service", CART_CONNECTIONS, scenarios::add_to_cart(&shared), false),
-        ("checkout (add + checkout)", "cart-service", CHECKOUT_CONNECTIONS, scenarios::checkout(&shared), false),
-        ("payment /healthz", "payment-service", PAYMENT_STREAMS, scenarios::healthz(&shared, &at.payment), true),
-        ("Charge (gRPC)", "payment-service", PAYMENT_STREAMS, scenarios::charge(&shared), false),
+        ("auth /healthz", "auth-service", AUTH_CONNECTIONS, scenarios::healthz(shared, &at.auth), true),
+        ("POST /v1/auth/login", "auth-service", AUTH_CONNECTIONS, scenarios::login(shared), false),
+        ("product /healthz", "product-service", PRODUCT_CONNECTIONS, scenarios::healthz(shared, &at.product), true),
+        ("GET /v1/products/{id}", "product-service", PRODUCT_CONNECTIONS, scenarios::get_product(shared), false),
+        ("GET /v1/products", "product-service", PRODUCT_CONNECTIONS, scenarios::list_products(shared), false),
+        ("cart /healthz", "cart-service", CART_CONNECTIONS, scenarios::healthz(shared, &at.cart), true),
+        ("GET /v1/cart", "cart-service", CART_CONNECTIONS, scenarios::view_cart(shared), false),
+        ("POST /v1/cart/items", "cart-service", CART_CONNECTIONS, scenarios::add_to_cart(shared), false),
+        ("checkout (add + checkout)", "cart-service", CHECKOUT_CONNECTIONS, scenarios::checkout(shared), false),
+        ("payment /healthz", "payment-service", PAYMENT_STREAMS, scenarios::healthz(shared, &at.payment), true),
+        ("Charge (gRPC)", "payment-service", PAYMENT_STREAMS, scenarios::charge(shared), false),
     ];
     let (mut healthz, mut scenarios) = (Vec::new(), Vec::new());
     for (name, service, connections, op, ceiling) in plan {
         let result = measure(name, service, Load::Concurrency(connections), timing, op).await;
         if ceiling { &mut healthz } else { &mut scenarios }.push(result);
     }
+    (healthz, scenarios)
+}
 
+/// The mixed journey at each of `JOURNEY_RATES` until one misses p99 < 100 ms, errs or falls
+/// short of its rate: every step, the highest sustained one, and the window resource use is
+/// read from (the highest sustained step, or the only one tried if none was).
+async fn step_up_journey(
+    shared: &Arc<Shared>,
+    at: &Endpoints,
+    ticks: f64,
+    timing: Timing,
+) -> Result<(Vec<ScenarioResult>, Option<Window>, Option<Window>)> {
     println!("mixed journey, stepping the offered rate up");
     let mut steps = Vec::new();
     let mut sustained: Option<Window> = None;
     let mut last_window = None;
     for rate in JOURNEY_RATES {
-        let before = usages(&at, ticks)?;
+        let before = usages(at, ticks)?;
         let load = Load::Rate { per_s: rate, in_flight: JOURNEY_SHOPPERS };
-        let step = measure("mixed journey", "all", load, timing, journey::journey(&shared)).await;
-        let after = usages(&at, ticks)?;
+        let step = measure("mixed journey", "all", load, timing, journey::journey(shared)).await;
+        let after = usages(at, ticks)?;
         let passed = step.errors == 0 && step.p99_ms < 100.0 && step.calls_per_s >= rate * 0.95;
         let requests = step.requests_per_s;
         steps.push(step);
@@ -164,10 +228,14 @@ pub async fn run(options: Options) -> Result<Report> {
         }
         sustained = Some((requests, before, after));
     }
-    // Resource use from the highest sustained step (or the only one tried, if none was).
     let window = sustained.clone().or(last_window);
-    let resources = idle
-        .iter()
+    Ok((steps, sustained, window))
+}
+
+/// Each service's memory idle and under the journey, and its CPU per 1000 shopper requests
+/// over `window`.
+fn resource_use(idle: &[(&'static str, Usage)], window: Option<Window>, timing: Timing) -> Vec<Resources> {
+    idle.iter()
         .map(|(service, idle)| {
             let (requests_per_s, before, after) = window.clone().unwrap_or((0.0, Vec::new(), Vec::new()));
             let find = |list: &[(&str, Usage)]| list.iter().find(|(s, _)| s == service).map(|(_, u)| *u);
@@ -184,12 +252,21 @@ pub async fn run(options: Options) -> Result<Report> {
                 cpu_s_per_1000_requests: if requests > 0.0 { cpu / requests * 1000.0 } else { 0.0 },
             }
         })
-        .collect();
+        .collect()
+}
 
-    let rate_of = |name: &str| scenarios.iter().chain(&healthz).find(|r| r.name == name).map_or(0.0, |r| r.calls_per_s);
-    let headline = vec![
-        Ratio::new("GET /v1/products/{id}", rate_of("GET /v1/products/{id}"), "pgbench -S", pgbench, Some(0.7)),
-        Ratio::new("GET /v1/products (20 a page)", rate_of("GET /v1/products"), "pgbench -S", pgbench, None),
+/// The scenarios against what bounds them: the ratios the report leads with.
+fn headline(ceilings: &Measured, healthz: &[ScenarioResult], scenarios: &[ScenarioResult]) -> Vec<Ratio> {
+    let rate_of = |name: &str| scenarios.iter().chain(healthz).find(|r| r.name == name).map_or(0.0, |r| r.calls_per_s);
+    vec![
+        Ratio::new(
+            "GET /v1/products/{id}",
+            rate_of("GET /v1/products/{id}"),
+            "pgbench -S",
+            ceilings.pgbench,
+            Some(0.7),
+        ),
+        Ratio::new("GET /v1/products (20 a page)", rate_of("GET /v1/products"), "pgbench -S", ceilings.pgbench, None),
         Ratio::new("GET /v1/cart", rate_of("GET /v1/cart"), "cart /healthz", rate_of("cart /healthz"), Some(0.5)),
         Ratio::new(
             "POST /v1/cart/items",
@@ -198,34 +275,10 @@ pub async fn run(options: Options) -> Result<Report> {
             rate_of("cart /healthz"),
             None,
         ),
-        Ratio::new("POST /v1/auth/login", rate_of("POST /v1/auth/login"), "raw argon2id", argon2, Some(0.9)),
-        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "raw MariaDB charge rows", mariadb, None),
+        Ratio::new("POST /v1/auth/login", rate_of("POST /v1/auth/login"), "raw argon2id", ceilings.argon2, Some(0.9)),
+        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "raw MariaDB charge rows", ceilings.mariadb, None),
         Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "payment /healthz", rate_of("payment /healthz"), None),
-    ];
-    let report = Report {
-        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
-        machine: machine(),
-        warm_up_s: timing.warm_up.as_secs_f64(),
-        duration_s: timing.duration.as_secs_f64(),
-        headline,
-        ceilings: Ceilings {
-            pgbench_select_tps: pgbench,
-            pgbench_clients: PRODUCT_CONNECTIONS,
-            redis_get_per_s: redis_get,
-            redis_set_per_s: redis_set,
-            redis_clients: CART_CONNECTIONS,
-            argon2_hashes_per_s: argon2,
-            mariadb_charge_rows_per_s: mariadb,
-            mariadb_clients: PAYMENT_STREAMS,
-            healthz,
-        },
-        scenarios,
-        journey: Journey { steps, sustained_requests_per_s: sustained.map(|(r, _, _)| r) },
-        resources,
-        wall_time_s: started.elapsed().as_secs_f64(),
-    };
-    write(&report, &options.out_dir)?;
-    Ok(report)
+    ]
 }
 
 /// `<date>.json`, `<date>.md` and the plots in `dir`; `latest.md` is the newest report.

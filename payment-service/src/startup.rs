@@ -70,33 +70,8 @@ impl Application {
             Arc::clone(&outbox_ready),
             settings.gateway.timeout,
         )?;
-        let relay = Relay {
-            pool: pool.clone(),
-            producer: kafka.producer(),
-            wake: outbox_ready,
-            idle_poll: Duration::from_secs(1),
-            send_timeout: Duration::from_secs(30),
-        };
-        let product_events = ProductEventsConsumer {
-            consumer: kafka.consumer(&settings.kafka.product_events_topic)?,
-            pool: pool.clone(),
-            dlq_producer: kafka.producer(),
-            metrics: metrics.clone(),
-        };
-        let (stop_background, stop) = watch::channel(false);
-        let background = vec![
-            after_migrations(migrated.clone(), relay.run(stop.clone())),
-            after_migrations(migrated.clone(), product_events.run(stop.clone())),
-            after_migrations(
-                migrated.clone(),
-                reconciler::run(
-                    payments.clone(),
-                    settings.gateway.reconcile_interval,
-                    settings.gateway.max_pending_age,
-                    stop,
-                ),
-            ),
-        ];
+        let (background, stop_background) =
+            start_background(&settings, &kafka, &pool, &payments, outbox_ready, &metrics, &migrated)?;
         let grpc_service = PaymentGrpc::new(payments.clone(), token_verifier(&settings)?);
         let readiness =
             Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
@@ -264,6 +239,45 @@ async fn listen_once_migrated(socket: TcpSocket, mut migrated: watch::Receiver<b
 const GRPC_BACKLOG: u32 = 1024;
 
 /// Runs `task` once the migrations are applied (its tables exist).
+/// The outbox relay, the product-events consumer and the reconciler, each started once the
+/// migrations are applied, and the sender that stops them.
+fn start_background(
+    settings: &Settings,
+    kafka: &Kafka,
+    pool: &db::DbPool,
+    payments: &Payments,
+    outbox_ready: Arc<Notify>,
+    metrics: &Metrics,
+    migrated: &watch::Receiver<bool>,
+) -> anyhow::Result<(Vec<JoinHandle<()>>, watch::Sender<bool>)> {
+    let (stop_background, stop) = watch::channel(false);
+    let relay = Relay {
+        pool: pool.clone(),
+        producer: kafka.producer(),
+        wake: outbox_ready,
+        idle_poll: Duration::from_secs(1),
+        send_timeout: Duration::from_secs(30),
+    };
+    let product_events = ProductEventsConsumer {
+        consumer: kafka.consumer(&settings.kafka.product_events_topic)?,
+        pool: pool.clone(),
+        dlq_producer: kafka.producer(),
+        metrics: metrics.clone(),
+    };
+    let reconciler = reconciler::run(
+        payments.clone(),
+        settings.gateway.reconcile_interval,
+        settings.gateway.max_pending_age,
+        stop.clone(),
+    );
+    let tasks = vec![
+        after_migrations(migrated.clone(), relay.run(stop.clone())),
+        after_migrations(migrated.clone(), product_events.run(stop)),
+        after_migrations(migrated.clone(), reconciler),
+    ];
+    Ok((tasks, stop_background))
+}
+
 fn after_migrations(
     mut migrated: watch::Receiver<bool>,
     task: impl Future<Output = ()> + Send + 'static,

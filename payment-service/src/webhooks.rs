@@ -13,7 +13,7 @@ use crate::{
         refunds, webhooks,
     },
 };
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use ring::hmac;
 use scoped_futures::ScopedFutureExt;
 use serde::Deserialize;
@@ -118,8 +118,34 @@ pub enum Applied {
     Recorded,
 }
 
-/// Applies a verified event body.
+/// Applies a verified event body: once per event id, in one transaction with what it settles.
 pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentError> {
+    let (event, settles) = read_event(body)?;
+    let topic = payments.events_topic();
+    let mut conn = payments.db().conn().await?;
+    let applied = stores::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+        async move {
+            let now = Utc::now().naive_utc();
+            if !webhooks::first_delivery(conn, &event.id, now).await? {
+                return Ok(Applied::Duplicate);
+            }
+            let retry = settlement::retry_at(now, 0);
+            match settles {
+                None => {}
+                Some(Settles::Charge(outcome)) => settle_charge(conn, topic, &event, outcome, now, retry).await?,
+                Some(Settles::Refund(outcome)) => settle_refund(conn, topic, &event, outcome, now, retry).await?,
+            }
+            Ok(Applied::Recorded)
+        }
+        .scope_boxed()
+    })
+    .await?;
+    payments.outbox_ready().notify_one();
+    Ok(applied)
+}
+
+/// The event and what it settles, if anything this service tracks.
+fn read_event(body: &[u8]) -> Result<(Event, Option<Settles>), PaymentError> {
     let mut event: Event =
         serde_json::from_slice(body).map_err(|_| PaymentError::WebhookRefused("the body is not a Stripe event"))?;
     if event.id.is_empty() || event.id.len() > 255 {
@@ -141,62 +167,61 @@ pub async fn apply(payments: &Payments, body: &[u8]) -> Result<Applied, PaymentE
         }
         _ => None,
     };
-    let topic = payments.events_topic();
-    let mut conn = payments.db().conn().await?;
-    let applied = stores::transaction::<_, PaymentError, _>(&mut conn, |conn| {
-        async move {
-            let now = Utc::now().naive_utc();
-            if !webhooks::first_delivery(conn, &event.id, now).await? {
-                return Ok(Applied::Duplicate);
-            }
-            let retry = settlement::retry_at(now, 0);
-            let object = &event.data.object;
-            match settles {
-                None => {}
-                Some(Settles::Charge(outcome)) => {
-                    let payment_id = match object.metadata.get("payment_id") {
-                        Some(id) => Some(id.clone()),
-                        None => store::find_by_reference(conn, &object.id).await?,
-                    };
-                    let payment = match payment_id {
-                        Some(id) => store::find(conn, &id).await?,
-                        None => None,
-                    };
-                    match payment {
-                        Some(payment) if object.is_the_charge_of(&payment) => {
-                            settlement::apply_charge(conn, topic, &payment.id, Ok(outcome), now, retry).await?
-                        }
-                        Some(payment) => tracing::warn!(
-                            event_id = event.id,
-                            payment_id = payment.id,
-                            "a webhook whose PaymentIntent is not this payment's (reference, amount or \
-                                 currency differ): not settled"
-                        ),
-                        None => {
-                            tracing::info!(event_id = event.id, "webhook for a payment this service does not know")
-                        }
-                    }
-                }
-                Some(Settles::Refund(outcome)) => {
-                    let refund = match object.metadata.get("refund_id") {
-                        Some(id) => refunds::find(conn, id).await?,
-                        None => refunds::find_by_reference(conn, &object.id).await?,
-                    };
-                    match refund {
-                        Some(refund) => settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?,
-                        None => {
-                            tracing::info!(event_id = event.id, "webhook for a refund this service does not know")
-                        }
-                    }
-                }
-            }
-            Ok(Applied::Recorded)
+    Ok((event, settles))
+}
+
+/// Settles the payment of the event's PaymentIntent, found by `metadata.payment_id` or else its
+/// reference, when the PaymentIntent is that payment's charge.
+async fn settle_charge(
+    conn: &mut stores::Conn,
+    topic: &str,
+    event: &Event,
+    outcome: Outcome,
+    now: NaiveDateTime,
+    retry: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    let object = &event.data.object;
+    let payment_id = match object.metadata.get("payment_id") {
+        Some(id) => Some(id.clone()),
+        None => store::find_by_reference(conn, &object.id).await?,
+    };
+    let payment = match payment_id {
+        Some(id) => store::find(conn, &id).await?,
+        None => None,
+    };
+    match payment {
+        Some(payment) if object.is_the_charge_of(&payment) => {
+            settlement::apply_charge(conn, topic, &payment.id, Ok(outcome), now, retry).await?
         }
-        .scope_boxed()
-    })
-    .await?;
-    payments.outbox_ready().notify_one();
-    Ok(applied)
+        Some(payment) => tracing::warn!(
+            event_id = event.id,
+            payment_id = payment.id,
+            "a webhook whose PaymentIntent is not this payment's (reference, amount or currency differ): not settled"
+        ),
+        None => tracing::info!(event_id = event.id, "webhook for a payment this service does not know"),
+    }
+    Ok(())
+}
+
+/// Settles the refund of the event's Refund, found by `metadata.refund_id` or else its reference.
+async fn settle_refund(
+    conn: &mut stores::Conn,
+    topic: &str,
+    event: &Event,
+    outcome: Outcome,
+    now: NaiveDateTime,
+    retry: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    let object = &event.data.object;
+    let refund = match object.metadata.get("refund_id") {
+        Some(id) => refunds::find(conn, id).await?,
+        None => refunds::find_by_reference(conn, &object.id).await?,
+    };
+    match refund {
+        Some(refund) => settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?,
+        None => tracing::info!(event_id = event.id, "webhook for a refund this service does not know"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ impl Expected {
     fn check(&self, current: i64) -> Result<(), ProductError> {
         match self {
             Self::Versions(versions) if !versions.contains(&current) => Err(ProductError::VersionMismatch { current }),
-            _ => Ok(()),
+            Self::Versions(_) | Self::Any => Ok(()),
         }
     }
 }

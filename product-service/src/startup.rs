@@ -71,21 +71,8 @@ impl Application {
             settings.kafka.events_topic.clone(),
             committed.clone(),
         );
-        let relay = Relay {
-            pool: pool.clone(),
-            producer: kafka.producer(),
-            wake: Arc::clone(&outbox_ready),
-            idle_poll: Duration::from_secs(1),
-            send_timeout: Duration::from_secs(30),
-        };
-        let (stop_background, stop) = watch::channel(false);
-        let background = vec![
-            after_migrations(migrated.clone(), relay.run(stop.clone())),
-            after_migrations(
-                migrated.clone(),
-                reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop),
-            ),
-        ];
+        let (background, stop_background) =
+            start_background(&settings, &kafka, &pool, &reservations, &outbox_ready, &migrated);
         let admin = Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed);
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
@@ -249,6 +236,30 @@ async fn listen_once_migrated(socket: TcpSocket, mut migrated: watch::Receiver<b
 const GRPC_BACKLOG: u32 = 1024;
 
 /// Runs `task` once the migrations are applied (its tables exist).
+/// The outbox relay and the reservations' expiry, each started once the migrations are
+/// applied, and the sender that stops them.
+fn start_background(
+    settings: &Settings,
+    kafka: &Kafka,
+    pool: &db::DbPool,
+    reservations: &Reservations,
+    outbox_ready: &Arc<Notify>,
+    migrated: &watch::Receiver<bool>,
+) -> (Vec<JoinHandle<()>>, watch::Sender<bool>) {
+    let (stop_background, stop) = watch::channel(false);
+    let relay = Relay {
+        pool: pool.clone(),
+        producer: kafka.producer(),
+        wake: Arc::clone(outbox_ready),
+        idle_poll: Duration::from_secs(1),
+        send_timeout: Duration::from_secs(30),
+    };
+    let expiry =
+        reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop.clone());
+    let tasks = vec![after_migrations(migrated.clone(), relay.run(stop)), after_migrations(migrated.clone(), expiry)];
+    (tasks, stop_background)
+}
+
 fn after_migrations(
     mut migrated: watch::Receiver<bool>,
     task: impl Future<Output = ()> + Send + 'static,
