@@ -2,6 +2,7 @@
 //! snapshot the line keeps (name, price, availability, version), which product events then
 //! keep fresh.
 use crate::{
+    domain::{ProductId, Quantity},
     error::CartError,
     proto::shop::{common::v1::Money, product::v1::GetProductRequest},
     store::{Added, CartStore, Line, Snapshot, MAX_LINES, MAX_QUANTITY},
@@ -12,23 +13,6 @@ use crate::{
 pub struct Carts {
     store: CartStore,
     upstream: Upstream,
-}
-
-/// Whether `id` is a UUID in its usual hyphenated form: product ids and user ids are, and the
-/// form matters because ids become Redis keys.
-pub fn is_uuid(id: &str) -> bool {
-    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
-}
-
-pub fn validate_product_id(product_id: &str) -> Result<(), CartError> {
-    is_uuid(product_id).then_some(()).ok_or_else(|| CartError::invalid("product_id", "is not a UUID"))
-}
-
-pub fn validate_quantity(quantity: i64) -> Result<(), CartError> {
-    if !(1..=MAX_QUANTITY).contains(&quantity) {
-        return Err(CartError::invalid("quantity", format!("must be 1 to {MAX_QUANTITY}")));
-    }
-    Ok(())
 }
 
 /// The cart's total: every line in the currency of its first line (a cart holds one currency;
@@ -57,16 +41,11 @@ impl Carts {
     pub async fn add(
         &self,
         user_id: &str,
-        product_id: &str,
-        quantity: i64,
+        product_id: &ProductId,
+        quantity: Quantity,
         idempotency_key: Option<&str>,
     ) -> Result<Vec<Line>, CartError> {
-        validate_product_id(product_id)?;
-        validate_quantity(quantity)?;
-        // The id as product-service writes it (lower case), which is what a keyed add remembers:
-        // a repeat spelled in upper case is the same add.
-        let product_id = product_id.to_ascii_lowercase();
-        let product_id = product_id.as_str();
+        let (product_id, quantity) = (product_id.as_str(), quantity.get());
         if let Some(key) = idempotency_key {
             match self.store.added_before(user_id, key, product_id, quantity).await? {
                 Some(Added::Repeated) => return self.lines(user_id).await,
@@ -99,17 +78,21 @@ impl Carts {
         }
     }
 
-    pub async fn set_quantity(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<Vec<Line>, CartError> {
-        validate_product_id(product_id)?;
-        validate_quantity(quantity)?;
-        if !self.store.set_quantity(user_id, product_id, quantity).await? {
+    pub async fn set_quantity(
+        &self,
+        user_id: &str,
+        product_id: &ProductId,
+        quantity: Quantity,
+    ) -> Result<Vec<Line>, CartError> {
+        let product_id = product_id.as_str();
+        if !self.store.set_quantity(user_id, product_id, quantity.get()).await? {
             return Err(CartError::LineNotFound(product_id.to_owned()));
         }
         self.lines(user_id).await
     }
 
-    pub async fn remove(&self, user_id: &str, product_id: &str) -> Result<Vec<Line>, CartError> {
-        validate_product_id(product_id)?;
+    pub async fn remove(&self, user_id: &str, product_id: &ProductId) -> Result<Vec<Line>, CartError> {
+        let product_id = product_id.as_str();
         if !self.store.remove(user_id, product_id).await? {
             return Err(CartError::LineNotFound(product_id.to_owned()));
         }
@@ -118,20 +101,5 @@ impl Carts {
 
     pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
         self.store.clear(user_id).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn product_ids_must_be_uuids_and_quantities_1_to_99() {
-        assert!(validate_product_id("0196f3c0-0000-7000-8000-000000000001").is_ok());
-        for bad in ["", "42", "0196f3c0-0000-7000-8000-00000000000z", "0196f3c0x0000-7000-8000-000000000001"] {
-            assert!(validate_product_id(bad).is_err(), "{bad}");
-        }
-        assert!(validate_quantity(1).is_ok() && validate_quantity(99).is_ok());
-        assert!(validate_quantity(0).is_err() && validate_quantity(100).is_err() && validate_quantity(-1).is_err());
     }
 }

@@ -3,6 +3,7 @@ pub mod carts;
 pub mod checkout;
 pub mod cli;
 pub mod configuration;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod healthcheck;

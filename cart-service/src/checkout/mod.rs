@@ -523,7 +523,7 @@ mod tests {
         let user = "0196f3c0-0000-7000-8000-000000000001";
         let id = checkout_id(user, "key-1");
         assert_eq!(id, checkout_id(user, "key-1"), "deterministic: a lost record finds the same checkout");
-        assert!(crate::carts::is_uuid(&id));
+        assert!(crate::domain::is_uuid(&id));
         assert_ne!(id, checkout_id(user, "key-2"));
         assert_ne!(id, checkout_id("0196f3c0-0000-7000-8000-000000000002", "key-1"));
     }

@@ -1,5 +1,5 @@
 //! The shopper behind a request: a verified access token (auth's keys, checked locally).
-use crate::{auth::TokenVerifier, carts::is_uuid, error::CartError};
+use crate::{auth::TokenVerifier, domain::is_uuid, error::CartError};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use std::{future::Future, pin::Pin};
 

@@ -7,6 +7,7 @@ use super::{
 use crate::{
     carts::Carts,
     checkout::{validate_key, Checkouts, Outcome},
+    domain::{ProductId, Quantity},
     error::CartError,
 };
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -82,7 +83,8 @@ async fn add_item(
         Some(value) => Some(validate_key(Some(value.to_str().unwrap_or_default()))?),
         None => None,
     };
-    let lines = carts.add(&shopper.user_id, &body.product_id, body.quantity, key.as_deref()).await?;
+    let (product_id, quantity) = (ProductId::parse(&body.product_id)?, Quantity::parse(body.quantity)?);
+    let lines = carts.add(&shopper.user_id, &product_id, quantity, key.as_deref()).await?;
     Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
@@ -106,7 +108,8 @@ async fn update_item(
     product_id: web::Path<String>,
     body: web::Json<UpdateItem>,
 ) -> Result<HttpResponse, CartError> {
-    let lines = carts.set_quantity(&shopper.user_id, &product_id, body.quantity).await?;
+    let (product_id, quantity) = (ProductId::parse(&product_id)?, Quantity::parse(body.quantity)?);
+    let lines = carts.set_quantity(&shopper.user_id, &product_id, quantity).await?;
     Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 
@@ -127,7 +130,7 @@ async fn remove_item(
     carts: web::Data<Carts>,
     product_id: web::Path<String>,
 ) -> Result<HttpResponse, CartError> {
-    let lines = carts.remove(&shopper.user_id, &product_id).await?;
+    let lines = carts.remove(&shopper.user_id, &ProductId::parse(&product_id)?).await?;
     Ok(HttpResponse::Ok().json(Cart::of(&shopper.user_id, lines)))
 }
 

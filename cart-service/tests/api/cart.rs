@@ -62,6 +62,11 @@ async fn a_cart_is_read_edited_and_cleared_without_calling_anyone() {
         app.request(Method::PATCH, &format!("/v1/cart/items/{mug}"), &shopper).json(&json!({ "quantity": 3 }));
     let patched: Value = patched.send().await.unwrap().json().await.unwrap();
     assert_eq!(patched["lines"][0]["quantity"], 3);
+    // The line's id spelled in upper case names the same line (as a keyed add's does).
+    let shouted = format!("/v1/cart/items/{}", mug.to_uppercase());
+    let patched = app.request(Method::PATCH, &shouted, &shopper).json(&json!({ "quantity": 4 }));
+    let patched: Value = patched.send().await.unwrap().json().await.unwrap();
+    assert_eq!(patched["lines"][0]["quantity"], 4, "{patched}");
     // Another shopper sees none of it.
     let other = app.shopper();
     let theirs: Value = app.request(Method::GET, "/v1/cart", &other).send().await.unwrap().json().await.unwrap();
