@@ -29,7 +29,8 @@ pub const MAX_LINES: usize = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-/// A charge request, validated by `validate_charge`.
+/// A charge request as the caller sent it. Its serialization (the key left out) is what an
+/// Idempotency-Key's request hash covers, so its fields and their order stay as they are.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChargeInput {
     #[serde(skip)]
@@ -41,6 +42,7 @@ pub struct ChargeInput {
     pub lines: Vec<Line>,
 }
 
+/// A refund request as the caller sent it (hashed like `ChargeInput`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RefundInput {
     #[serde(skip)]
@@ -51,7 +53,43 @@ pub struct RefundInput {
     pub reason: String,
 }
 
-pub fn validate_money(amount_minor: i64, currency_code: &str) -> Result<(), PaymentError> {
+/// A charge request that passed every rule: only `parse` makes one, and only one is charged.
+#[derive(Debug, Clone)]
+pub struct ValidCharge(ChargeInput);
+
+impl ValidCharge {
+    pub fn parse(input: ChargeInput) -> Result<Self, PaymentError> {
+        validate_charge(&input)?;
+        Ok(Self(input))
+    }
+}
+
+impl std::ops::Deref for ValidCharge {
+    type Target = ChargeInput;
+    fn deref(&self) -> &ChargeInput {
+        &self.0
+    }
+}
+
+/// A refund request that passed every rule: only `parse` makes one, and only one is refunded.
+#[derive(Debug, Clone)]
+pub struct ValidRefund(RefundInput);
+
+impl ValidRefund {
+    pub fn parse(input: RefundInput) -> Result<Self, PaymentError> {
+        validate_refund(&input)?;
+        Ok(Self(input))
+    }
+}
+
+impl std::ops::Deref for ValidRefund {
+    type Target = RefundInput;
+    fn deref(&self) -> &RefundInput {
+        &self.0
+    }
+}
+
+fn validate_money(amount_minor: i64, currency_code: &str) -> Result<(), PaymentError> {
     if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
         return Err(PaymentError::invalid(
             "amount.amount_minor",
@@ -71,7 +109,7 @@ fn validate_text(field: &'static str, value: &str, max: usize) -> Result<(), Pay
     Ok(())
 }
 
-pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
+fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
     idempotency::validate_key(&input.idempotency_key)?;
     validate_text("order_id", &input.order_id, 255)?;
     // Bytes too: the order id is product-service's reservation id (at most 255 bytes), and an
@@ -113,7 +151,7 @@ pub fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
     Ok(())
 }
 
-pub fn validate_refund(input: &RefundInput) -> Result<(), PaymentError> {
+fn validate_refund(input: &RefundInput) -> Result<(), PaymentError> {
     idempotency::validate_key(&input.idempotency_key)?;
     validate_payment_id(&input.payment_id)?;
     validate_money(input.amount_minor, &input.currency)?;
@@ -177,8 +215,7 @@ impl Payments {
 
     /// Charges once per (user, idempotency key) and once per order: the pending payment is
     /// written before the gateway is asked, the gateway's answer settles it.
-    pub async fn charge(&self, user_id: &str, input: ChargeInput) -> Result<PaymentRow, PaymentError> {
-        validate_charge(&input)?;
+    pub async fn charge(&self, user_id: &str, input: ValidCharge) -> Result<PaymentRow, PaymentError> {
         let payment_id = Uuid::now_v7().to_string();
         let mut conn = self.db.conn().await?;
         if let Begin::Replay(existing) = self.begin_charge(&mut conn, user_id, &input, &payment_id).await? {
@@ -279,8 +316,7 @@ impl Payments {
 
     /// Refunds part or all of a payment, once per (user, idempotency key), never past what the
     /// charge left: the pending refund is written (and counted) before the gateway is asked.
-    pub async fn refund(&self, user_id: &str, input: RefundInput) -> Result<(RefundRow, PaymentRow), PaymentError> {
-        validate_refund(&input)?;
+    pub async fn refund(&self, user_id: &str, input: ValidRefund) -> Result<(RefundRow, PaymentRow), PaymentError> {
         let refund_id = Uuid::now_v7().to_string();
         let mut conn = self.db.conn().await?;
         let (refund, charge_reference) = match self.begin_refund(&mut conn, user_id, &input, &refund_id).await? {

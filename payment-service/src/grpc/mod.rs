@@ -8,7 +8,7 @@ use crate::{
     domain::PaymentStatus,
     error::PaymentError,
     metrics::Metrics,
-    payments::{ChargeInput, Payments, RefundInput, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    payments::{ChargeInput, Payments, RefundInput, ValidCharge, ValidRefund, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
     proto::{
         shop::payment::v1::{
             self as pb,
@@ -82,7 +82,7 @@ impl PaymentService for PaymentGrpc {
                 })
                 .collect(),
         };
-        let payment = self.payments.charge(&user_id, input).await?;
+        let payment = self.payments.charge(&user_id, ValidCharge::parse(input)?).await?;
         Ok(tonic::Response::new(pb::ChargeResponse { payment: Some(to_proto(payment)) }))
     }
 
@@ -97,7 +97,7 @@ impl PaymentService for PaymentGrpc {
             currency: amount.currency,
             reason: request.reason,
         };
-        let (refund, payment) = self.payments.refund(&user_id, input).await?;
+        let (refund, payment) = self.payments.refund(&user_id, ValidRefund::parse(input)?).await?;
         Ok(tonic::Response::new(pb::RefundResponse {
             refund: Some(pb::Refund {
                 refund_id: refund.id,
