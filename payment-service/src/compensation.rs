@@ -98,6 +98,7 @@ async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) 
         currency: payment.currency.clone(),
         reason: REASON.to_owned(),
         status: RefundStatus::Pending,
+        gateway_reference: None,
         created_at: now,
     };
     // Due at once: the reconciler's next round asks the gateway.

@@ -380,6 +380,7 @@ impl Payments {
                     currency: input.currency.clone(),
                     reason: input.reason.clone(),
                     status: RefundStatus::Pending,
+                    gateway_reference: None,
                     created_at: started,
                 };
                 // Due for the reconciler only if this request dies before the gateway answers.

@@ -43,7 +43,16 @@ pub async fn apply_charge(
 ) -> Result<(), PaymentError> {
     match answer {
         Ok(Outcome::Succeeded { reference }) => {
-            if payments::settle(conn, payment_id, PaymentStatus::Succeeded, Some(&reference), None, now).await? {
+            let settled =
+                payments::settle(conn, payment_id, PaymentStatus::Succeeded, Some(&reference), None, now).await?;
+            // The gateway took the money after this service had booked the charge declined (a
+            // late `payment_intent.succeeded`): the books follow the gateway, and the checkout,
+            // told "declined", gave its stock back, so the compensation below refunds it.
+            let revived = !settled && payments::revive_failed(conn, payment_id, &reference, now).await?;
+            if revived {
+                tracing::warn!(payment_id, "a charge booked declined succeeded at the gateway after all");
+            }
+            if settled || revived {
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
                 // Settled after its checkout gave the stock back (a late answer): refund it.

@@ -10,7 +10,8 @@ use crate::{
     store::{
         self as stores,
         payments::{self as store, PaymentRow},
-        refunds, webhooks,
+        refunds::{self, RefundRow},
+        webhooks,
     },
 };
 use chrono::{NaiveDateTime, Utc};
@@ -98,6 +99,15 @@ impl EventObject {
         payment.gateway_reference.as_deref().is_none_or(|reference| reference == self.id)
             && self.amount == Some(payment.amount_minor)
             && self.currency.as_deref().is_some_and(|currency| currency.eq_ignore_ascii_case(&payment.currency))
+    }
+
+    /// Whether this Refund is `refund`: its reference (once the gateway's answer stored it), its
+    /// amount and its currency. A reference or metadata alone is not enough, as for charges: an
+    /// event about another amount would settle this refund's.
+    fn is_the_refund_of(&self, refund: &RefundRow) -> bool {
+        refund.gateway_reference.as_deref().is_none_or(|reference| reference == self.id)
+            && self.amount == Some(refund.amount_minor)
+            && self.currency.as_deref().is_some_and(|currency| currency.eq_ignore_ascii_case(&refund.currency))
     }
 }
 
@@ -218,7 +228,14 @@ async fn settle_refund(
         None => refunds::find_by_reference(conn, &object.id).await?,
     };
     match refund {
-        Some(refund) => settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?,
+        Some(refund) if object.is_the_refund_of(&refund) => {
+            settlement::apply_refund(conn, topic, &refund, Ok(outcome), now, retry).await?
+        }
+        Some(refund) => tracing::warn!(
+            event_id = event.id,
+            refund_id = refund.id,
+            "a webhook whose Refund is not this refund's (reference, amount or currency differ): not settled"
+        ),
         None => tracing::info!(event_id = event.id, "webhook for a refund this service does not know"),
     }
     Ok(())

@@ -128,6 +128,29 @@ pub async fn settle(
     Ok(changed == 1)
 }
 
+/// Books a failed payment succeeded after all: the gateway reported the money taken (a late
+/// success of a charge this service had recorded declined). `false` when it was not failed.
+pub async fn revive_failed(
+    conn: &mut Conn,
+    id: &str,
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<bool, PaymentError> {
+    let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Failed.as_str())))
+        .set((
+            payments::status.eq(PaymentStatus::Succeeded.as_str()),
+            payments::gateway_reference.eq(reference),
+            payments::failure_code.eq(None::<String>),
+            payments::failure_message.eq(None::<String>),
+            payments::payment_token.eq(None::<String>),
+            payments::next_attempt_at.eq(None::<NaiveDateTime>),
+            payments::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(changed == 1)
+}
+
 /// Keeps a payment pending, with the gateway's reference when it gave one, and when to ask
 /// again (`None`: wait for the gateway's webhook).
 pub async fn defer(

@@ -23,6 +23,8 @@ pub struct RefundRow {
     pub currency: String,
     pub reason: String,
     pub status: RefundStatus,
+    /// The gateway's id of the refund, once it answered with one.
+    pub gateway_reference: Option<String>,
     pub created_at: NaiveDateTime,
 }
 

@@ -3,15 +3,13 @@
 //! expired gets its charge refunded, durably and once, whether the charge had succeeded or
 //! succeeds later; an order is never charged twice, even after its key is gone.
 use crate::{
-    helpers::{authed, count, execute, kafka_brokers, spawn_app, stripe_app, Shopper, TestApp},
+    helpers::{authed, count, execute, publish_release, released_envelope, spawn_app, stripe_app, Shopper, TestApp},
     stripe_mock::StripeMock,
 };
 use payment_service::proto::shop::{
     common::v1::Money,
-    events::v1::{Envelope, ReservationReleased},
     payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
 };
-use prost::Message as _;
 use std::time::Duration;
 use tonic::Code;
 
@@ -45,28 +43,6 @@ async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
 
 fn status(payment: &Payment) -> PaymentStatus {
     PaymentStatus::try_from(payment.status).unwrap()
-}
-
-/// What product-service publishes when a checkout's reservation ends without a sale.
-fn released_envelope(order_id: &str, reason: &str) -> Vec<u8> {
-    let event = ReservationReleased {
-        reservation_id: order_id.to_owned(),
-        reason: reason.to_owned(),
-        released_at: Some(std::time::SystemTime::now().into()),
-    };
-    Envelope {
-        event_id: uuid::Uuid::now_v7().to_string(),
-        event_type: "shop.events.v1.ReservationReleased".to_owned(),
-        occurred_at: Some(std::time::SystemTime::now().into()),
-        producer: "product-service".to_owned(),
-        aggregate_id: order_id.to_owned(),
-        payload: event.encode_to_vec(),
-    }
-    .encode_to_vec()
-}
-
-async fn publish_release(app: &TestApp, envelope: &[u8], order_id: &str) {
-    crate::kafka::publish(&kafka_brokers(), &app.product_events_topic, order_id, envelope).await;
 }
 
 /// Polls the payment until `done` holds (the consumer's first join takes a few seconds).

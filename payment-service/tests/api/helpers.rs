@@ -6,10 +6,15 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use payment_service::{
     configuration::Settings,
-    proto::shop::{events::v1::Envelope, payment::v1::payment_service_client::PaymentServiceClient},
+    proto::shop::{
+        events::v1::{Envelope, ReservationReleased},
+        payment::v1::payment_service_client::PaymentServiceClient,
+    },
     startup::Application,
     telemetry,
 };
+use prost::Message as _;
+use ring::hmac;
 use secrecy::SecretString;
 use std::{sync::LazyLock, time::Duration};
 
@@ -276,4 +281,49 @@ pub async fn stripe_app(mock: &crate::stripe_mock::StripeMock, customise: impl F
         customise(s);
     })
     .await
+}
+
+/// A Stripe-Signature header for `body` at `timestamp`, with the test's webhook secret.
+fn signature(body: &str, timestamp: i64) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, WEBHOOK_SECRET.as_bytes());
+    let tag = hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+pub async fn webhook(app: &TestApp, event: serde_json::Value) -> serde_json::Value {
+    let body = event.to_string();
+    let response = app
+        .client
+        .post(format!("{}/v1/webhooks/stripe", app.address))
+        .header("Stripe-Signature", signature(&body, chrono::Utc::now().timestamp()))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// What product-service publishes when a checkout's reservation ends without a sale.
+pub fn released_envelope(order_id: &str, reason: &str) -> Vec<u8> {
+    let event = ReservationReleased {
+        reservation_id: order_id.to_owned(),
+        reason: reason.to_owned(),
+        released_at: Some(std::time::SystemTime::now().into()),
+    };
+    Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "shop.events.v1.ReservationReleased".to_owned(),
+        occurred_at: Some(std::time::SystemTime::now().into()),
+        producer: "product-service".to_owned(),
+        aggregate_id: order_id.to_owned(),
+        payload: event.encode_to_vec(),
+    }
+    .encode_to_vec()
+}
+
+pub async fn publish_release(app: &TestApp, envelope: &[u8], order_id: &str) {
+    crate::kafka::publish(&kafka_brokers(), &app.product_events_topic, order_id, envelope).await;
 }

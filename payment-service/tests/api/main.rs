@@ -7,6 +7,7 @@ mod grpc;
 mod health;
 mod helpers;
 mod kafka;
+mod late_money;
 mod malformed;
 mod migrations;
 mod openapi;

@@ -1,0 +1,154 @@
+//! Money kept without a sale, round 2 (issue 36): paths where a shopper pays and gets nothing,
+//! each ending in an automatic refund. Against real MariaDB, the real broker and the local mock
+//! of Stripe's API; the webhooks are signed as Stripe signs them.
+use crate::{
+    helpers::{authed, count, publish_release, released_envelope, stripe_app, webhook, Shopper, TestApp},
+    stripe_mock::StripeMock,
+};
+use payment_service::proto::shop::{
+    common::v1::Money,
+    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
+};
+use serde_json::json;
+use std::time::Duration;
+
+fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money { amount_minor, currency: "EUR".to_owned() })
+}
+
+async fn charge(app: &TestApp, shopper: &Shopper, order: &str, amount: i64, token: &str) -> Payment {
+    let request = ChargeRequest {
+        idempotency_key: order.to_owned(),
+        order_id: order.to_owned(),
+        amount: eur(amount),
+        payment_token: token.to_owned(),
+        lines: vec![OrderLine {
+            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+            name: "Enamel mug".to_owned(),
+            quantity: 1,
+            unit_price: eur(amount),
+        }],
+    };
+    app.payments().await.charge(authed(request, &shopper.token)).await.unwrap().into_inner().payment.unwrap()
+}
+
+async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
+    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
+    app.payments().await.get_payment(request).await.unwrap().into_inner().payment.unwrap()
+}
+
+fn status(payment: &Payment) -> PaymentStatus {
+    PaymentStatus::try_from(payment.status).unwrap()
+}
+
+/// Polls the payment until `done` holds, for up to 30 s; the last answer.
+async fn wait_for(app: &TestApp, shopper: &Shopper, id: &str, done: impl Fn(&Payment) -> bool) -> Payment {
+    let mut payment = get(app, shopper, id).await;
+    for _ in 0..300 {
+        if done(&payment) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        payment = get(app, shopper, id).await;
+    }
+    payment
+}
+
+async fn succeeded_refunds_of(app: &TestApp, payment_id: &str) -> i64 {
+    let sql = format!(
+        "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE payment_id = '{payment_id}' AND status = 'succeeded'"
+    );
+    count(&app.database_url, &sql).await
+}
+
+/// Item 1: Stripe reports a charge succeeded after payment had booked it declined (a late
+/// `payment_intent.succeeded`). The event used to be dropped: the money stayed at Stripe with
+/// the payment booked failed, and nothing refunded it.
+#[tokio::test]
+async fn a_late_success_of_a_declined_charge_is_booked_and_refunded() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    assert_eq!(status(&declined), PaymentStatus::Failed);
+    // The checkout, told "declined", gave its stock back.
+    publish_release(&app, &released_envelope(&order, "released"), &order).await;
+
+    let late = json!({
+        "id": format!("evt_late_{order}"), "type": "payment_intent.succeeded",
+        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
+                              "amount": 1000, "currency": "eur",
+                              "metadata": { "payment_id": declined.payment_id } } },
+    });
+    assert_eq!(webhook(&app, late).await["duplicate"], false);
+    let refunded = wait_for(&app, &shopper, &declined.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(
+        (status(&refunded), refunded.refunded.clone()),
+        (PaymentStatus::Refunded, eur(1000)),
+        "the money the gateway took for an unsold checkout goes back: {refunded:?}"
+    );
+    assert_eq!(succeeded_refunds_of(&app, &declined.payment_id).await, 1);
+    assert_eq!(mock.calls(|call| call == "POST /v1/refunds"), 1, "refunded at the gateway, once");
+}
+
+/// Item 1, the other side: a late success for another amount (not this payment's charge)
+/// changes nothing, as for a pending payment.
+#[tokio::test]
+async fn a_late_success_for_another_amount_leaves_a_declined_charge_declined() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    let other = json!({
+        "id": format!("evt_other_{order}"), "type": "payment_intent.succeeded",
+        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
+                              "amount": 5, "currency": "eur",
+                              "metadata": { "payment_id": declined.payment_id } } },
+    });
+    webhook(&app, other).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(status(&get(&app, &shopper, &declined.payment_id).await), PaymentStatus::Failed);
+}
+
+/// Item 6: a refund webhook is matched by reference, amount and currency. It used to be matched
+/// by reference (or metadata) alone, so an event about another amount settled this refund.
+#[tokio::test]
+async fn a_refund_webhook_for_another_amount_does_not_settle_the_refund() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &shopper, &order, 1000, "tok_visa").await;
+    mock.refunds_answer_pending(true);
+    let request = RefundRequest {
+        idempotency_key: format!("refund-{order}"),
+        payment_id: paid.payment_id.clone(),
+        amount: eur(300),
+        reason: "requested_by_customer".to_owned(),
+    };
+    let response = app.payments().await.refund(authed(request, &shopper.token)).await.unwrap().into_inner();
+    let refund_id = response.refund.unwrap().refund_id;
+    let event = |id: &str, amount: i64, currency: &str| {
+        json!({
+            "id": id, "type": "refund.updated",
+            "data": { "object": { "id": "re_mock_1", "object": "refund", "status": "failed",
+                                  "amount": amount, "currency": currency,
+                                  "failure_reason": "expired_or_canceled_card",
+                                  "metadata": { "refund_id": refund_id } } },
+        })
+    };
+    let refund_status = || async {
+        let sql =
+            format!("SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE id = '{refund_id}' AND status = 'failed'");
+        count(&app.database_url, &sql).await
+    };
+    webhook(&app, event(&format!("evt_a_{order}"), 30, "eur")).await;
+    webhook(&app, event(&format!("evt_b_{order}"), 300, "usd")).await;
+    assert_eq!(refund_status().await, 0, "another amount or currency is another refund");
+    assert_eq!(get(&app, &shopper, &paid.payment_id).await.refunded, eur(300));
+    webhook(&app, event(&format!("evt_c_{order}"), 300, "eur")).await;
+    assert_eq!(refund_status().await, 1, "this refund's own event settles it");
+    assert_eq!(get(&app, &shopper, &paid.payment_id).await.refunded, eur(0), "its amount is refundable again");
+}
