@@ -8,8 +8,9 @@
 //!
 //! Past the maximum pending age (below the gateway's 24 h idempotency window) nothing is
 //! repeated any more, since a repeat the gateway no longer recognises would be a new charge or
-//! refund: an accepted charge is cancelled, an unanswered one is failed (`gateway_timeout`),
-//! an unanswered refund is left for its webhook or an operator.
+//! refund: an accepted charge is cancelled, an unanswered one is searched for at the gateway
+//! (its answers may all have been lost) and, if found, given up like an accepted one, else
+//! failed (`gateway_timeout`); an unanswered refund is left for its webhook or an operator.
 use crate::{
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
@@ -92,13 +93,25 @@ async fn settle_payment(
             };
             gateway.charge(&attempt).await
         }
-        (None, true) => {
-            tracing::warn!(
-                payment_id = payment.id,
-                "no answer from the gateway within the maximum pending age; the payment fails"
-            );
-            Ok(timed_out(None))
-        }
+        // No answer ever arrived, and the key may be forgotten: the charge may still have been
+        // made. Only the gateway's search saying there is none lets the payment fail.
+        (None, true) => match gateway.find_charge(&payment.id).await {
+            Ok(Some(reference)) => {
+                tracing::warn!(
+                    payment_id = payment.id,
+                    "a charge whose answers were all lost was found at the gateway"
+                );
+                give_up_accepted(gateway, &payment.id, &reference).await
+            }
+            Ok(None) => {
+                tracing::warn!(
+                    payment_id = payment.id,
+                    "no answer from the gateway within the maximum pending age, and no charge found; the payment fails"
+                );
+                Ok(timed_out(None))
+            }
+            Err(error) => Err(error),
+        },
     };
     let topic = payments.events_topic();
     let now = Utc::now().naive_utc();

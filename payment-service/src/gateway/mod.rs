@@ -61,6 +61,8 @@ pub enum GatewayError {
 }
 
 pub type GatewayFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, GatewayError>> + Send + 'a>>;
+/// A search's answer: the reference of what was found, or `None` when the gateway has nothing.
+pub type SearchFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, GatewayError>> + Send + 'a>>;
 
 /// A `Declined` outcome's code for an intent the gateway confirmed as cancelled (callers relabel
 /// it with why they cancelled: `authentication_required`, `gateway_timeout`).
@@ -88,4 +90,9 @@ pub trait Gateway: Send + Sync {
     /// with code `CANCELED` once it is cancelled, `Succeeded` when it had already succeeded,
     /// `Pending` when it can no longer be cancelled but is not final yet (processing).
     fn cancel_charge<'a>(&'a self, payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a>;
+    /// The reference of the charge the gateway made for `payment_id`, found by what the charge
+    /// carries (Stripe: the PaymentIntent's `metadata.payment_id`), for a payment none of whose
+    /// answers arrived and whose idempotency key may be forgotten by now. `None` only when the
+    /// gateway says it has no such charge; a search it does not answer is an error.
+    fn find_charge<'a>(&'a self, payment_id: &'a str) -> SearchFuture<'a>;
 }

@@ -15,7 +15,7 @@
 //! Refunds always succeed. `tok_pending` keeps no state: the payment id is a UUIDv7, whose
 //! timestamp is the payment's creation time, so a pending sandbox charge settles the same way
 //! after a restart.
-use super::{ChargeAttempt, Gateway, GatewayError, GatewayFuture, Outcome, RefundAttempt, CANCELED};
+use super::{ChargeAttempt, Gateway, GatewayError, GatewayFuture, Outcome, RefundAttempt, SearchFuture, CANCELED};
 use std::{
     collections::HashSet,
     sync::Mutex,
@@ -113,6 +113,12 @@ impl Gateway for Sandbox {
 
     fn refund_status<'a>(&'a self, reference: &'a str) -> GatewayFuture<'a> {
         Box::pin(async move { Ok(Outcome::Succeeded { reference: reference.to_owned() }) })
+    }
+
+    /// The sandbox answers every charge it makes (a `tok_timeout` first attempt makes none), so
+    /// there is never a charge to find.
+    fn find_charge<'a>(&'a self, _payment_id: &'a str) -> SearchFuture<'a> {
+        Box::pin(async move { Ok(None) })
     }
 
     fn cancel_charge<'a>(&'a self, _payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a> {

@@ -5,7 +5,7 @@
 //! accepted is followed with look-ups (`GET`), never by repeating the create call: the repeat
 //! would only replay the first answer. The base URL is configurable: tests point it at a local
 //! mock server.
-use super::{ChargeAttempt, Gateway, GatewayError, GatewayFuture, Outcome, RefundAttempt, CANCELED};
+use super::{ChargeAttempt, Gateway, GatewayError, GatewayFuture, Outcome, RefundAttempt, SearchFuture, CANCELED};
 use anyhow::Context;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -349,6 +349,37 @@ impl Gateway for Stripe {
     fn cancel_charge<'a>(&'a self, payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a> {
         Box::pin(self.cancel(payment_id, reference))
     }
+
+    /// Stripe's search (`GET /v1/payment_intents/search`) by the metadata every charge of ours
+    /// carries. Search lags writes by up to a minute, which the callers' hours do not notice.
+    fn find_charge<'a>(&'a self, payment_id: &'a str) -> SearchFuture<'a> {
+        Box::pin(async move {
+            // The id is ours (a UUID); anything else could change the query.
+            if !payment_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                return Err(GatewayError::Unavailable("not a payment id to search for".to_owned()));
+            }
+            let url = format!("{}/v1/payment_intents/search", self.base_url);
+            let query = format!("metadata['payment_id']:'{payment_id}'");
+            let (status, body) = self.send(self.client.get(url).query(&[("query", query)])).await?;
+            if !status.is_success() {
+                return Err(GatewayError::Unavailable(format!("Stripe answered the search with {status}")));
+            }
+            let found: SearchResult = serde_json::from_slice(&body)
+                .map_err(|_| GatewayError::Unavailable("Stripe's search answer is not a search result".to_owned()))?;
+            Ok(found.data.into_iter().next().map(|intent| intent.id))
+        })
+    }
+}
+
+/// A search's answer: the objects found (only their ids are read).
+#[derive(Deserialize)]
+struct SearchResult {
+    data: Vec<Found>,
+}
+
+#[derive(Deserialize)]
+struct Found {
+    id: String,
 }
 
 #[cfg(test)]

@@ -112,6 +112,33 @@ async fn a_late_success_for_another_amount_leaves_a_declined_charge_declined() {
     assert_eq!(status(&get(&app, &shopper, &declined.payment_id).await), PaymentStatus::Failed);
 }
 
+/// Item 2: a charge Stripe made but none of whose answers arrived (each a 503, the repeats
+/// with the same key too). Past the maximum pending age the payment used to fail
+/// (`gateway_timeout`) without asking Stripe, so the money stayed there; now Stripe's search by
+/// the payment's metadata finds the charge, it is booked, and its released order refunds it.
+#[tokio::test]
+async fn a_charge_whose_answers_were_all_lost_is_found_by_search_and_refunded() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |s| s.gateway.max_pending_age = Duration::from_secs(2)).await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    mock.lose_charge_answers(true);
+    let lost = charge(&app, &shopper, &order, 1200, "tok_visa").await;
+    assert_eq!((status(&lost), lost.gateway_reference.as_str()), (PaymentStatus::Pending, ""));
+    assert_eq!(mock.charges(), 1, "Stripe made the charge");
+    // The checkout's reservation expired meanwhile.
+    publish_release(&app, &released_envelope(&order, "expired"), &order).await;
+
+    let refunded = wait_for(&app, &shopper, &lost.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(
+        (status(&refunded), refunded.refunded.clone(), refunded.gateway_reference.as_str()),
+        (PaymentStatus::Refunded, eur(1200), "pi_mock_1"),
+        "found at Stripe, booked, refunded: {refunded:?}"
+    );
+    assert!(mock.calls(|call| call == "GET /v1/payment_intents/search") >= 1);
+    assert_eq!(mock.charges(), 1, "never charged again");
+}
+
 /// Item 6: a refund webhook is matched by reference, amount and currency. It used to be matched
 /// by reference (or metadata) alone, so an event about another amount settled this refund.
 #[tokio::test]

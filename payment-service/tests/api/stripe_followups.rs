@@ -259,10 +259,15 @@ async fn a_charge_never_answered_fails_at_the_max_age_and_is_never_repeated() {
     mock.unavailable(true);
     let pending = charge(&app, &shopper, "outage", 2500, "tok_visa").await;
     assert_eq!((status(&pending), pending.gateway_reference.as_str()), (PaymentStatus::Pending, ""));
+    // Past the maximum age it fails only once Stripe's search says there is no such charge:
+    // while Stripe does not answer, the charge may have been made.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(status(&get(&app, &shopper, &pending.payment_id).await), PaymentStatus::Pending);
+    mock.unavailable(false);
     let failed = settled(&app, &shopper, &pending.payment_id, 15).await;
     assert_eq!((status(&failed), failed.failure_code.as_str()), (PaymentStatus::Failed, "gateway_timeout"));
+    assert!(mock.calls(|c| c == "GET /v1/payment_intents/search") >= 1);
     // Stripe is back: nothing repeats the charge past the maximum age (it could be a new one).
-    mock.unavailable(false);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(mock.calls(|c| c == "POST /v1/payment_intents"), 1);
     assert_eq!(mock.charges(), 0);

@@ -1,8 +1,9 @@
 //! A local stand-in for Stripe's API (the outside world, the one thing tests may fake): it
 //! keeps Stripe's idempotency rule (a repeated Idempotency-Key gets the first response, and
 //! creates nothing), keeps the PaymentIntents and Refunds it created so that look-ups and
-//! cancels find them, counts what was really charged, logs every request, and can be made
-//! slow, answer `pending` refunds, forget its keys, or fail cancels.
+//! cancels find them (and its search, by metadata), counts what was really charged, logs every
+//! request, and can be made slow, answer `pending` refunds, forget its keys, fail cancels, or
+//! lose the answers to charges it made.
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 use std::{
@@ -39,6 +40,9 @@ struct State {
     succeed_on_cancel: Arc<AtomicBool>,
     /// Every request answers 503 (an outage: nothing is created or saved).
     unavailable: Arc<AtomicBool>,
+    /// Charges are made (and kept) but every answer to a charge request is lost: it arrives as
+    /// a 503, a repeat included.
+    lose_charge_answers: Arc<AtomicBool>,
     /// Requests sleep this long before answering (a slow gateway), then it is reset.
     delay_once_ms: Arc<AtomicU64>,
     /// Every request sleeps this long.
@@ -61,6 +65,8 @@ impl StripeMock {
             App::new()
                 .app_data(web::Data::new(shared.clone()))
                 .route("/v1/payment_intents", web::post().to(payment_intent))
+                // Before `{id}`, which would take `search` for an id.
+                .route("/v1/payment_intents/search", web::get().to(search_payment_intents))
                 .route("/v1/payment_intents/{id}", web::get().to(get_payment_intent))
                 .route("/v1/payment_intents/{id}/cancel", web::post().to(cancel_payment_intent))
                 .route("/v1/refunds", web::post().to(refund))
@@ -134,6 +140,11 @@ impl StripeMock {
     }
 
     /// See `State::unavailable`.
+    /// See `State::lose_charge_answers`.
+    pub fn lose_charge_answers(&self, lose: bool) {
+        self.state.lose_charge_answers.store(lose, Ordering::SeqCst);
+    }
+
     pub fn unavailable(&self, down: bool) {
         self.state.unavailable.store(down, Ordering::SeqCst);
     }
@@ -193,7 +204,7 @@ async fn payment_intent(
     }
     let (key, known) = replay(&state, &req);
     if let Some(response) = known {
-        return response;
+        return lost_or(&state, response);
     }
     if !state.in_flight.lock().unwrap().insert(key.clone()) {
         return HttpResponse::Conflict().json(json!({ "error": { "type": "idempotency_error",
@@ -227,7 +238,43 @@ async fn payment_intent(
     state.intents.lock().unwrap().insert(id.clone(), stored);
     state.answers.lock().unwrap().insert(key.clone(), (status, body.clone()));
     state.in_flight.lock().unwrap().remove(&key);
-    respond(status, body)
+    lost_or(&state, respond(status, body))
+}
+
+/// A charge's answer, or a 503 in its place while answers are lost (the charge stands).
+fn lost_or(state: &State, response: HttpResponse) -> HttpResponse {
+    if state.lose_charge_answers.load(Ordering::SeqCst) {
+        return respond(503, json!({ "error": { "type": "api_error", "message": "The answer was lost." } }));
+    }
+    response
+}
+
+/// Stripe's search, for the one query payment makes: `metadata['payment_id']:'<id>'`.
+async fn search_payment_intents(
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+    state: web::Data<State>,
+) -> HttpResponse {
+    if let Some(refused) = arrive(&state, &req) {
+        return refused;
+    }
+    let wanted = query
+        .get("query")
+        .and_then(|q| q.strip_prefix("metadata['payment_id']:'"))
+        .and_then(|rest| rest.strip_suffix('\''))
+        .map(str::to_owned);
+    let Some(wanted) = wanted else {
+        return respond(400, json!({ "error": { "type": "invalid_request_error", "message": "Unsupported query." } }));
+    };
+    let found: Vec<Value> = state
+        .intents
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|intent| intent["metadata"]["payment_id"] == wanted.as_str())
+        .cloned()
+        .collect();
+    respond(200, json!({ "object": "search_result", "data": found, "has_more": false }))
 }
 
 async fn get_payment_intent(req: HttpRequest, id: web::Path<String>, state: web::Data<State>) -> HttpResponse {
