@@ -256,8 +256,15 @@ impl Payments {
                     // An order is charged once, whatever key a retry carries: a key purged
                     // after its 24 hours, or a caller that lost the key it used, finds the
                     // order's charge here and replays it instead of charging again.
-                    let live = payments::lock_live_for_order(conn, user_id, &input.order_id).await?;
-                    if let Some(existing) = live.first() {
+                    // And by one shopper only: the order id is product's reservation id, which
+                    // one payment sells. Another user's charge for it would be kept unsold
+                    // (product refuses a second payment), so it is refused before any money moves.
+                    let charged = payments::lock_for_order(conn, &input.order_id).await?;
+                    let live = |payment: &&PaymentRow| payment.status != PaymentStatus::Failed;
+                    if charged.iter().filter(live).any(|payment| payment.user_id != user_id) {
+                        return Err(PaymentError::OrderAlreadyCharged);
+                    }
+                    if let Some(existing) = charged.iter().filter(live).find(|payment| payment.user_id == user_id) {
                         if existing.amount_minor != input.amount_minor || existing.currency != input.currency {
                             return Err(PaymentError::OrderAlreadyCharged);
                         }

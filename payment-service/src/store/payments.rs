@@ -222,22 +222,6 @@ pub async fn set_status(
     Ok(())
 }
 
-/// The user's payments for `order_id` that were not declined, locked (an order's charges are
-/// judged one at a time).
-pub async fn lock_live_for_order(
-    conn: &mut Conn,
-    user_id: &str,
-    order_id: &str,
-) -> Result<Vec<PaymentRow>, PaymentError> {
-    Ok(payments::table
-        .filter(payments::user_id.eq(user_id))
-        .filter(payments::live_order_id.eq(order_id))
-        .for_update()
-        .select(PaymentRow::as_select())
-        .load(conn)
-        .await?)
-}
-
 /// Every user's payments for `order_id`, locked.
 pub async fn lock_for_order(conn: &mut Conn, order_id: &str) -> Result<Vec<PaymentRow>, PaymentError> {
     Ok(payments::table

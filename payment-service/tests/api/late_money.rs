@@ -139,6 +139,36 @@ async fn a_charge_whose_answers_were_all_lost_is_found_by_search_and_refunded() 
     assert_eq!(mock.charges(), 1, "never charged again");
 }
 
+/// Item 3: product sells a reservation for one payment only, so a second payment for an order
+/// another shopper already paid was taken and kept (product answered `payment_mismatch`, or
+/// took it as the same sale). Payment now refuses it before any money moves.
+#[tokio::test]
+async fn a_second_shoppers_charge_for_an_order_already_paid_is_refused_before_any_money_moves() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    let (first, second) = (app.shopper(), app.shopper());
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &first, &order, 1000, "tok_visa").await;
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+    for amount in [700, 1000] {
+        let request = ChargeRequest {
+            idempotency_key: format!("second-{amount}"),
+            order_id: order.clone(),
+            amount: eur(amount),
+            payment_token: "tok_visa".to_owned(),
+            lines: vec![OrderLine {
+                product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+                name: "Enamel mug".to_owned(),
+                quantity: 1,
+                unit_price: eur(amount),
+            }],
+        };
+        let refused = app.payments().await.charge(authed(request, &second.token)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{amount}: {refused:?}");
+    }
+    assert_eq!(mock.charges(), 1, "only the first shopper's charge reached Stripe");
+}
+
 /// Item 6: a refund webhook is matched by reference, amount and currency. It used to be matched
 /// by reference (or metadata) alone, so an event about another amount settled this refund.
 #[tokio::test]
