@@ -19,8 +19,8 @@ journey sent to its single entry by a careful client (loadgen LOADGEN_RESEND_CUT
 writes, a cut one sent once more); faults: kill -9 of one replica of each service in turn,
 restarted after 3 s; a rolling restart of each service (services.sh restart: drained at the
 proxy, SIGTERM, started, back once ready); a scale-up to three product and three payment
-replicas, after which each new one must serve a quarter of its service's latest gRPC calls within
-30 s. Verdict: not one failed shopper request.
+replicas, after which each new one must serve a tenth of its service's gRPC calls (and three)
+within 30 s. Verdict: not one failed shopper request.
 Pass, per fault: no 500 (or other 5xx but 503), every 503 with Retry-After, a checkout whose
 payment the gateway has not decided answered 202 (only while the gateway is the fault), every
 service ready within 30 s of the fault's end, the auditor clean (no double charge, no oversell,
@@ -331,46 +331,52 @@ def grpc_served(http_port: int) -> int:
         return sum(int(n) for n in GRPC_SERVED.findall(response.read().decode()))
 
 
-SCALED_UP: dict[str, float] = {}  # the new replicas' share of their service's gRPC calls
-WINDOW_CALLS = 40  # a share is judged over the latest calls, never fewer than this many
+SCALED_UP: dict[str, dict] = {}  # per service: the new replica's calls and share since the scale-up
+# A new replica must serve at least a tenth of its service's gRPC calls since the scale-up began,
+# and at least three of them: proof that cart's channel took it into its rotation, not a test of
+# fairness. Fairness needs more calls than the fault sees: payment serves only checkouts' charges
+# (some 25 to 50 in the window), where a share of a quarter failed an even spread one run in
+# five (CI, 2026-12-07: 23 %, then 14 of 51 calls where a window of 40 found too few). For an even
+# spread over three replicas, falling under the bounds (two calls or fewer) happens about once in
+# 300 runs at 25 calls and once in 1,500 at 30; a replica left out of the rotation, or reached
+# only after a long reconnect, fails.
+MIN_SHARE = 0.10
+MIN_CALLS = 3
 
 
-def window_share(samples: list[list[int]]) -> float:
-    """The third replica's share of the calls since the newest sample that leaves at least
-    WINDOW_CALLS calls to judge; 0.0 while there are too few. A share counted from the moment
-    the replica started also holds the seconds before cart's channel connected to it, so a
-    replica that joined late but then took its turn would read as short: the window judges
-    where the replica stands now. With an even spread (a third) and 40 calls, one window under
-    a quarter happens about one time in eight; passing needs one window at a quarter in 30 s."""
-    newest = samples[-1]
-    for older in reversed(samples[:-1]):
-        served = [n - o for n, o in zip(newest, older)]
-        if sum(served) >= WINDOW_CALLS:
-            return round(served[2] / sum(served), 2)
-    return 0.0
+def since_scale_up(first: list[int], last: list[int]) -> dict:
+    """The third replica's calls and share of all calls between two samples of the replicas'
+    counters."""
+    served = [n - o for n, o in zip(last, first)]
+    total = sum(served)
+    return {"calls": served[2], "of": total, "share": round(served[2] / total, 2) if total else 0.0}
+
+
+def joined(result: dict) -> bool:
+    return result["calls"] >= MIN_CALLS and result["share"] >= MIN_SHARE
 
 
 def scale_up():
     """A third product and a third payment replica while the journey runs: services.sh starts
-    them and reloads the proxy; cart's channels already list their ports. Each must take at
-    least a quarter of its service's latest gRPC calls (window_share) within 30 s."""
+    them and reloads the proxy; cart's channels already list their ports. Each must take its
+    share of its service's gRPC calls within 30 s (`joined`)."""
     def fault() -> float | None:
         os.environ["REPLICAS"] = replicas_setting({**REPLICATED, "product-service": 3, "payment-service": 3})
         start_services()
         step, _ = wiring.replicas()
         ports = {s: [SERVICES[s] + step * i for i in range(3)] for s in ["product-service", "payment-service"]}
-        samples = {s: [[grpc_served(p) for p in ports[s]]] for s in ports}
+        first = {s: [grpc_served(p) for p in ports[s]] for s in ports}
         SCALED_UP.clear()
         deadline = time.monotonic() + 30
         while True:
             time.sleep(2)
             for service, service_ports in ports.items():
-                samples[service].append([grpc_served(p) for p in service_ports])
-                if SCALED_UP.get(service, 0.0) < 0.25:
-                    SCALED_UP[service] = window_share(samples[service])
-            if all(share >= 0.25 for share in SCALED_UP.values()) or time.monotonic() > deadline:
+                SCALED_UP[service] = since_scale_up(first[service], [grpc_served(p) for p in service_ports])
+            # Settled early once both have a fair share of enough calls to judge.
+            fair = all(r["of"] >= 40 and r["share"] >= 0.25 for r in SCALED_UP.values())
+            if fair or time.monotonic() > deadline:
                 break
-        print(f"    the new replicas' share of their latest {WINDOW_CALLS}+ gRPC calls: {SCALED_UP}", flush=True)
+        print(f"    the new replicas' calls since the scale-up: {SCALED_UP}", flush=True)
         return wait_all_ready(30)
     return fault
 
@@ -397,8 +403,8 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
         # Replicas: not one shopper request may fail, whatever the fault.
         problems = [f"{n}x {reason}" for reason, n in load["error_reasons"].items()]
         if fault.startswith("scale-up"):
-            problems += [f"{s}'s new replica never served 25 % of {WINDOW_CALLS} calls in 30 s (last {share:.0%})"
-                         for s, share in SCALED_UP.items() if share < 0.25]
+            problems += [f"{s}'s new replica served {r['calls']} of {r['of']} calls in 30 s "
+                         f"(wanted {MIN_SHARE:.0%} and {MIN_CALLS})" for s, r in SCALED_UP.items() if not joined(r)]
         if recovery is None:
             problems.append("not every service was ready within 30 s")
         return problems + [f"audit: {v['check']}: {v['detail']}" for v in violations]
