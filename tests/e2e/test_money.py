@@ -93,10 +93,39 @@ def test_a_charge_that_succeeds_after_the_reservation_expired_is_refunded_and_th
         return len(listed) == 1 and listed[0]["refunded"]["amount_minor"] == listed[0]["total"]["amount_minor"]
 
     wait_until("the order history shows the refund", history_shows_refund, timeout=20)
-    retry = checkout(platform, shopper, key, token="tok_pending")
-    assert retry.status in (202, 409), retry.body
+    # Issue 36, item 5: the retry is told where the checkout stands, not the kept 202.
+    retry = expect(checkout(platform, shopper, key, token="tok_pending"), 409, "the retry after the refund")
+    assert retry.body["error"]["code"] == "conflict", retry.body
     assert payments_of(running, [shopper.user_id]) == 1, "the retry charged nothing"
     assert payment_sql(running, f"SELECT count(*) FROM refunds WHERE payment_id = '{payment_id}'") == "1"
+
+
+def test_a_retry_of_a_checkout_answered_pending_learns_it_was_paid_and_sold(platform, running):
+    # Issue 36, item 5: a checkout answered 202 replayed 202 for its key even after the payment
+    # went through, so the shopper's retry could not learn the outcome. Now the retry asks
+    # payment and answers as a first run would have: 201, the same checkout, payment and lines.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=3, price=1500)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug, 2), 200, "add")
+    key = str(uuid.uuid4())
+    pending = expect(checkout(platform, shopper, key, token="tok_pending"), 202, "checkout while the gateway decides")
+    reservation, payment_id = pending.body["checkout_id"], pending.body["payment_id"]
+    # The sandbox settles tok_pending after 10 s; the reservation must outlive that (5 s here).
+    product_sql(running, f"UPDATE reservations SET expires_at = now() + interval '1 hour' WHERE id = '{reservation}'")
+    wait_until("the payment succeeded", lambda: payment_sql(
+        running, f"SELECT status FROM payments WHERE id = '{payment_id}'") == "succeeded", timeout=60, interval=0.5)
+
+    paid = expect(checkout(platform, shopper, key, token="tok_pending"), 201, "the retry once the payment went through")
+    assert paid.body["status"] == "paid", paid.body
+    for field in ["checkout_id", "payment_id", "lines", "total"]:
+        assert paid.body[field] == pending.body[field], (field, paid.body, pending.body)
+    assert product_sql(running, f"SELECT state FROM reservations WHERE id = '{reservation}'") == "committed"
+    assert_available(platform, mug, 1, "two units sold")
+    assert call("GET", f"{platform.cart}/v1/cart", token=shopper.token).body["lines"] == [], "bought: out of the cart"
+    again = expect(checkout(platform, shopper, key, token="tok_pending"), 201, "a later retry")
+    assert again.body == paid.body
+    assert payments_of(running, [shopper.user_id]) == 1, "charged once"
 
 
 def test_a_checkout_declined_late_gives_its_stock_back_at_once_not_at_expiry(platform, running):

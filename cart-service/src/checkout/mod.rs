@@ -16,7 +16,7 @@ use crate::{
     error::CartError,
     proto::shop::{
         common::v1::Money,
-        payment::v1::{ChargeRequest, OrderLine, Payment, PaymentStatus},
+        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus},
         product::v1::{
             CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
             ReserveStockRequest,
@@ -140,7 +140,7 @@ impl Checkouts {
         let fingerprint: String =
             digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
         let mut owned = match self.begin(&record_key(user_id, key), &checkout_id(user_id, key), &fingerprint).await? {
-            Begun::Replay(record) => return record.replay(),
+            Begun::Replay(done) => return self.replay(user_id, token, done).await,
             Begun::Run(owned) => owned,
         };
         let mut heartbeat = self.beat(&owned.key, &owned.record.run);
@@ -209,7 +209,10 @@ impl Checkouts {
                     {
                         return Err(CartError::IdempotencyKeyReused)
                     }
-                    RecordState::Done => return Ok(Begun::Replay(existing)),
+                    RecordState::Done => {
+                        let written = current.clone().unwrap_or_default();
+                        return Ok(Begun::Replay(Owned { key: record_key.to_owned(), record: existing, written }));
+                    }
                     RecordState::InProgress if self.alive(record_key).await? => {
                         return Err(CartError::CheckoutInProgress)
                     }
@@ -239,6 +242,69 @@ impl Checkouts {
             }
         }
         Err(CartError::CheckoutInProgress)
+    }
+
+    /// A done checkout's answer, again. One that ended `pending` asks payment where its charge
+    /// stands now and answers as a first run that had heard it would: a charge that succeeded
+    /// since finishes the sale (commit, cart settled) and answers 201; a decline answers 402; a
+    /// refund 409. An ending learnt this way is kept, so later retries need not ask. While
+    /// payment does not answer, the kept `pending` stands.
+    async fn replay(&self, user_id: &str, token: &str, mut done: Owned) -> Result<Outcome, CartError> {
+        let summary = match done.record.replay()? {
+            Outcome::Pending(summary) => summary,
+            paid @ Outcome::Paid(_) => return Ok(paid),
+        };
+        let payment = match self.payment(token, &summary.payment_id).await {
+            Ok(payment) => payment,
+            Err(error) => {
+                tracing::warn!(error = %error, "payment did not say where a pending checkout stands; answered as kept");
+                return Ok(Outcome::Pending(summary));
+            }
+        };
+        let ended = match PaymentStatus::try_from(payment.status) {
+            // Money kept: sell it as the first run would have (the PaymentSucceeded consumer does
+            // the same; both are idempotent). A reservation gone meanwhile is the first run's 409.
+            Ok(PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded) => {
+                let bought: Vec<_> = summary.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+                self.complete(user_id, &summary.checkout_id, &bought, payment.amount).await?;
+                Ok(Outcome::Paid(summary))
+            }
+            Ok(PaymentStatus::Failed) => {
+                Err(CartError::PaymentDeclined { code: payment.failure_code, message: payment.failure_message })
+            }
+            Ok(PaymentStatus::Refunded) => {
+                return Err(CartError::Conflict(
+                    "the payment was refunded in full: nothing was bought with this checkout".to_owned(),
+                ))
+            }
+            Ok(PaymentStatus::Pending | PaymentStatus::Unspecified) | Err(_) => return Ok(Outcome::Pending(summary)),
+        };
+        let kept = match &ended {
+            Ok(outcome) => done.record.keep(Ended::Outcome(outcome)),
+            Err(declined) => done.record.keep(Ended::Declined(declined)),
+        };
+        kept?;
+        done.record.updated_at = now();
+        if !self.save(&mut done, LastSave::No).await? {
+            tracing::info!("the checkout's record changed meanwhile; it stays as it is");
+        }
+        ended
+    }
+
+    /// The payment as payment-service has it now, read as the shopper.
+    async fn payment(&self, token: &str, payment_id: &str) -> Result<Payment, CartError> {
+        let shopper = OnBehalfOf::new(token).ok_or(CartError::Unauthenticated)?;
+        let read = GetPaymentRequest { payment_id: payment_id.to_owned() };
+        let answer = self
+            .upstream
+            .payment
+            .call(|mut c| {
+                let request = shopper.request(read.clone());
+                async move { c.get_payment(request).await }
+            })
+            .await
+            .map_err(|status| CartError::unavailable(anyhow::anyhow!("payment-service: {status}")))?;
+        answer.payment.ok_or_else(|| anyhow::anyhow!("GetPayment without a payment").into())
     }
 
     /// Beats for the checkout under `record_key` until the returned guard is dropped.
@@ -420,7 +486,8 @@ impl Checkouts {
         let summary = || Summary::of(checkout_id, &paid.payment_id, reservation);
         match PaymentStatus::try_from(paid.status) {
             Ok(PaymentStatus::Succeeded) => {
-                self.complete(user_id, checkout_id, reservation, paid.amount.clone()).await?;
+                let bought: Vec<_> = reservation.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
+                self.complete(user_id, checkout_id, &bought, paid.amount.clone()).await?;
                 Ok(Outcome::Paid(summary()))
             }
             Ok(PaymentStatus::Failed) => {
@@ -446,7 +513,7 @@ impl Checkouts {
         &self,
         user_id: &str,
         checkout_id: &str,
-        reservation: &Reservation,
+        bought: &[(String, i64)],
         paid: Option<Money>,
     ) -> Result<(), CartError> {
         let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
@@ -476,8 +543,7 @@ impl Checkouts {
                 ReservationRefused::Outage(outage) => return Err(outage.into()),
             },
         }
-        let bought: Vec<(String, i64)> = reservation.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-        settle_cart(&self.store, user_id, checkout_id, &bought).await
+        settle_cart(&self.store, user_id, checkout_id, bought).await
     }
 
     /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
@@ -510,8 +576,8 @@ pub async fn settle_cart(
 
 enum Begun {
     Run(Owned),
-    /// A done record: its ending answers again.
-    Replay(Record),
+    /// A done record: its ending answers again (`Checkouts::replay`).
+    Replay(Owned),
 }
 
 #[cfg(test)]
