@@ -9,7 +9,7 @@
 //! Race-free by lock order: both paths lock the payment rows first and the released-order row
 //! second, in one transaction each (see `store::released::is_released`).
 use crate::{
-    domain::RefundStatus,
+    domain::{PaymentStatus, RefundStatus},
     error::PaymentError,
     store::{
         payments::{self, PaymentRow},
@@ -52,6 +52,29 @@ pub async fn after_success(conn: &mut Conn, payment: &PaymentRow, now: NaiveDate
         payment_id = payment.id,
         order_id = payment.order_id,
         "a charge succeeded for a checkout whose stock was released; refunding it"
+    );
+    refund_rest(conn, payment, now).await
+}
+
+/// Called when a charge booked declined turned out succeeded (a late success; the caller holds
+/// its row). Its order's sale is another charge when the order has one that is live (a retry
+/// that paid, another shopper's): then this one is refunded at once, whatever product says.
+/// Otherwise it is refunded if the order was released, and may still become the sale if not.
+/// `true` when a refund was started.
+pub async fn after_late_success(
+    conn: &mut Conn,
+    payment: &PaymentRow,
+    now: NaiveDateTime,
+) -> Result<bool, PaymentError> {
+    let charges = payments::lock_for_order(conn, &payment.order_id).await?;
+    let another_live = charges.iter().any(|other| other.id != payment.id && other.status != PaymentStatus::Failed);
+    if !another_live {
+        return after_success(conn, payment, now).await;
+    }
+    tracing::warn!(
+        payment_id = payment.id,
+        order_id = payment.order_id,
+        "a late success for an order another charge pays for; refunding it"
     );
     refund_rest(conn, payment, now).await
 }

@@ -16,7 +16,9 @@ pub enum PaymentError {
     IdempotencyKeyReused,
     #[error("a request with this idempotency key is still in progress; retry shortly")]
     RequestInProgress,
-    #[error("this order was already charged with another amount; a new order needs a new order_id")]
+    #[error(
+        "this order is already charged (for another amount, or by another caller); a new order needs a new order_id"
+    )]
     OrderAlreadyCharged,
     #[error("the refund exceeds what is left to refund ({refundable} minor units)")]
     RefundExceedsCharge { refundable: i64 },

@@ -31,6 +31,8 @@ use tokio::sync::watch;
 const BATCH: i64 = 20;
 /// How long a claimed row is left to this replica.
 const LEASE: ChronoDuration = ChronoDuration::seconds(60);
+/// How long past the maximum pending age an unanswered search is tried before the payment fails.
+const SEARCH_FOR: ChronoDuration = ChronoDuration::hours(24);
 /// Used if the configured maximum age does not fit chrono's range (it always does).
 const DEFAULT_MAX_PENDING_AGE: ChronoDuration = ChronoDuration::hours(23);
 
@@ -95,7 +97,7 @@ async fn settle_payment(
         }
         // No answer ever arrived, and the key may be forgotten: the charge may still have been
         // made. Only the gateway's search saying there is none lets the payment fail.
-        (None, true) => match gateway.find_charge(&payment.id).await {
+        (None, true) => match gateway.find_charge(&payment.id, payment.amount_minor, &payment.currency).await {
             Ok(Some(reference)) => {
                 tracing::warn!(
                     payment_id = payment.id,
@@ -107,6 +109,18 @@ async fn settle_payment(
                 tracing::warn!(
                     payment_id = payment.id,
                     "no answer from the gateway within the maximum pending age, and no charge found; the payment fails"
+                );
+                Ok(timed_out(None))
+            }
+            // A search refused for good (a key without the search permission) would hold the
+            // payment, and its order, pending for ever: past a day of trying it fails, loudly.
+            // A charge made after all is still booked by its webhook (a late success).
+            Err(error) if Utc::now().naive_utc() - payment.created_at > max_age + SEARCH_FOR => {
+                tracing::error!(
+                    payment_id = payment.id,
+                    error = %error,
+                    "the gateway never answered the search for this charge; it fails without knowing whether \
+                     the money moved: check the gateway for this payment id"
                 );
                 Ok(timed_out(None))
             }

@@ -33,7 +33,11 @@ diesel::table! {
         attempts -> Integer,
         created_at -> Datetime,
         updated_at -> Datetime,
-        /// Generated: the order id while the payment is not declined (unique per user).
+        /// A success the gateway reported after the payment was booked declined (refunded
+        /// unless it became the order's sale).
+        late_success -> Bool,
+        /// Generated: the order id while the payment is not declined and not a late success
+        /// (unique: an order has one live charge, whoever pays).
         live_order_id -> Nullable<Varchar>,
     }
 }

@@ -46,8 +46,8 @@ pub async fn apply_charge(
             let settled =
                 payments::settle(conn, payment_id, PaymentStatus::Succeeded, Some(&reference), None, now).await?;
             // The gateway took the money after this service had booked the charge declined (a
-            // late `payment_intent.succeeded`): the books follow the gateway, and the checkout,
-            // told "declined", gave its stock back, so the compensation below refunds it.
+            // late `payment_intent.succeeded`): the books follow the gateway, and the money goes
+            // back unless this charge becomes the order's sale (`after_late_success`).
             let revived = !settled && payments::revive_failed(conn, payment_id, &reference, now).await?;
             if revived {
                 tracing::warn!(payment_id, "a charge booked declined succeeded at the gateway after all");
@@ -55,8 +55,12 @@ pub async fn apply_charge(
             if settled || revived {
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
-                // Settled after its checkout gave the stock back (a late answer): refund it.
-                compensation::after_success(conn, &payment, now).await?;
+                if revived {
+                    compensation::after_late_success(conn, &payment, now).await?;
+                } else {
+                    // Settled after its checkout gave the stock back (a late answer): refund it.
+                    compensation::after_success(conn, &payment, now).await?;
+                }
             }
         }
         Ok(Outcome::Declined { reference, code, message }) => {

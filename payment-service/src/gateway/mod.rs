@@ -90,9 +90,11 @@ pub trait Gateway: Send + Sync {
     /// with code `CANCELED` once it is cancelled, `Succeeded` when it had already succeeded,
     /// `Pending` when it can no longer be cancelled but is not final yet (processing).
     fn cancel_charge<'a>(&'a self, payment_id: &'a str, reference: &'a str) -> GatewayFuture<'a>;
-    /// The reference of the charge the gateway made for `payment_id`, found by what the charge
-    /// carries (Stripe: the PaymentIntent's `metadata.payment_id`), for a payment none of whose
-    /// answers arrived and whose idempotency key may be forgotten by now. `None` only when the
-    /// gateway says it has no such charge; a search it does not answer is an error.
-    fn find_charge<'a>(&'a self, payment_id: &'a str) -> SearchFuture<'a>;
+    /// The reference of the charge the gateway made for `payment_id` (of `amount_minor` in
+    /// `currency`), found by what the charge carries (Stripe: the PaymentIntent's
+    /// `metadata.payment_id`, its amount and currency: metadata alone anyone with the account's
+    /// keys can write), for a payment none of whose answers arrived and whose idempotency key may
+    /// be forgotten by now. `None` only when the gateway says it has no such charge; a search it
+    /// does not answer is an error.
+    fn find_charge<'a>(&'a self, payment_id: &'a str, amount_minor: i64, currency: &'a str) -> SearchFuture<'a>;
 }

@@ -117,7 +117,7 @@ impl Gateway for Sandbox {
 
     /// The sandbox answers every charge it makes (a `tok_timeout` first attempt makes none), so
     /// there is never a charge to find.
-    fn find_charge<'a>(&'a self, _payment_id: &'a str) -> SearchFuture<'a> {
+    fn find_charge<'a>(&'a self, _payment_id: &'a str, _amount_minor: i64, _currency: &'a str) -> SearchFuture<'a> {
         Box::pin(async move { Ok(None) })
     }
 

@@ -351,8 +351,10 @@ impl Gateway for Stripe {
     }
 
     /// Stripe's search (`GET /v1/payment_intents/search`) by the metadata every charge of ours
-    /// carries. Search lags writes by up to a minute, which the callers' hours do not notice.
-    fn find_charge<'a>(&'a self, payment_id: &'a str) -> SearchFuture<'a> {
+    /// carries, keeping only an intent of the payment's amount and currency. Search lags writes
+    /// by up to a minute: a charge made by the last repeat before the maximum age may not be
+    /// found yet, and is booked by its `payment_intent.succeeded` webhook (a late success).
+    fn find_charge<'a>(&'a self, payment_id: &'a str, amount_minor: i64, currency: &'a str) -> SearchFuture<'a> {
         Box::pin(async move {
             // The id is ours (a UUID); anything else could change the query.
             if !payment_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
@@ -366,12 +368,21 @@ impl Gateway for Stripe {
             }
             let found: SearchResult = serde_json::from_slice(&body)
                 .map_err(|_| GatewayError::Unavailable("Stripe's search answer is not a search result".to_owned()))?;
-            Ok(found.data.into_iter().next().map(|intent| intent.id))
+            Ok(charge_of(found.data, amount_minor, currency))
         })
     }
 }
 
-/// A search's answer: the objects found (only their ids are read).
+/// The reference of the intent found that is of `amount_minor` in `currency`.
+fn charge_of(found: Vec<Found>, amount_minor: i64, currency: &str) -> Option<String> {
+    let ours = |intent: &Found| {
+        intent.amount == Some(amount_minor)
+            && intent.currency.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(currency))
+    };
+    found.into_iter().find(ours).map(|intent| intent.id)
+}
+
+/// A search's answer: the PaymentIntents found.
 #[derive(Deserialize)]
 struct SearchResult {
     data: Vec<Found>,
@@ -380,6 +391,10 @@ struct SearchResult {
 #[derive(Deserialize)]
 struct Found {
     id: String,
+    #[serde(default)]
+    amount: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 #[cfg(test)]
@@ -395,6 +410,19 @@ mod tests {
             Intent::Outcome(outcome) => outcome,
             other => panic!("not an outcome: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_search_finds_only_an_intent_of_the_payments_amount_and_currency() {
+        let found: SearchResult = serde_json::from_str(
+            r#"{"object":"search_result","data":[
+                {"id":"pi_other","amount":1,"currency":"eur","metadata":{"payment_id":"p"}},
+                {"id":"pi_usd","amount":1200,"currency":"usd"},
+                {"id":"pi_ours","amount":1200,"currency":"eur"}],"has_more":false}"#,
+        )
+        .unwrap();
+        assert_eq!(charge_of(found.data, 1200, "EUR"), Some("pi_ours".to_owned()));
+        assert_eq!(charge_of(Vec::new(), 1200, "EUR"), None);
     }
 
     #[test]

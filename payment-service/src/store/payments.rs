@@ -56,9 +56,9 @@ pub struct NewPayment<'a> {
     pub updated_at: NaiveDateTime,
 }
 
-/// Inserts a pending payment. A second live payment for the same user and order (a concurrent
-/// charge under another key) is refused by the unique key: `RequestInProgress`, so the caller
-/// retries and is answered with the first.
+/// Inserts a pending payment. A second live payment for the same order (a concurrent charge
+/// under another key, or by another user) is refused by the unique key: `RequestInProgress`, so
+/// the caller retries and is answered with the first (or, another user, refused).
 pub async fn insert(conn: &mut Conn, payment: NewPayment<'_>) -> Result<(), PaymentError> {
     use diesel::result::{DatabaseErrorKind, Error};
     match diesel::insert_into(payments::table).values(payment).execute(conn).await {
@@ -128,8 +128,8 @@ pub async fn settle(
     Ok(changed == 1)
 }
 
-/// Books a failed payment succeeded after all: the gateway reported the money taken (a late
-/// success of a charge this service had recorded declined). `false` when it was not failed.
+/// Books a failed payment succeeded after all, as a late success: the gateway reported the
+/// money taken for a charge this service had recorded declined. `false` when it was not failed.
 pub async fn revive_failed(
     conn: &mut Conn,
     id: &str,
@@ -139,6 +139,7 @@ pub async fn revive_failed(
     let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Failed.as_str())))
         .set((
             payments::status.eq(PaymentStatus::Succeeded.as_str()),
+            payments::late_success.eq(true),
             payments::gateway_reference.eq(reference),
             payments::failure_code.eq(None::<String>),
             payments::failure_message.eq(None::<String>),

@@ -92,6 +92,78 @@ async fn a_late_success_of_a_declined_charge_is_booked_and_refunded() {
     assert_eq!(mock.calls(|call| call == "POST /v1/refunds"), 1, "refunded at the gateway, once");
 }
 
+/// Item 1, reviewed: the shopper paid the order with another card after the decline, and then
+/// the declined charge succeeded late. Reviving it clashed with the order's live charge (a 500
+/// on every redelivery, the money kept); now it is booked as a late success and refunded at
+/// once, since the other charge pays for the order.
+#[tokio::test]
+async fn a_late_success_for_an_order_another_charge_pays_for_is_refunded_at_once() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    let request = ChargeRequest {
+        idempotency_key: format!("another-card-{order}"),
+        order_id: order.clone(),
+        amount: eur(1000),
+        payment_token: "tok_visa".to_owned(),
+        lines: vec![OrderLine {
+            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+            name: "Enamel mug".to_owned(),
+            quantity: 1,
+            unit_price: eur(1000),
+        }],
+    };
+    let paid = app.payments().await.charge(authed(request, &shopper.token)).await.unwrap().into_inner();
+    let paid = paid.payment.unwrap();
+    assert_eq!((status(&declined), status(&paid)), (PaymentStatus::Failed, PaymentStatus::Succeeded));
+
+    let late = json!({
+        "id": format!("evt_late_{order}"), "type": "payment_intent.succeeded",
+        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
+                              "amount": 1000, "currency": "eur",
+                              "metadata": { "payment_id": declined.payment_id } } },
+    });
+    assert_eq!(webhook(&app, late).await["duplicate"], false);
+    let refunded = wait_for(&app, &shopper, &declined.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
+    let sale = get(&app, &shopper, &paid.payment_id).await;
+    assert_eq!((status(&sale), sale.refunded), (PaymentStatus::Succeeded, eur(0)), "the order's sale is kept");
+}
+
+/// Item 3, reviewed: two shoppers charging one new order at the same moment both got through
+/// (a locking read of no rows locks nothing); the unique key now holds across users.
+#[tokio::test]
+async fn two_shoppers_charging_one_new_order_at_once_are_charged_once() {
+    let mock = StripeMock::start();
+    let app = stripe_app(&mock, |_| {}).await;
+    for round in 0..5 {
+        let order = uuid::Uuid::now_v7().to_string();
+        let mut calls = tokio::task::JoinSet::new();
+        for n in 0..2 {
+            let shopper = app.shopper();
+            let request = ChargeRequest {
+                idempotency_key: format!("race-{round}-{n}"),
+                order_id: order.clone(),
+                amount: eur(900),
+                payment_token: "tok_visa".to_owned(),
+                lines: vec![OrderLine {
+                    product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
+                    name: "Enamel mug".to_owned(),
+                    quantity: 1,
+                    unit_price: eur(900),
+                }],
+            };
+            let mut client = app.payments().await;
+            calls.spawn(async move { client.charge(authed(request, &shopper.token)).await });
+        }
+        let answered = calls.join_all().await.iter().filter(|outcome| outcome.is_ok()).count();
+        assert_eq!(answered, 1, "round {round}: one shopper's charge, the other refused");
+    }
+    assert_eq!(mock.charges(), 5, "one charge per order reached Stripe");
+}
+
 /// Item 1, the other side: a late success for another amount (not this payment's charge)
 /// changes nothing, as for a pending payment.
 #[tokio::test]

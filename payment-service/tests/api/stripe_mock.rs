@@ -215,8 +215,9 @@ async fn payment_intent(
     let id = format!("pi_mock_{n}");
     let token = form.get("payment_method_data[card][token]").cloned().unwrap_or_default();
     let intent = |status: &str| {
+        // Amounts are integers at Stripe, as payment sends them in its form.
         json!({ "id": id, "object": "payment_intent", "status": status,
-                "amount": form.get("amount"), "currency": form.get("currency"),
+                "amount": form.get("amount").and_then(|a| a.parse::<i64>().ok()), "currency": form.get("currency"),
                 "metadata": { "payment_id": form.get("metadata[payment_id]") } })
     };
     let (status, body, stored) = match token.as_str() {
@@ -341,7 +342,8 @@ async fn refund(req: HttpRequest, form: web::Form<HashMap<String, String>>, stat
     let n = state.refund_count.fetch_add(1, Ordering::SeqCst) + 1;
     let id = format!("re_mock_{n}");
     let status = if state.refunds_pending.load(Ordering::SeqCst) { "pending" } else { "succeeded" };
-    let body = json!({ "id": id, "object": "refund", "status": status, "amount": form.get("amount"),
+    let body = json!({ "id": id, "object": "refund", "status": status,
+                       "amount": form.get("amount").and_then(|a| a.parse::<i64>().ok()),
                        "payment_intent": form.get("payment_intent"),
                        "metadata": { "refund_id": form.get("metadata[refund_id]") } });
     state.refunds.lock().unwrap().insert(id, body.clone());
