@@ -246,9 +246,9 @@ impl Checkouts {
 
     /// A done checkout's answer, again. One that ended `pending` asks payment where its charge
     /// stands now and answers as a first run that had heard it would: a charge that succeeded
-    /// since finishes the sale (commit, cart settled) and answers 201; a decline answers 402; a
-    /// refund 409. An ending learnt this way is kept, so later retries need not ask. While
-    /// payment does not answer, the kept `pending` stands.
+    /// since finishes the sale (commit, cart settled) and answers 201, kept so that later
+    /// retries need not ask; a decline answers 402, a refund 409. While payment does not
+    /// answer, the kept `pending` stands.
     async fn replay(&self, user_id: &str, token: &str, mut done: Owned) -> Result<Outcome, CartError> {
         let summary = match done.record.replay()? {
             Outcome::Pending(summary) => summary,
@@ -261,34 +261,40 @@ impl Checkouts {
                 return Ok(Outcome::Pending(summary));
             }
         };
-        let ended = match PaymentStatus::try_from(payment.status) {
-            // Money kept: sell it as the first run would have (the PaymentSucceeded consumer does
-            // the same; both are idempotent). A reservation gone meanwhile is the first run's 409.
-            Ok(PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded) => {
+        let refunded = payment.refunded.as_ref().is_some_and(|money| money.amount_minor > 0);
+        let paid = match PaymentStatus::try_from(payment.status) {
+            // The money kept in full: sell it as the first run would have (the PaymentSucceeded
+            // consumer does the same; both are idempotent). A reservation gone meanwhile is the
+            // first run's 409. Only a sale is kept in the record: nothing undoes it.
+            Ok(PaymentStatus::Succeeded) if !refunded => {
                 let bought: Vec<_> = summary.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
                 self.complete(user_id, &summary.checkout_id, &bought, payment.amount).await?;
-                Ok(Outcome::Paid(summary))
+                Outcome::Paid(summary)
             }
-            Ok(PaymentStatus::Failed) => {
-                Err(CartError::PaymentDeclined { code: payment.failure_code, message: payment.failure_message })
-            }
-            Ok(PaymentStatus::Refunded) => {
+            // Refunded in part or in full (by the compensation, or the shopper after a sale):
+            // never sold from here, since product checks the amount charged, not what is left.
+            Ok(PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded) => {
                 return Err(CartError::Conflict(
-                    "the payment was refunded in full: nothing was bought with this checkout".to_owned(),
+                    "the payment for this checkout was refunded, in part or in full; see your orders".to_owned(),
                 ))
+            }
+            // Declined, as a first run would answer; not kept, since a late success can still
+            // revive the charge (payment then refunds it or it becomes the sale).
+            Ok(PaymentStatus::Failed) => {
+                self.release(&summary.checkout_id).await;
+                return Err(CartError::PaymentDeclined {
+                    code: payment.failure_code,
+                    message: payment.failure_message,
+                });
             }
             Ok(PaymentStatus::Pending | PaymentStatus::Unspecified) | Err(_) => return Ok(Outcome::Pending(summary)),
         };
-        let kept = match &ended {
-            Ok(outcome) => done.record.keep(Ended::Outcome(outcome)),
-            Err(declined) => done.record.keep(Ended::Declined(declined)),
-        };
-        kept?;
+        done.record.keep(Ended::Outcome(&paid))?;
         done.record.updated_at = now();
         if !self.save(&mut done, LastSave::No).await? {
             tracing::info!("the checkout's record changed meanwhile; it stays as it is");
         }
-        ended
+        Ok(paid)
     }
 
     /// The payment as payment-service has it now, read as the shopper.

@@ -3,60 +3,13 @@
 //! expired gets its charge refunded, durably and once, whether the charge had succeeded or
 //! succeeds later; an order is never charged twice, even after its key is gone.
 use crate::{
-    helpers::{authed, count, execute, publish_release, released_envelope, spawn_app, stripe_app, Shopper, TestApp},
+    helpers::{authed, count, execute, publish_release, released_envelope, spawn_app, stripe_app, TestApp},
+    payment_calls::{charge, charge_request, eur, get, status, wait_for},
     stripe_mock::StripeMock,
 };
-use payment_service::proto::shop::{
-    common::v1::Money,
-    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
-};
+use payment_service::proto::shop::payment::v1::{PaymentStatus, RefundRequest};
 use std::time::Duration;
 use tonic::Code;
-
-fn eur(amount_minor: i64) -> Option<Money> {
-    Some(Money { amount_minor, currency: "EUR".to_owned() })
-}
-
-fn charge_request(key: &str, order_id: &str, amount_minor: i64, token: &str) -> ChargeRequest {
-    ChargeRequest {
-        idempotency_key: key.to_owned(),
-        order_id: order_id.to_owned(),
-        amount: eur(amount_minor),
-        payment_token: token.to_owned(),
-        lines: vec![OrderLine {
-            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-            name: "Enamel mug".to_owned(),
-            quantity: 1,
-            unit_price: eur(amount_minor),
-        }],
-    }
-}
-
-async fn charge(app: &TestApp, shopper: &Shopper, request: ChargeRequest) -> Result<Payment, tonic::Status> {
-    app.payments().await.charge(authed(request, &shopper.token)).await.map(|r| r.into_inner().payment.unwrap())
-}
-
-async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
-    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
-    app.payments().await.get_payment(request).await.unwrap().into_inner().payment.unwrap()
-}
-
-fn status(payment: &Payment) -> PaymentStatus {
-    PaymentStatus::try_from(payment.status).unwrap()
-}
-
-/// Polls the payment until `done` holds (the consumer's first join takes a few seconds).
-async fn wait_for(app: &TestApp, shopper: &Shopper, id: &str, done: impl Fn(&Payment) -> bool) -> Payment {
-    let mut payment = get(app, shopper, id).await;
-    for _ in 0..300 {
-        if done(&payment) {
-            return payment;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        payment = get(app, shopper, id).await;
-    }
-    payment
-}
 
 /// Polls a `SELECT CAST(count(*) AS SIGNED) AS n ...` until it answers `n` (30 s at most);
 /// returns its last answer.

@@ -3,55 +3,16 @@
 //! of Stripe's API; the webhooks are signed as Stripe signs them.
 use crate::{
     helpers::{authed, count, publish_release, released_envelope, stripe_app, webhook, Shopper, TestApp},
+    payment_calls::{charge, charge_request, eur, get, status, wait_for},
     stripe_mock::StripeMock,
 };
-use payment_service::proto::shop::{
-    common::v1::Money,
-    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
-};
+use payment_service::proto::shop::payment::v1::{Payment, PaymentStatus, RefundRequest};
 use serde_json::json;
 use std::time::Duration;
 
-fn eur(amount_minor: i64) -> Option<Money> {
-    Some(Money { amount_minor, currency: "EUR".to_owned() })
-}
-
-async fn charge(app: &TestApp, shopper: &Shopper, order: &str, amount: i64, token: &str) -> Payment {
-    let request = ChargeRequest {
-        idempotency_key: order.to_owned(),
-        order_id: order.to_owned(),
-        amount: eur(amount),
-        payment_token: token.to_owned(),
-        lines: vec![OrderLine {
-            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-            name: "Enamel mug".to_owned(),
-            quantity: 1,
-            unit_price: eur(amount),
-        }],
-    };
-    app.payments().await.charge(authed(request, &shopper.token)).await.unwrap().into_inner().payment.unwrap()
-}
-
-async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
-    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
-    app.payments().await.get_payment(request).await.unwrap().into_inner().payment.unwrap()
-}
-
-fn status(payment: &Payment) -> PaymentStatus {
-    PaymentStatus::try_from(payment.status).unwrap()
-}
-
-/// Polls the payment until `done` holds, for up to 30 s; the last answer.
-async fn wait_for(app: &TestApp, shopper: &Shopper, id: &str, done: impl Fn(&Payment) -> bool) -> Payment {
-    let mut payment = get(app, shopper, id).await;
-    for _ in 0..300 {
-        if done(&payment) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        payment = get(app, shopper, id).await;
-    }
-    payment
+/// Charges `amount` euros for `order` (its own idempotency key) and expects an answer.
+async fn pay(app: &TestApp, shopper: &Shopper, order: &str, amount: i64, token: &str) -> Payment {
+    charge(app, shopper, charge_request(order, order, amount, token)).await.unwrap()
 }
 
 async fn succeeded_refunds_of(app: &TestApp, payment_id: &str) -> i64 {
@@ -70,7 +31,7 @@ async fn a_late_success_of_a_declined_charge_is_booked_and_refunded() {
     let app = stripe_app(&mock, |_| {}).await;
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
-    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    let declined = pay(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
     assert_eq!(status(&declined), PaymentStatus::Failed);
     // The checkout, told "declined", gave its stock back.
     publish_release(&app, &released_envelope(&order, "released"), &order).await;
@@ -102,19 +63,8 @@ async fn a_late_success_for_an_order_another_charge_pays_for_is_refunded_at_once
     let app = stripe_app(&mock, |_| {}).await;
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
-    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
-    let request = ChargeRequest {
-        idempotency_key: format!("another-card-{order}"),
-        order_id: order.clone(),
-        amount: eur(1000),
-        payment_token: "tok_visa".to_owned(),
-        lines: vec![OrderLine {
-            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-            name: "Enamel mug".to_owned(),
-            quantity: 1,
-            unit_price: eur(1000),
-        }],
-    };
+    let declined = pay(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    let request = charge_request(&format!("another-card-{order}"), &order, 1000, "tok_visa");
     let paid = app.payments().await.charge(authed(request, &shopper.token)).await.unwrap().into_inner();
     let paid = paid.payment.unwrap();
     assert_eq!((status(&declined), status(&paid)), (PaymentStatus::Failed, PaymentStatus::Succeeded));
@@ -143,18 +93,7 @@ async fn two_shoppers_charging_one_new_order_at_once_are_charged_once() {
         let mut calls = tokio::task::JoinSet::new();
         for n in 0..2 {
             let shopper = app.shopper();
-            let request = ChargeRequest {
-                idempotency_key: format!("race-{round}-{n}"),
-                order_id: order.clone(),
-                amount: eur(900),
-                payment_token: "tok_visa".to_owned(),
-                lines: vec![OrderLine {
-                    product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-                    name: "Enamel mug".to_owned(),
-                    quantity: 1,
-                    unit_price: eur(900),
-                }],
-            };
+            let request = charge_request(&format!("race-{round}-{n}"), &order, 900, "tok_visa");
             let mut client = app.payments().await;
             calls.spawn(async move { client.charge(authed(request, &shopper.token)).await });
         }
@@ -172,7 +111,7 @@ async fn a_late_success_for_another_amount_leaves_a_declined_charge_declined() {
     let app = stripe_app(&mock, |_| {}).await;
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
-    let declined = charge(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
+    let declined = pay(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
     let other = json!({
         "id": format!("evt_other_{order}"), "type": "payment_intent.succeeded",
         "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
@@ -195,7 +134,7 @@ async fn a_charge_whose_answers_were_all_lost_is_found_by_search_and_refunded() 
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
     mock.lose_charge_answers(true);
-    let lost = charge(&app, &shopper, &order, 1200, "tok_visa").await;
+    let lost = pay(&app, &shopper, &order, 1200, "tok_visa").await;
     assert_eq!((status(&lost), lost.gateway_reference.as_str()), (PaymentStatus::Pending, ""));
     assert_eq!(mock.charges(), 1, "Stripe made the charge");
     // The checkout's reservation expired meanwhile.
@@ -220,21 +159,10 @@ async fn a_second_shoppers_charge_for_an_order_already_paid_is_refused_before_an
     let app = stripe_app(&mock, |_| {}).await;
     let (first, second) = (app.shopper(), app.shopper());
     let order = uuid::Uuid::now_v7().to_string();
-    let paid = charge(&app, &first, &order, 1000, "tok_visa").await;
+    let paid = pay(&app, &first, &order, 1000, "tok_visa").await;
     assert_eq!(status(&paid), PaymentStatus::Succeeded);
     for amount in [700, 1000] {
-        let request = ChargeRequest {
-            idempotency_key: format!("second-{amount}"),
-            order_id: order.clone(),
-            amount: eur(amount),
-            payment_token: "tok_visa".to_owned(),
-            lines: vec![OrderLine {
-                product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-                name: "Enamel mug".to_owned(),
-                quantity: 1,
-                unit_price: eur(amount),
-            }],
-        };
+        let request = charge_request(&format!("second-{amount}"), &order, amount, "tok_visa");
         let refused = app.payments().await.charge(authed(request, &second.token)).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{amount}: {refused:?}");
     }
@@ -249,7 +177,7 @@ async fn a_refund_webhook_for_another_amount_does_not_settle_the_refund() {
     let app = stripe_app(&mock, |_| {}).await;
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
-    let paid = charge(&app, &shopper, &order, 1000, "tok_visa").await;
+    let paid = pay(&app, &shopper, &order, 1000, "tok_visa").await;
     mock.refunds_answer_pending(true);
     let request = RefundRequest {
         idempotency_key: format!("refund-{order}"),

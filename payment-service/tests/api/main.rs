@@ -11,6 +11,7 @@ mod late_money;
 mod malformed;
 mod migrations;
 mod openapi;
+mod payment_calls;
 mod payments;
 mod process;
 mod relay_order;

@@ -4,6 +4,7 @@
 //! broker and the local mock of Stripe's API.
 use crate::{
     helpers::{authed, stripe_app, webhook, Shopper, TestApp},
+    payment_calls::{charge_request, eur, get, status},
     stripe_mock::StripeMock,
 };
 use diesel::{
@@ -12,36 +13,15 @@ use diesel::{
 };
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use payment_service::proto::shop::{
-    common::v1::Money,
     events::v1::PaymentFailed,
-    payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus, RefundRequest},
+    payment::v1::{Payment, PaymentStatus, RefundRequest},
 };
 use prost::Message as _;
 use std::{future::Future, time::Duration};
 
-fn eur(amount_minor: i64) -> Option<Money> {
-    Some(Money { amount_minor, currency: "EUR".to_owned() })
-}
-
 async fn charge(app: &TestApp, shopper: &Shopper, key: &str, amount: i64, token: &str) -> Payment {
-    let request = ChargeRequest {
-        idempotency_key: key.to_owned(),
-        order_id: format!("order-{key}"),
-        amount: eur(amount),
-        payment_token: token.to_owned(),
-        lines: vec![OrderLine {
-            product_id: "0196f3c0-0000-7000-8000-000000000001".to_owned(),
-            name: "Enamel mug".to_owned(),
-            quantity: 1,
-            unit_price: eur(amount),
-        }],
-    };
+    let request = charge_request(key, &format!("order-{key}"), amount, token);
     app.payments().await.charge(authed(request, &shopper.token)).await.unwrap().into_inner().payment.unwrap()
-}
-
-async fn get(app: &TestApp, shopper: &Shopper, id: &str) -> Payment {
-    let request = authed(GetPaymentRequest { payment_id: id.to_owned() }, &shopper.token);
-    app.payments().await.get_payment(request).await.unwrap().into_inner().payment.unwrap()
 }
 
 /// Refunds `amount` of the payment; returns the refund's id and the payment.
@@ -54,10 +34,6 @@ async fn refund(app: &TestApp, shopper: &Shopper, key: &str, payment_id: &str, a
     };
     let response = app.payments().await.refund(authed(request, &shopper.token)).await.unwrap().into_inner();
     (response.refund.unwrap().refund_id, response.payment.unwrap())
-}
-
-fn status(payment: &Payment) -> PaymentStatus {
-    PaymentStatus::try_from(payment.status).unwrap()
 }
 
 #[derive(QueryableByName, Debug)]
