@@ -106,6 +106,14 @@ impl Reservations {
         self.transition(id.as_str(), Transition::Release).await
     }
 
+    /// The reservation as it stands, with its lines.
+    pub async fn get(&self, id: &ReservationId) -> Result<Reservation, ProductError> {
+        let mut conn = self.db.conn().await?;
+        let row = reservations::find(&mut conn, id.as_str()).await?;
+        let row = row.ok_or_else(|| ProductError::ReservationNotFound(id.as_str().to_owned()))?;
+        view(&mut conn, row).await
+    }
+
     /// Expires up to `limit` reservations past their deadline; returns how many.
     pub async fn expire_due(&self, limit: i64) -> Result<usize, ProductError> {
         let topic = &self.events_topic;

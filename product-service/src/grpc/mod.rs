@@ -93,6 +93,15 @@ impl ProductService for ProductGrpc {
         let reservation = self.reservations.release(&id).await?;
         Ok(tonic::Response::new(pb::ReleaseReservationResponse { reservation: Some(reservation_proto(reservation)) }))
     }
+
+    async fn get_reservation(
+        &self,
+        request: tonic::Request<pb::GetReservationRequest>,
+    ) -> Reply<pb::GetReservationResponse> {
+        let id = ReservationId::parse(&request.into_inner().reservation_id)?;
+        let reservation = self.reservations.get(&id).await?;
+        Ok(tonic::Response::new(pb::GetReservationResponse { reservation: Some(reservation_proto(reservation)) }))
+    }
 }
 
 /// Ids one BatchGetProducts call may ask for.

@@ -53,6 +53,11 @@ pub async fn create(conn: &mut Conn, id: &str, expires_at: DateTime<Utc>) -> Res
     Ok(inserted == 1)
 }
 
+/// The reservation, as committed now.
+pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<ReservationRow>, ProductError> {
+    Ok(reservations::table.find(id).select(ReservationRow::as_select()).first(conn).await.optional()?)
+}
+
 /// The reservation, locked for the rest of the transaction.
 pub async fn find_for_update(conn: &mut Conn, id: &str) -> Result<Option<ReservationRow>, ProductError> {
     Ok(reservations::table.find(id).select(ReservationRow::as_select()).for_update().first(conn).await.optional()?)

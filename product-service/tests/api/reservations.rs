@@ -9,7 +9,8 @@ use product_service::proto::shop::{
     events::v1::{Envelope, ReservationReleased},
     product::v1::{
         product_service_client::ProductServiceClient, BatchGetProductsRequest, CommitReservationRequest,
-        GetProductRequest, ReleaseReservationRequest, ReservationLine, ReservationState, ReserveStockRequest,
+        GetProductRequest, GetReservationRequest, ReleaseReservationRequest, ReservationLine, ReservationState,
+        ReserveStockRequest,
     },
 };
 use prost::Message as _;
@@ -158,6 +159,29 @@ async fn release_returns_the_stock_once_and_cannot_be_committed_after() {
         ["shop.events.v1.ProductOutOfStock", "shop.events.v1.ProductBackInStock"],
         "in order per product"
     );
+}
+
+/// GetReservation tells where a reservation stands, with its lines and total, and changes nothing.
+#[tokio::test]
+async fn a_reservation_is_read_as_it_stands_and_an_unknown_one_is_not_found() {
+    let app = spawn_app().await;
+    let product = app.add_product(5, 700).await;
+    let mut client = client(&app).await;
+    let id = Uuid::now_v7().to_string();
+    let read = |id: &str| GetReservationRequest { reservation_id: id.to_owned() };
+    client.reserve_stock(reserve(&id, &[(product, 2)])).await.unwrap();
+    let held = client.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
+    assert_eq!((held.state, held.lines.len()), (ReservationState::Reserved as i32, 1));
+    assert_eq!(held.total, Some(Money { amount_minor: 1_400, currency: "EUR".to_owned() }));
+    assert_eq!(available(&mut client, product).await, 3, "reading holds or frees nothing");
+    client.commit_reservation(commit(&id, 1_400)).await.unwrap();
+    let sold = client.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
+    assert_eq!(sold.state, ReservationState::Committed as i32);
+
+    let unknown = client.get_reservation(read(&Uuid::now_v7().to_string())).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    let invalid = client.get_reservation(read("")).await.unwrap_err();
+    assert_eq!(invalid.code(), Code::InvalidArgument);
 }
 
 #[tokio::test]
