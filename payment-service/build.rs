@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "shop/events/v1/envelope.proto",
         "shop/events/v1/payment_events.proto",
         "shop/events/v1/product_events.proto",
+        // The sweeper's client: where a paid order's reservation stands.
+        "shop/product/v1/product_service.proto",
     ]
     .map(|p| proto_root.join(p));
 

@@ -111,6 +111,10 @@ replica_env() {
     product-service | payment-service)
       echo "${prefix}_AUTH_JWKS_URL=http://$AUTH_INTERNAL/.well-known/jwks.json"
       echo "${prefix}_AUTH_INTROSPECTION_URL=http://$AUTH_INTERNAL/v1/auth/introspect"
+      # The sweeper's few questions go to product's first replica; one it cannot reach is
+      # asked again on its next round.
+      [ "$service" = product-service ] ||
+        echo "PAYMENT_PRODUCT_GRPC_URL=http://127.0.0.1:$(port_of "$(ports_of product-service | cut -d' ' -f2)" 1)"
       ;;
     cart-service)
       echo "CART_AUTH_URL=http://$AUTH_INTERNAL"

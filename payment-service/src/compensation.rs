@@ -79,6 +79,13 @@ pub async fn after_late_success(
     refund_rest(conn, payment, now).await
 }
 
+/// Called by the sweeper for a paid order product sold for another amount (another payment's
+/// sale): refunds what is left of it. `true` when a refund was started.
+pub async fn refund_unsold(conn: &mut Conn, payment_id: &str, now: NaiveDateTime) -> Result<bool, PaymentError> {
+    let Some(payment) = payments::lock(conn, payment_id).await? else { return Ok(false) };
+    refund_rest(conn, &payment, now).await
+}
+
 /// Compensating refunds the gateway may refuse for one payment before an operator must step
 /// in (the auditor's `paid-open` then names the payment).
 pub const MAX_REFUSED: i64 = 3;
@@ -126,5 +133,7 @@ async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) 
     };
     // Due at once: the reconciler's next round asks the gateway.
     refunds::insert(conn, &refund, now).await?;
+    // Unsold and refunded: nothing left for the sweeper to ask about.
+    payments::check_sale_at(conn, &payment.id, None).await?;
     Ok(true)
 }

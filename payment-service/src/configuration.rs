@@ -33,6 +33,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub kafka: KafkaSettings,
     pub gateway: GatewaySettings,
+    pub sweep: SweepSettings,
     pub auth: AuthSettings,
     /// An `EnvFilter` directive such as `info` or `payment_service=debug,info`.
     pub log_filter: String,
@@ -103,6 +104,18 @@ pub struct GatewaySettings {
     /// Stripe's 24 h idempotency window, after which a repeated call could charge or refund a
     /// second time. Then a charge is cancelled (or failed, `gateway_timeout`), never repeated.
     pub max_pending_age: Duration,
+}
+
+/// The sweeper (`sweeper.rs`): how it reaches product-service, how often it looks, and how long
+/// a paid order may go without its sale before product is asked where it stands.
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// product-service's gRPC endpoint (`GetReservation`).
+    pub product_grpc_url: String,
+    pub interval: Duration,
+    /// Longer than a checkout takes to commit after its charge (the reservation's TTL and the
+    /// PaymentSucceeded consumer's lag), so that a sale on its way is not taken for a lost one.
+    pub grace: Duration,
 }
 
 /// How callers' tokens are verified: auth-service's public keys and the claims it issues.
@@ -228,6 +241,20 @@ impl Settings {
                     |s| (1..=84_600).contains(s),
                 )),
             },
+            sweep: SweepSettings {
+                product_grpc_url: env.parse_with(
+                    "PRODUCT_GRPC_URL",
+                    "http://127.0.0.1:50052".to_owned(),
+                    "an http:// or https:// URL",
+                    |u: &String| u.starts_with("http://") || u.starts_with("https://"),
+                ),
+                interval: millis(env.parse_with("SWEEP_INTERVAL_MS", 60_000, "100 to 3600000 milliseconds", |m| {
+                    (100..=3_600_000).contains(m)
+                })),
+                grace: Duration::from_secs(
+                    env.parse_with("SWEEP_GRACE_SECS", 1800, "1 to 604800 seconds", |s| (1..=604_800).contains(s)),
+                ),
+            },
             auth: AuthSettings {
                 jwks_url: env.parse_with(
                     "AUTH_JWKS_URL",
@@ -286,6 +313,7 @@ impl Settings {
                 ("AUTH_JWKS_URL", &settings.auth.jwks_url),
                 ("AUTH_INTROSPECTION_URL", &settings.auth.introspection_url),
                 ("STRIPE_API_BASE", &settings.gateway.stripe_api_base),
+                ("PRODUCT_GRPC_URL", &settings.sweep.product_grpc_url),
             ]);
         }
         env.finish().map(|()| settings)
@@ -504,6 +532,7 @@ mod tests {
             ("PAYMENT_KAFKA_BROKERS", "kafka:9092"),
             ("PAYMENT_AUTH_JWKS_URL", "http://auth-service:8081/.well-known/jwks.json"),
             ("PAYMENT_AUTH_INTROSPECTION_URL", "http://auth-service:8081/v1/auth/introspect"),
+            ("PAYMENT_PRODUCT_GRPC_URL", "http://product-service:50052"),
             ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
             ("PAYMENT_GATEWAY", "stripe"),
             ("PAYMENT_STRIPE_SECRET_KEY", "sk_live_abcdef"),
@@ -520,7 +549,7 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_INTROSPECTION_URL"] {
+        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_INTROSPECTION_URL", "PRODUCT_GRPC_URL"] {
             assert!(err.contains(&format!("PAYMENT_{key} points at")), "{key} not named: {err}");
         }
         assert!(err.contains("PAYMENT_DATABASE_URL points at localhost"), "{err}");

@@ -21,7 +21,9 @@ pub mod schema;
 pub mod settlement;
 pub mod startup;
 pub mod store;
+pub mod sweeper;
 pub mod telemetry;
+pub mod upstream;
 pub mod webhooks;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.

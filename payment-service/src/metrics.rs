@@ -12,6 +12,7 @@ pub struct Metrics {
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     assigned_partitions: IntGauge,
+    sale_checks: IntCounterVec,
 }
 
 impl Metrics {
@@ -44,7 +45,26 @@ impl Metrics {
             "Partitions the event consumer holds in its group now (0 while it joins or rebalances)",
         )?;
         registry.register(Box::new(assigned_partitions.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, assigned_partitions })
+        let sale_checks = IntCounterVec::new(
+            Opts::new("payment_sale_checks_total", "The sweeper's answers about paid orders, by verdict"),
+            &["verdict"],
+        )?;
+        registry.register(Box::new(sale_checks.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            grpc_requests,
+            grpc_duration,
+            assigned_partitions,
+            sale_checks,
+        })
+    }
+
+    /// One paid order looked at by the sweeper: `sold`, `held`, `refunded_released`,
+    /// `refunded_other_sale`, `refunded_no_reservation` or `unknown`.
+    pub fn observe_sale_check(&self, verdict: &'static str) {
+        self.sale_checks.with_label_values(&[verdict]).inc();
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a

@@ -8,6 +8,11 @@ pub mod shop {
             tonic::include_proto!("shop.payment.v1");
         }
     }
+    pub mod product {
+        pub mod v1 {
+            tonic::include_proto!("shop.product.v1");
+        }
+    }
     pub mod common {
         pub mod v1 {
             tonic::include_proto!("shop.common.v1");

@@ -36,6 +36,9 @@ diesel::table! {
         /// A success the gateway reported after the payment was booked declined (refunded
         /// unless it became the order's sale).
         late_success -> Bool,
+        /// Since when this paid order's sale is unconfirmed: the sweeper asks product about it
+        /// once its grace has passed since then (NULL: sold, refunded, or never paid).
+        sale_check_at -> Nullable<Datetime>,
         /// Generated: the order id while the payment is not declined and not a late success
         /// (unique: an order has one live charge, whoever pays).
         live_order_id -> Nullable<Varchar>,

@@ -53,6 +53,8 @@ pub async fn apply_charge(
                 tracing::warn!(payment_id, "a charge booked declined succeeded at the gateway after all");
             }
             if settled || revived {
+                // Its sale is unconfirmed from now on, until the sweeper hears of it.
+                payments::check_sale_at(conn, payment_id, Some(now)).await?;
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
                 if revived {

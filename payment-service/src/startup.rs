@@ -13,6 +13,8 @@ use crate::{
     payments::Payments,
     readiness::Readiness,
     reconciler,
+    sweeper::Sweeper,
+    upstream::product::Reservations,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
@@ -46,7 +48,8 @@ pub struct Application {
     migrated: watch::Receiver<bool>,
     metrics: Metrics,
     grpc_service: PaymentGrpc,
-    /// The outbox relay, the product-events consumer and the reconciler, and how to stop them.
+    /// The outbox relay, the product-events consumer, the reconciler and the sweeper, and how to
+    /// stop them.
     background: Vec<JoinHandle<()>>,
     stop_background: watch::Sender<bool>,
     settings: Settings,
@@ -239,8 +242,8 @@ async fn listen_once_migrated(socket: TcpSocket, mut migrated: watch::Receiver<b
 const GRPC_BACKLOG: u32 = 1024;
 
 /// Runs `task` once the migrations are applied (its tables exist).
-/// The outbox relay, the product-events consumer and the reconciler, each started once the
-/// migrations are applied, and the sender that stops them.
+/// The outbox relay, the product-events consumer, the reconciler and the sweeper, each started
+/// once the migrations are applied, and the sender that stops them.
 fn start_background(
     settings: &Settings,
     kafka: &Kafka,
@@ -270,10 +273,17 @@ fn start_background(
         settings.gateway.max_pending_age,
         stop.clone(),
     );
+    let sweeper = Sweeper {
+        db: payments.db().clone(),
+        product: Reservations::connect_lazy(&settings.sweep.product_grpc_url, settings.gateway.timeout)?,
+        grace: settings.sweep.grace,
+        metrics: metrics.clone(),
+    };
     let tasks = vec![
         after_migrations(migrated.clone(), relay.run(stop.clone())),
-        after_migrations(migrated.clone(), product_events.run(stop)),
+        after_migrations(migrated.clone(), product_events.run(stop.clone())),
         after_migrations(migrated.clone(), reconciler),
+        after_migrations(migrated.clone(), sweeper.run(settings.sweep.interval, stop)),
     ];
     Ok((tasks, stop_background))
 }

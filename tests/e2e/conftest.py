@@ -99,6 +99,10 @@ class Running:
                 "PAYMENT_RECONCILE_INTERVAL_MS": "200",
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
                 "PAYMENT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
+                # The sweeper asks product about a paid order 3 s after its charge, every second.
+                "PAYMENT_PRODUCT_GRPC_URL": f"http://127.0.0.1:{PORTS['product-service'][1]}",
+                "PAYMENT_SWEEP_INTERVAL_MS": "1000",
+                "PAYMENT_SWEEP_GRACE_SECS": "3",
             },
             "cart-service": {
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",

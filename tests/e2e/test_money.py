@@ -3,6 +3,7 @@ sold and paid, or not sold and not charged (or refunded), whatever the caches fo
 late the gateway answers. Reservations expire after 5 s on this platform (conftest.py)."""
 import hashlib
 import os
+import re
 import subprocess
 import uuid
 
@@ -126,6 +127,40 @@ def test_a_retry_of_a_checkout_answered_pending_learns_it_was_paid_and_sold(plat
     again = expect(checkout(platform, shopper, key, token="tok_pending"), 201, "a later retry")
     assert again.body == paid.body
     assert payments_of(running, [shopper.user_id]) == 1, "charged once"
+
+
+def test_a_paid_order_whose_release_payment_never_read_is_refunded_by_the_sweeper(platform, running):
+    # Issue 36, item 4: payment refunded an unsold checkout's charge only on product's
+    # ReservationReleased; a consumer past the topic's retention would never read it, and the
+    # money stayed. Here payment is down while the reservation expires, and the release is
+    # marked read before it starts again (as if the topic had dropped it): only the sweeper,
+    # asking product where the paid order's reservation stands, can find the charge unsold.
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=2)
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug), 200, "add")
+    pending = expect(checkout(platform, shopper, token="tok_pending"), 202, "checkout while the gateway decides")
+    reservation, payment_id = pending.body["checkout_id"], pending.body["payment_id"]
+    running.kill("payment-service")
+    wait_until("the reservation expired (5 s TTL)", lambda: product_sql(
+        running, f"SELECT state FROM reservations WHERE id = '{reservation}'") == "expired", timeout=20)
+    released = product_sql(running, "SELECT event_id FROM outbox WHERE event_type LIKE '%ReservationReleased' "
+                                    f"AND aggregate_id = '{reservation}'")
+    assert released, "product announced the release"
+    payment_sql(running, f"INSERT INTO processed_events (event_id, topic) VALUES ('{released}', 'lost')")
+    running.start("payment-service")
+    running.wait_ready(platform.payment)
+
+    def refunded():
+        return payment_sql(running, f"SELECT status FROM payments WHERE id = '{payment_id}'") == "refunded"
+
+    # The sandbox settles tok_pending 10 s after the charge; the sweeper asks 3 s after that.
+    wait_until("the sweeper refunded the unsold order's charge", refunded, timeout=60, interval=0.5)
+    assert payment_sql(running, f"SELECT count(*) FROM refunds WHERE payment_id = '{payment_id}'") == "1"
+    assert payment_sql(running, f"SELECT reason FROM released_orders WHERE order_id = '{reservation}'") == "swept"
+    metrics = call("GET", f"{platform.payment}/metrics").body
+    swept = re.search(r'^payment_sale_checks_total\{verdict="released"\} (\d+)$', metrics, re.M)
+    assert swept and int(swept.group(1)) >= 1, metrics[-2000:]
 
 
 def test_a_checkout_declined_late_gives_its_stock_back_at_once_not_at_expiry(platform, running):

@@ -201,6 +201,40 @@ pub async fn claim_due(
     Ok(due)
 }
 
+/// Paid orders whose sale has gone unconfirmed since `due_before` or longer, for the sweeper,
+/// leased to this replica by moving their mark to `leased_to` (SKIP LOCKED: replicas never take
+/// the same one).
+pub async fn claim_sale_checks(
+    conn: &mut Conn,
+    due_before: NaiveDateTime,
+    leased_to: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, PaymentError> {
+    let due: Vec<PaymentRow> = payments::table
+        .filter(payments::sale_check_at.le(due_before))
+        .order(payments::sale_check_at)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .await?;
+    let ids: Vec<&str> = due.iter().map(|p| p.id.as_str()).collect();
+    if !ids.is_empty() {
+        diesel::update(payments::table.filter(payments::id.eq_any(&ids)))
+            .set(payments::sale_check_at.eq(leased_to))
+            .execute(conn)
+            .await?;
+    }
+    Ok(due)
+}
+
+/// Since when the payment's sale counts as unconfirmed; `None`: it is settled (sold or refunded).
+pub async fn check_sale_at(conn: &mut Conn, id: &str, at: Option<NaiveDateTime>) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id)).set(payments::sale_check_at.eq(at)).execute(conn).await?;
+    Ok(())
+}
+
 /// Moves `amount` of the payment into refunds in flight (the caller locked it and checked).
 pub async fn add_refunded(conn: &mut Conn, id: &str, amount: i64, now: NaiveDateTime) -> Result<(), PaymentError> {
     diesel::update(payments::table.find(id))

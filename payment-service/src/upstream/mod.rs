@@ -1,0 +1,2 @@
+//! The services payment calls (gRPC clients): product-service, for the sweeper.
+pub mod product;
