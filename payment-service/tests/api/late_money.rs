@@ -15,6 +15,16 @@ async fn pay(app: &TestApp, shopper: &Shopper, order: &str, amount: i64, token: 
     charge(app, shopper, charge_request(order, order, amount, token)).await.unwrap()
 }
 
+/// Stripe's `payment_intent.succeeded` for the mock's first intent, naming `payment_id` in its
+/// metadata, for `amount` euro cents.
+fn intent_succeeded(event_id: &str, payment_id: &str, amount: i64) -> serde_json::Value {
+    json!({
+        "id": event_id, "type": "payment_intent.succeeded",
+        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
+                              "amount": amount, "currency": "eur", "metadata": { "payment_id": payment_id } } },
+    })
+}
+
 async fn succeeded_refunds_of(app: &TestApp, payment_id: &str) -> i64 {
     let sql = format!(
         "SELECT CAST(count(*) AS SIGNED) AS n FROM refunds WHERE payment_id = '{payment_id}' AND status = 'succeeded'"
@@ -36,12 +46,7 @@ async fn a_late_success_of_a_declined_charge_is_booked_and_refunded() {
     // The checkout, told "declined", gave its stock back.
     publish_release(&app, &released_envelope(&order, "released"), &order).await;
 
-    let late = json!({
-        "id": format!("evt_late_{order}"), "type": "payment_intent.succeeded",
-        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
-                              "amount": 1000, "currency": "eur",
-                              "metadata": { "payment_id": declined.payment_id } } },
-    });
+    let late = intent_succeeded(&format!("evt_late_{order}"), &declined.payment_id, 1000);
     assert_eq!(webhook(&app, late).await["duplicate"], false);
     let refunded = wait_for(&app, &shopper, &declined.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
     assert_eq!(
@@ -69,12 +74,7 @@ async fn a_late_success_for_an_order_another_charge_pays_for_is_refunded_at_once
     let paid = paid.payment.unwrap();
     assert_eq!((status(&declined), status(&paid)), (PaymentStatus::Failed, PaymentStatus::Succeeded));
 
-    let late = json!({
-        "id": format!("evt_late_{order}"), "type": "payment_intent.succeeded",
-        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
-                              "amount": 1000, "currency": "eur",
-                              "metadata": { "payment_id": declined.payment_id } } },
-    });
+    let late = intent_succeeded(&format!("evt_late_{order}"), &declined.payment_id, 1000);
     assert_eq!(webhook(&app, late).await["duplicate"], false);
     let refunded = wait_for(&app, &shopper, &declined.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
     assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
@@ -112,12 +112,7 @@ async fn a_late_success_for_another_amount_leaves_a_declined_charge_declined() {
     let shopper = app.shopper();
     let order = uuid::Uuid::now_v7().to_string();
     let declined = pay(&app, &shopper, &order, 1000, "tok_chargeDeclined").await;
-    let other = json!({
-        "id": format!("evt_other_{order}"), "type": "payment_intent.succeeded",
-        "data": { "object": { "id": "pi_mock_1", "object": "payment_intent", "status": "succeeded",
-                              "amount": 5, "currency": "eur",
-                              "metadata": { "payment_id": declined.payment_id } } },
-    });
+    let other = intent_succeeded(&format!("evt_other_{order}"), &declined.payment_id, 5);
     webhook(&app, other).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(status(&get(&app, &shopper, &declined.payment_id).await), PaymentStatus::Failed);
