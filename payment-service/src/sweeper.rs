@@ -122,8 +122,7 @@ impl Sweeper {
     pub async fn sweep_once(&self) -> Result<usize, PaymentError> {
         let grace = ChronoDuration::from_std(self.grace).unwrap_or(ChronoDuration::minutes(30));
         let now = Utc::now().naive_utc();
-        let mut conn = self.db.conn().await?;
-        let due = store::transaction::<_, PaymentError, _>(&mut conn, |conn| {
+        let due = store::transaction::<_, PaymentError, _>(&mut *self.db.conn().await?, |conn| {
             async move { payments::claim_sale_checks(conn, now - grace, now - grace + LEASE, BATCH).await }
                 .scope_boxed()
         })
@@ -131,12 +130,13 @@ impl Sweeper {
         for payment in &due {
             // Refunded meanwhile (by the event's compensation, or the shopper): nothing to ask.
             if !payment.status.holds_money() {
-                payments::check_sale_at(&mut conn, &payment.id, None).await?;
+                payments::check_sale_at(&mut *self.db.conn().await?, &payment.id, None).await?;
                 self.metrics.observe_sale_check("settled");
                 continue;
             }
+            // No database connection is held while product is asked (up to its timeout).
             let verdict = verdict(payment, self.product.standing(&payment.order_id).await);
-            self.settle(&mut conn, payment, verdict, grace).await?;
+            self.settle(&mut *self.db.conn().await?, payment, verdict, grace).await?;
             self.metrics.observe_sale_check(verdict.label());
         }
         Ok(due.len())
