@@ -11,6 +11,9 @@ use tokio::sync::{watch, Mutex};
 /// balancer, a benchmark) then costs the database and the broker one check a second.
 const REPORT_TTL: Duration = Duration::from_secs(1);
 
+/// A check that answers at once from what the process holds.
+pub type LocalCheck = Arc<dyn Fn() -> anyhow::Result<()> + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Readiness {
     pool: DbPool,
@@ -18,6 +21,8 @@ pub struct Readiness {
     /// True once the migrations are applied.
     migrated: watch::Receiver<bool>,
     timeout: Duration,
+    /// Checks of this replica's own state, free to run (no I/O): its certificate's validity.
+    local: Vec<(&'static str, LocalCheck)>,
     /// The last report and when it was made. The async lock also makes concurrent probes
     /// share one check instead of each starting its own.
     last: Arc<Mutex<Option<(Instant, Report)>>>,
@@ -40,7 +45,13 @@ pub struct Check {
 
 impl Readiness {
     pub fn new(pool: DbPool, kafka: Kafka, migrated: watch::Receiver<bool>, timeout: Duration) -> Self {
-        Self { pool, kafka, migrated, timeout, last: Arc::new(Mutex::new(None)) }
+        Self { pool, kafka, migrated, timeout, local: Vec::new(), last: Arc::new(Mutex::new(None)) }
+    }
+
+    /// Adds a check of the replica's own state to every report, under `name`.
+    pub fn with_local_check(mut self, name: &'static str, check: LocalCheck) -> Self {
+        self.local.push((name, check));
+        self
     }
 
     /// The current report, at most `REPORT_TTL` old.
@@ -66,7 +77,8 @@ impl Readiness {
             crate::db::ping(&self.pool).await
         };
         let (database, kafka) = tokio::join!(self.bounded(database), self.bounded(self.kafka.ping()));
-        let checks = vec![Check::from_result("database", database), Check::from_result("kafka", kafka)];
+        let mut checks = vec![Check::from_result("database", database), Check::from_result("kafka", kafka)];
+        checks.extend(self.local.iter().map(|(name, check)| Check::from_result(name, check())));
         Report { ready: checks.iter().all(|c| c.ok), checks }
     }
 

@@ -10,6 +10,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
     net::IpAddr,
+    path::PathBuf,
     str::FromStr,
     time::Duration,
 };
@@ -57,9 +58,14 @@ pub struct RedisSettings {
 /// Where the services cart calls are, and how long a call may take.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
-    /// Comma-separated `http://host:port` list; each host is resolved to every replica.
+    /// Comma-separated `https://host:port` list; each host is resolved to every replica.
+    /// `https://` is mutual TLS with cart's identity (`tls_dir`); `http://`, plain text, is
+    /// for a local run against plain-text servers only (production refuses it).
     pub product_grpc_url: String,
     pub payment_grpc_url: String,
+    /// cart's workload identity, presented on every call: a folder with `tls.crt`, `tls.key`
+    /// and `ca.crt` (a cert-manager Secret mounted as files).
+    pub tls_dir: PathBuf,
     pub timeout: Duration,
     /// How often the replicas behind each target are looked up again (a new one gets calls
     /// within this), besides whenever a call finds one gone.
@@ -138,16 +144,17 @@ impl Settings {
             upstream: UpstreamSettings {
                 product_grpc_url: env.parse_with(
                     "PRODUCT_GRPC_URL",
-                    "http://127.0.0.1:50052".to_owned(),
-                    "a comma-separated list of http://host:port",
+                    "https://127.0.0.1:50052".to_owned(),
+                    "a comma-separated list of https://host:port",
                     |url: &String| Target::parse_list(url).is_ok(),
                 ),
                 payment_grpc_url: env.parse_with(
                     "PAYMENT_GRPC_URL",
-                    "http://127.0.0.1:50054".to_owned(),
-                    "a comma-separated list of http://host:port",
+                    "https://127.0.0.1:50054".to_owned(),
+                    "a comma-separated list of https://host:port",
                     |url: &String| Target::parse_list(url).is_ok(),
                 ),
+                tls_dir: env.parse("TLS_DIR", PathBuf::from("/etc/shop/tls"), "a folder path"),
                 timeout: millis(env.parse("UPSTREAM_TIMEOUT_MS", 3000, "milliseconds")),
                 resolve_interval: millis(env.parse_with(
                     "UPSTREAM_RESOLVE_INTERVAL_MS",
@@ -245,6 +252,17 @@ impl Settings {
             env.errors.push(format!(
                 "{ENV_PREFIX}REDIS_URL must be set in production (the local default, with no password, is refused)"
             ));
+        }
+        for (key, list) in [
+            ("PRODUCT_GRPC_URL", &settings.upstream.product_grpc_url),
+            ("PAYMENT_GRPC_URL", &settings.upstream.payment_grpc_url),
+        ] {
+            let plain = Target::parse_list(list).is_ok_and(|targets| targets.iter().any(|t| !t.tls));
+            if environment == Environment::Production && plain {
+                env.errors.push(format!(
+                    "{ENV_PREFIX}{key} must list only https:// in production (internal calls are mutual TLS)"
+                ));
+            }
         }
         if environment == Environment::Production {
             env.refuse_loopback(&[
@@ -412,7 +430,7 @@ mod tests {
     fn defaults_work_for_a_local_run() {
         let s = Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap();
         assert_eq!(s.http_port, 8083);
-        assert_eq!(s.upstream.product_grpc_url, "http://127.0.0.1:50052");
+        assert_eq!(s.upstream.product_grpc_url, "https://127.0.0.1:50052");
         assert_eq!(s.kafka.brokers, "127.0.0.1:9092");
         assert_eq!(s.environment, Environment::Local);
     }
@@ -462,11 +480,17 @@ mod tests {
             ("CART_ENV", "production"),
             ("CART_REDIS_URL", "redis://:s3cret@redis:6379"),
             ("CART_KAFKA_BROKERS", "kafka:9092"),
-            ("CART_PRODUCT_GRPC_URL", "http://product-service:50052"),
-            ("CART_PAYMENT_GRPC_URL", "http://payment-service:50054"),
+            ("CART_PRODUCT_GRPC_URL", "https://product-service:50052"),
+            ("CART_PAYMENT_GRPC_URL", "https://payment-service:50054"),
             ("CART_AUTH_URL", "http://auth-service:8081"),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
+        let plain = Settings::from_vars(vars(&[
+            ("CART_ENV", "production"),
+            ("CART_PAYMENT_GRPC_URL", "https://payment-a:50054,http://payment-b:50054"),
+        ]))
+        .unwrap_err();
+        assert!(plain.to_string().contains("CART_PAYMENT_GRPC_URL must list only https://"), "{plain}");
     }
 
     #[test]

@@ -19,6 +19,13 @@ fi
 SHOP_AUTH_JWT_SIGNING_KEYS=$(cat "$AUTH_KEY_FILE")
 export SHOP_AUTH_JWT_SIGNING_KEYS
 
+# The platform CA and each service's workload certificate for the mutual TLS of internal gRPC,
+# made by infra/local/pki.sh and kept while valid; docker-compose.yml mounts each service's
+# folder read-only at /etc/shop/tls (the images run as user 10001, who must read the key).
+SHOP_PKI_DIR=${SHOP_PKI_DIR:-$COMPOSE_DIR/../../.local/compose/pki}
+bash "$COMPOSE_DIR/../local/pki.sh" "$SHOP_PKI_DIR" >/dev/null
+export SHOP_PKI_DIR
+
 # The entry proxy's configuration, which docker-compose.yml mounts: infra/local/proxy.sh's
 # routing (the one `make run` uses), each service's containers found through Docker's DNS, up to
 # 10 a service. Written whenever this file is sourced, so it always follows proxy.sh.

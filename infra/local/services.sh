@@ -21,6 +21,7 @@ PROFILE=${PROFILE:-debug}
 LOG_DIR=$STATE_DIR/logs
 PID_DIR=$STATE_DIR/run
 PROXY_DIR=$STATE_DIR/proxy
+PKI_DIR=$STATE_DIR/pki
 READY_SECONDS=${READY_SECONDS:-120}
 # SHOP_PORT_OFFSET moves every port (a second platform beside `make run`: the e2e suite's).
 OFFSET=${SHOP_PORT_OFFSET:-0}
@@ -83,7 +84,7 @@ record_counts() {
 # that accept, so the list does not change with the counts.
 grpc_slots() {
   local grpc=$1 i list=""
-  for i in $(seq 1 "$MAX_REPLICAS"); do list="$list,http://127.0.0.1:$(port_of "$grpc" "$i")"; done
+  for i in $(seq 1 "$MAX_REPLICAS"); do list="$list,https://127.0.0.1:$(port_of "$grpc" "$i")"; done
   echo "${list#,}"
 }
 
@@ -104,6 +105,9 @@ replica_env() {
     echo "$id_var=${!id_var:-$service-local}$([ "$i" -eq 1 ] || echo "-$i")"
     echo "$session_var=${!session_var:-30000}"
   fi
+  # Internal gRPC is mutual TLS: each service's workload certificate from the local CA
+  # (pki.sh). auth serves no internal gRPC caller yet and reads no TLS setting.
+  [ "$service" = auth-service ] || echo "${prefix}_TLS_DIR=$PKI_DIR/$service"
   case $service in
     # Logins arrive through the proxy, which reaches auth from 127.0.0.2 (proxy.sh): the
     # throttle keys on the client address it forwards, and on no header from anyone else.
@@ -114,7 +118,7 @@ replica_env() {
       # The sweeper's few questions go to product's first replica; one it cannot reach is
       # asked again on its next round.
       [ "$service" = product-service ] ||
-        echo "PAYMENT_PRODUCT_GRPC_URL=http://127.0.0.1:$(port_of "$(ports_of product-service | cut -d' ' -f2)" 1)"
+        echo "PAYMENT_PRODUCT_GRPC_URL=https://127.0.0.1:$(port_of "$(ports_of product-service | cut -d' ' -f2)" 1)"
       ;;
     cart-service)
       echo "CART_AUTH_URL=http://$AUTH_INTERNAL"
@@ -188,6 +192,8 @@ start_proxy() {
 start() {
   mkdir -p "$LOG_DIR" "$PID_DIR"
   record_counts
+  # The workload certificates (kept while valid; a state folder of its own gets its own CA).
+  bash "$REPO_ROOT/infra/local/pki.sh" "$PKI_DIR" >/dev/null
   # The proxy first on a new start: product and payment fetch auth's keys through it, and cart
   # calls auth by it. On a running platform its new configuration waits until the replicas it
   # adds are ready: HAProxy takes a new server as up before its first check, and a replica that

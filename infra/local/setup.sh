@@ -5,3 +5,4 @@ here=$(dirname "$0")
 bash "$here/install.sh"
 bash "$here/start.sh"
 bash "$here/provision.sh"
+bash "$here/pki.sh"

@@ -20,7 +20,10 @@ pub struct Endpoints {
     pub product: String,
     pub cart: String,
     pub payment: String,
+    /// payment's gRPC port, called with cart's workload certificate (`tls_dir`) as cart calls
+    /// it: payment serves Charge to cart-service only.
     pub payment_grpc: String,
+    pub tls_dir: PathBuf,
     /// auth-service's binary, for its `create-admin` command.
     pub auth_bin: PathBuf,
     /// Where services.sh keeps `<service>.pid`.
@@ -41,7 +44,8 @@ impl Endpoints {
             product: env("LOADGEN_PRODUCT_URL", "http://127.0.0.1:8082"),
             cart: env("LOADGEN_CART_URL", "http://127.0.0.1:8083"),
             payment: env("LOADGEN_PAYMENT_URL", "http://127.0.0.1:8084"),
-            payment_grpc: env("LOADGEN_PAYMENT_GRPC", "http://127.0.0.1:50054"),
+            payment_grpc: env("LOADGEN_PAYMENT_GRPC", "https://127.0.0.1:50054"),
+            tls_dir: PathBuf::from(env("LOADGEN_TLS_DIR", "../.local/pki/cart-service")),
             auth_bin: PathBuf::from(env("LOADGEN_AUTH_BIN", &format!("{target}/release/auth-service"))),
             pid_dir: PathBuf::from(env("LOADGEN_PID_DIR", "../.local/run")),
             resend_cut_writes: env("LOADGEN_RESEND_CUT_WRITES", "0") == "1",

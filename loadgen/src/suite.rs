@@ -77,10 +77,25 @@ fn machine() -> Machine {
 pub async fn connect(client: reqwest::Client, at: &Endpoints, shoppers: usize) -> Result<Arc<Shared>> {
     let fixtures = Fixtures::create(&client, at, PRODUCTS, shoppers).await?;
     let channel = tonic::transport::Endpoint::from_shared(at.payment_grpc.clone())?
+        .tls_config(cart_identity(&at.tls_dir)?)?
         .connect()
         .await
         .with_context(|| format!("payment gRPC at {}", at.payment_grpc))?;
     Ok(Arc::new(Shared { client, at: at.clone(), fixtures, payments: PaymentServiceClient::new(channel) }))
+}
+
+/// cart's workload certificate from the platform CA (infra/local/pki.sh), and payment's name to
+/// check on its certificate.
+fn cart_identity(dir: &std::path::Path) -> Result<tonic::transport::ClientTlsConfig> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).with_context(|| format!("reading {} (make setup makes it)", path.display()))
+    };
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read("ca.crt")?))
+        .identity(Identity::from_pem(read("tls.crt")?, read("tls.key")?))
+        .domain_name("payment-service"))
 }
 
 pub async fn ready(client: &reqwest::Client, at: &Endpoints) -> Result<()> {

@@ -9,6 +9,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
     net::IpAddr,
+    path::PathBuf,
     str::FromStr,
     time::Duration,
 };
@@ -34,6 +35,7 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub gateway: GatewaySettings,
     pub sweep: SweepSettings,
+    pub tls: TlsSettings,
     pub auth: AuthSettings,
     /// An `EnvFilter` directive such as `info` or `payment_service=debug,info`.
     pub log_filter: String,
@@ -110,12 +112,26 @@ pub struct GatewaySettings {
 /// a paid order may go without its sale before product is asked where it stands.
 #[derive(Debug, Clone)]
 pub struct SweepSettings {
-    /// product-service's gRPC endpoint (`GetReservation`).
+    /// product-service's gRPC endpoint (`GetReservation`): `https://` is mutual TLS with this
+    /// service's identity (`tls`); `http://`, plain text, is for a local run only.
     pub product_grpc_url: String,
     pub interval: Duration,
     /// Longer than a checkout takes to commit after its charge (the reservation's TTL and the
     /// PaymentSucceeded consumer's lag), so that a sale on its way is not taken for a lost one.
     pub grace: Duration,
+}
+
+/// This service's workload identity for mutual TLS: served on the gRPC port, presented to
+/// product.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// A folder with `tls.crt`, `tls.key` and `ca.crt`: a cert-manager Secret mounted as files.
+    pub dir: PathBuf,
+    /// How often the files are looked at for a rotation.
+    pub reload_interval: Duration,
+    /// `/readyz` fails once the certificate expires within this: a replica whose renewal did not
+    /// arrive leaves the rotation, with the reason, before its handshakes fail.
+    pub expiry_margin: Duration,
 }
 
 /// How callers' tokens are verified: auth-service's public keys and the claims it issues.
@@ -244,7 +260,7 @@ impl Settings {
             sweep: SweepSettings {
                 product_grpc_url: env.parse_with(
                     "PRODUCT_GRPC_URL",
-                    "http://127.0.0.1:50052".to_owned(),
+                    "https://127.0.0.1:50052".to_owned(),
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),
@@ -277,6 +293,20 @@ impl Settings {
                 issuer: env.parse("JWT_ISSUER", "shop-auth".to_owned(), "a string"),
                 audience: env.parse("JWT_AUDIENCE", "shop".to_owned(), "a string"),
             },
+            tls: TlsSettings {
+                dir: env.parse("TLS_DIR", PathBuf::from("/etc/shop/tls"), "a folder path"),
+                reload_interval: millis(
+                    env.parse_with("TLS_RELOAD_INTERVAL_MS", 10_000, "100 to 3600000", |m| {
+                        (100..=3_600_000).contains(m)
+                    }),
+                ),
+                expiry_margin: Duration::from_secs(env.parse_with(
+                    "TLS_EXPIRY_MARGIN_SECS",
+                    600,
+                    "0 to 2592000 seconds",
+                    |s| (0..=2_592_000).contains(s),
+                )),
+            },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()
             }),
@@ -301,6 +331,11 @@ impl Settings {
             if settings.gateway.webhook_secret.is_none() {
                 env.errors.push(format!("{ENV_PREFIX}STRIPE_WEBHOOK_SECRET must be set in production"));
             }
+        }
+        if environment == Environment::Production && !settings.sweep.product_grpc_url.starts_with("https://") {
+            env.errors.push(format!(
+                "{ENV_PREFIX}PRODUCT_GRPC_URL must be https:// in production (internal calls are mutual TLS)"
+            ));
         }
         if environment == Environment::Production && settings.grpc_reflection {
             env.errors
@@ -532,13 +567,19 @@ mod tests {
             ("PAYMENT_KAFKA_BROKERS", "kafka:9092"),
             ("PAYMENT_AUTH_JWKS_URL", "http://auth-service:8081/.well-known/jwks.json"),
             ("PAYMENT_AUTH_INTROSPECTION_URL", "http://auth-service:8081/v1/auth/introspect"),
-            ("PAYMENT_PRODUCT_GRPC_URL", "http://product-service:50052"),
+            ("PAYMENT_PRODUCT_GRPC_URL", "https://product-service:50052"),
             ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
             ("PAYMENT_GATEWAY", "stripe"),
             ("PAYMENT_STRIPE_SECRET_KEY", "sk_live_abcdef"),
             ("PAYMENT_STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
+        let plain = Settings::from_vars(vars(&[
+            ("PAYMENT_ENV", "production"),
+            ("PAYMENT_PRODUCT_GRPC_URL", "http://product-service:50052"),
+        ]))
+        .unwrap_err();
+        assert!(plain.to_string().contains("PAYMENT_PRODUCT_GRPC_URL must be https://"), "{plain}");
     }
 
     #[test]

@@ -10,6 +10,12 @@ pub enum PaymentError {
     Unauthenticated,
     #[error("a user can only see their own payments")]
     PermissionDenied,
+    /// A gRPC call without a client certificate: internal calls are mutual TLS.
+    #[error("internal calls need the calling service's client certificate from the platform CA (mutual TLS)")]
+    NoWorkloadIdentity,
+    /// A platform workload calling a method that is not its to call.
+    #[error("{caller} may not call {method}")]
+    WorkloadNotAllowed { caller: String, method: &'static str },
     #[error("no such payment: {0}")]
     PaymentNotFound(String),
     #[error("this idempotency key was used for a different request")]
@@ -43,6 +49,8 @@ impl PaymentError {
             Self::InvalidInput { .. } => "invalid_request",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
+            Self::NoWorkloadIdentity => "unauthenticated",
+            Self::WorkloadNotAllowed { .. } => "permission_denied",
             Self::PaymentNotFound(_) => "payment_not_found",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::RequestInProgress => "request_in_progress",
@@ -60,9 +68,15 @@ impl PaymentError {
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
             Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            // A platform service calling what it must not: a misconfiguration, or a stolen
+            // certificate at work.
+            Self::WorkloadNotAllowed { caller, method } => {
+                tracing::warn!(caller, method, "a workload was refused a gRPC method")
+            }
             Self::InvalidInput { .. }
             | Self::Unauthenticated
             | Self::PermissionDenied
+            | Self::NoWorkloadIdentity
             | Self::PaymentNotFound(_)
             | Self::IdempotencyKeyReused
             | Self::RequestInProgress

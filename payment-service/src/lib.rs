@@ -23,6 +23,7 @@ pub mod startup;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 pub mod webhooks;
 

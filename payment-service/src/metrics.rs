@@ -13,6 +13,7 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     assigned_partitions: IntGauge,
     sale_checks: IntCounterVec,
+    tls_expiry: IntGauge,
 }
 
 impl Metrics {
@@ -50,6 +51,11 @@ impl Metrics {
             &["verdict"],
         )?;
         registry.register(Box::new(sale_checks.clone()))?;
+        let tls_expiry = IntGauge::new(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the workload certificate this service serves and presents expires (Unix time)",
+        )?;
+        registry.register(Box::new(tls_expiry.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -58,6 +64,7 @@ impl Metrics {
             grpc_duration,
             assigned_partitions,
             sale_checks,
+            tls_expiry,
         })
     }
 
@@ -65,6 +72,12 @@ impl Metrics {
     /// `refunded_other_sale`, `refunded_no_reservation` or `unknown`.
     pub fn observe_sale_check(&self, verdict: &'static str) {
         self.sale_checks.with_label_values(&[verdict]).inc();
+    }
+
+    /// The workload certificate loaded last expires at `at` (alert well before it).
+    pub fn tls_certificate_expires_at(&self, at: std::time::SystemTime) {
+        let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.tls_expiry.set(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a

@@ -14,6 +14,7 @@ use crate::{
     readiness::Readiness,
     reconciler,
     sweeper::Sweeper,
+    tls::ServerTls,
     upstream::product::Reservations,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
@@ -48,6 +49,8 @@ pub struct Application {
     migrated: watch::Receiver<bool>,
     metrics: Metrics,
     grpc_service: PaymentGrpc,
+    /// The gRPC port's mutual TLS, reloaded by a background task when its files change.
+    tls: Arc<ServerTls>,
     /// The outbox relay, the product-events consumer, the reconciler and the sweeper, and how to
     /// stop them.
     background: Vec<JoinHandle<()>>,
@@ -58,6 +61,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("registering metrics")?;
+        let tls =
+            ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
         let kafka = Kafka::new(&settings.kafka)?;
 
@@ -73,11 +78,17 @@ impl Application {
             Arc::clone(&outbox_ready),
             settings.gateway.timeout,
         )?;
-        let (background, stop_background) =
+        let (mut background, stop_background) =
             start_background(&settings, &kafka, &pool, &payments, outbox_ready, &metrics, &migrated)?;
+        background
+            .push(tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop_background.subscribe())));
         let grpc_service = PaymentGrpc::new(payments.clone(), token_verifier(&settings)?);
         let readiness =
-            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
+            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout))
+                .with_local_check("tls", {
+                    let (tls, margin) = (Arc::clone(&tls), settings.tls.expiry_margin);
+                    Arc::new(move || tls.check_validity(margin))
+                });
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
@@ -96,6 +107,7 @@ impl Application {
             migrated: migrated.clone(),
             metrics,
             grpc_service,
+            tls,
             background,
             stop_background,
             settings,
@@ -115,8 +127,8 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (socket, migrated, metrics, service, reflection) =
-            (self.grpc_socket, self.migrated, self.metrics, self.grpc_service, self.settings.grpc_reflection);
+        let (socket, migrated, tls, metrics, service, reflection) =
+            (self.grpc_socket, self.migrated, self.tls, self.metrics, self.grpc_service, self.settings.grpc_reflection);
         let mut grpc = tokio::spawn(async move {
             let mut stopped = Box::pin(async {
                 let _ = grpc_stopped.await;
@@ -125,7 +137,7 @@ impl Application {
                 listener = listen_once_migrated(socket, migrated) => listener?,
                 () = &mut stopped => return Ok(()),
             };
-            grpc::serve(listener, metrics, service, reflection, stopped).await
+            grpc::serve(listener, tls, metrics, service, reflection, stopped).await
         });
 
         tokio::select! {
@@ -275,7 +287,11 @@ fn start_background(
     );
     let sweeper = Sweeper {
         db: payments.db().clone(),
-        product: Reservations::connect_lazy(&settings.sweep.product_grpc_url, settings.gateway.timeout)?,
+        product: Reservations::connect_lazy(
+            &settings.sweep.product_grpc_url,
+            settings.gateway.timeout,
+            &settings.tls.dir,
+        )?,
         grace: settings.sweep.grace,
         metrics: metrics.clone(),
     };

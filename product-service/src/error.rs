@@ -20,6 +20,12 @@ pub enum ProductError {
     Unauthenticated,
     #[error("this needs the admin role")]
     Forbidden,
+    /// A gRPC call without a client certificate: internal calls are mutual TLS.
+    #[error("internal calls need the calling service's client certificate from the platform CA (mutual TLS)")]
+    NoWorkloadIdentity,
+    /// A platform workload calling a method that is not its to call.
+    #[error("{caller} may not call {method}")]
+    WorkloadNotAllowed { caller: String, method: &'static str },
     #[error("send the version you last read, as `If-Match: \"<version>\"` or `version` in the body")]
     PreconditionRequired,
     #[error("the product changed since you read it: it is at version {current}")]
@@ -50,6 +56,8 @@ impl ProductError {
             Self::PaymentMismatch { .. } => "payment_mismatch",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
+            Self::NoWorkloadIdentity => "unauthenticated",
+            Self::WorkloadNotAllowed { .. } => "forbidden",
             Self::PreconditionRequired => "precondition_required",
             Self::VersionMismatch { .. } => "version_mismatch",
             Self::SkuTaken(_) => "sku_taken",
@@ -64,6 +72,11 @@ impl ProductError {
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
             Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            // A platform service calling what it must not: a misconfiguration, or a stolen
+            // certificate at work.
+            Self::WorkloadNotAllowed { caller, method } => {
+                tracing::warn!(caller, method, "a workload was refused a gRPC method")
+            }
             Self::InvalidInput { .. }
             | Self::ProductNotFound(_)
             | Self::OutOfStock(_)
@@ -72,6 +85,7 @@ impl ProductError {
             | Self::PaymentMismatch { .. }
             | Self::Unauthenticated
             | Self::Forbidden
+            | Self::NoWorkloadIdentity
             | Self::PreconditionRequired
             | Self::VersionMismatch { .. }
             | Self::SkuTaken(_)

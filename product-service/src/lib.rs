@@ -21,6 +21,7 @@ pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.
 pub const SERVICE_NAME: &str = "product-service";

@@ -1,5 +1,5 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -11,6 +11,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
+    tls_expiry: IntGauge,
 }
 
 impl Metrics {
@@ -38,7 +39,18 @@ impl Metrics {
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(grpc_requests.clone()))?;
         registry.register(Box::new(grpc_duration.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration })
+        let tls_expiry = IntGauge::new(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the workload certificate this service serves and presents expires (Unix time)",
+        )?;
+        registry.register(Box::new(tls_expiry.clone()))?;
+        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, tls_expiry })
+    }
+
+    /// The workload certificate loaded last expires at `at` (alert well before it).
+    pub fn tls_certificate_expires_at(&self, at: std::time::SystemTime) {
+        let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.tls_expiry.set(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a

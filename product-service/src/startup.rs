@@ -14,6 +14,7 @@ use crate::{
     metrics::Metrics,
     readiness::Readiness,
     reservations::{self, Reservations},
+    tls::ServerTls,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
@@ -46,7 +47,9 @@ pub struct Application {
     migrated: watch::Receiver<bool>,
     metrics: Metrics,
     grpc_service: ProductGrpc,
-    /// The outbox relay and the reservation expiry, and how to stop them.
+    /// The gRPC port's mutual TLS, reloaded by a background task when its files change.
+    tls: Arc<ServerTls>,
+    /// The outbox relay, the reservation expiry and the TLS reload, and how to stop them.
     background: Vec<JoinHandle<()>>,
     stop_background: watch::Sender<bool>,
     settings: Settings,
@@ -55,6 +58,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("registering metrics")?;
+        let tls =
+            ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
         let kafka = Kafka::new(&settings.kafka)?;
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
@@ -71,13 +76,19 @@ impl Application {
             settings.kafka.events_topic.clone(),
             committed.clone(),
         );
-        let (background, stop_background) =
+        let (mut background, stop_background) =
             start_background(&settings, &kafka, &pool, &reservations, &outbox_ready, &migrated);
+        background
+            .push(tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop_background.subscribe())));
         let admin = Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed);
         let catalogue = Catalogue::new(db);
         let grpc_service = ProductGrpc::new(catalogue.clone(), reservations);
         let readiness =
-            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
+            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout))
+                .with_local_check("tls", {
+                    let (tls, margin) = (Arc::clone(&tls), settings.tls.expiry_margin);
+                    Arc::new(move || tls.check_validity(margin))
+                });
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
@@ -98,6 +109,7 @@ impl Application {
             migrated: migrated.clone(),
             metrics,
             grpc_service,
+            tls,
             background,
             stop_background,
             settings,
@@ -117,8 +129,8 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (socket, migrated, metrics, service, reflection) =
-            (self.grpc_socket, self.migrated, self.metrics, self.grpc_service, self.settings.grpc_reflection);
+        let (socket, migrated, tls, metrics, service, reflection) =
+            (self.grpc_socket, self.migrated, self.tls, self.metrics, self.grpc_service, self.settings.grpc_reflection);
         let mut grpc = tokio::spawn(async move {
             let mut stopped = Box::pin(async {
                 let _ = grpc_stopped.await;
@@ -127,7 +139,7 @@ impl Application {
                 listener = listen_once_migrated(socket, migrated) => listener?,
                 () = &mut stopped => return Ok(()),
             };
-            grpc::serve(listener, metrics, service, reflection, stopped).await
+            grpc::serve(listener, tls, metrics, service, reflection, stopped).await
         });
 
         tokio::select! {

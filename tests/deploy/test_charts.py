@@ -122,7 +122,11 @@ def test_probes_and_ports_match_what_the_service_serves(service):
     assert ports["http"] == default_port(service, "HTTP_PORT") == int(config[f"{prefix}HTTP_PORT"])
     if default_port(service, "GRPC_PORT"):
         assert ports["grpc"] == default_port(service, "GRPC_PORT") == int(config[f"{prefix}GRPC_PORT"])
-        assert c["startupProbe"]["grpc"]["port"] == ports["grpc"]
+        if reads_tls_identity(service):
+            # The gRPC port is mutual TLS only: the kubelet's gRPC probe, plain text, would never pass.
+            assert "grpc" not in c["startupProbe"] and c["startupProbe"]["httpGet"]["path"] == "/healthz"
+        else:
+            assert c["startupProbe"]["grpc"]["port"] == ports["grpc"]
     else:
         assert "grpc" not in ports
         assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
@@ -270,7 +274,60 @@ def test_cart_calls_product_and_payment_through_their_headless_services(values):
     for service, key in [("product-service", "CART_PRODUCT_GRPC_URL"), ("payment-service", "CART_PAYMENT_GRPC_URL")]:
         headless = next(s for s in render(service)["Service"] if s["spec"].get("clusterIP") == "None")
         port = headless["spec"]["ports"][0]["port"]
-        assert config[key] == f"http://{headless['metadata']['name']}:{port}", config[key]
+        assert config[key] == f"https://{headless['metadata']['name']}:{port}", config[key]
+
+
+# Internal gRPC is mutual TLS: product and payment serve it, cart and payment (its sweeper calls
+# product) present their workload certificate. auth is not part of it yet.
+MUTUAL_TLS = ["product-service", "cart-service", "payment-service"]
+TLS_DIR = "/etc/shop/tls"
+
+
+def reads_tls_identity(service: str) -> bool:
+    return f"{PREFIX[service]}TLS_DIR" in settings_read(service)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("values", ["defaults", "production"])
+def test_the_workload_tls_secret_is_mounted_whole_where_the_service_reads_it(service, values):
+    assert reads_tls_identity(service) == (service in MUTUAL_TLS)
+    base = production(service) if values == "production" else {}
+    manifests = render(service, base or None)
+    pod = the(manifests, "Deployment")["spec"]["template"]["spec"]
+    c = container(manifests)
+    config = the(manifests, "ConfigMap")["data"]
+    mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"].rstrip("/") == TLS_DIR]
+    if service not in MUTUAL_TLS:
+        assert mounts == [] and not [v for v in pod.get("volumes", []) if "secret" in v]
+        assert not [k for k in config if "TLS" in k], "auth stops on a variable it does not read"
+        return
+    assert len(mounts) == 1, c.get("volumeMounts")
+    mount = mounts[0]
+    # A subPath mount is a copy taken at start: a renewed certificate would never reach the service.
+    assert "subPath" not in mount and "subPathExpr" not in mount
+    assert mount["readOnly"] is True
+    fullname = the(manifests, "Deployment")["metadata"]["name"]
+
+    def secret(pod: dict) -> dict:
+        return next(v for v in pod["volumes"] if v["name"] == mount["name"])["secret"]
+
+    assert secret(pod)["secretName"] == f"{fullname}-tls"
+    # Files are root's, group fsGroup: readable by the non-root user through that group, by no one else.
+    mode = secret(pod)["defaultMode"]
+    assert mode & 0o040 and not mode & 0o222 and not mode & 0o007, oct(mode)
+    assert pod["securityContext"]["fsGroup"] == c["securityContext"]["runAsGroup"]
+    assert config[f"{PREFIX[service]}TLS_DIR"] == TLS_DIR
+
+    overridden = render(service, {**base, "tls": {"secretName": "shop-workload-tls"}})
+    assert secret(the(overridden, "Deployment")["spec"]["template"]["spec"])["secretName"] == "shop-workload-tls"
+
+    # Every gRPC address the service calls is https:// (production refuses http://).
+    urls = {k for k in settings_read(service) if k.endswith("_GRPC_URL")}
+    assert bool(urls) == (service != "product-service")
+    for key in urls:
+        targets = config[key].split(",")
+        assert all(t.strip().startswith("https://") for t in targets), (key, config[key])
+
 
 def scratch_programs(service: str) -> set[str]:
     """What a container of the service's image can run: its final stage is FROM scratch with

@@ -21,7 +21,8 @@ def test_docker_compose_config_accepts_the_file():
     compose = shutil.which("docker-compose")
     assert compose, "docker-compose is missing: make setup installs it"
     # compose.sh exports auth's generated key; without it the file refuses to start auth.
-    env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused", "SHOP_PROXY_CONFIG": "/dev/null"}
+    env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused", "SHOP_PROXY_CONFIG": "/dev/null",
+           "SHOP_PKI_DIR": "/nonexistent/pki"}
     for args in ([], ["--profile", "observability"]):
         result = subprocess.run([compose, "-f", str(COMPOSE), *args, "config", "-q"], capture_output=True, text=True,
                                 env=env)
@@ -92,7 +93,7 @@ def test_compose_signs_tokens_with_a_key_generated_for_this_checkout(tmp_path):
     assert auth_env["AUTH_JWT_SIGNING_KEYS"].startswith("${SHOP_AUTH_JWT_SIGNING_KEYS:?"), auth_env
     key_file = tmp_path / "keys"
     read = ["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"; printf %s "$SHOP_AUTH_JWT_SIGNING_KEYS"']
-    env = {**os.environ, "SHOP_AUTH_KEY_FILE": str(key_file)}
+    env = {**os.environ, "SHOP_AUTH_KEY_FILE": str(key_file), "SHOP_PKI_DIR": str(tmp_path / "pki")}
     first = subprocess.run(read, env=env, capture_output=True, text=True, check=True).stdout
     kid, seed = first.split(":")
     assert re.fullmatch(r"[A-Za-z0-9._-]+", kid), kid
@@ -107,7 +108,8 @@ def compose_proxy_config(tmp_path) -> str:
     """The entry proxy's configuration as compose.sh writes it for `make up`."""
     path = tmp_path / "haproxy.cfg"
     subprocess.run(["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"'], check=True, capture_output=True,
-                   env={**os.environ, "SHOP_PROXY_CONFIG": str(path), "SHOP_AUTH_KEY_FILE": str(tmp_path / "keys")})
+                   env={**os.environ, "SHOP_PROXY_CONFIG": str(path), "SHOP_AUTH_KEY_FILE": str(tmp_path / "keys"),
+                        "SHOP_PKI_DIR": str(tmp_path / "pki")})
     return path.read_text()
 
 
@@ -150,3 +152,28 @@ def test_auth_trusts_the_client_address_from_the_entry_proxy_only():
     assert services["auth-service"]["environment"]["AUTH_TRUSTED_PROXIES"] == proxy_ip
     subnet = yaml.safe_load(COMPOSE.read_text())["networks"]["default"]["ipam"]["config"][0]["subnet"]
     assert proxy_ip.split("}")[0] == subnet.split("}")[0], "the proxy's address is in the project's subnet"
+
+
+def test_internal_grpc_is_mutual_tls_with_each_services_certificate_from_compose_pki(tmp_path):
+    """product, cart and payment read their workload certificate from /etc/shop/tls, mounted
+    read-only from the folder of the CA compose.sh makes; cart and payment dial gRPC over https."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for service in ["product-service", "cart-service", "payment-service"]:
+        mounts = services[service].get("volumes", [])
+        wanted = f"${{SHOP_PKI_DIR:?source infra/compose/compose.sh, which makes it}}/{service}:/etc/shop/tls:ro"
+        assert wanted in mounts, (service, mounts)
+        for key, value in services[service]["environment"].items():
+            if key.endswith("_GRPC_URL"):
+                assert value.startswith("https://"), (service, key, value)
+    assert not services["auth-service"].get("volumes"), "auth reads no TLS setting yet"
+    pki = tmp_path / "pki"
+    subprocess.run(["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"'], check=True, capture_output=True,
+                   env={**os.environ, "SHOP_PROXY_CONFIG": str(tmp_path / "haproxy.cfg"),
+                        "SHOP_AUTH_KEY_FILE": str(tmp_path / "keys"), "SHOP_PKI_DIR": str(pki)})
+    for service in ["product-service", "cart-service", "payment-service"]:
+        for name in ["tls.crt", "tls.key", "ca.crt"]:
+            # The containers run as user 10001 and read the key from a read-only mount.
+            assert (pki / service / name).stat().st_mode & 0o004, f"{service}/{name} is not readable"
+        san = subprocess.run(["openssl", "x509", "-in", str(pki / service / "tls.crt"), "-noout", "-ext",
+                              "subjectAltName"], check=True, capture_output=True, text=True).stdout
+        assert f"DNS:{service}" in san, san

@@ -76,6 +76,11 @@ class Running:
         create_topics(list(topics(rename=rename)))
         wiring = topic_settings(rename)
         self.processes: dict[str, subprocess.Popen] = {}
+        # The platform's own CA and one workload certificate per service (infra/local/pki.sh):
+        # internal gRPC is mutual TLS here as in `make run`.
+        self.pki = tmp / "pki"
+        subprocess.run(["bash", str(ROOT / "infra" / "local" / "pki.sh"), str(self.pki)], check=True,
+                       capture_output=True)
         self.binaries = BINARIES
         auth_http = PORTS["auth-service"][0]
         self.env = {
@@ -90,6 +95,7 @@ class Running:
                 "PRODUCT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
                 "PRODUCT_RESERVATION_TTL_SECS": "5",
                 "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS": "500",
+                "PRODUCT_TLS_DIR": str(self.pki / "product-service"),
             },
             "payment-service": {
                 "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
@@ -100,14 +106,16 @@ class Running:
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
                 "PAYMENT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
                 # The sweeper asks product about a paid order 3 s after its charge, every second.
-                "PAYMENT_PRODUCT_GRPC_URL": f"http://127.0.0.1:{PORTS['product-service'][1]}",
+                "PAYMENT_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
+                "PAYMENT_TLS_DIR": str(self.pki / "payment-service"),
                 "PAYMENT_SWEEP_INTERVAL_MS": "1000",
                 "PAYMENT_SWEEP_GRACE_SECS": "3",
             },
             "cart-service": {
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",
-                "CART_PRODUCT_GRPC_URL": f"http://127.0.0.1:{PORTS['product-service'][1]}",
-                "CART_PAYMENT_GRPC_URL": f"http://127.0.0.1:{PORTS['payment-service'][1]}",
+                "CART_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
+                "CART_PAYMENT_GRPC_URL": f"https://127.0.0.1:{PORTS['payment-service'][1]}",
+                "CART_TLS_DIR": str(self.pki / "cart-service"),
                 "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
                 "CART_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 "CART_UPSTREAM_TIMEOUT_MS": "2000",

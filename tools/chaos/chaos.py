@@ -128,7 +128,9 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
         # Where loadgen finds the services (moved by SHOP_PORT_OFFSET; --replicated sends the
         # REST calls to the proxy instead) and their pid files.
         **{f"LOADGEN_{s.prefix}_URL": f"http://127.0.0.1:{s.http}" for s in WIRING.values()},
-        "LOADGEN_PAYMENT_GRPC": f"http://127.0.0.1:{WIRING['payment-service'].grpc}",
+        "LOADGEN_PAYMENT_GRPC": f"https://127.0.0.1:{WIRING['payment-service'].grpc}",
+        # payment serves Charge to cart's certificate only: the platform's own (services.sh).
+        "LOADGEN_TLS_DIR": str(STATE / "pki" / "cart-service"),
         "LOADGEN_PID_DIR": str(STATE / "run"),
         "PAYMENT_GATEWAY": "stripe", "PAYMENT_STRIPE_API_BASE": stripe.url, "PAYMENT_STRIPE_SECRET_KEY": "sk_test_chaos",
         # Shorter than the slow gateway's delay below, so that fault really times charges out.

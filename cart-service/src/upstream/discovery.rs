@@ -1,7 +1,7 @@
 //! Which replicas of a service cart may call. HTTP/2 keeps one connection per channel, so a
 //! channel to one address (a Kubernetes ClusterIP Service) sends every call to the replica it
 //! happened to connect to, and a replica added later gets nothing until cart reconnects.
-//! Instead the target is a comma-separated list of `http://host:port`; every `interval` each
+//! Instead the target is a comma-separated list of `https://host:port`; every `interval` each
 //! host is resolved (a headless Service's DNS name returns every ready pod, compose's DNS every
 //! scaled container, a local list names each replica's port) and each address is probed with
 //! a TCP connect. The balanced channel (power of two choices per call) gets the addresses that
@@ -35,16 +35,18 @@ const REFRESH_WAIT: Duration = Duration::from_secs(1);
 /// failing upstream must not turn every failed call into a round of DNS queries and probes.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
-/// One `http://host:port` of the target's list.
+/// One `https://host:port` (or, in a local run, `http://host:port`) of the target's list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     host: String,
     port: u16,
+    /// `https://`: mutual TLS with cart's workload certificate. `http://`: plain text, which a
+    /// production configuration refuses.
+    pub tls: bool,
 }
 
 impl Target {
-    /// The list as configured: each entry `http://host:port`. Plain HTTP/2 only: this build
-    /// of cart has no TLS, and an `https://` entry would send the shopper's token in clear.
+    /// The list as configured: each entry `https://host:port` or `http://host:port`.
     pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
         let targets =
             list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Self::parse).collect::<Result<Vec<_>, _>>()?;
@@ -56,24 +58,34 @@ impl Target {
 
     fn parse(url: &str) -> Result<Self, String> {
         let uri: tonic::codegen::http::Uri = url.parse().map_err(|_| format!("{url} is not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("{url} is not an http:// URL"));
-        }
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(format!("{url} is not an https:// or http:// URL")),
+        };
         if uri.path() != "/" && !uri.path().is_empty() {
-            return Err(format!("{url} has a path; only http://host:port is used"));
+            return Err(format!("{url} has a path; only https://host:port is used"));
         }
         let host = uri.host().ok_or_else(|| format!("{url} names no host"))?;
         let port = uri.port_u16().ok_or_else(|| format!("{url} names no port"))?;
-        Ok(Self { host: host.trim_matches(['[', ']']).to_owned(), port })
+        Ok(Self { host: host.trim_matches(['[', ']']).to_owned(), port, tls })
     }
 
-    /// `http://host:port` as configured: what calls to any of its addresses name as their
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `scheme://host:port` as configured: what calls to any of its addresses name as their
     /// `:authority`, so a replica sees the service's name, not its own address.
     pub fn origin(&self) -> String {
         if self.host.contains(':') {
-            format!("http://[{}]:{}", self.host, self.port)
+            format!("{}://[{}]:{}", self.scheme(), self.host, self.port)
         } else {
-            format!("http://{}:{}", self.host, self.port)
+            format!("{}://{}:{}", self.scheme(), self.host, self.port)
         }
     }
 }
@@ -230,15 +242,15 @@ mod tests {
 
     #[test]
     fn a_list_of_urls_is_parsed_and_bad_entries_are_named() {
-        let targets = Target::parse_list("http://product-service-grpc:50052, http://[::1]:7").unwrap();
-        assert_eq!(targets[0], Target { host: "product-service-grpc".into(), port: 50052 });
-        assert_eq!(targets[0].origin(), "http://product-service-grpc:50052");
+        let targets = Target::parse_list("https://product-service-grpc:50052, http://[::1]:7").unwrap();
+        assert_eq!(targets[0], Target { host: "product-service-grpc".into(), port: 50052, tls: true });
+        assert_eq!(targets[0].origin(), "https://product-service-grpc:50052");
+        assert!(!targets[1].tls);
         assert_eq!(targets[1].host, "::1");
         assert_eq!(targets[1].origin(), "http://[::1]:7");
         for (bad, says) in [
             ("", "no address"),
-            ("ftp://a:1", "not an http"),
-            ("https://a:1", "not an http"),
+            ("ftp://a:1", "not an https:// or http://"),
             ("http://a", "no port"),
             ("http://a:1/v1", "has a path"),
             ("x y", "not a URL"),

@@ -24,6 +24,10 @@ use tonic::{
 mod discovery;
 pub mod reason;
 pub mod refusals;
+mod tls;
+
+use anyhow::Context;
+use tls::client_tls;
 
 /// Changes of the replica set queued for a balancer, which takes them only while calls are made:
 /// room for a whole headless Service's worth of replicas coming and going while cart is idle.
@@ -167,10 +171,19 @@ fn balanced(
     metrics: &Metrics,
 ) -> anyhow::Result<(Channel, Discovery)> {
     let targets = Target::parse_list(list).map_err(|e| anyhow::anyhow!("the gRPC target of {service}: {e}"))?;
+    // Read once, at start: the identity files must be there when an https:// target is named.
+    let tls = match targets.iter().any(|t| t.tls) {
+        true => Some(client_tls(&settings.tls_dir, service).context("loading cart's TLS identity")?),
+        false => None,
+    };
     let (channel, changes) = Channel::balance_channel(BALANCER_QUEUE);
     let timeout = settings.timeout;
     let endpoint = move |target: &Target, address: SocketAddr| {
-        let endpoint = Endpoint::from_shared(format!("http://{address}")).ok()?;
+        let endpoint = Endpoint::from_shared(format!("{}://{address}", target.scheme())).ok()?;
+        let endpoint = match (&tls, target.tls) {
+            (Some(tls), true) => endpoint.tls_config(tls.clone()).ok()?,
+            _ => endpoint,
+        };
         // Calls name the target they were configured with (`:authority`), not the replica's
         // address.
         let endpoint = match target.origin().parse() {
@@ -226,6 +239,18 @@ mod tests {
         // Same trace, a new span id (this service's span), sampled.
         assert!(traceparent.starts_with("00-4bf92f3577b34ca9a2f1c6a3f8d2e0b1-"), "{traceparent}");
         assert!(!traceparent.contains("00f067aa0ba902b7"), "{traceparent}");
+    }
+
+    #[tokio::test]
+    async fn an_https_target_needs_carts_identity_and_a_plain_one_does_not() {
+        let metrics = Metrics::new().unwrap();
+        let mut settings = crate::configuration::Settings::from_vars(Vec::new()).unwrap().upstream;
+        settings.tls_dir = "/nonexistent/tls".into();
+        let error = Upstream::new(&settings, &metrics).err().expect("no identity to present");
+        assert!(format!("{error:#}").contains("/nonexistent/tls/ca.crt"), "{error:#}");
+        settings.product_grpc_url = "http://127.0.0.1:50052".to_owned();
+        settings.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
+        assert!(Upstream::new(&settings, &metrics).is_ok(), "plain text reads no files");
     }
 
     #[test]

@@ -69,6 +69,10 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TELEMETRY);
     let mut settings = Settings::from_vars(Vec::new()).expect("defaults are valid");
     settings.http_port = 0;
+    // Plain text to where product and payment would be: these tests never reach them (the
+    // e2e suite runs cart's mutual TLS against the real services).
+    settings.upstream.product_grpc_url = "http://127.0.0.1:50052".to_owned();
+    settings.upstream.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
     settings.redis.url = SecretString::from(redis_url());
     settings.kafka.brokers = kafka_brokers();
     // This test's own topics and consumer group, and a quick first join.

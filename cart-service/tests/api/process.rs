@@ -26,12 +26,23 @@ fn a_malformed_variable_stops_start_up_with_one_line_naming_it_and_exit_code_1()
     assert!(stderr.contains("CART_HTTP_PORT"), "{stderr}");
 }
 
+#[test]
+fn a_missing_tls_identity_stops_start_up_naming_the_folder() {
+    let output = command().env("CART_TLS_DIR", "/nonexistent/tls").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("/nonexistent/tls/ca.crt"), "{stderr}");
+}
+
 #[tokio::test]
 async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
     let mut child = command()
         .env("CART_HTTP_PORT", "0")
         .env("CART_REDIS_URL", redis_url())
         .env("CART_KAFKA_BROKERS", kafka_brokers())
+        // Plain text to product and payment (never called here): no identity files needed.
+        .env("CART_PRODUCT_GRPC_URL", "http://127.0.0.1:50052")
+        .env("CART_PAYMENT_GRPC_URL", "http://127.0.0.1:50054")
         // Its own consumer group and topics: never a member of a running cart's group.
         .env("CART_KAFKA_GROUP_ID", format!("test-{}", uuid::Uuid::now_v7().simple()))
         .env("CART_KAFKA_PRODUCT_EVENTS_TOPIC", format!("test.{}.product", uuid::Uuid::now_v7().simple()))

@@ -25,6 +25,8 @@ fn code_and_reason(error: &PaymentError) -> (Code, ErrorReason) {
         PaymentError::WebhookRefused(_) => (Code::InvalidArgument, ErrorReason::InvalidWebhook),
         PaymentError::Unauthenticated => (Code::Unauthenticated, ErrorReason::Unauthenticated),
         PaymentError::PermissionDenied => (Code::PermissionDenied, ErrorReason::PermissionDenied),
+        PaymentError::NoWorkloadIdentity => (Code::Unauthenticated, ErrorReason::Unauthenticated),
+        PaymentError::WorkloadNotAllowed { .. } => (Code::PermissionDenied, ErrorReason::PermissionDenied),
         PaymentError::PaymentNotFound(_) => (Code::NotFound, ErrorReason::PaymentNotFound),
         PaymentError::IdempotencyKeyReused => (Code::FailedPrecondition, ErrorReason::IdempotencyKeyReused),
         PaymentError::OrderAlreadyCharged => (Code::FailedPrecondition, ErrorReason::OrderAlreadyCharged),
@@ -46,6 +48,8 @@ fn metadata(error: &PaymentError) -> HashMap<String, String> {
         | PaymentError::WebhookRefused(_)
         | PaymentError::Unauthenticated
         | PaymentError::PermissionDenied
+        | PaymentError::NoWorkloadIdentity
+        | PaymentError::WorkloadNotAllowed { .. }
         | PaymentError::PaymentNotFound(_)
         | PaymentError::IdempotencyKeyReused
         | PaymentError::OrderAlreadyCharged
@@ -71,6 +75,8 @@ mod tests {
             PaymentError::invalid("amount", "must be positive"),
             PaymentError::Unauthenticated,
             PaymentError::PermissionDenied,
+            PaymentError::NoWorkloadIdentity,
+            PaymentError::WorkloadNotAllowed { caller: "auth-service".into(), method: "Refund" },
             PaymentError::PaymentNotFound("p".into()),
             PaymentError::IdempotencyKeyReused,
             PaymentError::RequestInProgress,

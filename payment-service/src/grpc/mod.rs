@@ -1,7 +1,10 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod callers;
 mod error;
 mod observe;
+
+use callers::Workload;
 
 use crate::{
     auth::TokenVerifier,
@@ -18,11 +21,12 @@ use crate::{
     },
     settlement::{self, money, Line},
     store::payments::PaymentRow,
+    tls::{self, ServerTls},
 };
 use anyhow::Context;
 use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
-use tonic::transport::{server::TcpIncoming, Server};
+use tonic::transport::Server;
 
 /// Charges, refunds and their look-ups, on behalf of the user whose token the caller forwards.
 pub struct PaymentGrpc {
@@ -58,6 +62,7 @@ type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 #[tonic::async_trait]
 impl PaymentService for PaymentGrpc {
     async fn charge(&self, request: tonic::Request<pb::ChargeRequest>) -> Reply<pb::ChargeResponse> {
+        callers::require(&request, "Charge", &[Workload::Cart])?;
         let user_id = self.caller(&request).await?;
         let request = request.into_inner();
         let amount = request.amount.ok_or_else(|| PaymentError::invalid("amount", "is required"))?;
@@ -87,6 +92,7 @@ impl PaymentService for PaymentGrpc {
     }
 
     async fn refund(&self, request: tonic::Request<pb::RefundRequest>) -> Reply<pb::RefundResponse> {
+        callers::require(&request, "Refund", &[Workload::Cart])?;
         let user_id = self.caller(&request).await?;
         let request = request.into_inner();
         let amount = request.amount.ok_or_else(|| PaymentError::invalid("amount", "is required"))?;
@@ -111,12 +117,14 @@ impl PaymentService for PaymentGrpc {
     }
 
     async fn get_payment(&self, request: tonic::Request<pb::GetPaymentRequest>) -> Reply<pb::GetPaymentResponse> {
+        callers::require(&request, "GetPayment", &[Workload::Cart])?;
         let user_id = self.caller(&request).await?;
         let payment = self.payments.get(&user_id, &request.into_inner().payment_id).await?;
         Ok(tonic::Response::new(pb::GetPaymentResponse { payment: Some(to_proto(payment)) }))
     }
 
     async fn list_payments(&self, request: tonic::Request<pb::ListPaymentsRequest>) -> Reply<pb::ListPaymentsResponse> {
+        callers::require(&request, "ListPayments", &[Workload::Cart])?;
         let user_id = self.caller(&request).await?;
         let request = request.into_inner();
         if !request.user_id.is_empty() && request.user_id != user_id {
@@ -173,10 +181,12 @@ fn to_proto(payment: PaymentRow) -> pb::Payment {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight calls finish. `reflection`: serve gRPC
+/// Serves mutual TLS (`tls`) on `listener` until `shutdown` resolves, then lets in-flight calls
+/// finish. `reflection`: serve gRPC
 /// server reflection (development only: `Settings::grpc_reflection`).
 pub async fn serve(
     listener: TcpListener,
+    tls: Arc<ServerTls>,
     metrics: Metrics,
     service: PaymentGrpc,
     reflection: bool,
@@ -212,9 +222,7 @@ pub async fn serve(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(PaymentServiceServer::new(service))
-        // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
-        // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(tls::incoming(listener, tls), shutdown)
         .await
         .context("the gRPC server failed")
 }

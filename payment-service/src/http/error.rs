@@ -8,8 +8,8 @@ impl ResponseError for PaymentError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::InvalidInput { .. } | Self::WebhookRefused(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::Unauthenticated | Self::NoWorkloadIdentity => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied | Self::WorkloadNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::PaymentNotFound(_) => StatusCode::NOT_FOUND,
             Self::IdempotencyKeyReused
             | Self::OrderAlreadyCharged

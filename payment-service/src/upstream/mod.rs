@@ -1,2 +1,3 @@
 //! The services payment calls (gRPC clients): product-service, for the sweeper.
 pub mod product;
+mod tls;

@@ -1,11 +1,15 @@
 //! product-service as payment's sweeper reads it: where an order's reservation stands
 //! (`GetReservation`; the order id is the reservation id).
+use super::tls::client_tls;
 use crate::proto::shop::product::v1::{
     product_service_client::ProductServiceClient, GetReservationRequest, Reservation, ReservationState,
 };
 use anyhow::Context;
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 use tonic::transport::{Channel, Endpoint};
+
+/// product's workload name: the SAN its certificate must carry.
+const PRODUCT: &str = "product-service";
 
 /// Where a reservation stands, as far as payment needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +30,16 @@ pub enum Standing {
 pub struct Reservations(ProductServiceClient<Channel>);
 
 impl Reservations {
-    /// A client that connects on its first call (product may start after payment).
-    pub fn connect_lazy(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_owned()).with_context(|| format!("product's gRPC URL {url}"))?;
+    /// A client that connects on its first call (product may start after payment); over mutual
+    /// TLS with the identity in `tls_dir` when `url` is `https://`.
+    pub fn connect_lazy(url: &str, timeout: Duration, tls_dir: &Path) -> anyhow::Result<Self> {
+        let mut endpoint =
+            Endpoint::from_shared(url.to_owned()).with_context(|| format!("product's gRPC URL {url}"))?;
+        if url.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(client_tls(tls_dir, PRODUCT)?)
+                .context("the TLS settings for product's gRPC endpoint")?;
+        }
         Ok(Self(ProductServiceClient::new(endpoint.timeout(timeout).connect_timeout(timeout).connect_lazy())))
     }
 

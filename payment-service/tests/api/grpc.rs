@@ -57,7 +57,7 @@ async fn reflection_lists_the_api_in_both_protocol_versions() {
 #[tokio::test]
 async fn calls_are_counted_by_method_and_status_code() {
     let app = spawn_app().await;
-    let mut client = PaymentServiceClient::connect(app.grpc_endpoint()).await.unwrap();
+    let mut client = PaymentServiceClient::new(app.grpc_channel().await);
     let status = client.get_payment(GetPaymentRequest { payment_id: "x".into() }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
 

@@ -1,4 +1,7 @@
-use crate::tokens::{JwksServer, TestKey};
+use crate::{
+    pki::{Caller, PKI},
+    tokens::{JwksServer, TestKey},
+};
 use diesel::{
     sql_types::{BigInt, Text},
     QueryableByName,
@@ -100,12 +103,13 @@ impl TestApp {
             .collect()
     }
 
-    pub fn grpc_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+    /// A channel to the gRPC port as cart-service, payment's one caller.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        self.grpc_channel_as(Caller::Workload("cart-service")).await
     }
 
-    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(self.grpc_endpoint()).unwrap().connect().await.unwrap()
+    pub async fn grpc_channel_as(&self, caller: Caller) -> tonic::transport::Channel {
+        crate::pki::channel_as(self.grpc_port, caller).await.unwrap()
     }
 
     /// Polls `/readyz` until it answers 200 (migrations run in the background at start-up).
@@ -155,6 +159,7 @@ pub async fn start_app_with(customise: impl FnOnce(&mut Settings)) -> (TestApp, 
     let jwks = JwksServer::start(&[&auth_key]);
     settings.auth.jwks_url = jwks.url.clone();
     settings.auth.introspection_url = jwks.introspection_url.clone();
+    settings.tls.dir = PKI.dir("payment-service");
     customise(&mut settings);
     let events_topic = settings.kafka.events_topic.clone();
     let product_events_topic = settings.kafka.product_events_topic.clone();

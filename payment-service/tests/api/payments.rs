@@ -124,14 +124,12 @@ async fn twenty_concurrent_charges_with_one_key_reach_the_gateway_once() {
     let shopper = app.shopper();
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let (endpoint, token) = (app.grpc_endpoint(), shopper.token.clone());
+        // A connection each, as twenty replicas of cart would have.
+        let (port, token) = (app.grpc_port, shopper.token.clone());
         calls.spawn(async move {
+            let channel = crate::pki::channel_as(port, crate::pki::Caller::Workload("cart-service")).await.unwrap();
             let mut client =
-                payment_service::proto::shop::payment::v1::payment_service_client::PaymentServiceClient::connect(
-                    endpoint,
-                )
-                .await
-                .unwrap();
+                payment_service::proto::shop::payment::v1::payment_service_client::PaymentServiceClient::new(channel);
             client
                 .charge(authed(charge_request("same-key", 5000, "tok_visa"), &token))
                 .await

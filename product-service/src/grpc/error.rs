@@ -33,6 +33,8 @@ fn code_and_reason(error: &ProductError) -> (Code, ErrorReason) {
         ProductError::SkuTaken(_) => (Code::AlreadyExists, ErrorReason::SkuTaken),
         ProductError::Unauthenticated => (Code::Unauthenticated, ErrorReason::Unauthenticated),
         ProductError::Forbidden => (Code::PermissionDenied, ErrorReason::Forbidden),
+        ProductError::NoWorkloadIdentity => (Code::Unauthenticated, ErrorReason::Unauthenticated),
+        ProductError::WorkloadNotAllowed { .. } => (Code::PermissionDenied, ErrorReason::Forbidden),
         ProductError::Unavailable(_) => (Code::Unavailable, ErrorReason::Unavailable),
         ProductError::Unexpected(_) => (Code::Internal, ErrorReason::Internal),
     }
@@ -53,6 +55,8 @@ fn metadata(error: &ProductError) -> HashMap<String, String> {
         | ProductError::SkuTaken(_)
         | ProductError::Unauthenticated
         | ProductError::Forbidden
+        | ProductError::NoWorkloadIdentity
+        | ProductError::WorkloadNotAllowed { .. }
         | ProductError::Unavailable(_)
         | ProductError::Unexpected(_) => HashMap::new(),
     }
@@ -78,6 +82,8 @@ mod tests {
             ProductError::PaymentMismatch { paid: "1 EUR".into(), total: "2 EUR".into() },
             ProductError::Unauthenticated,
             ProductError::Forbidden,
+            ProductError::NoWorkloadIdentity,
+            ProductError::WorkloadNotAllowed { caller: "auth-service".into(), method: "ReserveStock" },
             ProductError::PreconditionRequired,
             ProductError::VersionMismatch { current: 3 },
             ProductError::SkuTaken("S".into()),

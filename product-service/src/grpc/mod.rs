@@ -1,7 +1,10 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod callers;
 mod error;
 mod observe;
+
+use callers::Workload;
 
 use crate::{
     catalogue::Catalogue,
@@ -20,11 +23,12 @@ use crate::{
     },
     reservations::{self, Reservation, Reservations},
     store::products::ProductRow,
+    tls::{self, ServerTls},
 };
 use anyhow::Context;
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
-use tonic::transport::{server::TcpIncoming, Server};
+use tonic::transport::Server;
 use uuid::Uuid;
 
 /// Catalogue reads and stock reservations for other services.
@@ -44,6 +48,7 @@ type Reply<T> = Result<tonic::Response<T>, tonic::Status>;
 #[tonic::async_trait]
 impl ProductService for ProductGrpc {
     async fn get_product(&self, request: tonic::Request<pb::GetProductRequest>) -> Reply<pb::GetProductResponse> {
+        callers::require(&request, "GetProduct", &[Workload::Cart])?;
         let product = self.catalogue.get(parse_id(&request.into_inner().product_id)?).await?;
         Ok(tonic::Response::new(pb::GetProductResponse { product: Some(to_proto(product)) }))
     }
@@ -52,6 +57,7 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::BatchGetProductsRequest>,
     ) -> Reply<pb::BatchGetProductsResponse> {
+        callers::require(&request, "BatchGetProducts", &[Workload::Cart])?;
         let requested = request.into_inner().product_ids;
         if requested.is_empty() || requested.len() > MAX_BATCH {
             return Err(ProductError::invalid("product_ids", format!("must have 1 to {MAX_BATCH} ids")).into());
@@ -66,6 +72,7 @@ impl ProductService for ProductGrpc {
     }
 
     async fn reserve_stock(&self, request: tonic::Request<pb::ReserveStockRequest>) -> Reply<pb::ReserveStockResponse> {
+        callers::require(&request, "ReserveStock", &[Workload::Cart])?;
         let request = request.into_inner();
         let lines: Vec<_> = request.lines.into_iter().map(|l| (l.product_id, l.quantity)).collect();
         let id = ReservationId::parse(&request.reservation_id)?;
@@ -78,6 +85,7 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::CommitReservationRequest>,
     ) -> Reply<pb::CommitReservationResponse> {
+        callers::require(&request, "CommitReservation", &[Workload::Cart])?;
         let request = request.into_inner();
         let id = ReservationId::parse(&request.reservation_id)?;
         let paid = request.paid.ok_or_else(|| ProductError::invalid("paid", "is required: what the payment took"))?;
@@ -89,6 +97,7 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::ReleaseReservationRequest>,
     ) -> Reply<pb::ReleaseReservationResponse> {
+        callers::require(&request, "ReleaseReservation", &[Workload::Cart])?;
         let id = ReservationId::parse(&request.into_inner().reservation_id)?;
         let reservation = self.reservations.release(&id).await?;
         Ok(tonic::Response::new(pb::ReleaseReservationResponse { reservation: Some(reservation_proto(reservation)) }))
@@ -98,6 +107,7 @@ impl ProductService for ProductGrpc {
         &self,
         request: tonic::Request<pb::GetReservationRequest>,
     ) -> Reply<pb::GetReservationResponse> {
+        callers::require(&request, "GetReservation", &[Workload::Payment])?;
         let id = ReservationId::parse(&request.into_inner().reservation_id)?;
         let reservation = self.reservations.get(&id).await?;
         Ok(tonic::Response::new(pb::GetReservationResponse { reservation: Some(reservation_proto(reservation)) }))
@@ -152,10 +162,12 @@ fn reservation_proto(reservation: Reservation) -> pb::Reservation {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight calls finish. `reflection`: serve gRPC
+/// Serves mutual TLS (`tls`) on `listener` until `shutdown` resolves, then lets in-flight calls
+/// finish. `reflection`: serve gRPC
 /// server reflection (development only: `Settings::grpc_reflection`).
 pub async fn serve(
     listener: TcpListener,
+    tls: Arc<ServerTls>,
     metrics: Metrics,
     service: ProductGrpc,
     reflection: bool,
@@ -191,9 +203,7 @@ pub async fn serve(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(ProductServiceServer::new(service))
-        // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
-        // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(tls::incoming(listener, tls), shutdown)
         .await
         .context("the gRPC server failed")
 }

@@ -14,8 +14,8 @@ impl ResponseError for ProductError {
             | Self::PaymentMismatch { .. }
             | Self::SkuTaken(_)
             | Self::StockBelowReserved { .. } => StatusCode::CONFLICT,
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthenticated | Self::NoWorkloadIdentity => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::WorkloadNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::VersionMismatch { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -40,6 +40,8 @@ impl ResponseError for ProductError {
             | Self::ReservationClosed(_)
             | Self::PaymentMismatch { .. }
             | Self::Forbidden
+            | Self::NoWorkloadIdentity
+            | Self::WorkloadNotAllowed { .. }
             | Self::PreconditionRequired
             | Self::VersionMismatch { .. }
             | Self::SkuTaken(_)

@@ -3,6 +3,7 @@
 use crate::{
     helpers::{spawn_app, spawn_app_with, TestApp},
     kafka::read,
+    pki::Caller,
 };
 use product_service::proto::shop::{
     common::v1::Money,
@@ -167,20 +168,22 @@ async fn a_reservation_is_read_as_it_stands_and_an_unknown_one_is_not_found() {
     let app = spawn_app().await;
     let product = app.add_product(5, 700).await;
     let mut client = client(&app).await;
+    // The sweeper's question: payment asks it, not cart.
+    let mut payment = ProductServiceClient::new(app.grpc_channel_as(Caller::Workload("payment-service")).await);
     let id = Uuid::now_v7().to_string();
     let read = |id: &str| GetReservationRequest { reservation_id: id.to_owned() };
     client.reserve_stock(reserve(&id, &[(product, 2)])).await.unwrap();
-    let held = client.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
+    let held = payment.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
     assert_eq!((held.state, held.lines.len()), (ReservationState::Reserved as i32, 1));
     assert_eq!(held.total, Some(Money { amount_minor: 1_400, currency: "EUR".to_owned() }));
     assert_eq!(available(&mut client, product).await, 3, "reading holds or frees nothing");
     client.commit_reservation(commit(&id, 1_400)).await.unwrap();
-    let sold = client.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
+    let sold = payment.get_reservation(read(&id)).await.unwrap().into_inner().reservation.unwrap();
     assert_eq!(sold.state, ReservationState::Committed as i32);
 
-    let unknown = client.get_reservation(read(&Uuid::now_v7().to_string())).await.unwrap_err();
+    let unknown = payment.get_reservation(read(&Uuid::now_v7().to_string())).await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
-    let invalid = client.get_reservation(read("")).await.unwrap_err();
+    let invalid = payment.get_reservation(read("")).await.unwrap_err();
     assert_eq!(invalid.code(), Code::InvalidArgument);
 }
 
