@@ -9,6 +9,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt,
     net::IpAddr,
+    path::PathBuf,
     str::FromStr,
     time::Duration,
 };
@@ -40,6 +41,8 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub tokens: TokenSettings,
     pub login: LoginSettings,
+    /// The gRPC port's mutual TLS.
+    pub tls: TlsSettings,
     /// An `EnvFilter` directive such as `info` or `auth_service=debug,info`.
     pub log_filter: String,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -117,6 +120,18 @@ pub struct LoginSettings {
     pub signup_max_per_client: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`http::client_address`).
     pub trusted_proxies: TrustedProxies,
+}
+
+/// This service's workload identity for mutual TLS on the gRPC port.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// A folder with `tls.crt`, `tls.key` and `ca.crt`: a cert-manager Secret mounted as files.
+    pub dir: PathBuf,
+    /// How often the files are looked at for a rotation.
+    pub reload_interval: Duration,
+    /// `/readyz` fails once the certificate expires within this: a replica whose renewal did not
+    /// arrive leaves the rotation, with the reason, before its handshakes fail.
+    pub expiry_margin: Duration,
 }
 
 /// Why the settings could not be read: one entry per bad variable.
@@ -260,6 +275,20 @@ impl Settings {
                     TrustedProxies::default(),
                     "a comma-separated list of IP addresses or CIDR ranges",
                 ),
+            },
+            tls: TlsSettings {
+                dir: env.parse("TLS_DIR", PathBuf::from("/etc/shop/tls"), "a folder path"),
+                reload_interval: millis(
+                    env.parse_with("TLS_RELOAD_INTERVAL_MS", 10_000, "100 to 3600000", |m| {
+                        (100..=3_600_000).contains(m)
+                    }),
+                ),
+                expiry_margin: Duration::from_secs(env.parse_with(
+                    "TLS_EXPIRY_MARGIN_SECS",
+                    600,
+                    "0 to 2592000 seconds",
+                    |s| (0..=2_592_000).contains(s),
+                )),
             },
             log_filter: env.parse_with("LOG", "info".to_owned(), "a tracing filter such as `info`", |s: &String| {
                 tracing_subscriber::EnvFilter::try_new(s).is_ok()

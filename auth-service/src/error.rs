@@ -25,6 +25,12 @@ pub enum AuthError {
     RefreshTokenReused,
     #[error("this needs the admin role")]
     Forbidden,
+    /// A gRPC call without a client certificate: internal calls are mutual TLS.
+    #[error("internal calls need the calling service's client certificate from the platform CA (mutual TLS)")]
+    NoWorkloadIdentity,
+    /// A platform workload calling a method that is not its to call.
+    #[error("{caller} may not call {method}")]
+    WorkloadNotAllowed { caller: String, method: &'static str },
     #[error("no such user")]
     UserNotFound,
     #[error("a dependency of auth-service is unavailable; retry later")]
@@ -51,6 +57,8 @@ impl AuthError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::Forbidden => "forbidden",
+            Self::NoWorkloadIdentity => "unauthenticated",
+            Self::WorkloadNotAllowed { .. } => "forbidden",
             Self::UserNotFound => "user_not_found",
             Self::Unavailable(_) => "unavailable",
             Self::Unexpected(_) => "internal",
@@ -71,6 +79,8 @@ impl AuthError {
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
             | Self::Forbidden
+            | Self::NoWorkloadIdentity
+            | Self::WorkloadNotAllowed { .. }
             | Self::UserNotFound
             | Self::Unexpected(_) => None,
         }
@@ -81,6 +91,11 @@ impl AuthError {
         match self {
             Self::Unavailable(cause) => tracing::warn!(error = format!("{cause:#}"), "dependency unavailable"),
             Self::Unexpected(cause) => tracing::error!(error = format!("{cause:#}"), "unexpected error"),
+            // A platform service calling what it must not: a misconfiguration, or a stolen
+            // certificate at work.
+            Self::WorkloadNotAllowed { caller, method } => {
+                tracing::warn!(caller, method, "a workload was refused a gRPC method")
+            }
             Self::InvalidInput { .. }
             | Self::EmailTaken
             | Self::InvalidCredentials
@@ -91,6 +106,7 @@ impl AuthError {
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
             | Self::Forbidden
+            | Self::NoWorkloadIdentity
             | Self::UserNotFound => {}
         }
     }

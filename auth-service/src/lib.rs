@@ -17,6 +17,7 @@ pub mod schema;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.

@@ -12,6 +12,7 @@ pub struct Metrics {
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     assigned_partitions: IntGauge,
+    tls_expiry: IntGauge,
 }
 
 impl Metrics {
@@ -44,7 +45,26 @@ impl Metrics {
             "Partitions the event consumer holds in its group now (0 while it joins or rebalances)",
         )?;
         registry.register(Box::new(assigned_partitions.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, assigned_partitions })
+        let tls_expiry = IntGauge::new(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the workload certificate this service serves and presents expires (Unix time)",
+        )?;
+        registry.register(Box::new(tls_expiry.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            grpc_requests,
+            grpc_duration,
+            assigned_partitions,
+            tls_expiry,
+        })
+    }
+
+    /// The workload certificate loaded last expires at `at` (alert well before it).
+    pub fn tls_certificate_expires_at(&self, at: std::time::SystemTime) {
+        let seconds = at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        self.tls_expiry.set(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a

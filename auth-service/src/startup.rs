@@ -9,6 +9,7 @@ use crate::{
     kafka::Kafka,
     metrics::Metrics,
     readiness::Readiness,
+    tls::ServerTls,
     tokens::AccessTokens,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
@@ -37,7 +38,9 @@ pub struct Application {
     migrated: watch::Receiver<bool>,
     metrics: Metrics,
     accounts: Accounts,
-    /// The outbox relay and the payment-events consumer, and how to stop them.
+    /// The gRPC port's mutual TLS, reloaded by a background task when its files change.
+    tls: Arc<ServerTls>,
+    /// The outbox relay, the payment-events consumer and the TLS reload, and how to stop them.
     background: Vec<JoinHandle<()>>,
     stop_background: watch::Sender<bool>,
     settings: Settings,
@@ -46,6 +49,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new().context("registering metrics")?;
+        let tls =
+            ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
         let kafka = Kafka::new(&settings.kafka)?;
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
@@ -72,10 +77,15 @@ impl Application {
         let (stop_background, stop) = watch::channel(false);
         let background = vec![
             after_migrations(migrated.clone(), relay.run(stop.clone())),
-            after_migrations(migrated.clone(), consumer.run(stop)),
+            after_migrations(migrated.clone(), consumer.run(stop.clone())),
+            tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop)),
         ];
         let readiness =
-            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout));
+            Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout))
+                .with_local_check("tls", {
+                    let (tls, margin) = (Arc::clone(&tls), settings.tls.expiry_margin);
+                    Arc::new(move || tls.check_validity(margin))
+                });
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;
@@ -94,6 +104,7 @@ impl Application {
             migrated: migrated.clone(),
             metrics,
             accounts,
+            tls,
             background,
             stop_background,
             settings,
@@ -113,8 +124,8 @@ impl Application {
         let http_handle = self.http_server.handle();
         let mut http = tokio::spawn(self.http_server);
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let (socket, migrated, metrics, service, reflection) =
-            (self.grpc_socket, self.migrated, self.metrics, self.accounts, self.settings.grpc_reflection);
+        let (socket, migrated, tls, metrics, service, reflection) =
+            (self.grpc_socket, self.migrated, self.tls, self.metrics, self.accounts, self.settings.grpc_reflection);
         let mut grpc = tokio::spawn(async move {
             let mut stopped = Box::pin(async {
                 let _ = grpc_stopped.await;
@@ -123,7 +134,7 @@ impl Application {
                 listener = listen_once_migrated(socket, migrated) => listener?,
                 () = &mut stopped => return Ok(()),
             };
-            grpc::serve(listener, metrics, service, reflection, stopped).await
+            grpc::serve(listener, tls, metrics, service, reflection, stopped).await
         });
 
         tokio::select! {

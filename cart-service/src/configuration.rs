@@ -66,6 +66,8 @@ pub struct UpstreamSettings {
     /// cart's workload identity, presented on every call: a folder with `tls.crt`, `tls.key`
     /// and `ca.crt` (a cert-manager Secret mounted as files).
     pub tls_dir: PathBuf,
+    /// `/readyz` fails once that certificate expires within this.
+    pub tls_expiry_margin: Duration,
     pub timeout: Duration,
     /// How often the replicas behind each target are looked up again (a new one gets calls
     /// within this), besides whenever a call finds one gone.
@@ -155,6 +157,12 @@ impl Settings {
                     |url: &String| Target::parse_list(url).is_ok(),
                 ),
                 tls_dir: env.parse("TLS_DIR", PathBuf::from("/etc/shop/tls"), "a folder path"),
+                tls_expiry_margin: Duration::from_secs(env.parse_with(
+                    "TLS_EXPIRY_MARGIN_SECS",
+                    600,
+                    "0 to 2592000 seconds",
+                    |s| (0..=2_592_000).contains(s),
+                )),
                 timeout: millis(env.parse("UPSTREAM_TIMEOUT_MS", 3000, "milliseconds")),
                 resolve_interval: millis(env.parse_with(
                     "UPSTREAM_RESOLVE_INTERVAL_MS",

@@ -16,6 +16,7 @@ pub mod redis_store;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.

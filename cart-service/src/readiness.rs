@@ -1,7 +1,7 @@
 //! What `/readyz` checks: this service's own dependencies (Redis and the broker),
-//! concurrently, each bounded in time. The services cart calls are not among them: their
+//! concurrently, each bounded in time, and that its workload certificate is not about to expire. The services cart calls are not among them: their
 //! outage must not take cart out of the load balancer (browsing carts still works).
-use crate::{kafka::Kafka, redis_store::Redis};
+use crate::{kafka::Kafka, redis_store::Redis, upstream::Upstream};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -10,6 +10,9 @@ pub struct Readiness {
     pub redis: Redis,
     pub kafka: Kafka,
     pub timeout: Duration,
+    /// cart's own certificate, which every checkout presents: `upstream.check_identity` with the
+    /// margin before its expiry.
+    pub tls: Option<(Upstream, Duration)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,7 +32,10 @@ pub struct Check {
 impl Readiness {
     pub async fn report(&self) -> Report {
         let (redis, kafka) = tokio::join!(self.bounded(self.redis.ping()), self.bounded(self.kafka.ping()));
-        let checks = vec![Check::from_result("redis", redis), Check::from_result("kafka", kafka)];
+        let mut checks = vec![Check::from_result("redis", redis), Check::from_result("kafka", kafka)];
+        if let Some((upstream, margin)) = &self.tls {
+            checks.push(Check::from_result("tls", upstream.check_identity(*margin)));
+        }
         Report { ready: checks.iter().all(|c| c.ok), checks }
     }
 

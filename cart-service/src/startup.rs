@@ -39,6 +39,7 @@ impl Application {
         let redis = Redis::new(&settings.redis)?;
         let kafka = Kafka::new(&settings.kafka)?;
         let upstream = Upstream::new(&settings.upstream, &metrics)?;
+        let tls_check = Some((upstream.clone(), settings.upstream.tls_expiry_margin));
         let store = CartStore::new(redis.clone(), settings.carts.idle_ttl);
         let auth_url = settings.auth.base_url.trim_end_matches('/');
         let jwks = Jwks::new(
@@ -70,7 +71,8 @@ impl Application {
         let consumer = tokio::spawn(async move {
             tokio::join!(consumer.run(stop), revocations.keep_fresh(revocations_stop));
         });
-        let readiness = Readiness { redis, kafka, timeout: settings.redis.timeout.max(settings.kafka.timeout) };
+        let readiness =
+            Readiness { redis, kafka, timeout: settings.redis.timeout.max(settings.kafka.timeout), tls: tls_check };
 
         let http_listener = std::net::TcpListener::bind((settings.listen_host, settings.http_port))
             .with_context(|| format!("binding the HTTP port {}:{}", settings.listen_host, settings.http_port))?;

@@ -60,14 +60,11 @@ issue() {
   # does not match, refuses it and keeps the old one until the next look.
   mv "$out/tls.key.new" "$out/tls.key"
   mv "$out/tls.crt.new" "$out/tls.crt"
+  # Readable by whoever runs the services: the compose containers run as a non-root user and
+  # read the key from a read-only mount.
+  chmod 755 "$DIR" "$out"
+  chmod 644 "$out"/*
   ok "$service issued (valid $CERT_DAYS days)"
 }
 
 for service in "${SERVICES[@]}"; do issue "$service"; done
-# The keys are readable by whoever runs the services: the compose containers run as a non-root
-# user and read them from a read-only mount.
-chmod 755 "$DIR"
-for service in "${SERVICES[@]}"; do
-  chmod 755 "$DIR/$service"
-  chmod 644 "$DIR/$service"/*
-done

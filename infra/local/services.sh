@@ -105,9 +105,8 @@ replica_env() {
     echo "$id_var=${!id_var:-$service-local}$([ "$i" -eq 1 ] || echo "-$i")"
     echo "$session_var=${!session_var:-30000}"
   fi
-  # Internal gRPC is mutual TLS: each service's workload certificate from the local CA
-  # (pki.sh). auth serves no internal gRPC caller yet and reads no TLS setting.
-  [ "$service" = auth-service ] || echo "${prefix}_TLS_DIR=$PKI_DIR/$service"
+  # Internal gRPC is mutual TLS: each service's workload certificate from the local CA (pki.sh).
+  echo "${prefix}_TLS_DIR=$PKI_DIR/$service"
   case $service in
     # Logins arrive through the proxy, which reaches auth from 127.0.0.2 (proxy.sh): the
     # throttle keys on the client address it forwards, and on no header from anyone else.

@@ -130,6 +130,7 @@ async fn refund_rest(conn: &mut Conn, payment: &PaymentRow, now: NaiveDateTime) 
         status: RefundStatus::Pending,
         gateway_reference: None,
         created_at: now,
+        requested_by: None,
     };
     // Due at once: the reconciler's next round asks the gateway.
     refunds::insert(conn, &refund, now).await?;

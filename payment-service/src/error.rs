@@ -10,6 +10,9 @@ pub enum PaymentError {
     Unauthenticated,
     #[error("a user can only see their own payments")]
     PermissionDenied,
+    /// A support refund asked for without the admin role.
+    #[error("support refunds need the admin role")]
+    NotAnOperator,
     /// A gRPC call without a client certificate: internal calls are mutual TLS.
     #[error("internal calls need the calling service's client certificate from the platform CA (mutual TLS)")]
     NoWorkloadIdentity,
@@ -49,6 +52,7 @@ impl PaymentError {
             Self::InvalidInput { .. } => "invalid_request",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
+            Self::NotAnOperator => "permission_denied",
             Self::NoWorkloadIdentity => "unauthenticated",
             Self::WorkloadNotAllowed { .. } => "permission_denied",
             Self::PaymentNotFound(_) => "payment_not_found",
@@ -76,6 +80,7 @@ impl PaymentError {
             Self::InvalidInput { .. }
             | Self::Unauthenticated
             | Self::PermissionDenied
+            | Self::NotAnOperator
             | Self::NoWorkloadIdentity
             | Self::PaymentNotFound(_)
             | Self::IdempotencyKeyReused

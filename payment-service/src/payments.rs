@@ -89,6 +89,24 @@ impl std::ops::Deref for ValidRefund {
     }
 }
 
+/// Who asked for a refund. The owner's own requests come through cart; an operator's support
+/// refund is kept with who asked for it (`refunds.requested_by`), the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum Requester<'a> {
+    Owner,
+    /// An admin, by user id.
+    Operator(&'a str),
+}
+
+impl Requester<'_> {
+    fn recorded(self) -> Option<String> {
+        match self {
+            Requester::Owner => None,
+            Requester::Operator(admin) => Some(format!("operator:{admin}")),
+        }
+    }
+}
+
 fn validate_money(amount_minor: i64, currency_code: &str) -> Result<(), PaymentError> {
     if !(1..=MAX_AMOUNT_MINOR).contains(&amount_minor) {
         return Err(PaymentError::invalid(
@@ -323,10 +341,17 @@ impl Payments {
 
     /// Refunds part or all of a payment, once per (user, idempotency key), never past what the
     /// charge left: the pending refund is written (and counted) before the gateway is asked.
-    pub async fn refund(&self, user_id: &str, input: ValidRefund) -> Result<(RefundRow, PaymentRow), PaymentError> {
+    pub async fn refund(
+        &self,
+        user_id: &str,
+        input: ValidRefund,
+        requester: Requester<'_>,
+    ) -> Result<(RefundRow, PaymentRow), PaymentError> {
         let refund_id = Uuid::now_v7().to_string();
         let mut conn = self.db.conn().await?;
-        let (refund, charge_reference) = match self.begin_refund(&mut conn, user_id, &input, &refund_id).await? {
+        let requested_by = requester.recorded();
+        let begun = self.begin_refund(&mut conn, user_id, &input, &refund_id, requested_by).await?;
+        let (refund, charge_reference) = match begun {
             Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
             Ok(created) => created,
         };
@@ -352,12 +377,20 @@ impl Payments {
         user_id: &str,
         input: &RefundInput,
         refund_id: &str,
+        requested_by: Option<String>,
     ) -> Result<Result<(RefundRow, String), String>, PaymentError> {
-        let fingerprint = idempotency::fingerprint("refund", input)?;
+        // An operator's request is told apart from the owner's and from another operator's with
+        // the same key: a replay returns only the requester's own refund.
+        let operation = match &requested_by {
+            None => "refund".to_owned(),
+            Some(requester) => format!("refund by {requester}"),
+        };
+        let fingerprint = idempotency::fingerprint(&operation, input)?;
         let started = now();
         let lock_until = started + self.key_lock;
         store::transaction::<_, PaymentError, _>(conn, |conn| {
             let fingerprint = &fingerprint;
+            let requested_by = requested_by.clone();
             async move {
                 let key = &input.idempotency_key;
                 let begin = idempotency::begin(conn, user_id, key, fingerprint, refund_id, started, lock_until).await?;
@@ -389,6 +422,7 @@ impl Payments {
                     status: RefundStatus::Pending,
                     gateway_reference: None,
                     created_at: started,
+                    requested_by,
                 };
                 // Due for the reconciler only if this request dies before the gateway answers.
                 refunds::insert(conn, &refund, lock_until).await?;
@@ -451,6 +485,15 @@ impl Payments {
 
     /// The payment if it is the user's: another user's payment is reported as missing, not
     /// forbidden, so that ids cannot be probed.
+    /// The user a payment belongs to, for a refund an operator asks for on the user's behalf.
+    pub async fn owner_of(&self, payment_id: &str) -> Result<String, PaymentError> {
+        let mut conn = self.db.conn().await?;
+        payments::find(&mut conn, payment_id)
+            .await?
+            .map(|payment| payment.user_id)
+            .ok_or_else(|| PaymentError::PaymentNotFound(payment_id.to_owned()))
+    }
+
     async fn find(&self, conn: &mut Conn, user_id: &str, id: &str) -> Result<PaymentRow, PaymentError> {
         payments::find(conn, id)
             .await?

@@ -58,6 +58,10 @@ diesel::table! {
         next_attempt_at -> Nullable<Datetime>,
         created_at -> Datetime,
         updated_at -> Datetime,
+        /// `operator:<admin user id>` for a support refund; NULL for the owner's or the
+        /// platform's own.
+        #[max_length = 80]
+        requested_by -> Nullable<Varchar>,
     }
 }
 

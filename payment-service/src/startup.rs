@@ -82,7 +82,8 @@ impl Application {
             start_background(&settings, &kafka, &pool, &payments, outbox_ready, &metrics, &migrated)?;
         background
             .push(tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop_background.subscribe())));
-        let grpc_service = PaymentGrpc::new(payments.clone(), token_verifier(&settings)?);
+        let verifier = token_verifier(&settings)?;
+        let grpc_service = PaymentGrpc::new(payments.clone(), Arc::clone(&verifier));
         let readiness =
             Readiness::new(pool, kafka, migrated.clone(), settings.database.timeout.max(settings.kafka.timeout))
                 .with_local_check("tls", {
@@ -97,7 +98,7 @@ impl Application {
             .with_context(|| format!("binding the gRPC port {}:{}", settings.listen_host, settings.grpc_port))?;
         let grpc_addr = grpc_socket.local_addr()?;
 
-        let http_server = http_server(http_listener, &settings, readiness, metrics.clone(), payments)?;
+        let http_server = http_server(http_listener, &settings, readiness, metrics.clone(), payments, verifier)?;
 
         Ok(Self {
             http_server,
@@ -201,10 +202,13 @@ fn http_server(
     readiness: Readiness,
     metrics: Metrics,
     payments: Payments,
+    verifier: Arc<TokenVerifier>,
 ) -> anyhow::Result<HttpServer> {
     let readiness = web::Data::new(readiness);
     let app_metrics = web::Data::new(metrics);
     let payments = web::Data::new(payments);
+    // Operators' tokens (http/caller.rs), checked as the gRPC side checks users'.
+    let verifier = web::Data::from(verifier);
     let webhook_settings = web::Data::new(WebhookSettings {
         secret: settings.gateway.webhook_secret.clone(),
         tolerance: settings.gateway.webhook_tolerance,
@@ -217,6 +221,7 @@ fn http_server(
             .app_data(readiness.clone())
             .app_data(app_metrics.clone())
             .app_data(payments.clone())
+            .app_data(verifier.clone())
             .app_data(webhook_settings.clone())
             .app_data(web::PayloadConfig::default().limit(MAX_BODY))
             .configure(http::routes)

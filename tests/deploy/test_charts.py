@@ -277,9 +277,11 @@ def test_cart_calls_product_and_payment_through_their_headless_services(values):
         assert config[key] == f"https://{headless['metadata']['name']}:{port}", config[key]
 
 
-# Internal gRPC is mutual TLS: product and payment serve it, cart and payment (its sweeper calls
-# product) present their workload certificate. auth is not part of it yet.
-MUTUAL_TLS = ["product-service", "cart-service", "payment-service"]
+# Internal gRPC is mutual TLS: auth, product and payment serve it, cart and payment (its sweeper
+# calls product) present their workload certificate. Every service has a workload identity.
+MUTUAL_TLS = ["auth-service", "product-service", "cart-service", "payment-service"]
+# The services that call another's gRPC port.
+GRPC_CALLERS = ["cart-service", "payment-service"]
 TLS_DIR = "/etc/shop/tls"
 
 
@@ -297,10 +299,6 @@ def test_the_workload_tls_secret_is_mounted_whole_where_the_service_reads_it(ser
     c = container(manifests)
     config = the(manifests, "ConfigMap")["data"]
     mounts = [m for m in c.get("volumeMounts", []) if m["mountPath"].rstrip("/") == TLS_DIR]
-    if service not in MUTUAL_TLS:
-        assert mounts == [] and not [v for v in pod.get("volumes", []) if "secret" in v]
-        assert not [k for k in config if "TLS" in k], "auth stops on a variable it does not read"
-        return
     assert len(mounts) == 1, c.get("volumeMounts")
     mount = mounts[0]
     # A subPath mount is a copy taken at start: a renewed certificate would never reach the service.
@@ -323,7 +321,7 @@ def test_the_workload_tls_secret_is_mounted_whole_where_the_service_reads_it(ser
 
     # Every gRPC address the service calls is https:// (production refuses http://).
     urls = {k for k in settings_read(service) if k.endswith("_GRPC_URL")}
-    assert bool(urls) == (service != "product-service")
+    assert bool(urls) == (service in GRPC_CALLERS)
     for key in urls:
         targets = config[key].split(",")
         assert all(t.strip().startswith("https://") for t in targets), (key, config[key])

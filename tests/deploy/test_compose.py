@@ -155,17 +155,16 @@ def test_auth_trusts_the_client_address_from_the_entry_proxy_only():
 
 
 def test_internal_grpc_is_mutual_tls_with_each_services_certificate_from_compose_pki(tmp_path):
-    """product, cart and payment read their workload certificate from /etc/shop/tls, mounted
+    """Every service reads its workload certificate from /etc/shop/tls, mounted
     read-only from the folder of the CA compose.sh makes; cart and payment dial gRPC over https."""
     services = yaml.safe_load(COMPOSE.read_text())["services"]
-    for service in ["product-service", "cart-service", "payment-service"]:
+    for service in ["auth-service", "product-service", "cart-service", "payment-service"]:
         mounts = services[service].get("volumes", [])
         wanted = f"${{SHOP_PKI_DIR:?source infra/compose/compose.sh, which makes it}}/{service}:/etc/shop/tls:ro"
         assert wanted in mounts, (service, mounts)
         for key, value in services[service]["environment"].items():
             if key.endswith("_GRPC_URL"):
                 assert value.startswith("https://"), (service, key, value)
-    assert not services["auth-service"].get("volumes"), "auth reads no TLS setting yet"
     pki = tmp_path / "pki"
     subprocess.run(["bash", "-c", f'source "{ROOT}/infra/compose/compose.sh"'], check=True, capture_output=True,
                    env={**os.environ, "SHOP_PROXY_CONFIG": str(tmp_path / "haproxy.cfg"),

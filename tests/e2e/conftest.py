@@ -88,6 +88,8 @@ class Running:
                 "AUTH_DATABASE_URL": f"postgres://auth:auth@127.0.0.1:5432/{self.databases['auth-service']}",
                 "AUTH_KAFKA_GROUP_ID": f"e2e-auth-{self.run}",
                 "AUTH_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
+                "AUTH_TLS_DIR": str(self.pki / "auth-service"),
+                "AUTH_TLS_RELOAD_INTERVAL_MS": "500",
             },
             "product-service": {
                 "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
@@ -96,6 +98,8 @@ class Running:
                 "PRODUCT_RESERVATION_TTL_SECS": "5",
                 "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS": "500",
                 "PRODUCT_TLS_DIR": str(self.pki / "product-service"),
+                # A rotated certificate is taken within half a second (test_y_rotation.py).
+                "PRODUCT_TLS_RELOAD_INTERVAL_MS": "500",
             },
             "payment-service": {
                 "PAYMENT_DATABASE_URL": f"mysql://payment:payment@127.0.0.1:3306/{self.databases['payment-service']}",
@@ -108,6 +112,7 @@ class Running:
                 # The sweeper asks product about a paid order 3 s after its charge, every second.
                 "PAYMENT_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
                 "PAYMENT_TLS_DIR": str(self.pki / "payment-service"),
+                "PAYMENT_TLS_RELOAD_INTERVAL_MS": "500",
                 "PAYMENT_SWEEP_INTERVAL_MS": "1000",
                 "PAYMENT_SWEEP_GRACE_SECS": "3",
             },
@@ -116,6 +121,8 @@ class Running:
                 "CART_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
                 "CART_PAYMENT_GRPC_URL": f"https://127.0.0.1:{PORTS['payment-service'][1]}",
                 "CART_TLS_DIR": str(self.pki / "cart-service"),
+                # Its client certificate is looked at again every round of its discovery.
+                "CART_UPSTREAM_RESOLVE_INTERVAL_MS": "500",
                 "CART_KAFKA_GROUP_ID": f"e2e-cart-{self.run}",
                 "CART_KAFKA_SESSION_TIMEOUT_MS": STATIC_SESSION_MS,
                 "CART_UPSTREAM_TIMEOUT_MS": "2000",

@@ -2,7 +2,8 @@
 mutual TLS with a certificate per service from the platform's CA. A client holding only a
 shopper's token (the shopper's own, for the shopper's own paid payment) cannot refund, charge,
 reserve, commit or release anything; neither can another platform service, nor a certificate of
-another CA. The calls are raw gRPC (hand-encoded protobuf), as an attacker would make them."""
+another CA; nor can any of them verify a token or look a user up at auth (introspection is for
+the services that check tokens). The calls are raw gRPC (hand-encoded protobuf), as an attacker would make them."""
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,6 +15,7 @@ from shop import admin, create_product, expect, sign_up
 from test_money import payment_sql
 from test_platform import add, assert_available, checkout
 
+AUTH = "/shop.auth.v1.AuthService/"
 PAYMENT = "/shop.payment.v1.PaymentService/"
 PRODUCT = "/shop.product.v1.ProductService/"
 
@@ -87,13 +89,17 @@ def test_a_shoppers_own_token_refunds_charges_and_moves_no_stock_without_carts_i
     reserve = field(1, str(uuid.uuid4()).encode()) + field(2, field(1, mug.encode()) + varint_field(2, 4))
     held = field(1, order.encode())
     commit = held + field(2, money(1250))
-    attempts = [("payment-service", PAYMENT + "Refund", refund), ("payment-service", PAYMENT + "Charge", charge),
+    introspect = field(1, shopper.token.encode())
+    attempts = [("auth-service", AUTH + "VerifyToken", introspect),
+                ("auth-service", AUTH + "GetUser", field(1, shopper.user_id.encode())),
+                ("payment-service", PAYMENT + "Refund", refund), ("payment-service", PAYMENT + "Charge", charge),
                 ("product-service", PRODUCT + "ReserveStock", reserve),
                 ("product-service", PRODUCT + "CommitReservation", commit),
                 ("product-service", PRODUCT + "ReleaseReservation", held)]
     pki = running.pki
     callers = {
         "the shopper's token alone": (None, grpc.StatusCode.UNAUTHENTICATED),
+        # auth calls none of these, itself included.
         "auth-service's certificate": (pki / "auth-service", grpc.StatusCode.PERMISSION_DENIED),
         "another CA's cart-service": (other_ca(tmp_path / "other"), grpc.StatusCode.UNAVAILABLE),
     }
@@ -110,6 +116,8 @@ def test_a_shoppers_own_token_refunds_charges_and_moves_no_stock_without_carts_i
     assert payment_sql(running, f"SELECT count(*) FROM payments WHERE order_id = '{new_order}'") == "0", "no charge"
     assert_available(platform, mug, 4, "no unit reserved, sold or released")
     # cart's own identity gets through: the same refund as the saga would ask it.
+    with channel("auth-service", pki, pki / "cart-service") as chan:
+        assert call(chan, AUTH + "VerifyToken", introspect) == grpc.StatusCode.OK, "cart checks tokens"
     with channel("payment-service", pki, pki / "cart-service") as chan:
         assert call(chan, PAYMENT + "Refund", refund, shopper.token) == grpc.StatusCode.OK
     assert payment_sql(running, f"SELECT status FROM payments WHERE id = '{payment_id}'") == "refunded"

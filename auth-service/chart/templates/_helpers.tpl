@@ -82,3 +82,15 @@ rule without peers would allow every destination. */}}
       protocol: TCP
 {{- end }}
 {{- end -}}
+
+{{/* Where the workload TLS Secret is mounted: a whole folder, so the files follow the Secret when
+cert-manager renews it (a subPath mount would freeze them) and the service reloads them. */}}
+{{- define "svc.tlsDir" -}}
+/etc/shop/tls
+{{- end -}}
+
+{{/* The workload TLS Secret (tls.crt, tls.key, ca.crt): tls.secretName, or the name a cert-manager
+Certificate for this release would fill. */}}
+{{- define "svc.tlsSecretName" -}}
+{{ default (printf "%s-tls" (include "svc.fullname" .)) .Values.tls.secretName }}
+{{- end -}}

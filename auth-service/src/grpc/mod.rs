@@ -1,7 +1,10 @@
 //! The gRPC server: this service's API, the standard health service and server reflection
 //! (v1 and v1alpha, so grpcurl and older clients can list and call methods without protos).
+mod callers;
 mod error;
 mod observe;
+
+use callers::TOKEN_CHECKERS;
 
 use crate::{
     accounts::Accounts,
@@ -15,11 +18,12 @@ use crate::{
         },
         FILE_DESCRIPTOR_SET,
     },
+    tls::{self, ServerTls},
 };
 use anyhow::Context;
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 use tokio::net::TcpListener;
-use tonic::transport::{server::TcpIncoming, Server};
+use tonic::transport::Server;
 
 /// Token checks and user look-ups for other services.
 pub struct AuthGrpc {
@@ -33,6 +37,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: tonic::Request<pb::VerifyTokenRequest>,
     ) -> Result<tonic::Response<pb::VerifyTokenResponse>, tonic::Status> {
+        callers::require(&request, "VerifyToken", &TOKEN_CHECKERS)?;
         let token = request.into_inner().access_token;
         if token.is_empty() {
             return Err(AuthError::invalid("access_token", "is empty").into());
@@ -55,9 +60,9 @@ impl AuthService for AuthGrpc {
         &self,
         request: tonic::Request<pb::GetUserRequest>,
     ) -> Result<tonic::Response<pb::GetUserResponse>, tonic::Status> {
-        // Until services carry an identity of their own (the service-identity issue), the
-        // caller shows the user's access token, or an admin's: an e-mail address is not for
-        // whoever reaches the port.
+        callers::require(&request, "GetUser", &TOKEN_CHECKERS)?;
+        // On behalf of whom: the user's own access token, or an admin's. An e-mail address is
+        // not for any service that merely asks.
         let token = bearer(request.metadata()).ok_or(AuthError::MissingToken)?;
         let claims = self.accounts.authenticate(token).await?;
         let user_id: uuid::Uuid =
@@ -93,10 +98,12 @@ fn timestamp(unix_seconds: u64) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: i64::try_from(unix_seconds).unwrap_or(i64::MAX), nanos: 0 }
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight calls finish. `reflection`: serve gRPC
+/// Serves mutual TLS (`tls`) on `listener` until `shutdown` resolves, then lets in-flight calls
+/// finish. `reflection`: serve gRPC
 /// server reflection (development only: `Settings::grpc_reflection`).
 pub async fn serve(
     listener: TcpListener,
+    tls: Arc<ServerTls>,
     metrics: Metrics,
     accounts: Accounts,
     reflection: bool,
@@ -132,9 +139,7 @@ pub async fn serve(
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
         .add_service(AuthServiceServer::new(AuthGrpc { accounts }))
-        // TCP_NODELAY: a listener handed over as-is keeps Nagle's algorithm, and an answer's
-        // headers, message and trailers then wait on the caller's delayed ACK — 40 ms a call.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(tls::incoming(listener, tls), shutdown)
         .await
         .context("the gRPC server failed")
 }

@@ -14,9 +14,10 @@ impl ResponseError for AuthError {
             | Self::MissingToken
             | Self::InvalidToken
             | Self::InvalidRefreshToken
-            | Self::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+            | Self::RefreshTokenReused
+            | Self::NoWorkloadIdentity => StatusCode::UNAUTHORIZED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::WorkloadNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::UserNotFound => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -54,7 +54,7 @@ async fn readyz_is_200_when_database_and_broker_answer() {
     assert_eq!(body["status"], "ready");
     let checks = body["checks"].as_array().unwrap();
     let names: Vec<_> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["database", "kafka"]);
+    assert_eq!(names, ["database", "kafka", "tls"]);
     assert!(checks.iter().all(|c| c["ok"] == true), "{body}");
 }
 

@@ -1,3 +1,4 @@
+use crate::pki::{Caller, PKI};
 use auth_service::{configuration::Settings, startup::Application, telemetry};
 use diesel::{
     sql_types::{BigInt, Text},
@@ -66,12 +67,13 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    pub fn grpc_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc_port)
+    /// A channel to the gRPC port as cart-service, one of the services that check tokens.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        self.grpc_channel_as(Caller::Workload("cart-service")).await
     }
 
-    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
-        tonic::transport::Endpoint::from_shared(self.grpc_endpoint()).unwrap().connect().await.unwrap()
+    pub async fn grpc_channel_as(&self, caller: Caller) -> tonic::transport::Channel {
+        crate::pki::channel_as(self.grpc_port, caller).await.unwrap()
     }
 
     /// Waits until the migrations ran (start-up applies them in the background).
@@ -143,6 +145,7 @@ pub async fn start_app_with(customise: impl FnOnce(&mut Settings)) -> (TestApp, 
     settings.kafka.session_timeout = Duration::from_secs(6);
     // Tests run many logins at once; keep the throttle out of their way unless a test asks.
     settings.login.max_failures = 100;
+    settings.tls.dir = PKI.dir("auth-service");
     customise(&mut settings);
     let (events_topic, payment_events_topic) =
         (settings.kafka.events_topic.clone(), settings.kafka.payment_events_topic.clone());

@@ -26,12 +26,21 @@ fn a_malformed_variable_stops_start_up_with_one_line_naming_it_and_exit_code_1()
     assert!(stderr.contains("AUTH_HTTP_PORT"), "{stderr}");
 }
 
+#[test]
+fn a_missing_tls_identity_stops_start_up_naming_the_folder() {
+    let output = command().env("AUTH_TLS_DIR", "/nonexistent/tls").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("TLS identity in /nonexistent/tls"), "{stderr}");
+}
+
 #[tokio::test]
 async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
     let database_url = create_database().await;
     let mut child = command()
         .env("AUTH_HTTP_PORT", "0")
         .env("AUTH_GRPC_PORT", "0")
+        .env("AUTH_TLS_DIR", crate::pki::PKI.dir("auth-service"))
         .env("AUTH_DATABASE_URL", &database_url)
         .env("AUTH_KAFKA_BROKERS", kafka_brokers())
         .stdout(Stdio::piped())

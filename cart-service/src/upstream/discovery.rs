@@ -102,13 +102,16 @@ pub struct Discovery {
 impl Discovery {
     /// Starts resolving `targets` every `interval`, feeding the balanced channel through
     /// `changes`, until the channel is dropped. `endpoint` turns a target's address into the
-    /// endpoint to call (timeouts, origin); `in_rotation` is set to the number of replicas in
-    /// the channel after each round.
+    /// endpoint to call (timeouts, origin, TLS); when `renewed` says that has changed since the
+    /// last round (a rotated client certificate), every replica in rotation gets a new endpoint,
+    /// so that its new connections present the new certificate. `in_rotation` is set to the
+    /// number of replicas in the channel after each round.
     pub fn spawn(
         targets: Vec<Target>,
         interval: Duration,
         changes: Sender<Change<SocketAddr, Endpoint>>,
         endpoint: impl Fn(&Target, SocketAddr) -> Option<Endpoint> + Send + 'static,
+        renewed: impl Fn() -> bool + Send + 'static,
         in_rotation: IntGauge,
     ) -> Self {
         let wake = Arc::new(Notify::new());
@@ -138,8 +141,17 @@ impl Discovery {
                     }
                     tracing::info!(%gone, "a replica refuses connections or left: no more calls to it");
                 }
-                let mut inserted = now.intersection(&serving).copied().collect::<BTreeSet<_>>();
-                for new in now.difference(&serving) {
+                // An endpoint replaces the one of the same address (the balancer keeps the old
+                // connection until the new one is ready).
+                let renew = renewed();
+                if renew {
+                    tracing::info!("the client identity changed: every replica's endpoint is made again");
+                }
+                let mut inserted = match renew {
+                    true => BTreeSet::new(),
+                    false => now.intersection(&serving).copied().collect::<BTreeSet<_>>(),
+                };
+                for new in now.iter().filter(|a| renew || !serving.contains(a)) {
                     let target = candidates.get(new).and_then(|i| targets.get(*i));
                     let Some(endpoint) = target.and_then(|t| endpoint(t, *new)) else {
                         tracing::warn!(%new, "a replica's address cannot be called; left out");
@@ -149,7 +161,9 @@ impl Discovery {
                         return;
                     }
                     inserted.insert(*new);
-                    tracing::info!(%new, "a replica accepts connections: calls are balanced over it too");
+                    if !serving.contains(new) {
+                        tracing::info!(%new, "a replica accepts connections: calls are balanced over it too");
+                    }
                 }
                 serving = inserted;
                 counted.store(serving.len(), Ordering::SeqCst);
@@ -288,6 +302,7 @@ mod tests {
             Duration::from_secs(3600),
             changes,
             |_, a| Endpoint::from_shared(format!("http://{a}")).ok(),
+            || false,
             IntGauge::new("in_rotation", "test").unwrap(),
         );
 
@@ -304,5 +319,31 @@ mod tests {
         discovery.refresh().await;
         assert!(matches!(received.try_recv(), Ok(Change::Remove(address)) if address == later_address));
         assert!(received.try_recv().is_err(), "the first replica stays");
+    }
+
+    #[tokio::test]
+    async fn a_renewed_identity_gives_every_replica_in_rotation_a_new_endpoint() {
+        let replica = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = replica.local_addr().unwrap();
+        let renew = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&renew);
+        let (changes, mut received) = tokio::sync::mpsc::channel(16);
+        let discovery = Discovery::spawn(
+            Target::parse_list(&format!("http://{address}")).unwrap(),
+            Duration::from_secs(3600),
+            changes,
+            |_, a| Endpoint::from_shared(format!("http://{a}")).ok(),
+            move || flag.swap(false, Ordering::SeqCst),
+            IntGauge::new("in_rotation", "test").unwrap(),
+        );
+        assert!(matches!(received.recv().await, Some(Change::Insert(a, _)) if a == address));
+        discovery.refresh().await;
+        assert!(received.try_recv().is_err(), "nothing changed: nothing is sent");
+
+        renew.store(true, Ordering::SeqCst);
+        discovery.refresh().await;
+        assert!(matches!(received.try_recv(), Ok(Change::Insert(a, _)) if a == address), "made again");
+        assert!(received.try_recv().is_err(), "and not removed");
+        assert!(!discovery.is_empty());
     }
 }

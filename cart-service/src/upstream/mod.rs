@@ -27,7 +27,8 @@ pub mod refusals;
 mod tls;
 
 use anyhow::Context;
-use tls::client_tls;
+use std::sync::Arc;
+use tls::ClientIdentity;
 
 /// Changes of the replica set queued for a balancer, which takes them only while calls are made:
 /// room for a whole headless Service's worth of replicas coming and going while cart is idle.
@@ -40,6 +41,8 @@ pub type PaymentClient = PaymentServiceClient<InterceptedService<Channel, Propag
 pub struct Upstream {
     pub product: Balanced<ProductClient>,
     pub payment: Balanced<PaymentClient>,
+    /// cart's client identity towards each, when they are dialled over `https://`.
+    identities: Vec<Arc<ClientIdentity>>,
 }
 
 impl Upstream {
@@ -47,9 +50,12 @@ impl Upstream {
     /// made then fails with UNAVAILABLE within its deadline. Each balances over every replica
     /// its target resolves to (`discovery`).
     pub fn new(settings: &UpstreamSettings, metrics: &Metrics) -> anyhow::Result<Self> {
-        let (product, product_replicas) = balanced(PRODUCT, &settings.product_grpc_url, settings, metrics)?;
-        let (payment, payment_replicas) = balanced(PAYMENT, &settings.payment_grpc_url, settings, metrics)?;
+        let (product, product_replicas, product_identity) =
+            balanced(PRODUCT, &settings.product_grpc_url, settings, metrics)?;
+        let (payment, payment_replicas, payment_identity) =
+            balanced(PAYMENT, &settings.payment_grpc_url, settings, metrics)?;
         Ok(Self {
+            identities: product_identity.into_iter().chain(payment_identity).collect(),
             product: Balanced {
                 service: PRODUCT,
                 client: ProductServiceClient::with_interceptor(product, PropagateTrace),
@@ -65,6 +71,13 @@ impl Upstream {
                 retries: metrics.upstream_retries(PAYMENT),
             },
         })
+    }
+}
+
+impl Upstream {
+    /// For readiness: an error once the certificate cart presents expires within `margin`.
+    pub fn check_identity(&self, margin: Duration) -> anyhow::Result<()> {
+        self.identities.iter().try_for_each(|identity| identity.check_validity(margin))
     }
 }
 
@@ -169,19 +182,24 @@ fn balanced(
     list: &str,
     settings: &UpstreamSettings,
     metrics: &Metrics,
-) -> anyhow::Result<(Channel, Discovery)> {
+) -> anyhow::Result<(Channel, Discovery, Option<Arc<ClientIdentity>>)> {
     let targets = Target::parse_list(list).map_err(|e| anyhow::anyhow!("the gRPC target of {service}: {e}"))?;
-    // Read once, at start: the identity files must be there when an https:// target is named.
-    let tls = match targets.iter().any(|t| t.tls) {
-        true => Some(client_tls(&settings.tls_dir, service).context("loading cart's TLS identity")?),
+    // The identity files must be there at start when an https:// target is named; they are
+    // looked at again every round of the discovery (a rotation).
+    let identity = match targets.iter().any(|t| t.tls) {
+        true => {
+            Some(Arc::new(ClientIdentity::load(&settings.tls_dir, service).context("loading cart's TLS identity")?))
+        }
         false => None,
     };
+    let (renewing, held) = (identity.clone(), identity.clone());
+    let renewed = move || renewing.as_ref().is_some_and(|identity| identity.renewed());
     let (channel, changes) = Channel::balance_channel(BALANCER_QUEUE);
     let timeout = settings.timeout;
     let endpoint = move |target: &Target, address: SocketAddr| {
         let endpoint = Endpoint::from_shared(format!("{}://{address}", target.scheme())).ok()?;
-        let endpoint = match (&tls, target.tls) {
-            (Some(tls), true) => endpoint.tls_config(tls.clone()).ok()?,
+        let endpoint = match (&identity, target.tls) {
+            (Some(identity), true) => endpoint.tls_config(identity.current()).ok()?,
             _ => endpoint,
         };
         // Calls name the target they were configured with (`:authority`), not the replica's
@@ -193,7 +211,8 @@ fn balanced(
         Some(endpoint.connect_timeout(timeout).timeout(timeout))
     };
     let replicas = metrics.upstream_replicas(service);
-    Ok((channel, Discovery::spawn(targets, settings.resolve_interval, changes, endpoint, replicas)))
+    let discovery = Discovery::spawn(targets, settings.resolve_interval, changes, endpoint, renewed, replicas);
+    Ok((channel, discovery, held))
 }
 
 /// Writes the current span's `traceparent` into each outgoing call's metadata.
@@ -247,7 +266,7 @@ mod tests {
         let mut settings = crate::configuration::Settings::from_vars(Vec::new()).unwrap().upstream;
         settings.tls_dir = "/nonexistent/tls".into();
         let error = Upstream::new(&settings, &metrics).err().expect("no identity to present");
-        assert!(format!("{error:#}").contains("/nonexistent/tls/ca.crt"), "{error:#}");
+        assert!(format!("{error:#}").contains("TLS identity in /nonexistent/tls"), "{error:#}");
         settings.product_grpc_url = "http://127.0.0.1:50052".to_owned();
         settings.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
         assert!(Upstream::new(&settings, &metrics).is_ok(), "plain text reads no files");

@@ -1,18 +1,132 @@
 //! The client side of mutual TLS: cart presents its workload certificate on every call to
-//! product and payment, and checks theirs.
+//! product and payment, and checks theirs. The files are looked at again before each use, so a
+//! rotated certificate is presented on the connections made after it, without a restart.
 use anyhow::Context;
-use std::path::Path;
+use rustls::{
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+    sign::CertifiedKey,
+    RootCertStore,
+};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-/// Trusts the platform CA, presents this service's certificate, and accepts only a server whose
-/// certificate names `server` (its SAN), whatever address it was reached at.
-pub fn client_tls(dir: &Path, server: &str) -> anyhow::Result<ClientTlsConfig> {
+const CERT: &str = "tls.crt";
+const KEY: &str = "tls.key";
+const CA: &str = "ca.crt";
+
+/// This service's identity towards one server, as the files in its folder say it now.
+pub struct ClientIdentity {
+    dir: PathBuf,
+    server: &'static str,
+    current: Mutex<Loaded>,
+}
+
+struct Loaded {
+    stamp: Stamp,
+    config: ClientTlsConfig,
+    /// When the certificate stops being valid (None: not readable by `tls::not_after`).
+    expires_at: Option<SystemTime>,
+}
+
+/// The files' modification times and sizes when they were read.
+type Stamp = Vec<(SystemTime, u64)>;
+
+impl ClientIdentity {
+    /// Reads the folder; a missing or unreadable file fails with its path. `server`: the name
+    /// the server's certificate must carry (its SAN), whatever address it is reached at.
+    pub fn load(dir: &Path, server: &'static str) -> anyhow::Result<Self> {
+        let current = read(dir, server)?;
+        Ok(Self { dir: dir.to_owned(), server, current: Mutex::new(current) })
+    }
+
+    /// The TLS settings to make a connection with now.
+    pub fn current(&self) -> ClientTlsConfig {
+        match self.current.lock() {
+            Ok(current) => current.config.clone(),
+            Err(poisoned) => poisoned.get_ref().config.clone(),
+        }
+    }
+
+    /// For readiness: an error once the certificate presented now expires within `margin`.
+    /// Every checkout would fail its handshakes after that, while cart looked healthy.
+    pub fn check_validity(&self, margin: Duration) -> anyhow::Result<()> {
+        let expires_at = match self.current.lock() {
+            Ok(current) => current.expires_at,
+            Err(poisoned) => poisoned.get_ref().expires_at,
+        };
+        let Some(expires_at) = expires_at else { return Ok(()) };
+        let left = expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        anyhow::ensure!(
+            left > margin,
+            "the workload certificate in {} expires in {} s (the margin is {} s): renew it",
+            self.dir.display(),
+            left.as_secs(),
+            margin.as_secs()
+        );
+        Ok(())
+    }
+
+    /// Whether the files changed since they were read last and now hold a usable identity (then
+    /// `current` returns it). Files caught half-written are left for the next look.
+    pub fn renewed(&self) -> bool {
+        let Ok(stamp) = stamp(&self.dir) else { return false };
+        let Ok(mut current) = self.current.lock() else { return false };
+        if current.stamp == stamp {
+            return false;
+        }
+        match read(&self.dir, self.server) {
+            Ok(renewed) => {
+                *current = renewed;
+                tracing::info!(dir = %self.dir.display(), "client TLS identity reloaded: new connections present it");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "the changed client TLS files cannot be used yet");
+                false
+            }
+        }
+    }
+}
+
+fn stamp(dir: &Path) -> std::io::Result<Stamp> {
+    [CERT, KEY, CA]
+        .iter()
+        .map(|name| std::fs::metadata(dir.join(name)).and_then(|m| Ok((m.modified()?, m.len()))))
+        .collect()
+}
+
+fn read(dir: &Path, server: &str) -> anyhow::Result<Loaded> {
+    let stamp = stamp(dir).with_context(|| format!("reading the TLS identity in {}", dir.display()))?;
     let read = |name: &str| {
         let path = dir.join(name);
         std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
     };
-    Ok(ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read("ca.crt")?))
-        .identity(Identity::from_pem(read("tls.crt")?, read("tls.key")?))
-        .domain_name(server))
+    let (cert, key, ca) = (read(CERT)?, read(KEY)?, read(CA)?);
+    // A key that does not belong to the certificate (a rotation caught half-written) would fail
+    // every handshake: refuse the pair here instead.
+    let chain = CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("reading the certificate {}", dir.join(CERT).display()))?;
+    let private_key =
+        PrivateKeyDer::from_pem_slice(&key).with_context(|| format!("reading the key {}", dir.join(KEY).display()))?;
+    let expires_at = chain.first().and_then(|leaf| crate::tls::not_after(leaf));
+    CertifiedKey::from_der(chain, private_key, &rustls::crypto::ring::default_provider())
+        .context("the TLS key does not belong to the certificate, or is not usable")?;
+    // An empty or unreadable CA file would make every new connection fail its handshake.
+    let mut roots = RootCertStore::empty();
+    for authority in CertificateDer::pem_slice_iter(&ca) {
+        roots
+            .add(authority.with_context(|| format!("reading the CA {}", dir.join(CA).display()))?)
+            .with_context(|| format!("reading the CA {}", dir.join(CA).display()))?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "{} holds no CA certificate", dir.join(CA).display());
+    let config = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .identity(Identity::from_pem(cert, key))
+        .domain_name(server);
+    Ok(Loaded { stamp, config, expires_at })
 }

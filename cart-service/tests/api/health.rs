@@ -55,7 +55,7 @@ async fn readyz_is_200_when_redis_and_broker_answer() {
     assert_eq!(body["status"], "ready");
     let checks = body["checks"].as_array().unwrap();
     let names: Vec<_> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["redis", "kafka"]);
+    assert_eq!(names, ["redis", "kafka", "tls"]);
     assert!(checks.iter().all(|c| c["ok"] == true), "{body}");
 }
 
@@ -148,4 +148,39 @@ async fn made_up_methods_and_paths_add_no_metric_series() {
     let page = app.get("/metrics").await.text().await.unwrap();
     assert_eq!(series(&page), before, "{page}");
     assert!(page.contains(r#"http_requests_total{method="other",route="unmatched""#), "{page}");
+}
+
+/// cart's own certificate close to its expiry: every checkout would soon fail its handshakes,
+/// so the replica leaves the rotation first, naming the certificate.
+#[tokio::test]
+async fn readyz_is_503_naming_tls_when_carts_certificate_is_about_to_expire() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
+    let dir = std::env::temp_dir().join(format!("cart-test-tls-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let mut leaf = CertificateParams::new(vec!["cart-service".to_owned()]).unwrap();
+    leaf.not_after = (std::time::SystemTime::now() + std::time::Duration::from_secs(86_400)).into();
+    let key = KeyPair::generate().unwrap();
+    std::fs::write(dir.join("tls.crt"), leaf.signed_by(&key, &ca).unwrap().pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+
+    let (product, payment) = (closed_port(), closed_port());
+    let tls_dir = dir.clone();
+    let app = spawn_app_with(move |s| {
+        s.upstream.product_grpc_url = format!("https://127.0.0.1:{product}");
+        s.upstream.payment_grpc_url = format!("https://127.0.0.1:{payment}");
+        s.upstream.tls_dir = tls_dir;
+        s.upstream.tls_expiry_margin = std::time::Duration::from_secs(2 * 86_400);
+    })
+    .await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    let tls = body["checks"].as_array().unwrap().iter().find(|c| c["name"] == "tls").cloned().unwrap();
+    assert!(tls["error"].as_str().unwrap().contains("expires in"), "{tls}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

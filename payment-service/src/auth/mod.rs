@@ -16,6 +16,15 @@ use serde::Deserialize;
 pub struct Claims {
     /// The user id: whose payments the caller may create and see.
     pub sub: String,
+    /// `admin` lets an operator refund any payment (`http/admin.rs`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+impl Claims {
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
+    }
 }
 
 /// Why a token was not accepted. Every variant but `KeysUnavailable` is the caller's problem

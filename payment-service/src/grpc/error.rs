@@ -25,6 +25,7 @@ fn code_and_reason(error: &PaymentError) -> (Code, ErrorReason) {
         PaymentError::WebhookRefused(_) => (Code::InvalidArgument, ErrorReason::InvalidWebhook),
         PaymentError::Unauthenticated => (Code::Unauthenticated, ErrorReason::Unauthenticated),
         PaymentError::PermissionDenied => (Code::PermissionDenied, ErrorReason::PermissionDenied),
+        PaymentError::NotAnOperator => (Code::PermissionDenied, ErrorReason::PermissionDenied),
         PaymentError::NoWorkloadIdentity => (Code::Unauthenticated, ErrorReason::Unauthenticated),
         PaymentError::WorkloadNotAllowed { .. } => (Code::PermissionDenied, ErrorReason::PermissionDenied),
         PaymentError::PaymentNotFound(_) => (Code::NotFound, ErrorReason::PaymentNotFound),
@@ -48,6 +49,7 @@ fn metadata(error: &PaymentError) -> HashMap<String, String> {
         | PaymentError::WebhookRefused(_)
         | PaymentError::Unauthenticated
         | PaymentError::PermissionDenied
+        | PaymentError::NotAnOperator
         | PaymentError::NoWorkloadIdentity
         | PaymentError::WorkloadNotAllowed { .. }
         | PaymentError::PaymentNotFound(_)
@@ -75,6 +77,7 @@ mod tests {
             PaymentError::invalid("amount", "must be positive"),
             PaymentError::Unauthenticated,
             PaymentError::PermissionDenied,
+            PaymentError::NotAnOperator,
             PaymentError::NoWorkloadIdentity,
             PaymentError::WorkloadNotAllowed { caller: "auth-service".into(), method: "Refund" },
             PaymentError::PaymentNotFound("p".into()),

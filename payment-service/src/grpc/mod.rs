@@ -11,7 +11,9 @@ use crate::{
     domain::PaymentStatus,
     error::PaymentError,
     metrics::Metrics,
-    payments::{ChargeInput, Payments, RefundInput, ValidCharge, ValidRefund, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    payments::{
+        ChargeInput, Payments, RefundInput, Requester, ValidCharge, ValidRefund, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+    },
     proto::{
         shop::payment::v1::{
             self as pb,
@@ -103,7 +105,7 @@ impl PaymentService for PaymentGrpc {
             currency: amount.currency,
             reason: request.reason,
         };
-        let (refund, payment) = self.payments.refund(&user_id, ValidRefund::parse(input)?).await?;
+        let (refund, payment) = self.payments.refund(&user_id, ValidRefund::parse(input)?, Requester::Owner).await?;
         Ok(tonic::Response::new(pb::RefundResponse {
             refund: Some(pb::Refund {
                 refund_id: refund.id,

@@ -9,7 +9,7 @@ impl ResponseError for PaymentError {
         match self {
             Self::InvalidInput { .. } | Self::WebhookRefused(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::NoWorkloadIdentity => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied | Self::WorkloadNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::PermissionDenied | Self::NotAnOperator | Self::WorkloadNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::PaymentNotFound(_) => StatusCode::NOT_FOUND,
             Self::IdempotencyKeyReused
             | Self::OrderAlreadyCharged

@@ -1,4 +1,6 @@
 //! The REST API (actix-web).
+mod admin;
+mod caller;
 mod error;
 mod headers;
 mod health;
@@ -22,7 +24,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(health::metrics)
         .service(openapi::openapi_json)
-        .service(webhooks::stripe_webhook);
+        .service(webhooks::stripe_webhook)
+        .service(admin::support_refund);
 }
 
 /// Answers requests no route takes: 405 with `Allow` for a known path (another method), 404

@@ -1,10 +1,11 @@
 //! The REST API's OpenAPI 3 document, generated from the handlers' annotations and served at
 //! `GET /openapi.json`; `payment-service openapi` prints it, and a copy is kept in
 //! `contracts/openapi/payment-service.json` (a test fails when the two differ). Payments
-//! themselves are gRPC (contracts/proto); REST serves the gateway's webhook and the probes.
+//! themselves are gRPC (contracts/proto); REST serves the gateway's webhook, operators' support
+//! refunds and the probes.
 //!
 //! The response types are the handlers' own (`views.rs`).
-use super::{health, webhooks};
+use super::{admin, health, webhooks};
 use actix_web::{get, HttpResponse};
 use utoipa::OpenApi;
 
@@ -12,11 +13,26 @@ use utoipa::OpenApi;
 #[openapi(
     info(
         title = "payment-service",
-        description = "Payment's REST side: the payment gateway's webhook and the probes. Charges, refunds and payment reads are gRPC (shop.payment.v1.PaymentService)."
+        description = "Payment's REST side: the payment gateway's webhook, operators' support refunds and the probes. Charges, the owner's refunds and payment reads are gRPC (shop.payment.v1.PaymentService)."
     ),
-    paths(webhooks::stripe_webhook, health::healthz, health::readyz)
+    paths(webhooks::stripe_webhook, admin::support_refund, health::healthz, health::readyz),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// The `bearer` scheme the operator route names: auth-service's access tokens.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
 
 /// The methods the document lists for `path` (templates with `{...}` match any one
 /// segment), or `None` when no documented path matches: a request with another

@@ -26,6 +26,8 @@ pub struct RefundRow {
     /// The gateway's id of the refund, once it answered with one.
     pub gateway_reference: Option<String>,
     pub created_at: NaiveDateTime,
+    /// `operator:<admin user id>` for a support refund (the audit trail); None otherwise.
+    pub requested_by: Option<String>,
 }
 
 pub async fn insert(conn: &mut Conn, refund: &RefundRow, now: NaiveDateTime) -> Result<(), PaymentError> {
@@ -40,6 +42,7 @@ pub async fn insert(conn: &mut Conn, refund: &RefundRow, now: NaiveDateTime) -> 
             refunds::next_attempt_at.eq(Some(now)),
             refunds::created_at.eq(refund.created_at),
             refunds::updated_at.eq(now),
+            refunds::requested_by.eq(&refund.requested_by),
         ))
         .execute(conn)
         .await?;
@@ -192,11 +195,13 @@ pub async fn park(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<(), P
     Ok(())
 }
 
-/// How many of the payment's refunds with `reason` the gateway refused or failed.
+/// How many of the platform's own refunds of the payment with `reason` the gateway refused or
+/// failed (an operator's support refund may be given any reason: it is not counted).
 pub async fn refused_with_reason(conn: &mut Conn, payment_id: &str, reason: &str) -> Result<i64, PaymentError> {
     Ok(refunds::table
         .filter(refunds::payment_id.eq(payment_id))
         .filter(refunds::reason.eq(reason))
+        .filter(refunds::requested_by.is_null())
         .filter(refunds::status.eq(RefundStatus::Failed.as_str()))
         .count()
         .get_result(conn)

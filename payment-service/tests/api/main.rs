@@ -20,4 +20,5 @@ mod relay_order;
 mod store;
 mod stripe_followups;
 mod stripe_mock;
+mod support_refunds;
 mod tokens;

@@ -4,8 +4,9 @@ use crate::{auth::TokenVerifier, error::ProductError};
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use std::{future::Future, pin::Pin};
 
-/// Extracting it answers 401 without a valid token and 403 without the admin role. List it
-/// first among a handler's arguments so it is checked before the body is read.
+/// Extracting it answers 401 without a valid token and 403 without the admin role; nothing the
+/// handler does happens before. (actix polls a handler's extractors together: the body may be
+/// read meanwhile, bounded by the route's limit.)
 pub struct AdminCaller {
     /// The admin's user id, for the logs.
     pub user_id: String,

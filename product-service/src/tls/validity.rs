@@ -68,10 +68,26 @@ fn time(text: &[u8], four_digit_year: bool) -> Option<SystemTime> {
         return None;
     }
     let field = |at: usize| rest.get(at..at + 2).and_then(|f| f.parse::<u32>().ok());
-    let at =
-        chrono::NaiveDate::from_ymd_opt(year, field(0)?, field(2)?)?.and_hms_opt(field(4)?, field(6)?, field(8)?)?;
-    let seconds = u64::try_from(at.and_utc().timestamp()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    let seconds = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    // Before 1970: long expired, which the epoch says as well.
+    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]
@@ -95,6 +111,17 @@ mod tests {
         // Up to 2049 X.509 writes UTCTime; from 2050, GeneralizedTime.
         assert_eq!(not_after(&certificate_until(2027, 3, 7)), Some(unix(1_804_377_600)));
         assert_eq!(not_after(&certificate_until(2051, 1, 1)), Some(unix(2_556_144_000)));
+    }
+
+    #[test]
+    fn dates_are_counted_as_the_calendar_does() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28), 1, "2100 is no leap year");
+        assert_eq!(time(b"491231235959Z", false), Some(unix(2_524_607_999)), "UTCTime 49 is 2049");
+        assert_eq!(time(b"500101000000Z", false), Some(UNIX_EPOCH), "UTCTime 50 is 1950: before the epoch");
+        assert_eq!(time(b"20271301000000Z", true), None, "month 13");
     }
 
     #[test]
