@@ -6,7 +6,7 @@
 pub enum PaymentError {
     #[error("{field} {reason}")]
     InvalidInput { field: &'static str, reason: String },
-    #[error("send the user's access token as `authorization: Bearer <token>` metadata")]
+    #[error("send an access token as `authorization: Bearer <token>` (gRPC metadata, or the HTTP header)")]
     Unauthenticated,
     #[error("a user can only see their own payments")]
     PermissionDenied,

@@ -27,6 +27,9 @@ impl ResponseError for PaymentError {
         if matches!(self, Self::Unavailable(_)) {
             response.insert_header(("Retry-After", "2"));
         }
+        if matches!(self, Self::Unauthenticated) {
+            response.insert_header(("WWW-Authenticate", r#"Bearer realm="shop""#));
+        }
         response.json(ErrorBody::new(self.code(), self.to_string()))
     }
 }

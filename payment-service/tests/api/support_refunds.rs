@@ -79,6 +79,7 @@ async fn a_shoppers_token_no_token_or_a_bad_request_refunds_nothing() {
     assert_eq!(own.json::<Value>().await.unwrap()["error"]["code"], "permission_denied");
     let none = support_refund(&app, &payment_id, None, Some("k2"), refund_of(100)).await;
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(none.headers()["www-authenticate"], r#"Bearer realm="shop""#);
     let nobodys = uuid::Uuid::now_v7().to_string();
     let unknown = support_refund(&app, &nobodys, Some(&admin), Some("k3"), refund_of(100)).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
