@@ -17,9 +17,13 @@ use std::{
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-const CERT: &str = "tls.crt";
-const KEY: &str = "tls.key";
-const CA: &str = "ca.crt";
+/// The files of the folder: this service's certificate chain, its key, the platform CA.
+pub(crate) const CERT: &str = "tls.crt";
+pub(crate) const KEY: &str = "tls.key";
+pub(crate) const CA: &str = "ca.crt";
+
+/// The files' modification times and sizes: a change to any of them is a rotation to load.
+pub(crate) type Stamp = Vec<(SystemTime, u64)>;
 
 /// The server side of mutual TLS, as the files in one folder say it now.
 pub struct ServerTls {
@@ -32,9 +36,8 @@ struct Loaded {
     config: Arc<ServerConfig>,
     /// When this service's certificate stops being valid (None: not readable by `validity`).
     expires_at: Option<SystemTime>,
-    /// The files' modification times and sizes when they were read: a change to any of them is
-    /// a rotation to load.
-    stamp: Vec<(SystemTime, u64)>,
+    /// The files as they were when read.
+    stamp: Stamp,
 }
 
 impl ServerTls {
@@ -108,7 +111,7 @@ impl ServerTls {
     }
 }
 
-fn stamp(dir: &Path) -> std::io::Result<Vec<(SystemTime, u64)>> {
+pub(crate) fn stamp(dir: &Path) -> std::io::Result<Stamp> {
     [CERT, KEY, CA]
         .iter()
         .map(|name| std::fs::metadata(dir.join(name)).and_then(|m| Ok((m.modified()?, m.len()))))

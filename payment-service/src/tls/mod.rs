@@ -2,7 +2,7 @@
 //! callers' certificates must chain to, reloaded when the files change (a rotated certificate
 //! takes effect without a restart), and the stream of accepted connections the gRPC server
 //! serves. Who a caller is, and what it may call, is `grpc::callers`'s.
-mod files;
+pub(crate) mod files;
 mod incoming;
 mod validity;
 

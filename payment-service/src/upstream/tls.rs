@@ -1,6 +1,7 @@
 //! The client side of mutual TLS: payment presents its workload certificate on its calls to
 //! product (the sweeper), and checks product's. The files are looked at again before each use, so a
 //! rotated certificate is presented on the connections made after it, without a restart.
+use crate::tls::files::{stamp, Stamp, CA, CERT, KEY};
 use anyhow::Context;
 use rustls::{
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
@@ -10,13 +11,8 @@ use rustls::{
 use std::{
     path::{Path, PathBuf},
     sync::Mutex,
-    time::SystemTime,
 };
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
-
-const CERT: &str = "tls.crt";
-const KEY: &str = "tls.key";
-const CA: &str = "ca.crt";
 
 /// This service's identity towards one server, as the files in its folder say it now.
 pub struct ClientIdentity {
@@ -24,9 +20,6 @@ pub struct ClientIdentity {
     server: &'static str,
     current: Mutex<(Stamp, ClientTlsConfig)>,
 }
-
-/// The files' modification times and sizes when they were read.
-type Stamp = Vec<(SystemTime, u64)>;
 
 impl ClientIdentity {
     /// Reads the folder; a missing or unreadable file fails with its path. `server`: the name
@@ -64,13 +57,6 @@ impl ClientIdentity {
             }
         }
     }
-}
-
-fn stamp(dir: &Path) -> std::io::Result<Stamp> {
-    [CERT, KEY, CA]
-        .iter()
-        .map(|name| std::fs::metadata(dir.join(name)).and_then(|m| Ok((m.modified()?, m.len()))))
-        .collect()
 }
 
 fn read(dir: &Path, server: &str) -> anyhow::Result<(Stamp, ClientTlsConfig)> {
