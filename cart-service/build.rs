@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(&contracts).join("proto");
     let protos = [
         "shop/cart/v1/cart.proto",
+        "shop/auth/v1/auth_service.proto",
         "shop/product/v1/product_service.proto",
         "shop/payment/v1/payment_service.proto",
         "shop/events/v1/envelope.proto",

@@ -21,6 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .generate_default_stubs(true)
         .file_descriptor_set_path(out_dir.join("payment_descriptor.bin"))
         .compile_protos(&protos, std::slice::from_ref(&proto_root))?;
+    // auth's API, which this service calls (its session check): generated apart so that it is
+    // not in the descriptor set above, which lists what this service serves (reflection).
+    tonic_prost_build::configure()
+        .generate_default_stubs(true)
+        .compile_protos(&[proto_root.join("shop/auth/v1/auth_service.proto")], std::slice::from_ref(&proto_root))?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
     println!("cargo:rerun-if-changed=migrations");

@@ -63,6 +63,9 @@ pub struct UpstreamSettings {
     /// for a local run against plain-text servers only (production refuses it).
     pub product_grpc_url: String,
     pub payment_grpc_url: String,
+    /// auth's gRPC port, asked at checkout whether the shopper's session is still active
+    /// (`VerifyToken`).
+    pub auth_grpc_url: String,
     /// cart's workload identity, presented on every call: a folder with `tls.crt`, `tls.key`
     /// and `ca.crt` (a cert-manager Secret mounted as files).
     pub tls_dir: PathBuf,
@@ -95,10 +98,11 @@ pub struct KafkaSettings {
     pub group_instance_id: Option<String>,
 }
 
-/// auth-service: its public keys for local token checks, its introspection for checkouts.
+/// auth-service's REST side: its public keys for local token checks (its session check at
+/// checkout is gRPC: `UpstreamSettings::auth_grpc_url`).
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// auth's REST root; the JWKS and introspection paths are appended.
+    /// auth's REST root; the JWKS path is appended.
     pub base_url: String,
     pub jwks_max_age: Duration,
     pub issuer: String,
@@ -153,6 +157,12 @@ impl Settings {
                 payment_grpc_url: env.parse_with(
                     "PAYMENT_GRPC_URL",
                     "https://127.0.0.1:50054".to_owned(),
+                    "a comma-separated list of https://host:port",
+                    |url: &String| Target::parse_list(url).is_ok(),
+                ),
+                auth_grpc_url: env.parse_with(
+                    "AUTH_GRPC_URL",
+                    "https://127.0.0.1:50051".to_owned(),
                     "a comma-separated list of https://host:port",
                     |url: &String| Target::parse_list(url).is_ok(),
                 ),
@@ -264,6 +274,7 @@ impl Settings {
         for (key, list) in [
             ("PRODUCT_GRPC_URL", &settings.upstream.product_grpc_url),
             ("PAYMENT_GRPC_URL", &settings.upstream.payment_grpc_url),
+            ("AUTH_GRPC_URL", &settings.upstream.auth_grpc_url),
         ] {
             let plain = Target::parse_list(list).is_ok_and(|targets| targets.iter().any(|t| !t.tls));
             if environment == Environment::Production && plain {
@@ -278,6 +289,7 @@ impl Settings {
                 ("KAFKA_BROKERS", &settings.kafka.brokers),
                 ("PRODUCT_GRPC_URL", &settings.upstream.product_grpc_url),
                 ("PAYMENT_GRPC_URL", &settings.upstream.payment_grpc_url),
+                ("AUTH_GRPC_URL", &settings.upstream.auth_grpc_url),
                 ("AUTH_URL", &settings.auth.base_url),
             ]);
         }
@@ -490,15 +502,18 @@ mod tests {
             ("CART_KAFKA_BROKERS", "kafka:9092"),
             ("CART_PRODUCT_GRPC_URL", "https://product-service:50052"),
             ("CART_PAYMENT_GRPC_URL", "https://payment-service:50054"),
+            ("CART_AUTH_GRPC_URL", "https://auth-service:50051"),
             ("CART_AUTH_URL", "http://auth-service:8081"),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
         let plain = Settings::from_vars(vars(&[
             ("CART_ENV", "production"),
             ("CART_PAYMENT_GRPC_URL", "https://payment-a:50054,http://payment-b:50054"),
+            ("CART_AUTH_GRPC_URL", "http://auth-service:50051"),
         ]))
         .unwrap_err();
         assert!(plain.to_string().contains("CART_PAYMENT_GRPC_URL must list only https://"), "{plain}");
+        assert!(plain.to_string().contains("CART_AUTH_GRPC_URL must list only https://"), "{plain}");
     }
 
     #[test]
@@ -509,7 +524,7 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for key in ["REDIS_URL", "KAFKA_BROKERS", "PRODUCT_GRPC_URL", "PAYMENT_GRPC_URL", "AUTH_URL"] {
+        for key in ["REDIS_URL", "KAFKA_BROKERS", "PRODUCT_GRPC_URL", "PAYMENT_GRPC_URL", "AUTH_GRPC_URL", "AUTH_URL"] {
             assert!(err.contains(&format!("CART_{key} points at")), "{key} not named: {err}");
         }
         assert!(err.contains("CART_REDIS_URL points at localhost"), "{err}");

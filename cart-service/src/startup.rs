@@ -1,7 +1,7 @@
 //! Builds the application (binds its listener, so tests can ask for port 0 and read the port
 //! they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
-    auth::{Introspection, Jwks, Revocations, TokenVerifier},
+    auth::{Jwks, Revocations, TokenVerifier},
     carts::Carts,
     checkout::Checkouts,
     configuration::Settings,
@@ -50,10 +50,8 @@ impl Application {
         )?;
         let revocations = Arc::new(Revocations::new(redis.clone()));
         let verifier = TokenVerifier::new(jwks, revocations.clone(), &settings.auth.issuer, &settings.auth.audience);
-        let introspection = Arc::new(Introspection::new(auth_url, settings.upstream.timeout)?);
         let carts = Carts::new(store.clone(), upstream.clone());
-        let checkouts =
-            Checkouts::new(store.clone(), upstream.clone(), introspection, settings.carts.checkout_record_ttl);
+        let checkouts = Checkouts::new(store.clone(), upstream.clone(), settings.carts.checkout_record_ttl);
         let consumer = EventsConsumer {
             consumer: kafka.consumer(&[
                 &settings.kafka.product_events_topic,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Writes the configuration of the platform's single public entry: an HAProxy that routes the
 # public REST paths to every replica of their service, as the Ingress does in infra/k8s
-# (infra/k8s/ingress.yaml), and a second, internal entry for auth's service-to-service routes
-# (JWKS, introspection), as auth's ClusterIP Service does.
+# (infra/k8s/ingress.yaml), a second, internal entry for auth's service-to-service REST route
+# (JWKS), and a third for auth's gRPC port (TCP: the mutual TLS runs from the calling service to
+# the auth replica, the proxy never sees inside it), as auth's ClusterIP Service does both.
 #
 #   proxy.sh config   print the configuration to standard output
 #
@@ -11,6 +12,9 @@
 #     below); the last is HAProxy's runtime API (`set server cart/cart-2 state drain`), loopback only
 #   PROXY_AUTH, PROXY_PRODUCT, PROXY_CART, PROXY_PAYMENT  each a space-separated list of the
 #     service's replicas as host:port (their REST ports)
+#   PROXY_AUTH_GRPC, PROXY_AUTH_GRPC_BIND  auth's replicas as grpc-host:port/rest-port (checked on
+#     their REST /readyz), and where the gRPC entry listens; no entry when unset (compose, whose
+#     services reach auth's gRPC by its name)
 #   PROXY_DNS_SLOTS  when set (compose), each of those is instead one name:port that DNS resolves
 #     to every replica (Docker's resolver, re-read every second): up to this many per service
 #   PROXY_AUTH_SOURCE  the address the proxy calls auth from (default 127.0.0.2; empty: any)
@@ -29,7 +33,7 @@ PROXY_AUTH_SOURCE=${PROXY_AUTH_SOURCE-127.0.0.2}
 # apart and back in after one good one. A request whose connection fails goes to another replica
 # (`retries`, `redispatch`): it never reached a server. One that reached a replica and got no
 # answer (the replica died on it) is repeated only when a repeat is known to change nothing: an
-# read (GET, HEAD, OPTIONS, and auth's introspection, a POST that changes nothing), a checkout,
+# read (GET, HEAD, OPTIONS), a checkout,
 # which cart keys by its required Idempotency-Key, or an add to the cart that carries one (cart
 # adds a keyed line once). Any other write (DELETE included:
 # its repeat would answer 404 for a delete that was done) answers 502 instead of maybe running
@@ -52,7 +56,7 @@ backend $name
   option redispatch 1
   retry-on conn-failure empty-response response-timeout
   acl repeatable method GET HEAD OPTIONS
-  acl repeatable path /v1/cart/checkout /v1/auth/introspect
+  acl repeatable path /v1/cart/checkout
   acl add_item path /v1/cart/items
   acl keyed req.hdr(idempotency-key) -m found
   http-request disable-l7-retry if !repeatable !add_item || !repeatable !keyed
@@ -91,6 +95,38 @@ resolvers docker
 EOF
 }
 
+# auth's gRPC port for product and payment, balanced by connection. A connection stays with its
+# replica (HTTP/2 carries many calls): when that replica stops, its GOAWAY or closed connection
+# sends the client's next call through here again, to another one. The callers ask once more a
+# call that reached no replica (VerifyToken only reads). Idle connections are kept an hour.
+auth_grpc() {
+  local replica i=0
+  cat <<EOF
+
+defaults tcp
+  mode tcp
+  timeout connect 1s
+  timeout client 1h
+  timeout server 1h
+
+frontend auth-grpc
+  bind ${PROXY_AUTH_GRPC_BIND:-127.0.0.1:8091}
+  default_backend auth-grpc
+
+backend auth-grpc
+  balance leastconn
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 1s fall 2 rise 1
+  retries 3
+  option redispatch 1
+EOF
+  for replica in $PROXY_AUTH_GRPC; do
+    i=$((i + 1))
+    echo "  server auth-grpc-$i ${replica%/*} check port ${replica##*/}"
+  done
+}
+
 config() {
   [ -n "${PROXY_AUTH:-}" ] && [ -n "${PROXY_PRODUCT:-}" ] && [ -n "${PROXY_CART:-}" ] && [ -n "${PROXY_PAYMENT:-}" ] || {
     echo "proxy.sh: set PROXY_AUTH, PROXY_PRODUCT, PROXY_CART and PROXY_PAYMENT (host:port lists)" >&2
@@ -117,7 +153,7 @@ defaults
 
 frontend public
   bind $PROXY_BIND
-  # auth's public routes one by one: introspection is for the services only (the internal entry).
+  # auth's public routes one by one: nothing else of auth's is public.
   acl auth_public path /v1/auth/signup /v1/auth/login /v1/auth/refresh /v1/auth/logout /v1/auth/me /v1/auth/me/orders /.well-known/jwks.json
   acl product_public path /v1/products
   acl product_public path_beg /v1/products/
@@ -146,6 +182,8 @@ EOF
   backend product "$PROXY_PRODUCT"
   backend cart "$PROXY_CART"
   backend payment "$PROXY_PAYMENT"
+  # Last: its TCP defaults apply to the sections after them.
+  if [ -n "${PROXY_AUTH_GRPC:-}" ]; then auth_grpc; fi
 }
 
 case "${1:-}" in

@@ -30,9 +30,10 @@ OFFSET=${SHOP_PORT_OFFSET:-0}
 PLATFORM=("$REPO_ROOT/.venv/bin/python" "$REPO_ROOT/infra/local/wiring.py")
 wiring() { "${PLATFORM[@]}" "$@" || fail "infra/local/platform.yaml" "cannot be read ('make setup' makes .venv)"; }
 read -r PORT_STEP MAX_REPLICAS <<<"$(wiring step)"
-read -r entry auth_internal stats admin <<<"$(wiring proxy "$OFFSET")"
+read -r entry auth_internal stats admin auth_grpc <<<"$(wiring proxy "$OFFSET")"
 PUBLIC=127.0.0.1:$entry
 AUTH_INTERNAL=127.0.0.1:$auth_internal
+AUTH_GRPC=127.0.0.1:$auth_grpc
 STATS=127.0.0.1:$stats
 ADMIN=127.0.0.1:$admin
 
@@ -89,8 +90,10 @@ grpc_slots() {
 }
 
 # The environment of replica $2 of service $1, one NAME=value a line: its ports, its consumer's
-# static identity, and where what it calls is (auth through the proxy's internal entry, so one
-# auth replica's death fails no token check; product and payment gRPC by their replica slots).
+# static identity, and where what it calls is: auth's JWKS through the proxy's internal entry,
+# auth's gRPC session check through the proxy's TCP entry (product, payment) or by its replica
+# slots (cart), so one auth replica's death fails no token check; product and payment gRPC by
+# their replica slots.
 replica_env() {
   local service=$1 i=$2 http grpc prefix consumes
   read -r _ http grpc prefix consumes < <(awk -v s="$service" '$1 == s' <<<"$SERVICES")
@@ -113,7 +116,7 @@ replica_env() {
     auth-service) echo "AUTH_TRUSTED_PROXIES=127.0.0.2" ;;
     product-service | payment-service)
       echo "${prefix}_AUTH_JWKS_URL=http://$AUTH_INTERNAL/.well-known/jwks.json"
-      echo "${prefix}_AUTH_INTROSPECTION_URL=http://$AUTH_INTERNAL/v1/auth/introspect"
+      echo "${prefix}_AUTH_GRPC_URL=https://$AUTH_GRPC"
       # The sweeper's few questions go to product's first replica; one it cannot reach is
       # asked again on its next round.
       [ "$service" = product-service ] ||
@@ -123,6 +126,7 @@ replica_env() {
       echo "CART_AUTH_URL=http://$AUTH_INTERNAL"
       echo "CART_PRODUCT_GRPC_URL=$(grpc_slots "$(ports_of product-service | cut -d' ' -f2)")"
       echo "CART_PAYMENT_GRPC_URL=$(grpc_slots "$(ports_of payment-service | cut -d' ' -f2)")"
+      echo "CART_AUTH_GRPC_URL=$(grpc_slots "$(ports_of auth-service | cut -d' ' -f2)")"
       echo "CART_UPSTREAM_RESOLVE_INTERVAL_MS=1000"
       ;;
   esac
@@ -163,12 +167,23 @@ rest_replicas() {
   echo "${list# }"
 }
 
+# auth's gRPC addresses with their REST ports (grpc-host:port/rest-port), space-separated.
+auth_grpc_replicas() {
+  local http grpc i list=""
+  read -r http grpc < <(ports_of auth-service)
+  for i in $(seq 1 "$(count_of auth-service)"); do
+    list="$list 127.0.0.1:$(port_of "$grpc" "$i")/$(port_of "$http" "$i")"
+  done
+  echo "${list# }"
+}
+
 # Writes the proxy's configuration from the counts and starts it, or reloads it without
 # dropping a connection (-sf: the old process finishes what it serves, then exits).
 start_proxy() {
   command -v haproxy >/dev/null || fail "haproxy" "run 'make setup' (it installs Debian's haproxy)"
   mkdir -p "$PROXY_DIR"
   PROXY_BIND=$PUBLIC PROXY_AUTH_BIND=$AUTH_INTERNAL PROXY_STATS_BIND=$STATS PROXY_ADMIN_BIND=$ADMIN \
+    PROXY_AUTH_GRPC_BIND=$AUTH_GRPC PROXY_AUTH_GRPC=$(auth_grpc_replicas) \
     PROXY_AUTH=$(rest_replicas auth-service) PROXY_PRODUCT=$(rest_replicas product-service) \
     PROXY_CART=$(rest_replicas cart-service) PROXY_PAYMENT=$(rest_replicas payment-service) \
     bash "$REPO_ROOT/infra/local/proxy.sh" config >"$PROXY_DIR/haproxy.cfg.new"
@@ -285,11 +300,15 @@ restart() {
     name=$(name_of "$service" "$i")
     # No new requests, those under way finish; the health checks go on but cannot undo a drain.
     proxy_command "set server $backend/$backend-$i state drain" >/dev/null || fail "draining $name" "is the proxy up? make status"
+    # auth's gRPC entry too: no new connection goes to it. Those open stay until it stops (they
+    # carry many calls); its GOAWAY then moves their callers to another replica.
+    [ "$service" != auth-service ] || proxy_command "set server auth-grpc/auth-grpc-$i state drain" >/dev/null
     WAIT_SECONDS=15 wait_for drained "$backend" "$backend-$i" || true
     if pid=$(pid_of "$name"); then stop_pid "$name" "$pid"; fi
     start_replica "$service" "$i"
     wait_ready "$service" "$i"
     proxy_command "set server $backend/$backend-$i state ready" >/dev/null
+    [ "$service" != auth-service ] || proxy_command "set server auth-grpc/auth-grpc-$i state ready" >/dev/null
     WAIT_SECONDS=15 wait_for up_in_proxy "$backend" "$backend-$i" || fail "$name back in the proxy" "see http://$STATS"
     ok "$name restarted and back in the rotation"
   done

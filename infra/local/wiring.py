@@ -1,7 +1,7 @@
 """The platform's wiring (platform.yaml) for the local scripts, the e2e suite and `make chaos`.
 
   python3 wiring.py services [OFFSET]   one line a service: name http grpc|- PREFIX consumes|-
-  python3 wiring.py proxy [OFFSET]      entry auth_internal stats admin
+  python3 wiring.py proxy [OFFSET]      entry auth_internal stats admin auth_grpc
   python3 wiring.py step                the port step between replicas, and the most replicas
 """
 import pathlib
@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
             print(s.name, s.http, s.grpc if s.grpc is not None else "-", s.prefix, "consumes" if s.consumes else "-")
     elif command == "proxy":
         ports = proxy(offset)
-        print(ports["entry"], ports["auth_internal"], ports["stats"], ports["admin"])
+        print(ports["entry"], ports["auth_internal"], ports["stats"], ports["admin"], ports["auth_grpc"])
     elif command == "step":
         print(*replicas())
     else:

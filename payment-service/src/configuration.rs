@@ -138,8 +138,10 @@ pub struct TlsSettings {
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     pub jwks_url: String,
-    /// auth's token introspection (`/v1/auth/introspect`), asked whether a session is active.
-    pub introspection_url: String,
+    /// auth's gRPC endpoint, asked (`VerifyToken`) whether a token's session is still active.
+    /// `https://` is mutual TLS with this service's identity (`TlsSettings::dir`); `http://`,
+    /// plain text, is for a local run against a plain-text stand-in only (production refuses it).
+    pub grpc_url: String,
     pub jwks_max_age: Duration,
     pub issuer: String,
     pub audience: String,
@@ -278,9 +280,9 @@ impl Settings {
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),
-                introspection_url: env.parse_with(
-                    "AUTH_INTROSPECTION_URL",
-                    "http://127.0.0.1:8081/v1/auth/introspect".to_owned(),
+                grpc_url: env.parse_with(
+                    "AUTH_GRPC_URL",
+                    "https://127.0.0.1:50051".to_owned(),
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),
@@ -332,10 +334,13 @@ impl Settings {
                 env.errors.push(format!("{ENV_PREFIX}STRIPE_WEBHOOK_SECRET must be set in production"));
             }
         }
-        if environment == Environment::Production && !settings.sweep.product_grpc_url.starts_with("https://") {
-            env.errors.push(format!(
-                "{ENV_PREFIX}PRODUCT_GRPC_URL must be https:// in production (internal calls are mutual TLS)"
-            ));
+        for (key, url) in
+            [("PRODUCT_GRPC_URL", &settings.sweep.product_grpc_url), ("AUTH_GRPC_URL", &settings.auth.grpc_url)]
+        {
+            if environment == Environment::Production && !url.starts_with("https://") {
+                env.errors
+                    .push(format!("{ENV_PREFIX}{key} must be https:// in production (internal calls are mutual TLS)"));
+            }
         }
         if environment == Environment::Production && settings.grpc_reflection {
             env.errors
@@ -346,7 +351,7 @@ impl Settings {
                 ("DATABASE_URL", settings.database.url.expose_secret()),
                 ("KAFKA_BROKERS", &settings.kafka.brokers),
                 ("AUTH_JWKS_URL", &settings.auth.jwks_url),
-                ("AUTH_INTROSPECTION_URL", &settings.auth.introspection_url),
+                ("AUTH_GRPC_URL", &settings.auth.grpc_url),
                 ("STRIPE_API_BASE", &settings.gateway.stripe_api_base),
                 ("PRODUCT_GRPC_URL", &settings.sweep.product_grpc_url),
             ]);
@@ -566,7 +571,7 @@ mod tests {
             ("PAYMENT_ENV", "production"),
             ("PAYMENT_KAFKA_BROKERS", "kafka:9092"),
             ("PAYMENT_AUTH_JWKS_URL", "http://auth-service:8081/.well-known/jwks.json"),
-            ("PAYMENT_AUTH_INTROSPECTION_URL", "http://auth-service:8081/v1/auth/introspect"),
+            ("PAYMENT_AUTH_GRPC_URL", "https://auth-service:50051"),
             ("PAYMENT_PRODUCT_GRPC_URL", "https://product-service:50052"),
             ("PAYMENT_DATABASE_URL", "mysql://payment:s3cret@db:3306/payment"),
             ("PAYMENT_GATEWAY", "stripe"),
@@ -577,9 +582,11 @@ mod tests {
         let plain = Settings::from_vars(vars(&[
             ("PAYMENT_ENV", "production"),
             ("PAYMENT_PRODUCT_GRPC_URL", "http://product-service:50052"),
+            ("PAYMENT_AUTH_GRPC_URL", "http://auth-service:50051"),
         ]))
         .unwrap_err();
         assert!(plain.to_string().contains("PAYMENT_PRODUCT_GRPC_URL must be https://"), "{plain}");
+        assert!(plain.to_string().contains("PAYMENT_AUTH_GRPC_URL must be https://"), "{plain}");
     }
 
     #[test]
@@ -590,7 +597,7 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_INTROSPECTION_URL", "PRODUCT_GRPC_URL"] {
+        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_GRPC_URL", "PRODUCT_GRPC_URL"] {
             assert!(err.contains(&format!("PAYMENT_{key} points at")), "{key} not named: {err}");
         }
         assert!(err.contains("PAYMENT_DATABASE_URL points at localhost"), "{err}");

@@ -1,7 +1,7 @@
 //! Builds the application (binds both ports, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
-    auth::{Introspection, Jwks, TokenVerifier},
+    auth::{Jwks, TokenVerifier},
     configuration::{GatewayKind, Settings},
     db::{self, Db},
     events::{consumer::ProductEventsConsumer, relay::Relay},
@@ -15,6 +15,7 @@ use crate::{
     reconciler,
     sweeper::Sweeper,
     tls::ServerTls,
+    upstream::auth::Sessions,
     upstream::product::Reservations,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
@@ -34,7 +35,7 @@ use tokio::{
 /// Largest request body accepted (webhooks); larger ones get 413.
 const MAX_BODY: usize = 256 * 1024;
 /// Bound on one fetch of auth's public keys, and the least time between two fetches.
-/// For auth's JWKS and its introspection alike.
+/// For auth's JWKS and its session check alike.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
 /// How long the relay and the reconciler get to finish what they hold at shutdown.
@@ -182,7 +183,8 @@ fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
     })
 }
 
-/// Checks callers' access tokens: auth's public keys (JWKS), and introspection for revocation.
+/// Checks callers' access tokens: auth's public keys (JWKS), and auth's `VerifyToken` for
+/// revocation (over mutual TLS, with this service's identity).
 fn token_verifier(settings: &Settings) -> anyhow::Result<Arc<TokenVerifier>> {
     let jwks = Jwks::new(
         settings.auth.jwks_url.clone(),
@@ -190,8 +192,9 @@ fn token_verifier(settings: &Settings) -> anyhow::Result<Arc<TokenVerifier>> {
         settings.auth.jwks_max_age,
         JWKS_MIN_REFETCH_GAP,
     )?;
-    let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
-    Ok(Arc::new(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience)))
+    let sessions = Sessions::connect_lazy(&settings.auth.grpc_url, JWKS_FETCH_TIMEOUT, &settings.tls.dir)
+        .context("auth's gRPC client")?;
+    Ok(Arc::new(TokenVerifier::new(jwks, sessions, &settings.auth.issuer, &settings.auth.audience)))
 }
 
 /// The REST server (health, metrics, webhooks) on `listener`, started; stopped by `run`'s

@@ -85,8 +85,10 @@ pub struct ReservationSettings {
 pub struct AuthSettings {
     /// auth-service's JWK Set (`/.well-known/jwks.json`).
     pub jwks_url: String,
-    /// auth's token introspection (`/v1/auth/introspect`), asked whether a session is active.
-    pub introspection_url: String,
+    /// auth's gRPC endpoint, asked (`VerifyToken`) whether a token's session is still active.
+    /// `https://` is mutual TLS with this service's identity (`TlsSettings::dir`); `http://`,
+    /// plain text, is for a local run against a plain-text stand-in only (production refuses it).
+    pub grpc_url: String,
     /// Fetched keys are refetched after this long (and at once for an unknown key id).
     pub jwks_max_age: Duration,
     pub issuer: String,
@@ -174,9 +176,9 @@ impl Settings {
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),
-                introspection_url: env.parse_with(
-                    "AUTH_INTROSPECTION_URL",
-                    "http://127.0.0.1:8081/v1/auth/introspect".to_owned(),
+                grpc_url: env.parse_with(
+                    "AUTH_GRPC_URL",
+                    "https://127.0.0.1:50051".to_owned(),
                     "an http:// or https:// URL",
                     |u: &String| u.starts_with("http://") || u.starts_with("https://"),
                 ),
@@ -217,6 +219,11 @@ impl Settings {
                 "{ENV_PREFIX}DATABASE_URL must be set in production (the local default credentials are refused)"
             ));
         }
+        if environment == Environment::Production && !settings.auth.grpc_url.starts_with("https://") {
+            env.errors.push(format!(
+                "{ENV_PREFIX}AUTH_GRPC_URL must be https:// in production (internal calls are mutual TLS)"
+            ));
+        }
         if environment == Environment::Production && settings.grpc_reflection {
             env.errors
                 .push(format!("{ENV_PREFIX}GRPC_REFLECTION=true is refused in production (it lists the whole API)"));
@@ -226,7 +233,7 @@ impl Settings {
                 ("DATABASE_URL", settings.database.url.expose_secret()),
                 ("KAFKA_BROKERS", &settings.kafka.brokers),
                 ("AUTH_JWKS_URL", &settings.auth.jwks_url),
-                ("AUTH_INTROSPECTION_URL", &settings.auth.introspection_url),
+                ("AUTH_GRPC_URL", &settings.auth.grpc_url),
             ]);
         }
         env.finish().map(|()| settings)
@@ -422,10 +429,16 @@ mod tests {
             ("PRODUCT_ENV", "production"),
             ("PRODUCT_KAFKA_BROKERS", "kafka:9092"),
             ("PRODUCT_AUTH_JWKS_URL", "http://auth-service:8081/.well-known/jwks.json"),
-            ("PRODUCT_AUTH_INTROSPECTION_URL", "http://auth-service:8081/v1/auth/introspect"),
+            ("PRODUCT_AUTH_GRPC_URL", "https://auth-service:50051"),
             ("PRODUCT_DATABASE_URL", "postgres://product:s3cret@db:5432/product"),
         ]));
         assert!(ok.is_ok(), "{ok:?}");
+        let plain = Settings::from_vars(vars(&[
+            ("PRODUCT_ENV", "production"),
+            ("PRODUCT_AUTH_GRPC_URL", "http://auth-service:50051"),
+        ]))
+        .unwrap_err();
+        assert!(plain.to_string().contains("PRODUCT_AUTH_GRPC_URL must be https://"), "{plain}");
     }
 
     #[test]
@@ -436,7 +449,7 @@ mod tests {
         ]))
         .unwrap_err()
         .to_string();
-        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_INTROSPECTION_URL"] {
+        for key in ["DATABASE_URL", "KAFKA_BROKERS", "AUTH_JWKS_URL", "AUTH_GRPC_URL"] {
             assert!(err.contains(&format!("PRODUCT_{key} points at")), "{key} not named: {err}");
         }
         assert!(err.contains("PRODUCT_DATABASE_URL points at localhost"), "{err}");

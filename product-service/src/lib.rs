@@ -22,6 +22,7 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;
 
 /// The name this service reports in logs, traces, metrics and event envelopes.
 pub const SERVICE_NAME: &str = "product-service";

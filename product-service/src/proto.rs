@@ -3,6 +3,11 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 pub mod shop {
+    pub mod auth {
+        pub mod v1 {
+            tonic::include_proto!("shop.auth.v1");
+        }
+    }
     pub mod product {
         pub mod v1 {
             tonic::include_proto!("shop.product.v1");

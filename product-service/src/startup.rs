@@ -2,7 +2,7 @@
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
     admin::Admin,
-    auth::{Introspection, Jwks, TokenVerifier},
+    auth::{Jwks, TokenVerifier},
     cache::{Committed, ProductCache},
     catalogue::Catalogue,
     configuration::Settings,
@@ -15,6 +15,7 @@ use crate::{
     readiness::Readiness,
     reservations::{self, Reservations},
     tls::ServerTls,
+    upstream::auth::Sessions,
 };
 use actix_web::{dev::Server as HttpServer, middleware::from_fn, web, App};
 use anyhow::Context;
@@ -31,7 +32,7 @@ use tokio::{
 };
 
 /// Bound on one fetch of auth's public keys, and the least time between two fetches.
-/// For auth's JWKS and its introspection alike.
+/// For auth's JWKS and its session check alike.
 const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 const JWKS_MIN_REFETCH_GAP: Duration = Duration::from_secs(1);
 
@@ -171,7 +172,8 @@ impl Application {
     }
 }
 
-/// Checks callers' access tokens: auth's public keys (JWKS), and introspection for revocation.
+/// Checks callers' access tokens: auth's public keys (JWKS), and auth's `VerifyToken` for
+/// revocation (over mutual TLS, with this service's identity).
 fn token_verifier(settings: &Settings) -> anyhow::Result<TokenVerifier> {
     let jwks = Jwks::new(
         settings.auth.jwks_url.clone(),
@@ -179,8 +181,9 @@ fn token_verifier(settings: &Settings) -> anyhow::Result<TokenVerifier> {
         settings.auth.jwks_max_age,
         JWKS_MIN_REFETCH_GAP,
     )?;
-    let introspection = Introspection::new(settings.auth.introspection_url.clone(), JWKS_FETCH_TIMEOUT)?;
-    Ok(TokenVerifier::new(jwks, introspection, &settings.auth.issuer, &settings.auth.audience))
+    let sessions = Sessions::connect_lazy(&settings.auth.grpc_url, JWKS_FETCH_TIMEOUT, &settings.tls.dir)
+        .context("auth's gRPC client")?;
+    Ok(TokenVerifier::new(jwks, sessions, &settings.auth.issuer, &settings.auth.audience))
 }
 
 /// What the REST handlers are given.

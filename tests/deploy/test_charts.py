@@ -219,8 +219,10 @@ def test_the_ingress_routes_public_paths_to_services_that_exist():
     backends = {path: p["backend"]["service"] for path, p in paths.items()}
     for path, service in [("/v1/products", "product-service"), ("/v1/cart", "cart-service")]:
         assert backends[path]["name"] == service and backends[path]["port"]["name"] == "http"
-    # auth's public routes one by one (introspection stays inside the cluster).
-    public_auth = {r for r in http_routes("auth-service") if r.startswith("/v1/auth/")} - {"/v1/auth/introspect"}
+    # auth's public routes one by one: every REST route of auth's under /v1/auth is public (token
+    # introspection is gRPC VerifyToken, for the services' certificates only).
+    public_auth = {r for r in http_routes("auth-service") if r.startswith("/v1/auth/")}
+    assert "/v1/auth/introspect" not in public_auth
     assert public_auth and "/.well-known/jwks.json" in http_routes("auth-service")
     for path in public_auth | {"/.well-known/jwks.json"}:
         assert paths[path]["pathType"] == "Exact", path
@@ -247,11 +249,11 @@ def test_a_brokers_sasl_settings_reach_the_pod_with_the_password_from_the_secret
 
 
 # The gRPC servers cart balances its calls over: each lists its replicas by a headless Service.
-HEADLESS = ["product-service", "payment-service"]
+HEADLESS = ["auth-service", "product-service", "payment-service"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_a_headless_service_lists_the_grpc_replicas_of_product_and_payment(service):
+def test_a_headless_service_lists_the_grpc_replicas_of_auth_product_and_payment(service):
     manifests = render(service)
     headless = [s for s in manifests["Service"] if s["spec"].get("clusterIP") == "None"]
     if service not in HEADLESS:
@@ -267,21 +269,23 @@ def test_a_headless_service_lists_the_grpc_replicas_of_product_and_payment(servi
 
 
 @pytest.mark.parametrize("values", ["chart", "infra/k8s"])
-def test_cart_calls_product_and_payment_through_their_headless_services(values):
+def test_cart_calls_auth_product_and_payment_through_their_headless_services(values):
     """A ClusterIP name would give cart one connection, so one pod, per service."""
     overrides = yaml.safe_load((ROOT / "infra/k8s/values/cart-service.yaml").read_text()) if values != "chart" else None
     config = the(render("cart-service", overrides), "ConfigMap")["data"]
-    for service, key in [("product-service", "CART_PRODUCT_GRPC_URL"), ("payment-service", "CART_PAYMENT_GRPC_URL")]:
+    for service, key in [("product-service", "CART_PRODUCT_GRPC_URL"), ("payment-service", "CART_PAYMENT_GRPC_URL"),
+                         ("auth-service", "CART_AUTH_GRPC_URL")]:
         headless = next(s for s in render(service)["Service"] if s["spec"].get("clusterIP") == "None")
         port = headless["spec"]["ports"][0]["port"]
         assert config[key] == f"https://{headless['metadata']['name']}:{port}", config[key]
 
 
-# Internal gRPC is mutual TLS: auth, product and payment serve it, cart and payment (its sweeper
-# calls product) present their workload certificate. Every service has a workload identity.
+# Internal gRPC is mutual TLS: auth, product and payment serve it; cart, product and payment
+# (all three ask auth's VerifyToken) present their workload certificate. Every service has a
+# workload identity.
 MUTUAL_TLS = ["auth-service", "product-service", "cart-service", "payment-service"]
 # The services that call another's gRPC port.
-GRPC_CALLERS = ["cart-service", "payment-service"]
+GRPC_CALLERS = ["cart-service", "product-service", "payment-service"]
 TLS_DIR = "/etc/shop/tls"
 
 

@@ -187,8 +187,10 @@ def reaches(path: str, path_type: str, target: str) -> bool:
 
 
 def test_the_public_ingress_does_not_reach_token_introspection():
+    """auth has no REST introspection any more (gRPC VerifyToken, for the services'
+    certificates); the Ingress must not reach it, nor any route auth adds, should one come back."""
     target = "/v1/auth/introspect"
-    assert target in http_routes("auth-service")
+    assert target not in http_routes("auth-service"), "REST introspection is back: is it meant to be?"
     ingresses = [d for d in infra_docs() if d["kind"] == "Ingress"]
     assert ingresses
     for ingress in ingresses:
@@ -198,3 +200,4 @@ def test_the_public_ingress_does_not_reach_token_introspection():
             for p in rule["http"]["paths"]:
                 if p["backend"]["service"]["name"] == "auth-service":
                     assert not reaches(p["path"], p["pathType"], target), f"{p['path']} ({p['pathType']}) reaches {target}"
+                    assert p["pathType"] == "Exact", f"{p['path']} would reach whatever auth adds under it"

@@ -94,7 +94,7 @@ class Running:
             "product-service": {
                 "PRODUCT_DATABASE_URL": f"postgres://product:product@127.0.0.1:5432/{self.databases['product-service']}",
                 "PRODUCT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
-                "PRODUCT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
+                "PRODUCT_AUTH_GRPC_URL": f"https://127.0.0.1:{PORTS['auth-service'][1]}",
                 "PRODUCT_RESERVATION_TTL_SECS": "5",
                 "PRODUCT_RESERVATION_EXPIRY_INTERVAL_MS": "500",
                 "PRODUCT_TLS_DIR": str(self.pki / "product-service"),
@@ -108,7 +108,7 @@ class Running:
                 # Pending charges are looked at again within a fifth of a second of being due.
                 "PAYMENT_RECONCILE_INTERVAL_MS": "200",
                 "PAYMENT_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_http}/.well-known/jwks.json",
-                "PAYMENT_AUTH_INTROSPECTION_URL": f"http://127.0.0.1:{auth_http}/v1/auth/introspect",
+                "PAYMENT_AUTH_GRPC_URL": f"https://127.0.0.1:{PORTS['auth-service'][1]}",
                 # The sweeper asks product about a paid order 3 s after its charge, every second.
                 "PAYMENT_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
                 "PAYMENT_TLS_DIR": str(self.pki / "payment-service"),
@@ -118,6 +118,7 @@ class Running:
             },
             "cart-service": {
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",
+                "CART_AUTH_GRPC_URL": f"https://127.0.0.1:{PORTS['auth-service'][1]}",
                 "CART_PRODUCT_GRPC_URL": f"https://127.0.0.1:{PORTS['product-service'][1]}",
                 "CART_PAYMENT_GRPC_URL": f"https://127.0.0.1:{PORTS['payment-service'][1]}",
                 "CART_TLS_DIR": str(self.pki / "cart-service"),

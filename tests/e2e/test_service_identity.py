@@ -11,7 +11,7 @@ from pathlib import Path
 import grpc
 
 from conftest import PORTS
-from shop import admin, create_product, expect, sign_up
+from shop import admin, call as call_rest, create_product, expect, sign_up
 from test_money import payment_sql
 from test_platform import add, assert_available, checkout
 
@@ -122,3 +122,14 @@ def test_a_shoppers_own_token_refunds_charges_and_moves_no_stock_without_carts_i
         assert call(chan, PAYMENT + "Refund", refund, shopper.token) == grpc.StatusCode.OK
     assert payment_sql(running, f"SELECT status FROM payments WHERE id = '{payment_id}'") == "refunded"
 
+
+
+def test_a_shopper_token_alone_introspects_nothing(platform):
+    """auth's REST port has no introspection: RFC 7662 expects its caller to authenticate, and
+    the services ask gRPC VerifyToken with their certificates instead (the test above)."""
+    shopper = sign_up(platform)
+    for body in ({"token": shopper.token}, None):
+        answer = call_rest("POST", f"{platform.auth}/v1/auth/introspect", body, token=shopper.token)
+        assert answer.status == 404, answer.body
+    # The token itself still works where the shopper uses it.
+    expect(call_rest("GET", f"{platform.auth}/v1/auth/me", token=shopper.token), 200, "me")

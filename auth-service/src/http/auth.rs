@@ -1,20 +1,13 @@
 //! The accounts REST API under /v1/auth, and the JWKS.
 use super::client_address::client_address;
-use super::views::{ErrorBody, Introspection, JwkSet, Me, Order, Orders, SignedUp};
+use super::views::{ErrorBody, JwkSet, Me, Order, Orders, SignedUp};
 use crate::{accounts::Accounts, error::AuthError, tokens::Claims};
 use actix_web::{get, http::header, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(signup)
-        .service(login)
-        .service(refresh)
-        .service(logout)
-        .service(me)
-        .service(my_orders)
-        .service(introspect)
-        .service(jwks);
+    cfg.service(signup).service(login).service(refresh).service(logout).service(me).service(my_orders).service(jwks);
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -34,13 +27,6 @@ struct RefreshRequest {
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
     refresh_token: Option<String>,
-}
-
-/// RFC 7662's `token_type_hint` and other fields are accepted and ignored: only access tokens
-/// are introspected.
-#[derive(Deserialize, ToSchema)]
-struct IntrospectRequest {
-    token: String,
 }
 
 #[utoipa::path(
@@ -175,37 +161,6 @@ async fn my_orders(accounts: web::Data<Accounts>, req: HttpRequest) -> Result<Ht
     let claims = authenticated(&accounts, &req).await?;
     let orders = accounts.orders(claims.user_id().ok_or(AuthError::InvalidToken)?).await?;
     Ok(HttpResponse::Ok().json(Orders { orders: orders.into_iter().map(Order::from).collect() }))
-}
-
-/// RFC 7662 token introspection, for callers that must honour revocation. Accepts the RFC's
-/// form encoding and JSON. An invalid, expired or revoked token is `{"active": false}`.
-#[utoipa::path(
-    tag = "auth",
-    request_body(content(
-        (IntrospectRequest = "application/x-www-form-urlencoded"),
-        (IntrospectRequest = "application/json"),
-    )),
-    responses(
-        (status = 200, description = "Whether the token is active, and its claims if so", body = Introspection),
-        (status = 400, description = "No token field", body = ErrorBody),
-        super::openapi::JsonBodyErrors,
-    )
-)]
-#[post("/v1/auth/introspect")]
-async fn introspect(
-    accounts: web::Data<Accounts>,
-    body: web::Either<web::Form<IntrospectRequest>, web::Json<IntrospectRequest>>,
-) -> Result<HttpResponse, AuthError> {
-    let token = match body {
-        web::Either::Left(form) => form.into_inner().token,
-        web::Either::Right(json) => json.into_inner().token,
-    };
-    let response = match accounts.authenticate(&token).await {
-        Ok(claims) => Introspection::from(claims),
-        Err(AuthError::InvalidToken) => Introspection::inactive(),
-        Err(other) => return Err(other),
-    };
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(response))
 }
 
 #[utoipa::path(

@@ -4,7 +4,7 @@ use crate::{
     domain::Role,
     readiness::Report,
     store::{orders::OrderRow, users::UserRow},
-    tokens::{Claims, PublicKey},
+    tokens::PublicKey,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,35 +55,6 @@ pub struct Order {
 pub struct Orders {
     /// Newest first, at most 100.
     pub orders: Vec<Order>,
-}
-
-/// RFC 7662's answer: `{"active": false}` alone for a token that is invalid, expired or of a
-/// revoked session; the claims besides for an active one.
-#[derive(Serialize, ToSchema)]
-pub struct Introspection {
-    pub active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<Role>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
 }
 
 /// An Ed25519 public key (RFC 8037).
@@ -148,45 +119,6 @@ impl From<OrderRow> for Order {
             refunded: Money { amount_minor: order.refunded_minor, currency: order.currency },
             lines: order.lines,
             paid_at: order.paid_at,
-        }
-    }
-}
-
-impl Introspection {
-    /// RFC 7662's answer for a token that is not active: `{"active": false}` and nothing else.
-    pub fn inactive() -> Self {
-        Self {
-            active: false,
-            sub: None,
-            scope: None,
-            roles: None,
-            token_type: None,
-            exp: None,
-            iat: None,
-            nbf: None,
-            iss: None,
-            aud: None,
-            jti: None,
-            sid: None,
-        }
-    }
-}
-
-impl From<Claims> for Introspection {
-    fn from(claims: Claims) -> Self {
-        Self {
-            active: true,
-            scope: Some(claims.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")),
-            roles: Some(claims.roles),
-            sub: Some(claims.sub),
-            token_type: Some("Bearer".to_owned()),
-            exp: Some(claims.exp),
-            iat: Some(claims.iat),
-            nbf: Some(claims.nbf),
-            iss: Some(claims.iss),
-            aud: Some(claims.aud),
-            jti: Some(claims.jti),
-            sid: Some(claims.sid),
         }
     }
 }

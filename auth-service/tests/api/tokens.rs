@@ -1,10 +1,15 @@
 //! Access-token verification: only genuine, current EdDSA tokens of a live session pass.
-use crate::helpers::{spawn_app, spawn_app_with, unique_email};
+use crate::{
+    helpers::{spawn_app, spawn_app_with, unique_email},
+    pki::Caller,
+};
 use auth_service::configuration::LOCAL_JWT_KEYS;
+use auth_service::proto::shop::auth::v1::{auth_service_client::AuthServiceClient, TokenClaims, VerifyTokenRequest};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use tonic_types::StatusExt;
 
 const PASSWORD: &str = "correct horse battery";
 const PKCS8_ED25519_PREFIX: [u8; 16] =
@@ -38,10 +43,18 @@ fn claims_of(token: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-/// RFC 7662's own encoding: a form with `token`.
-async fn introspect_form(app: &crate::helpers::TestApp, token: &str) -> Value {
-    let url = format!("{}/v1/auth/introspect", app.address);
-    app.client.post(url).form(&[("token", token)]).send().await.unwrap().json().await.unwrap()
+/// The session check the services make: `VerifyToken` as cart-service. The claims of an active
+/// token; `None` for one auth refuses as INVALID_TOKEN (bad, expired, or of an ended session).
+async fn verify(app: &crate::helpers::TestApp, token: &str) -> Option<TokenClaims> {
+    let mut client = AuthServiceClient::new(app.grpc_channel_as(Caller::Workload("cart-service")).await);
+    match client.verify_token(VerifyTokenRequest { access_token: token.to_owned() }).await {
+        Ok(response) => Some(response.into_inner().claims.expect("an accepted token comes with its claims")),
+        Err(status) => {
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+            assert_eq!(status.get_details_error_info().unwrap().reason, "INVALID_TOKEN", "{status:?}");
+            None
+        }
+    }
 }
 
 #[tokio::test]
@@ -107,24 +120,34 @@ async fn forged_altered_and_stale_tokens_are_refused() {
     for (case, token) in cases {
         let response = app.get_with_token("/v1/auth/me", &token).await;
         assert_eq!(response.status(), 401, "{case} was accepted");
-        assert_eq!(introspect_form(&app, &token).await, json!({ "active": false }), "{case}");
+        assert!(verify(&app, &token).await.is_none(), "{case} was accepted by VerifyToken");
     }
 }
 
 #[tokio::test]
-async fn introspection_reports_active_tokens_and_honours_logout() {
+async fn verify_token_accepts_a_live_session_and_honours_logout() {
     let app = spawn_app().await;
     let tokens = app.signed_in(&unique_email(), PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap();
 
-    let active: Value = app.post_json("/v1/auth/introspect", &json!({ "token": access })).await.json().await.unwrap();
-    assert_eq!(active["active"], true);
-    assert_eq!(active["scope"], "customer");
-    assert_eq!(active["token_type"], "Bearer");
-    assert!(active["exp"].as_u64().unwrap() > now());
+    let claims = verify(&app, access).await.expect("a fresh token is active");
+    assert_eq!(claims.sub, claims_of(access)["sub"]);
+    assert_eq!(claims.roles, [auth_service::proto::shop::auth::v1::Role::Customer as i32]);
+    assert!(claims.expires_at.unwrap().seconds > now() as i64);
 
     app.post_json("/v1/auth/logout", &json!({ "refresh_token": tokens["refresh_token"] })).await;
-    assert_eq!(introspect_form(&app, access).await, json!({ "active": false }));
+    assert!(verify(&app, access).await.is_none(), "a logged-out session's token is still active");
+}
+
+/// RFC 7662's REST introspection is gone: what it answered is the services' (gRPC, mutual TLS),
+/// and a client holding only a token learns nothing from auth's REST port.
+#[tokio::test]
+async fn there_is_no_rest_introspection_to_ask() {
+    let app = spawn_app().await;
+    let access = app.signed_in(&unique_email(), PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/v1/auth/introspect", app.address);
+    let answer = app.client.post(url).form(&[("token", access.as_str())]).send().await.unwrap();
+    assert_eq!(answer.status(), 404);
 }
 
 #[tokio::test]
@@ -157,14 +180,14 @@ async fn a_token_whose_session_belongs_to_another_user_is_refused() {
     let alice = claims_of(app.signed_in(&unique_email(), PASSWORD).await["access_token"].as_str().unwrap());
     let bob = app.signed_in(&unique_email(), PASSWORD).await;
     let bob_token = bob["access_token"].as_str().unwrap();
-    assert_eq!(introspect_form(&app, bob_token).await["active"], true);
+    assert!(verify(&app, bob_token).await.is_some());
     // Bob's claims with Alice's live session: signed by the real key, so only the binding of
     // `sid` to `sub` can refuse it.
     let mut crossed = claims_of(bob_token);
     crossed["sid"] = alice["sid"].clone();
     let crossed = forge("local-1", local_seed(), &crossed);
     assert_eq!(app.get_with_token("/v1/auth/me", &crossed).await.status(), 401);
-    assert_eq!(introspect_form(&app, &crossed).await, json!({ "active": false }));
+    assert!(verify(&app, &crossed).await.is_none(), "a crossed session was accepted");
 }
 
 #[tokio::test]
@@ -181,5 +204,5 @@ async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed()
     let late = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
     assert_eq!(late.status(), 401, "the session outlived its lifetime through rotation");
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(introspect_form(&app, access).await, json!({ "active": false }));
+    assert!(verify(&app, access).await.is_none(), "the session outlived its lifetime");
 }

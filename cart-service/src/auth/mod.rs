@@ -1,12 +1,10 @@
 //! Who is shopping: the user's access token, issued by auth-service, verified here without
 //! asking auth (signature with auth's public keys from its JWKS, algorithm, issuer, audience,
 //! expiry) and against the sessions auth has revoked (learned from its events); at checkout
-//! auth's introspection also confirms the session online.
-mod introspection;
+//! auth also confirms the session online (`Upstream::session_is_active`).
 mod jwks;
 mod revocations;
 
-pub use introspection::Introspection;
 pub use jwks::Jwks;
 pub use revocations::Revocations;
 

@@ -12,7 +12,6 @@
 //! product announces the release (`ReservationReleased`), not by this request, so a crash
 //! here cannot leave the money kept.
 use crate::{
-    auth::Introspection,
     error::CartError,
     proto::shop::{
         common::v1::Money,
@@ -51,7 +50,6 @@ const SETTLED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct Checkouts {
     store: CartStore,
     upstream: Upstream,
-    introspection: std::sync::Arc<Introspection>,
     record_ttl: Duration,
 }
 
@@ -113,13 +111,8 @@ fn now() -> i64 {
 }
 
 impl Checkouts {
-    pub fn new(
-        store: CartStore,
-        upstream: Upstream,
-        introspection: std::sync::Arc<Introspection>,
-        record_ttl: Duration,
-    ) -> Self {
-        Self { store, upstream, introspection, record_ttl }
+    pub fn new(store: CartStore, upstream: Upstream, record_ttl: Duration) -> Self {
+        Self { store, upstream, record_ttl }
     }
 
     pub async fn checkout(
@@ -132,7 +125,7 @@ impl Checkouts {
         if payment_token.trim().is_empty() || payment_token.len() > 255 {
             return Err(CartError::invalid("payment_token", "must be 1 to 255 characters"));
         }
-        match self.introspection.is_active(token).await {
+        match self.upstream.session_is_active(token).await {
             Ok(true) => {}
             Ok(false) => return Err(CartError::SessionRevoked),
             Err(error) => return Err(CartError::Unavailable(error)),

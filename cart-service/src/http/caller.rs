@@ -8,7 +8,7 @@ use std::{future::Future, pin::Pin};
 pub struct Shopper {
     pub user_id: String,
     /// The bearer token, forwarded to payment (whose payments are the user's own) and to
-    /// auth's introspection at checkout.
+    /// auth's session check at checkout.
     pub token: String,
 }
 

@@ -4,7 +4,7 @@ use crate::{
     configuration::UpstreamSettings,
     metrics::Metrics,
     proto::shop::{
-        payment::v1::payment_service_client::PaymentServiceClient,
+        auth::v1::auth_service_client::AuthServiceClient, payment::v1::payment_service_client::PaymentServiceClient,
         product::v1::product_service_client::ProductServiceClient,
     },
     telemetry,
@@ -21,6 +21,7 @@ use tonic::{
     Code, Status,
 };
 
+mod auth;
 mod discovery;
 pub mod reason;
 pub mod refusals;
@@ -36,11 +37,14 @@ const BALANCER_QUEUE: usize = 1024;
 
 pub type ProductClient = ProductServiceClient<InterceptedService<Channel, PropagateTrace>>;
 pub type PaymentClient = PaymentServiceClient<InterceptedService<Channel, PropagateTrace>>;
+pub type AuthClient = AuthServiceClient<InterceptedService<Channel, PropagateTrace>>;
 
 #[derive(Clone)]
 pub struct Upstream {
     pub product: Balanced<ProductClient>,
     pub payment: Balanced<PaymentClient>,
+    /// auth's session check at checkout (`Upstream::session_is_active`).
+    auth: Balanced<AuthClient>,
     /// cart's client identity towards each, when they are dialled over `https://`.
     identities: Vec<Arc<ClientIdentity>>,
 }
@@ -54,8 +58,9 @@ impl Upstream {
             balanced(PRODUCT, &settings.product_grpc_url, settings, metrics)?;
         let (payment, payment_replicas, payment_identity) =
             balanced(PAYMENT, &settings.payment_grpc_url, settings, metrics)?;
+        let (auth, auth_replicas, auth_identity) = balanced(AUTH, &settings.auth_grpc_url, settings, metrics)?;
         Ok(Self {
-            identities: product_identity.into_iter().chain(payment_identity).collect(),
+            identities: product_identity.into_iter().chain(payment_identity).chain(auth_identity).collect(),
             product: Balanced {
                 service: PRODUCT,
                 client: ProductServiceClient::with_interceptor(product, PropagateTrace),
@@ -70,6 +75,13 @@ impl Upstream {
                 timeout: settings.timeout,
                 retries: metrics.upstream_retries(PAYMENT),
             },
+            auth: Balanced {
+                service: AUTH,
+                client: AuthServiceClient::with_interceptor(auth, PropagateTrace),
+                replicas: auth_replicas,
+                timeout: settings.timeout,
+                retries: metrics.upstream_retries(AUTH),
+            },
         })
     }
 }
@@ -83,6 +95,7 @@ impl Upstream {
 
 const PRODUCT: &str = "product-service";
 const PAYMENT: &str = "payment-service";
+const AUTH: &str = "auth-service";
 
 /// A client of every replica of one service.
 #[derive(Clone)]
@@ -269,6 +282,7 @@ mod tests {
         assert!(format!("{error:#}").contains("TLS identity in /nonexistent/tls"), "{error:#}");
         settings.product_grpc_url = "http://127.0.0.1:50052".to_owned();
         settings.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
+        settings.auth_grpc_url = "http://127.0.0.1:50051".to_owned();
         assert!(Upstream::new(&settings, &metrics).is_ok(), "plain text reads no files");
     }
 

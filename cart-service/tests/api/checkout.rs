@@ -242,3 +242,41 @@ async fn a_run_whose_checkout_was_taken_over_stops_at_its_next_beat() {
     let holder: Option<String> = redis::cmd("GET").arg(&alive).query_async(&mut conn).await.unwrap();
     assert_eq!(holder.as_deref(), Some("the-run-that-took-over"), "its heartbeat is left alone");
 }
+
+/// A token whose session auth revoked (its `VerifyToken` refuses it), still valid by its
+/// signature and expiry here: the checkout is refused before anything is recorded or reserved.
+#[tokio::test]
+async fn a_checkout_with_a_session_auth_revoked_is_401_and_starts_nothing() {
+    let app = spawn_app_out_of_reach().await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+    app.auth.revoke_user(&shopper.user_id);
+
+    let refused = checkout(&app, &shopper, "key-revoked").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "session_revoked");
+    let mut conn = app.redis.connection().await.unwrap();
+    let name = format!("cart:checkout:{}:key-revoked", shopper.user_id);
+    let exists: i64 = redis::cmd("EXISTS").arg(&name).query_async(&mut conn).await.unwrap();
+    assert_eq!(exists, 0, "no checkout was begun");
+}
+
+/// auth out of reach: cart cannot confirm the session, so it answers 503 and begins nothing.
+#[tokio::test]
+async fn a_checkout_auth_cannot_confirm_is_503_and_starts_nothing() {
+    let auth_port = closed_port();
+    let app = spawn_app_with(move |s| {
+        s.upstream.auth_grpc_url = format!("http://127.0.0.1:{auth_port}");
+        s.upstream.timeout = Duration::from_millis(300);
+    })
+    .await;
+    let shopper = app.shopper();
+    app.store().add(&shopper.user_id, &mug_snapshot(&uuid::Uuid::now_v7().to_string()), 1).await.unwrap();
+
+    let refused = checkout(&app, &shopper, "key-no-auth").await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let mut conn = app.redis.connection().await.unwrap();
+    let name = format!("cart:checkout:{}:key-no-auth", shopper.user_id);
+    let exists: i64 = redis::cmd("EXISTS").arg(&name).query_async(&mut conn).await.unwrap();
+    assert_eq!(exists, 0, "no checkout was begun");
+}

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub auth_topic: String,
     /// The key auth would sign this test's tokens with (a JWKS server of the test serves it).
     pub auth_key: std::sync::Arc<TestKey>,
+    /// auth's stand-ins: its JWKS and its `VerifyToken`.
+    pub auth: JwksServer,
     pub redis: cart_service::redis_store::Redis,
 }
 
@@ -85,6 +87,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
     let jwks = JwksServer::start(&[&auth_key]);
     settings.auth.base_url = jwks.url.trim_end_matches("/.well-known/jwks.json").to_owned();
+    settings.upstream.auth_grpc_url = jwks.grpc_url.clone();
     customise(&mut settings);
     if settings.kafka.brokers == kafka_brokers() {
         let topics = [
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         product_topic,
         auth_topic,
         auth_key,
+        auth: jwks,
         redis,
     }
 }

@@ -40,9 +40,10 @@ async fn logs_are_json_with_the_callers_trace_id_and_sigterm_exits_0() {
         .env("CART_HTTP_PORT", "0")
         .env("CART_REDIS_URL", redis_url())
         .env("CART_KAFKA_BROKERS", kafka_brokers())
-        // Plain text to product and payment (never called here): no identity files needed.
+        // Plain text to auth, product and payment (never called here): no identity files needed.
         .env("CART_PRODUCT_GRPC_URL", "http://127.0.0.1:50052")
         .env("CART_PAYMENT_GRPC_URL", "http://127.0.0.1:50054")
+        .env("CART_AUTH_GRPC_URL", "http://127.0.0.1:50051")
         // Its own consumer group and topics: never a member of a running cart's group.
         .env("CART_KAFKA_GROUP_ID", format!("test-{}", uuid::Uuid::now_v7().simple()))
         .env("CART_KAFKA_PRODUCT_EVENTS_TOPIC", format!("test.{}.product", uuid::Uuid::now_v7().simple()))

@@ -95,6 +95,7 @@ fn reserve(port: u16) -> tokio::net::TcpSocket {
 fn upstream(ports: &[u16], metrics: &Metrics) -> Upstream {
     let mut settings = Settings::from_vars(Vec::new()).unwrap().upstream;
     settings.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
+    settings.auth_grpc_url = "http://127.0.0.1:50051".to_owned();
     settings.product_grpc_url = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
     settings.resolve_interval = Duration::from_millis(200);
     settings.timeout = Duration::from_secs(3);
@@ -237,6 +238,7 @@ async fn with_no_replica_a_call_fails_at_once_and_one_that_starts_is_called_next
     let metrics = Metrics::new().unwrap();
     let mut settings = Settings::from_vars(Vec::new()).unwrap().upstream;
     settings.payment_grpc_url = "http://127.0.0.1:50054".to_owned();
+    settings.auth_grpc_url = "http://127.0.0.1:50051".to_owned();
     settings.product_grpc_url = format!("http://127.0.0.1:{}", later.local_addr().unwrap().port());
     // No periodic round within the test: only a call's own look at the replicas can find one.
     settings.resolve_interval = Duration::from_secs(3600);

@@ -1,14 +1,23 @@
-//! Stand-ins for auth-service in tests: Ed25519 keys that sign access tokens, and a JWKS
-//! endpoint serving their public halves.
+//! Stand-ins for auth-service in tests: Ed25519 keys that sign access tokens, a JWKS endpoint
+//! serving their public halves, and auth's gRPC `VerifyToken` (plain text, as these tests reach
+//! product and payment; the e2e suite runs cart's mutual TLS against the real auth).
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use cart_service::proto::shop::auth::v1::{
+    auth_service_server::{AuthService, AuthServiceServer},
+    GetUserRequest, GetUserResponse, VerifyTokenRequest, VerifyTokenResponse,
+};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use ring::{
     rand::SystemRandom,
     signature::{Ed25519KeyPair, KeyPair},
 };
 use serde_json::{json, Value};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 pub const ISSUER: &str = "shop-auth";
 pub const AUDIENCE: &str = "shop";
@@ -96,9 +105,14 @@ impl TestKey {
     }
 }
 
-/// A JWKS endpoint on a port of its own, serving the given keys.
+/// A JWKS endpoint on a port of its own, serving the given keys, and `VerifyToken` on another,
+/// which accepts every token but those of the users whose sessions a test revoked.
+#[derive(Clone)]
 pub struct JwksServer {
     pub url: String,
+    /// auth's gRPC URL (`http://`).
+    pub grpc_url: String,
+    revoked_users: Arc<Mutex<HashSet<String>>>,
 }
 
 impl JwksServer {
@@ -108,19 +122,13 @@ impl JwksServer {
         let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
         let server = HttpServer::new(move || {
             let body = body.clone();
-            App::new()
-                .route(
-                    "/.well-known/jwks.json",
-                    web::get().to(move || {
-                        let body = body.clone();
-                        async move { HttpResponse::Ok().json(body) }
-                    }),
-                )
-                // auth's introspection: every session of these tests is active.
-                .route(
-                    "/v1/auth/introspect",
-                    web::post().to(|| async { HttpResponse::Ok().json(json!({ "active": true })) }),
-                )
+            App::new().route(
+                "/.well-known/jwks.json",
+                web::get().to(move || {
+                    let body = body.clone();
+                    async move { HttpResponse::Ok().json(body) }
+                }),
+            )
         })
         .workers(1)
         .disable_signals()
@@ -128,6 +136,64 @@ impl JwksServer {
         .unwrap()
         .run();
         tokio::spawn(server);
-        Self { url }
+        let revoked_users = Arc::new(Mutex::new(HashSet::new()));
+        let grpc_url = serve_verify_token(SessionsStandIn { revoked_users: revoked_users.clone() });
+        Self { url, grpc_url, revoked_users }
     }
+
+    /// auth revoked every session of this user: `VerifyToken` refuses their tokens from now on.
+    pub fn revoke_user(&self, user_id: &str) {
+        self.revoked_users.lock().unwrap().insert(user_id.to_owned());
+    }
+}
+
+/// auth's `VerifyToken` as cart calls it at checkout: INVALID_TOKEN for a revoked user's token.
+struct SessionsStandIn {
+    revoked_users: Arc<Mutex<HashSet<String>>>,
+}
+
+#[tonic::async_trait]
+impl AuthService for SessionsStandIn {
+    async fn verify_token(
+        &self,
+        request: tonic::Request<VerifyTokenRequest>,
+    ) -> Result<tonic::Response<VerifyTokenResponse>, tonic::Status> {
+        let user = subject_of(&request.get_ref().access_token).unwrap_or_default();
+        if self.revoked_users.lock().unwrap().contains(&user) {
+            let details = tonic_types::ErrorDetails::with_error_info("INVALID_TOKEN", "auth-service", HashMap::new());
+            return Err(<tonic::Status as tonic_types::StatusExt>::with_error_details(
+                tonic::Code::Unauthenticated,
+                "invalid_token: the session was revoked",
+                details,
+            ));
+        }
+        Ok(tonic::Response::new(VerifyTokenResponse { claims: None }))
+    }
+
+    async fn get_user(
+        &self,
+        _: tonic::Request<GetUserRequest>,
+    ) -> Result<tonic::Response<GetUserResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not a call cart makes"))
+    }
+}
+
+/// The `sub` claim of a token, read without checking it (auth would check it).
+fn subject_of(token: &str) -> Option<String> {
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let claims: Value = serde_json::from_slice(&payload).ok()?;
+    Some(claims["sub"].as_str()?.to_owned())
+}
+
+/// Serves `VerifyToken` in plain text on a port of its own; returns its URL.
+fn serve_verify_token(stand_in: SessionsStandIn) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let server = tonic::transport::Server::builder()
+        .add_service(AuthServiceServer::new(stand_in))
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+    url
 }

@@ -1,13 +1,12 @@
 //! Who is paying: the user's access token, issued by auth-service and forwarded by the caller
 //! (cart) in the `authorization` metadata, verified here without asking auth (signature with
 //! auth's public keys from its JWKS, algorithm, issuer, audience, expiry), then its session
-//! confirmed online with auth's introspection.
-mod introspection;
+//! confirmed online with auth (`VerifyToken`, `upstream::auth`).
 mod jwks;
 
-pub use introspection::Introspection;
 pub use jwks::Jwks;
 
+use crate::upstream::auth::Sessions;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
 
@@ -52,11 +51,11 @@ pub struct TokenVerifier {
     jwks: Jwks,
     validation: Validation,
     /// Signatures prove who issued a token, not that its session is still open.
-    introspection: Introspection,
+    sessions: Sessions,
 }
 
 impl TokenVerifier {
-    pub fn new(jwks: Jwks, introspection: Introspection, issuer: &str, audience: &str) -> Self {
+    pub fn new(jwks: Jwks, sessions: Sessions, issuer: &str, audience: &str) -> Self {
         // Only EdDSA, whatever the token's header says: `none`, or HS256 "signed" with the
         // public key, is refused before any key is used.
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -66,7 +65,7 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
-        Self { jwks, validation, introspection }
+        Self { jwks, validation, sessions }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -84,7 +83,7 @@ impl TokenVerifier {
     /// Asks auth whether the (already verified) token's session is still active: a logged-out
     /// or revoked session is refused before its tokens expire.
     pub async fn confirm_session(&self, token: &str) -> Result<(), TokenError> {
-        match self.introspection.is_active(token).await {
+        match self.sessions.is_active(token).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(TokenError::Revoked),
             Err(error) => Err(TokenError::SessionUnconfirmed(error)),

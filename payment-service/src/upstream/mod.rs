@@ -1,3 +1,5 @@
-//! The services payment calls (gRPC clients): product-service, for the sweeper.
+//! The services payment calls (gRPC clients): auth-service, for its session check, and
+//! product-service, for the sweeper.
+pub mod auth;
 pub mod product;
 mod tls;

@@ -1,6 +1,6 @@
-//! The client side of mutual TLS: payment presents its workload certificate on its calls to
-//! product (the sweeper), and checks product's. The files are looked at again before each use, so a
-//! rotated certificate is presented on the connections made after it, without a restart.
+//! The client side of mutual TLS: this service presents its workload certificate on the calls
+//! it makes, and checks the server's. The files are looked at again before each use, so a rotated
+//! certificate is presented on the connections made after it, without a restart.
 use crate::tls::files::{stamp, Stamp, CA, CERT, KEY};
 use anyhow::Context;
 use rustls::{

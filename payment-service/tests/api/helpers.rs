@@ -158,7 +158,7 @@ pub async fn start_app_with(customise: impl FnOnce(&mut Settings)) -> (TestApp, 
     let auth_key = std::sync::Arc::new(TestKey::generate("test-key-1"));
     let jwks = JwksServer::start(&[&auth_key]);
     settings.auth.jwks_url = jwks.url.clone();
-    settings.auth.introspection_url = jwks.introspection_url.clone();
+    settings.auth.grpc_url = jwks.grpc_url.clone();
     settings.tls.dir = PKI.dir("payment-service");
     customise(&mut settings);
     let events_topic = settings.kafka.events_topic.clone();

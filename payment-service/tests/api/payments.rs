@@ -425,9 +425,9 @@ async fn a_revoked_session_cannot_pay_and_an_unconfirmed_one_is_unavailable() {
         .unwrap()
         .to_owned();
 
-    app.jwks.fail_introspection(true);
+    app.jwks.fail_session_check(true);
     assert_eq!(charge(&app, &alice, "unconfirmed", 100, "tok_visa").await.unwrap_err().code(), Code::Unavailable);
-    app.jwks.fail_introspection(false);
+    app.jwks.fail_session_check(false);
 
     app.jwks.revoke(&sid);
     assert_eq!(charge(&app, &alice, "after", 100, "tok_visa").await.unwrap_err().code(), Code::Unauthenticated);

@@ -1,8 +1,13 @@
-//! Stand-ins for auth-service in tests: Ed25519 keys that sign access tokens, and a JWKS
-//! endpoint serving their public halves that a test can rotate, break and count.
+//! Stand-ins for auth-service in tests: Ed25519 keys that sign access tokens, a JWKS endpoint
+//! serving their public halves that a test can rotate, break and count, and auth's gRPC
+//! `VerifyToken` over mutual TLS (the test CA's auth certificate; callers must present one).
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use payment_service::proto::shop::auth::v1::{
+    auth_service_server::{AuthService, AuthServiceServer},
+    GetUserRequest, GetUserResponse, VerifyTokenRequest, VerifyTokenResponse,
+};
 use ring::{
     rand::SystemRandom,
     signature::{Ed25519KeyPair, KeyPair},
@@ -103,14 +108,15 @@ impl TestKey {
     }
 }
 
-/// auth's two endpoints this service calls, on a port of their own: the JWKS, and the
-/// introspection that answers `active` unless the token's session was revoked here.
+/// auth's two endpoints this service calls, each on a port of its own: the JWKS, and the gRPC
+/// `VerifyToken` that accepts a token unless its session was revoked here.
 #[derive(Clone)]
 pub struct JwksServer {
     pub url: String,
-    pub introspection_url: String,
+    /// auth's gRPC URL (`https://`, the test CA's auth-service certificate).
+    pub grpc_url: String,
     revoked: Arc<Mutex<HashSet<String>>>,
-    introspection_failing: Arc<AtomicBool>,
+    sessions_failing: Arc<AtomicBool>,
     fetches: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
 }
@@ -121,43 +127,26 @@ impl JwksServer {
         let fetches = Arc::new(AtomicUsize::new(0));
         let failing = Arc::new(AtomicBool::new(false));
         let revoked = Arc::new(Mutex::new(HashSet::new()));
-        let introspection_failing = Arc::new(AtomicBool::new(false));
+        let sessions_failing = Arc::new(AtomicBool::new(false));
         let state = (keys.clone(), fetches.clone(), failing.clone());
-        let introspection = (revoked.clone(), introspection_failing.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
-        let introspection_url = format!("http://{}/v1/auth/introspect", listener.local_addr().unwrap());
         let server = HttpServer::new(move || {
             let (keys, fetches, failing) = state.clone();
-            let (revoked, introspection_failing) = introspection.clone();
-            App::new()
-                .route(
-                    "/v1/auth/introspect",
-                    web::post().to(move |form: web::Form<HashMap<String, String>>| {
-                        let (revoked, failing) = (revoked.clone(), introspection_failing.clone());
-                        async move {
-                            if failing.load(Ordering::SeqCst) {
-                                return HttpResponse::ServiceUnavailable().finish();
-                            }
-                            let sid = form.get("token").and_then(|t| session_of(t)).unwrap_or_default();
-                            HttpResponse::Ok().json(json!({ "active": !revoked.lock().unwrap().contains(&sid) }))
+            App::new().route(
+                "/.well-known/jwks.json",
+                web::get().to(move || {
+                    let (keys, fetches, failing) = (keys.clone(), fetches.clone(), failing.clone());
+                    async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        if failing.load(Ordering::SeqCst) {
+                            return HttpResponse::ServiceUnavailable().finish();
                         }
-                    }),
-                )
-                .route(
-                    "/.well-known/jwks.json",
-                    web::get().to(move || {
-                        let (keys, fetches, failing) = (keys.clone(), fetches.clone(), failing.clone());
-                        async move {
-                            fetches.fetch_add(1, Ordering::SeqCst);
-                            if failing.load(Ordering::SeqCst) {
-                                return HttpResponse::ServiceUnavailable().finish();
-                            }
-                            let keys = keys.lock().unwrap().clone();
-                            HttpResponse::Ok().json(json!({ "keys": keys }))
-                        }
-                    }),
-                )
+                        let keys = keys.lock().unwrap().clone();
+                        HttpResponse::Ok().json(json!({ "keys": keys }))
+                    }
+                }),
+            )
         })
         .workers(1)
         .disable_signals()
@@ -165,17 +154,19 @@ impl JwksServer {
         .unwrap()
         .run();
         tokio::spawn(server);
-        Self { url, introspection_url, revoked, introspection_failing, fetches, failing }
+        let grpc_url =
+            serve_verify_token(SessionsStandIn { revoked: revoked.clone(), failing: sessions_failing.clone() });
+        Self { url, grpc_url, revoked, sessions_failing, fetches, failing }
     }
 
-    /// auth revoked this session: introspection reports its tokens inactive from now on.
+    /// auth revoked this session: `VerifyToken` refuses its tokens from now on.
     pub fn revoke(&self, session_id: &str) {
         self.revoked.lock().unwrap().insert(session_id.to_owned());
     }
 
-    /// Introspection answers 503 from now on, or answers again.
-    pub fn fail_introspection(&self, failing: bool) {
-        self.introspection_failing.store(failing, Ordering::SeqCst);
+    /// `VerifyToken` answers UNAVAILABLE from now on, or answers again.
+    pub fn fail_session_check(&self, failing: bool) {
+        self.sessions_failing.store(failing, Ordering::SeqCst);
     }
 
     /// Answers 503 from now on, or serves again.
@@ -193,4 +184,61 @@ fn session_of(token: &str) -> Option<String> {
     let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
     let claims: Value = serde_json::from_slice(&payload).ok()?;
     Some(claims["sid"].as_str()?.to_owned())
+}
+
+/// auth's `VerifyToken` as this service calls it: INVALID_TOKEN for a revoked session,
+/// UNAVAILABLE while failing.
+struct SessionsStandIn {
+    revoked: Arc<Mutex<HashSet<String>>>,
+    failing: Arc<AtomicBool>,
+}
+
+#[tonic::async_trait]
+impl AuthService for SessionsStandIn {
+    async fn verify_token(
+        &self,
+        request: tonic::Request<VerifyTokenRequest>,
+    ) -> Result<tonic::Response<VerifyTokenResponse>, tonic::Status> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(tonic::Status::unavailable("auth is down"));
+        }
+        let sid = session_of(&request.get_ref().access_token).unwrap_or_default();
+        if self.revoked.lock().unwrap().contains(&sid) {
+            let details = tonic_types::ErrorDetails::with_error_info("INVALID_TOKEN", "auth-service", HashMap::new());
+            return Err(<tonic::Status as tonic_types::StatusExt>::with_error_details(
+                tonic::Code::Unauthenticated,
+                "invalid_token: the session was revoked",
+                details,
+            ));
+        }
+        Ok(tonic::Response::new(VerifyTokenResponse { claims: None }))
+    }
+
+    async fn get_user(
+        &self,
+        _: tonic::Request<GetUserRequest>,
+    ) -> Result<tonic::Response<GetUserResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not a call this service makes"))
+    }
+}
+
+/// Serves `VerifyToken` on a port of its own over mutual TLS with the test CA's auth-service
+/// certificate, refusing a caller without a certificate of that CA; returns its URL.
+fn serve_verify_token(stand_in: SessionsStandIn) -> String {
+    let dir = crate::pki::PKI.dir("auth-service");
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(read("tls.crt"), read("tls.key")))
+        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.crt")));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(AuthServiceServer::new(stand_in))
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+    url
 }

@@ -79,11 +79,11 @@ async fn an_admin_token_of_a_revoked_session_is_refused_and_an_unconfirmed_one_w
     let set = |n: i64| app.with_token(Method::POST, &stock, &admin).json(&json!({ "set": n })).send();
     assert_eq!(set(7).await.unwrap().status(), StatusCode::OK);
 
-    app.jwks.fail_introspection(true);
+    app.jwks.fail_session_check(true);
     let unconfirmed = set(8).await.unwrap();
     assert_eq!(unconfirmed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(unconfirmed.headers().contains_key("retry-after"));
-    app.jwks.fail_introspection(false);
+    app.jwks.fail_session_check(false);
 
     app.jwks.revoke(&sid);
     let refused = set(9).await.unwrap();

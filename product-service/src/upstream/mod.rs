@@ -1,0 +1,3 @@
+//! The services product calls (gRPC clients): auth-service, for its session check.
+pub mod auth;
+mod tls;
