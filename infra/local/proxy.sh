@@ -97,8 +97,10 @@ EOF
 
 # auth's gRPC port for product and payment, balanced by connection. A connection stays with its
 # replica (HTTP/2 carries many calls): when that replica stops, its GOAWAY or closed connection
-# sends the client's next call through here again, to another one. The callers ask once more a
-# call that reached no replica (VerifyToken only reads). Idle connections are kept an hour.
+# sends the client's next call through here again, to another one; one the health checks take
+# out (hung, not answering /readyz) has its connections cut (`shutdown-sessions`). The callers
+# ask once more a call that reached no replica (VerifyToken only reads) and ping their
+# connection, so an idle one is kept open.
 auth_grpc() {
   local replica i=0
   cat <<EOF
@@ -117,7 +119,7 @@ backend auth-grpc
   balance leastconn
   option httpchk GET /readyz
   http-check expect status 200
-  default-server inter 1s fall 2 rise 1
+  default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions
   retries 3
   option redispatch 1
 EOF
@@ -169,6 +171,8 @@ frontend public
 
 frontend auth-internal
   bind $PROXY_AUTH_BIND
+  # What the services call over REST: auth's public keys, nothing else.
+  http-request return status 404 content-type application/json string '{"error":{"code":"not_found","message":"no such route"}}' if !{ path /.well-known/jwks.json }
   default_backend auth
 
 frontend stats

@@ -12,9 +12,8 @@ pub enum Workload {
     Payment,
 }
 
-/// The workloads that check users' tokens: every service that takes them. (They introspect
-/// over REST today; issue 17's next part moves them to `VerifyToken`, and this list is who
-/// will need it.)
+/// The workloads that check users' tokens: every service that takes them, each asking
+/// `VerifyToken` whether a token's session is still live (auth has no REST introspection).
 pub const TOKEN_CHECKERS: [Workload; 3] = [Workload::Product, Workload::Cart, Workload::Payment];
 
 impl Workload {

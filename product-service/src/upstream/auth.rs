@@ -23,6 +23,12 @@ use tonic_types::StatusExt;
 /// auth's workload name: the SAN its certificate must carry.
 const AUTH: &str = "auth-service";
 
+/// How often the idle or busy connection to auth is pinged, and how long an answer may take. A
+/// replica that hangs (stopped, or its node lost) keeps its TCP connection open, and every
+/// session check would time out on it: the unanswered ping drops the connection, and the next
+/// call makes a new one, to a replica that answers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The reason auth gives for a token it does not accept: a bad signature, an expired token, or
 /// its session logged out or revoked. Any other refusal is auth unable to say.
 const INVALID_TOKEN: &str = "INVALID_TOKEN";
@@ -43,7 +49,10 @@ impl Sessions {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("auth's gRPC URL {url}"))?
             .timeout(timeout)
-            .connect_timeout(timeout);
+            .connect_timeout(timeout)
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(timeout)
+            .keep_alive_while_idle(true);
         let identity = match url.starts_with("https://") {
             true => Some(Arc::new(ClientIdentity::load(tls_dir, AUTH).context("loading this service's TLS identity")?)),
             false => None,

@@ -93,6 +93,19 @@ async fn an_admin_token_of_a_revoked_session_is_refused_and_an_unconfirmed_one_w
     assert_eq!(crate::helpers::count(&app.database_url, &on_hand).await, 7, "only the confirmed change applied");
 }
 
+/// auth refusing product itself (a certificate auth does not answer: here cart's, presented by
+/// mistake) is auth unable to say, not the admin's session ended: 503, and nothing is created.
+#[tokio::test]
+async fn auth_refusing_products_own_identity_is_503_and_changes_nothing() {
+    let app = spawn_app_with(|s| s.tls.dir = crate::pki::PKI.dir("cart-service")).await;
+    let response =
+        app.with_token(Method::POST, "/v1/products", &app.admin_token()).json(&new_product("WRONG-ID-1")).send().await;
+    let response = response.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "not 401: the admin did nothing wrong");
+    let list: Value = app.get("/v1/products").await.json().await.unwrap();
+    assert_eq!(list["products"].as_array().unwrap().len(), 0);
+}
+
 #[tokio::test]
 async fn an_admin_creates_a_product_that_the_catalogue_then_serves_and_the_sku_stays_unique() {
     let app = spawn_app().await;

@@ -155,8 +155,9 @@ impl JwksServer {
         .unwrap()
         .run();
         tokio::spawn(server);
-        let grpc_url =
-            serve_verify_token(SessionsStandIn { revoked: revoked.clone(), failing: sessions_failing.clone() });
+        let caller = own_certificate("product-service");
+        let stand_in = SessionsStandIn { revoked: revoked.clone(), failing: sessions_failing.clone(), caller };
+        let grpc_url = serve_verify_token(stand_in);
         Self { url, grpc_url, revoked, sessions_failing, keys, fetches, failing }
     }
 
@@ -193,10 +194,13 @@ fn session_of(token: &str) -> Option<String> {
 }
 
 /// auth's `VerifyToken` as this service calls it: INVALID_TOKEN for a revoked session,
-/// UNAVAILABLE while failing.
+/// UNAVAILABLE while failing, and PERMISSION_DENIED to a caller that does not present this
+/// service's own certificate (as auth refuses another workload).
 struct SessionsStandIn {
     revoked: Arc<Mutex<HashSet<String>>>,
     failing: Arc<AtomicBool>,
+    /// The certificate (DER) the service under test must present: product-service's.
+    caller: Vec<u8>,
 }
 
 #[tonic::async_trait]
@@ -205,6 +209,10 @@ impl AuthService for SessionsStandIn {
         &self,
         request: tonic::Request<VerifyTokenRequest>,
     ) -> Result<tonic::Response<VerifyTokenResponse>, tonic::Status> {
+        let presented = request.peer_certs().and_then(|chain| chain.first().map(|cert| cert.to_vec()));
+        if presented.as_deref() != Some(self.caller.as_slice()) {
+            return Err(tonic::Status::permission_denied("not the certificate of the service under test"));
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(tonic::Status::unavailable("auth is down"));
         }
@@ -226,6 +234,13 @@ impl AuthService for SessionsStandIn {
     ) -> Result<tonic::Response<GetUserResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("not a call this service makes"))
     }
+}
+
+/// The DER of a workload's certificate from the test CA.
+fn own_certificate(workload: &str) -> Vec<u8> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let pem = std::fs::read(crate::pki::PKI.dir(workload).join("tls.crt")).unwrap();
+    CertificateDer::from_pem_slice(&pem).unwrap().to_vec()
 }
 
 /// Serves `VerifyToken` on a port of its own over mutual TLS with the test CA's auth-service
