@@ -192,15 +192,21 @@ async fn a_token_whose_session_belongs_to_another_user_is_refused() {
 
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
-    let app = spawn_app_with(|s| s.tokens.session_max_lifetime = std::time::Duration::from_secs(3)).await;
+    use std::time::{Duration, Instant};
+    const LIFETIME: Duration = Duration::from_secs(6);
+    let app = spawn_app_with(|s| s.tokens.session_max_lifetime = LIFETIME).await;
+    // The session's clock starts at its login, which ends before this: every deadline below is
+    // measured from here, with 2 s to spare either side (a loaded CI machine once took a refresh
+    // at a fixed 1 s sleep past a 3 s lifetime).
     let mut tokens = app.signed_in(&unique_email(), PASSWORD).await;
-    for _ in 0..2 {
-        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let logged_in = Instant::now();
+    for at in [Duration::from_secs(2), Duration::from_secs(4) - Duration::from_millis(500)] {
+        tokio::time::sleep_until((logged_in + at).into()).await;
         let refreshed = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
-        assert_eq!(refreshed.status(), 200);
+        assert_eq!(refreshed.status(), 200, "refreshed {:?} after login", logged_in.elapsed());
         tokens = refreshed.json().await.unwrap();
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    tokio::time::sleep_until((logged_in + LIFETIME + Duration::from_millis(500)).into()).await;
     let late = app.post_json("/v1/auth/refresh", &json!({ "refresh_token": tokens["refresh_token"] })).await;
     assert_eq!(late.status(), 401, "the session outlived its lifetime through rotation");
     let access = tokens["access_token"].as_str().unwrap();

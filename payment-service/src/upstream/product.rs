@@ -1,16 +1,10 @@
 //! product-service as payment's sweeper reads it: where an order's reservation stands
 //! (`GetReservation`; the order id is the reservation id).
-use super::tls::ClientIdentity;
+use super::channel::ServiceChannel;
 use crate::proto::shop::product::v1::{
     product_service_client::ProductServiceClient, GetReservationRequest, Reservation, ReservationState,
 };
-use anyhow::Context;
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-use tonic::transport::{Channel, Endpoint};
+use std::{path::Path, time::Duration};
 
 /// product's workload name: the SAN its certificate must carry.
 const PRODUCT: &str = "product-service";
@@ -32,57 +26,21 @@ pub enum Standing {
 
 #[derive(Clone)]
 pub struct Reservations {
-    endpoint: Endpoint,
-    /// payment's identity when the URL is `https://`: looked at before each question, and the
-    /// channel made again when it was rotated.
-    identity: Option<Arc<ClientIdentity>>,
-    client: Arc<Mutex<ProductServiceClient<Channel>>>,
+    channel: ServiceChannel,
 }
 
 impl Reservations {
     /// A client that connects on its first call (product may start after payment); over mutual
     /// TLS with the identity in `tls_dir` when `url` is `https://`.
     pub fn connect_lazy(url: &str, timeout: Duration, tls_dir: &Path) -> anyhow::Result<Self> {
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("product's gRPC URL {url}"))?
-            .timeout(timeout)
-            .connect_timeout(timeout);
-        let identity = match url.starts_with("https://") {
-            true => Some(Arc::new(ClientIdentity::load(tls_dir, PRODUCT).context("loading payment's TLS identity")?)),
-            false => None,
-        };
-        let client = connect(&endpoint, identity.as_deref())?;
-        Ok(Self { endpoint, identity, client: Arc::new(Mutex::new(client)) })
-    }
-
-    /// The client to ask with: a new channel, presenting the new certificate, after a rotation.
-    fn client(&self) -> ProductServiceClient<Channel> {
-        let renewed = self.identity.as_deref().filter(|identity| identity.renewed());
-        let mut client = self.client.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(identity) = renewed {
-            match connect(&self.endpoint, Some(identity)) {
-                Ok(renewed) => *client = renewed,
-                Err(error) => tracing::warn!(error = format!("{error:#}"), "keeping product's channel as it was"),
-            }
-        }
-        client.clone()
+        Ok(Self { channel: ServiceChannel::connect_lazy(PRODUCT, url, timeout, tls_dir)? })
     }
 
     pub async fn standing(&self, order_id: &str) -> Standing {
         let request = GetReservationRequest { reservation_id: order_id.to_owned() };
-        let answer = self.client().get_reservation(request).await;
+        let answer = ProductServiceClient::new(self.channel.current()).get_reservation(request).await;
         standing_of(answer.map(|response| response.into_inner().reservation))
     }
-}
-
-fn connect(endpoint: &Endpoint, identity: Option<&ClientIdentity>) -> anyhow::Result<ProductServiceClient<Channel>> {
-    let endpoint = match identity {
-        Some(identity) => {
-            endpoint.clone().tls_config(identity.current()).context("the TLS settings for product's gRPC endpoint")?
-        }
-        None => endpoint.clone(),
-    };
-    Ok(ProductServiceClient::new(endpoint.connect_lazy()))
 }
 
 fn standing_of(answer: Result<Option<Reservation>, tonic::Status>) -> Standing {
