@@ -13,10 +13,12 @@
 //!   `auth::Revocations`).
 //!
 //! At-least-once: a record's offset is stored after its effect is applied, and its event id is
-//! remembered for a week so a redelivery is skipped. A record that cannot be decoded goes to
-//! `<topic>.dlq` with the reason in a header and consumption carries on, and so does one that
+//! remembered for a week so a redelivery is skipped. A record that cannot be decoded, or whose
+//! type its topic's catalogue does not list (`catalogue`), goes to `<topic>.dlq` with the reason in a header and consumption carries on, and so does one that
 //! product refuses for good (an id it cannot take); Redis or product being down is retried on
 //! the same record, so nothing is skipped.
+pub mod catalogue;
+
 use crate::{
     auth::Revocations,
     checkout::settle_cart,
@@ -55,6 +57,8 @@ const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct EventsConsumer {
     pub consumer: StreamConsumer,
+    /// Each consumed topic (by its configured name) with the event types its catalogue lists.
+    pub catalogues: Vec<(String, &'static [&'static str])>,
     pub store: CartStore,
     pub upstream: Upstream,
     pub revocations: Arc<Revocations>,
@@ -143,6 +147,10 @@ impl EventsConsumer {
     async fn apply(&self, message: &BorrowedMessage<'_>) -> Result<(), ApplyError> {
         let envelope = Envelope::decode(message.payload().unwrap_or_default())
             .map_err(|e| ApplyError::Poison(format!("not an Envelope: {e}")))?;
+        let listed = self.catalogues.iter().find(|(topic, _)| topic == message.topic()).map_or(&[][..], |(_, l)| *l);
+        if let Some(reason) = catalogue::unlisted(message.topic(), listed, &envelope.event_type) {
+            return Err(ApplyError::Poison(reason));
+        }
         if envelope.event_id.is_empty() || envelope.event_id.len() > 64 {
             return Err(ApplyError::Poison("the envelope has no usable event_id".to_owned()));
         }
@@ -190,7 +198,7 @@ impl EventsConsumer {
                 }
                 self.revocations.record(&event.session_id, expire as u64).await.map_err(CartError::unavailable)?;
             }
-            // Other types (stock counts, refunds, types added later) change no cart.
+            // The catalogue's other types (stock counts, refunds, ...) change no cart.
             _ => {}
         }
         self.store.put(&seen_key, "1", SEEN_TTL).await?;

@@ -5,7 +5,7 @@ use crate::{
     carts::Carts,
     checkout::Checkouts,
     configuration::Settings,
-    events::EventsConsumer,
+    events::{catalogue, EventsConsumer},
     http,
     kafka::Kafka,
     metrics::Metrics,
@@ -53,6 +53,11 @@ impl Application {
         let carts = Carts::new(store.clone(), upstream.clone());
         let checkouts = Checkouts::new(store.clone(), upstream.clone(), settings.carts.checkout_record_ttl);
         let consumer = EventsConsumer {
+            catalogues: vec![
+                (settings.kafka.product_events_topic.clone(), catalogue::PRODUCT_EVENTS),
+                (settings.kafka.payment_events_topic.clone(), catalogue::PAYMENT_EVENTS),
+                (settings.kafka.auth_events_topic.clone(), catalogue::AUTH_EVENTS),
+            ],
             consumer: kafka.consumer(&[
                 &settings.kafka.product_events_topic,
                 &settings.kafka.payment_events_topic,

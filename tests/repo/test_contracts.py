@@ -132,3 +132,19 @@ def test_every_topic_is_complete(catalogue):
 def test_topic_names_are_unique(catalogue):
     names = [t["name"] for t in catalogue["topics"]]
     assert len(names) == len(set(names))
+
+
+# The consumers' own copy of the catalogue (src/events/catalogue.rs, identical in each service
+# that consumes): a record whose type its topic does not list goes to the dead-letter topic.
+CATALOGUE_COPIES = ["auth-service", "cart-service", "payment-service"]
+
+
+@pytest.mark.parametrize("service", CATALOGUE_COPIES)
+def test_each_consumers_catalogue_lists_exactly_the_topics_event_types(service):
+    catalogue = yaml.safe_load((CONTRACTS / "events" / "topics.yaml").read_text())
+    source = (ROOT / service / "src" / "events" / "catalogue.rs").read_text()
+    copies = {
+        f"{name.lower()}.events.v1": re.findall(r'"([\w.]+)"', body)
+        for name, body in re.findall(r"pub const (\w+)_EVENTS: &\[&str\] =\s*&\[(.*?)\];", source, re.S)
+    }
+    assert copies == {topic["name"]: topic["event_types"] for topic in catalogue["topics"]}

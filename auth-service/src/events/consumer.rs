@@ -4,7 +4,7 @@
 //! id is recorded with the effect, so a redelivery changes nothing. A record that cannot be
 //! decoded goes to `<topic>.dlq` with the reason in a header, and consumption carries on. A
 //! database outage is retried on the same record, so nothing is skipped.
-use super::{types, DLQ_ERROR_HEADER};
+use super::{catalogue, types, DLQ_ERROR_HEADER};
 use crate::{
     db::DbPool,
     error::AuthError,
@@ -117,6 +117,9 @@ impl PaymentEventsConsumer {
     async fn apply(&self, message: &BorrowedMessage<'_>) -> Result<(), ApplyError> {
         let envelope = Envelope::decode(message.payload().unwrap_or_default())
             .map_err(|e| Poison(format!("not an Envelope: {e}")))?;
+        if let Some(reason) = catalogue::unlisted(message.topic(), catalogue::PAYMENT_EVENTS, &envelope.event_type) {
+            return Err(Poison(reason).into());
+        }
         let event_id: Uuid = envelope.event_id.parse().map_err(|_| Poison("event_id is not a UUID".to_owned()))?;
         let effect = Effect::decode(&envelope)?;
         let topic = self.topic.clone();
@@ -151,8 +154,8 @@ impl PaymentEventsConsumer {
 enum Effect {
     Paid(PaymentSucceeded),
     Refunded(PaymentRefunded),
-    /// Recorded (so its id is known) but changes no order: failures, and types this version
-    /// does not know yet (consumers must tolerate new event types).
+    /// Recorded (so its id is known) but changes no order: failures. (A type the catalogue does
+    /// not list never gets here: it is parked in the dead-letter topic.)
     Nothing,
 }
 

@@ -1,5 +1,6 @@
 //! Kafka events: the transactional outbox and its relay (publishing), and the consumer of
 //! payment events (order history).
+pub mod catalogue;
 pub mod consumer;
 pub mod outbox;
 pub mod relay;

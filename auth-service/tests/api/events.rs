@@ -204,6 +204,44 @@ async fn a_payment_event_delivered_twice_records_one_order_and_poison_goes_to_th
     assert!(header(&dead[0], "dlq-error").is_some_and(|e| e.contains("not an Envelope")));
 }
 
+/// An Envelope whose type the topic's catalogue does not list (another topic's type, or one no
+/// contract names) is not the platform's: parked in the DLQ with that reason, not passed over
+/// unseen; the next listed event still applies.
+#[tokio::test]
+async fn an_event_type_the_catalogue_does_not_list_goes_to_the_dlq_and_consumption_carries_on() {
+    let app = spawn_app().await;
+    let tokens = app.signed_in(&unique_email(), PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: Value = app.get_with_token("/v1/auth/me", access).await.json().await.unwrap();
+    let user_id = me["user_id"].as_str().unwrap().to_owned();
+    let brokers = kafka_brokers();
+
+    for stranger in ["shop.events.v1.StockChanged", "shop.events.v1.PaymentChargedTwice"] {
+        let event = envelope(&uuid::Uuid::now_v7().to_string(), stranger, &user_id, vec![1, 2, 3]);
+        produce(&brokers, &app.payment_events_topic, &user_id, &event).await;
+    }
+    let paid = PaymentSucceeded {
+        payment_id: "pay_listed".into(),
+        user_id: user_id.clone(),
+        order_id: "order_listed".into(),
+        amount: eur(900),
+        lines: vec![PaidLine { product_id: "p1".into(), name: "Mug".into(), quantity: 1, unit_price: eur(900) }],
+        succeeded_at: Some(std::time::SystemTime::now().into()),
+    };
+    let event =
+        envelope(&uuid::Uuid::now_v7().to_string(), "shop.events.v1.PaymentSucceeded", &user_id, paid.encode_to_vec());
+    produce(&brokers, &app.payment_events_topic, &user_id, &event).await;
+
+    let orders = orders_of(&app, access, 1).await;
+    assert_eq!(orders["orders"][0]["payment_id"], "pay_listed", "{orders}");
+    let dead = read(&brokers, &format!("{}.dlq", app.payment_events_topic), 2, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 2);
+    for (record, stranger) in dead.iter().zip(["StockChanged", "PaymentChargedTwice"]) {
+        let reason = header(record, "dlq-error").unwrap_or_default();
+        assert!(reason.contains(stranger) && reason.contains("is not in the catalogue of"), "{reason}");
+    }
+}
+
 #[tokio::test]
 async fn order_history_is_newest_first_and_private() {
     let app = spawn_app().await;

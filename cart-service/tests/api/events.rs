@@ -67,6 +67,35 @@ async fn stock_and_name_events_reach_the_cart_and_a_broken_record_is_dead_letter
     assert_eq!(dead[0].payload(), Some(b"definitely not protobuf".as_slice()));
 }
 
+/// An Envelope whose type the product topic's catalogue does not list (payment's
+/// PaymentSucceeded, sent to the wrong topic) is parked in the DLQ with that reason and changes
+/// no cart; the listed event after it applies.
+#[tokio::test]
+async fn an_event_type_the_topics_catalogue_does_not_list_is_dead_lettered() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    app.store().add(&shopper.user_id, &mug_snapshot(&mug), 1).await.unwrap();
+
+    let out = ProductOutOfStock { product_id: mug.clone(), version: 2 }.encode_to_vec();
+    publish(&app.product_topic, &mug, &envelope("PaymentSucceeded", &mug, out.clone())).await;
+    publish(&app.product_topic, &mug, &envelope("ProductOutOfStock", &mug, out)).await;
+    let line = wait_for(&app, &shopper.user_id, |l| !l.available).await;
+    assert_eq!(line.version, 2);
+
+    let dead = read(&kafka_brokers(), &format!("{}.dlq", app.product_topic), 1, Duration::from_secs(20)).await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]
+        .headers()
+        .and_then(|headers| {
+            use rdkafka::message::Headers as _;
+            headers.iter().find(|h| h.key == "dlq-error").and_then(|h| h.value)
+        })
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("PaymentSucceeded") && reason.contains("is not in the catalogue of"), "{reason}");
+}
+
 async fn wait_for(
     app: &crate::helpers::TestApp,
     user_id: &str,

@@ -1,12 +1,13 @@
 //! Consumes `product.events.v1` for the one type that concerns money: `ReservationReleased`
 //! (a checkout whose stock went back, so it will never be a sale). Its order is recorded and
-//! every charge for it refunded (`compensation`). Other types change nothing here.
+//! every charge for it refunded (`compensation`). Other types of the topic's catalogue change
+//! nothing here; a type the catalogue does not list is parked in the dead-letter topic.
 //!
 //! At-least-once: a record's offset is stored only after its effect committed, and the event
 //! id is recorded with the effect, so a redelivery changes nothing. A record that can never be
 //! applied goes to `<topic>.dlq` with the reason in a header, and consumption carries on; a
 //! database outage is retried on the same record, so nothing is skipped.
-use super::{header_map, DLQ_CONSUMER_HEADER, DLQ_ERROR_HEADER};
+use super::{catalogue, header_map, DLQ_CONSUMER_HEADER, DLQ_ERROR_HEADER};
 use crate::{
     compensation,
     db::DbPool,
@@ -121,6 +122,9 @@ impl ProductEventsConsumer {
     async fn apply(&self, message: &BorrowedMessage<'_>) -> Result<(), ApplyError> {
         let envelope = Envelope::decode(message.payload().unwrap_or_default())
             .map_err(|e| ApplyError::Poison(format!("not an Envelope: {e}")))?;
+        if let Some(reason) = catalogue::unlisted(message.topic(), catalogue::PRODUCT_EVENTS, &envelope.event_type) {
+            return Err(ApplyError::Poison(reason));
+        }
         // Only reservations concern payments; stock and catalogue events pass untouched.
         if envelope.event_type != RESERVATION_RELEASED {
             return Ok(());

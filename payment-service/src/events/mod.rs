@@ -1,4 +1,5 @@
 //! Kafka events: the transactional outbox and its relay, and the consumer of product events.
+pub mod catalogue;
 pub mod consumer;
 pub mod outbox;
 pub mod relay;

@@ -204,3 +204,41 @@ async fn a_compensating_refund_the_gateway_refuses_is_started_again() {
     assert_eq!(count(&app.database_url, failed).await, 1);
     assert_eq!(refunds_of(&app, &paid.payment_id).await, 2, "the refused refund and the one that went through");
 }
+
+/// A release under a type product's catalogue does not list (a misspelt one, from a producer on
+/// the wrong contract) refunds nothing: it is parked in the DLQ with that reason, and the real
+/// release after it still refunds.
+#[tokio::test]
+async fn a_release_under_a_type_the_catalogue_does_not_list_is_dead_lettered_and_refunds_nothing() {
+    use rdkafka::message::{Headers as _, Message as _};
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let order = uuid::Uuid::now_v7().to_string();
+    let paid = charge(&app, &shopper, charge_request(&order, &order, 1800, "tok_visa")).await.unwrap();
+
+    let genuine = released_envelope(&order, "expired");
+    let mut envelope =
+        <payment_service::proto::shop::events::v1::Envelope as prost::Message>::decode(&genuine[..]).unwrap();
+    envelope.event_type = "shop.events.v1.ReservationReleasd".to_owned();
+    let misspelt = prost::Message::encode_to_vec(&envelope);
+    publish_release(&app, &misspelt, &order).await;
+    let dead = crate::kafka::read(
+        &crate::helpers::kafka_brokers(),
+        &format!("{}.dlq", app.product_events_topic),
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0]
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == "dlq-error").and_then(|h| h.value))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default();
+    assert!(reason.contains("ReservationReleasd") && reason.contains("is not in the catalogue of"), "{reason}");
+    assert_eq!(refunds_of(&app, &paid.payment_id).await, 0, "nothing refunded on an unlisted type");
+
+    publish_release(&app, &genuine, &order).await;
+    let refunded = wait_for(&app, &shopper, &paid.payment_id, |p| status(p) == PaymentStatus::Refunded).await;
+    assert_eq!(refunded.refunded, eur(1800));
+}
