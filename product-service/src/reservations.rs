@@ -121,6 +121,11 @@ impl Reservations {
         let expired = store::transaction::<_, ProductError, _>(&mut conn, |conn| {
             async move {
                 let ids = reservations::claim_expired(conn, limit).await?;
+                // Replicas expire batches at the same time, each over products the other's
+                // batch may hold too: every batch takes its products' rows in one order first
+                // (each reservation's own lines are in that order already, not a whole batch's).
+                let touched = reservations::products_of(conn, &ids).await?;
+                products::lock_in_order(conn, &touched).await?;
                 for id in &ids {
                     give_back(conn, topic, id, ReservationState::Expired).await?;
                 }

@@ -84,6 +84,20 @@ pub async fn insert(conn: &mut Conn, product: NewProduct<'_>) -> Result<bool, Pr
     Ok(inserted == 1)
 }
 
+/// Locks these products until the transaction ends, one after the other by id: two
+/// transactions that lock their rows in the same order never each hold a row the other waits
+/// for (a deadlock, which PostgreSQL ends by failing one of them).
+pub async fn lock_in_order(conn: &mut Conn, ids: &[Uuid]) -> Result<(), ProductError> {
+    products::table
+        .filter(products::id.eq_any(ids))
+        .order(products::id)
+        .for_update()
+        .select(products::id)
+        .load::<Uuid>(conn)
+        .await?;
+    Ok(())
+}
+
 /// The product, locked until the transaction ends: read-check-write without lost updates.
 pub async fn lock(conn: &mut Conn, id: Uuid) -> Result<Option<ProductRow>, ProductError> {
     Ok(products::table.find(id).for_update().select(ProductRow::as_select()).first(conn).await.optional()?)

@@ -63,6 +63,17 @@ pub async fn find_for_update(conn: &mut Conn, id: &str) -> Result<Option<Reserva
     Ok(reservations::table.find(id).select(ReservationRow::as_select()).for_update().first(conn).await.optional()?)
 }
 
+/// The products the lines of these reservations hold, each once, by id.
+pub async fn products_of(conn: &mut Conn, ids: &[String]) -> Result<Vec<Uuid>, ProductError> {
+    Ok(reservation_lines::table
+        .filter(reservation_lines::reservation_id.eq_any(ids))
+        .select(reservation_lines::product_id)
+        .distinct()
+        .order(reservation_lines::product_id)
+        .load(conn)
+        .await?)
+}
+
 pub async fn lines(conn: &mut Conn, id: &str) -> Result<Vec<LineRow>, ProductError> {
     Ok(reservation_lines::table
         .filter(reservation_lines::reservation_id.eq(id))
