@@ -14,9 +14,10 @@
 //!
 //! At-least-once: a record's offset is stored after its effect is applied, and its event id is
 //! remembered for a week so a redelivery is skipped. A record that cannot be decoded, or whose
-//! type its topic's catalogue does not list (`catalogue`), goes to `<topic>.dlq` with the reason in a header and consumption carries on, and so does one that
-//! product refuses for good (an id it cannot take); Redis or product being down is retried on
-//! the same record, so nothing is skipped.
+//! type its topic's catalogue does not list (`catalogue`), goes to `<topic>.dlq` with the reason
+//! in a header and consumption carries on, and so does one that product refuses for good (an id
+//! it cannot take); Redis or product being down is retried on the same record, so nothing is
+//! skipped.
 pub mod catalogue;
 
 use crate::{
