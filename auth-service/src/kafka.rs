@@ -1,6 +1,8 @@
-//! The Kafka clients of this service: one idempotent producer (the outbox relay, the
-//! dead-letter topic, and the readiness check) and the consumer of payment events.
+//! The Kafka clients of this service: one idempotent producer (the dead-letter topic and the
+//! readiness check), the outbox relay's own (`events::producer`), and the consumer of payment
+//! events.
 use crate::configuration::KafkaSettings;
+use crate::events::producer::OutboxProducer;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
@@ -21,22 +23,18 @@ pub struct Kafka {
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = client_config(settings)
-            // No duplicates or reordering from the producer's own retries.
-            .set("enable.idempotence", "true")
-            // librdkafka bumps an idempotent producer's epoch when a message times out, and
-            // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
-            // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
-            // broker outage shorter than that from timing messages out; the relay's own
-            // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
-            .set("message.timeout.ms", "300000")
-            .create()
-            .context("creating the Kafka producer")?;
+        let producer: FutureProducer = producer_config(settings).create().context("creating the Kafka producer")?;
         Ok(Self { producer, settings: settings.clone() })
     }
 
+    /// The idempotent producer, for the dead-letter topic.
     pub fn producer(&self) -> FutureProducer {
         self.producer.clone()
+    }
+
+    /// The outbox relay's own producer, apart from this one (`events::producer`).
+    pub fn outbox_producer(&self) -> anyhow::Result<OutboxProducer> {
+        OutboxProducer::new(producer_config(&self.settings))
     }
 
     /// A consumer in this service's group, subscribed to `topic`. Offsets are stored by the
@@ -79,6 +77,21 @@ impl Kafka {
         .context("the Kafka metadata task died")?
         .context("Kafka brokers unreachable")
     }
+}
+
+/// What every producer of this service starts from: idempotent, no duplicates or reordering
+/// from librdkafka's own retries.
+fn producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = client_config(settings);
+    config
+        .set("enable.idempotence", "true")
+        // librdkafka bumps an idempotent producer's epoch when a message times out, and
+        // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
+        // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
+        // broker outage shorter than that from timing messages out; the relay's own
+        // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
+        .set("message.timeout.ms", "300000");
+    config
 }
 
 /// What every client of this service starts from: the brokers, its name and how it

@@ -13,6 +13,7 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     assigned_partitions: IntGauge,
     tls_expiry: IntGauge,
+    outbox_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -50,6 +51,15 @@ impl Metrics {
             "When the workload certificate this service serves and presents expires (Unix time)",
         )?;
         registry.register(Box::new(tls_expiry.clone()))?;
+        let outbox_failures = IntCounterVec::new(
+            Opts::new(
+                "outbox_publish_failures_total",
+                "Outbox relay rounds stopped at a row, by reason: refused (the broker will not take the \
+                 record, e.g. the schema registry) or unavailable (not delivered in time)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(outbox_failures.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -58,7 +68,13 @@ impl Metrics {
             grpc_duration,
             assigned_partitions,
             tls_expiry,
+            outbox_failures,
         })
+    }
+
+    /// An outbox relay round stopped at a row for `reason` (`events::relay::REFUSED`, …).
+    pub fn outbox_publish_failed(&self, reason: &str) {
+        self.outbox_failures.with_label_values(&[reason]).inc();
     }
 
     /// The workload certificate loaded last expires at `at` (alert well before it).

@@ -62,7 +62,8 @@ impl Application {
         let accounts = Accounts::new(&settings, pool.clone(), migrated.clone(), tokens, Arc::clone(&outbox_ready))?;
         let relay = Relay {
             pool: pool.clone(),
-            producer: kafka.producer(),
+            producer: kafka.outbox_producer()?,
+            metrics: metrics.clone(),
             wake: outbox_ready,
             idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),

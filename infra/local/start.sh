@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_closed() { ! port_open "$1"; }
 have_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null; }
 
 step "PostgreSQL on 127.0.0.1:5432"
@@ -59,24 +60,43 @@ fi
 # SHOP_SETUP_STORES_ONLY=1: the stores and nothing else (the bare-Debian set-up check).
 [ "${SHOP_SETUP_STORES_ONLY:-0}" = 1 ] && exit 0
 
-step "tansu Kafka-protocol broker on $BROKER_ADDR"
+step "tansu Kafka-protocol broker on $BROKER_ADDR, with the schema registry"
 broker_port=${BROKER_ADDR##*:}
+registry_py=("$REPO_ROOT/.venv/bin/python" "$REPO_ROOT/infra/local/registry.py")
+pid_file=$STATE_DIR/broker/tansu.pid
+# A broker this checkout started before the registry existed is restarted with it; its log
+# is kept (SQLite in $STATE_DIR/broker).
+if port_open "$broker_port" && ! "${registry_py[@]}" --running "$BROKER_ADDR" >/dev/null 2>&1 \
+    && [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+  kill -TERM "$(cat "$pid_file")"
+  WAIT_SECONDS=30 wait_for port_closed "$broker_port" || fail "stopping tansu" "kill $(cat "$pid_file")"
+  ok "stopped the broker started without a schema registry"
+fi
 if port_open "$broker_port"; then
-  ok "already running"
+  # Started by another checkout, maybe: its registry folder is where the files go.
+  registry=$("${registry_py[@]}" --running "$BROKER_ADDR") \
+    || fail "the broker on $BROKER_ADDR runs without a schema registry" "stop it ('make infra-stop' in the checkout that started it) and run 'make setup' again"
+  "${registry_py[@]}" "$registry" >/dev/null || fail "writing the schema registry" "see the error above"
+  ok "already running; registry $registry written from contracts/"
 else
-  # Durable SQLite storage in the repo's ignored state folder: a restart keeps the log.
+  # Durable SQLite storage in the repo's ignored state folder: a restart keeps the log. The
+  # registry (registry.py) is generated from contracts/ on every start: one <topic>.proto per
+  # topic, the Envelope as its Value. No cache expiry: tansu 0.6 reads a topic's file on each
+  # produce, so a regenerated file applies at once (ADR 0022).
   mkdir -p "$STATE_DIR/broker"
+  "${registry_py[@]}" "$STATE_DIR/broker/schema" >/dev/null || fail "writing the schema registry" "see the error above"
   (
     cd "$STATE_DIR/broker"
     nohup tansu broker \
       --listener-url "tcp://$BROKER_ADDR" \
       --advertised-listener-url "tcp://$BROKER_ADDR" \
-      --storage-engine sqlite://tansu.db >tansu.log 2>&1 &
+      --storage-engine sqlite://tansu.db \
+      --schema-registry file://./schema >tansu.log 2>&1 &
     echo $! >tansu.pid
   )
   WAIT_SECONDS=30 wait_for port_open "$broker_port" \
     || fail "tansu start" "read $STATE_DIR/broker/tansu.log; stop a stale broker with 'make infra-stop'"
-  ok "started (state and log in $STATE_DIR/broker)"
+  ok "started (state, log and schema registry in $STATE_DIR/broker)"
 fi
 
 # tansu 0.6's SQLite schema has no index on header (topition, offset_id), and the broker reads a

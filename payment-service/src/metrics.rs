@@ -14,6 +14,7 @@ pub struct Metrics {
     assigned_partitions: IntGauge,
     sale_checks: IntCounterVec,
     tls_expiry: IntGauge,
+    outbox_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -56,6 +57,15 @@ impl Metrics {
             "When the workload certificate this service serves and presents expires (Unix time)",
         )?;
         registry.register(Box::new(tls_expiry.clone()))?;
+        let outbox_failures = IntCounterVec::new(
+            Opts::new(
+                "outbox_publish_failures_total",
+                "Outbox relay rounds stopped at a row, by reason: refused (the broker will not take the \
+                 record, e.g. the schema registry) or unavailable (not delivered in time)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(outbox_failures.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -65,6 +75,7 @@ impl Metrics {
             assigned_partitions,
             sale_checks,
             tls_expiry,
+            outbox_failures,
         })
     }
 
@@ -72,6 +83,11 @@ impl Metrics {
     /// `refunded_other_sale`, `refunded_no_reservation` or `unknown`.
     pub fn observe_sale_check(&self, verdict: &'static str) {
         self.sale_checks.with_label_values(&[verdict]).inc();
+    }
+
+    /// An outbox relay round stopped at a row for `reason` (`events::relay::REFUSED`, …).
+    pub fn outbox_publish_failed(&self, reason: &str) {
+        self.outbox_failures.with_label_values(&[reason]).inc();
     }
 
     /// The workload certificate loaded last expires at `at` (alert well before it).

@@ -276,7 +276,8 @@ fn start_background(
     let (stop_background, stop) = watch::channel(false);
     let relay = Relay {
         pool: pool.clone(),
-        producer: kafka.producer(),
+        producer: kafka.outbox_producer()?,
+        metrics: metrics.clone(),
         wake: outbox_ready,
         idle_poll: Duration::from_secs(1),
         send_timeout: Duration::from_secs(30),

@@ -1,40 +1,32 @@
-//! The Kafka client of this service. Today it answers readiness (can the brokers be reached);
-//! the outbox relay publishes through the same idempotent producer.
+//! The Kafka clients of this service: a producer that answers readiness (can the brokers be
+//! reached), and the outbox relay's own (`events::producer`).
 use crate::configuration::KafkaSettings;
+use crate::events::producer::OutboxProducer;
 use anyhow::Context;
 use rdkafka::{producer::FutureProducer, ClientConfig};
-use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Kafka {
     producer: FutureProducer,
-    timeout: Duration,
+    settings: KafkaSettings,
 }
 
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = client_config(settings)
-            .set("enable.idempotence", "true")
-            // librdkafka bumps an idempotent producer's epoch when a message times out, and
-            // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
-            // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
-            // broker outage shorter than that from timing messages out; the relay's own
-            // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
-            .set("message.timeout.ms", "300000")
-            .create()
-            .context("creating the Kafka producer")?;
-        Ok(Self { producer, timeout: settings.timeout })
+        let producer: FutureProducer = producer_config(settings).create().context("creating the Kafka producer")?;
+        Ok(Self { producer, settings: settings.clone() })
     }
 
-    pub fn producer(&self) -> FutureProducer {
-        self.producer.clone()
+    /// The outbox relay's producer, apart from the one readiness asks through.
+    pub fn outbox_producer(&self) -> anyhow::Result<OutboxProducer> {
+        OutboxProducer::new(producer_config(&self.settings))
     }
 
     /// Asks the cluster for its metadata within the configured timeout.
     pub async fn ping(&self) -> anyhow::Result<()> {
         let producer = self.producer.clone();
-        let timeout = self.timeout;
+        let timeout = self.settings.timeout;
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
             use rdkafka::producer::Producer;
@@ -44,6 +36,21 @@ impl Kafka {
         .context("the Kafka metadata task died")?
         .context("Kafka brokers unreachable")
     }
+}
+
+/// What every producer of this service starts from: idempotent, no duplicates or reordering
+/// from librdkafka's own retries.
+fn producer_config(settings: &KafkaSettings) -> ClientConfig {
+    let mut config = client_config(settings);
+    config
+        .set("enable.idempotence", "true")
+        // librdkafka bumps an idempotent producer's epoch when a message times out, and
+        // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
+        // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
+        // broker outage shorter than that from timing messages out; the relay's own
+        // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
+        .set("message.timeout.ms", "300000");
+    config
 }
 
 /// What every client of this service starts from: the brokers, its name and how it

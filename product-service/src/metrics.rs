@@ -12,6 +12,7 @@ pub struct Metrics {
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
     tls_expiry: IntGauge,
+    outbox_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -44,7 +45,21 @@ impl Metrics {
             "When the workload certificate this service serves and presents expires (Unix time)",
         )?;
         registry.register(Box::new(tls_expiry.clone()))?;
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, tls_expiry })
+        let outbox_failures = IntCounterVec::new(
+            Opts::new(
+                "outbox_publish_failures_total",
+                "Outbox relay rounds stopped at a row, by reason: refused (the broker will not take the \
+                 record, e.g. the schema registry) or unavailable (not delivered in time)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(outbox_failures.clone()))?;
+        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, tls_expiry, outbox_failures })
+    }
+
+    /// An outbox relay round stopped at a row for `reason` (`events::relay::REFUSED`, …).
+    pub fn outbox_publish_failed(&self, reason: &str) {
+        self.outbox_failures.with_label_values(&[reason]).inc();
     }
 
     /// The workload certificate loaded last expires at `at` (alert well before it).

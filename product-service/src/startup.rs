@@ -77,8 +77,15 @@ impl Application {
             settings.kafka.events_topic.clone(),
             committed.clone(),
         );
-        let (mut background, stop_background) =
-            start_background(&settings, &kafka, &pool, &reservations, &outbox_ready, &migrated);
+        let relay = Relay {
+            pool: pool.clone(),
+            producer: kafka.outbox_producer()?,
+            metrics: metrics.clone(),
+            wake: Arc::clone(&outbox_ready),
+            idle_poll: Duration::from_secs(1),
+            send_timeout: Duration::from_secs(30),
+        };
+        let (mut background, stop_background) = start_background(&settings, relay, &reservations, &migrated);
         background
             .push(tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop_background.subscribe())));
         let admin = Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed);
@@ -255,20 +262,11 @@ const GRPC_BACKLOG: u32 = 1024;
 /// applied, and the sender that stops them.
 fn start_background(
     settings: &Settings,
-    kafka: &Kafka,
-    pool: &db::DbPool,
+    relay: Relay,
     reservations: &Reservations,
-    outbox_ready: &Arc<Notify>,
     migrated: &watch::Receiver<bool>,
 ) -> (Vec<JoinHandle<()>>, watch::Sender<bool>) {
     let (stop_background, stop) = watch::channel(false);
-    let relay = Relay {
-        pool: pool.clone(),
-        producer: kafka.producer(),
-        wake: Arc::clone(outbox_ready),
-        idle_poll: Duration::from_secs(1),
-        send_timeout: Duration::from_secs(30),
-    };
     let expiry =
         reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop.clone());
     let tasks = vec![after_migrations(migrated.clone(), relay.run(stop)), after_migrations(migrated.clone(), expiry)];

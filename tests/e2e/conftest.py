@@ -16,6 +16,7 @@ import pytest
 from shop import BINARIES, ROOT, Platform, call, wait_until
 
 sys.path.insert(0, str(ROOT / "infra" / "local"))
+import registry  # noqa: E402
 import wiring  # noqa: E402
 from topics import settings as topic_settings, topics  # noqa: E402
 
@@ -56,7 +57,10 @@ def create_databases(run: str) -> dict:
     return names
 
 
-def create_topics(names: list[tuple[str, int]]):
+def create_topics(names: list[tuple[str, int]], rename):
+    """The topics, and their schemas in the broker's registry (infra/local/registry.py) first:
+    the broker checks this run's records as it checks `make run`'s."""
+    registry.write(registry.running(BROKER), rename)
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
     for name, partitions in names:
         subprocess.run([tansu, "topic", "create", name, "--broker", f"tcp://{BROKER}", "--partitions", str(partitions)],
@@ -73,7 +77,7 @@ class Running:
         # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
         rename = lambda name: f"e2e.{self.run}.{name}"  # noqa: E731
         self.topics = {name.split(".")[0]: rename(name) for name, _ in topics() if not name.endswith(".dlq")}
-        create_topics(list(topics(rename=rename)))
+        create_topics(list(topics(rename=rename)), rename)
         wiring = topic_settings(rename)
         self.processes: dict[str, subprocess.Popen] = {}
         # The platform's own CA and one workload certificate per service (infra/local/pki.sh):

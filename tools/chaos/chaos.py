@@ -52,6 +52,7 @@ from stripe_mock import StripeMock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
+import registry  # noqa: E402
 import wiring  # noqa: E402
 from topics import settings as topic_settings, topics  # noqa: E402
 # Release builds (make chaos); PROFILE=debug runs a quick functional check on debug builds.
@@ -103,7 +104,9 @@ def start_services():
     services("start")
 
 
-def create_topics(names: list[tuple[str, int]]):
+def create_topics(names: list[tuple[str, int]], rename):
+    """The topics, and their schemas in the broker's registry first (infra/local/registry.py)."""
+    registry.write(registry.running("127.0.0.1:9092"), rename)
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
     for name, partitions in names:
         subprocess.run([tansu, "topic", "create", name, "--broker", "tcp://127.0.0.1:9092", "--partitions",
@@ -117,7 +120,7 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
     run = uuid.uuid4().hex[:12]
     # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
     rename = lambda name: f"chaos.{run}.{name}"  # noqa: E731
-    create_topics(list(topics(rename=rename)))
+    create_topics(list(topics(rename=rename)), rename)
     wiring = {key: topic for service in topic_settings(rename).values() for key, topic in service.items()}
     return {
         **stores.environment(),

@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod consumer;
 pub mod outbox;
+pub mod producer;
 pub mod relay;
 
 /// Event type names: the payload's full protobuf name, as `Envelope.event_type` carries it.

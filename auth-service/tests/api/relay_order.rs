@@ -9,6 +9,7 @@ use auth_service::{
     error::AuthError,
     events::{outbox, relay::Relay},
     kafka::Kafka,
+    metrics::Metrics,
     proto::shop::events::v1::Envelope,
 };
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, AsyncPgConnection};
@@ -39,7 +40,8 @@ async fn setup() -> (Settings, String, String) {
 fn replica(settings: &Settings, send_timeout: Duration) -> Relay {
     Relay {
         pool: db::build_pool(&settings.database).unwrap(),
-        producer: Kafka::new(&settings.kafka).unwrap().producer(),
+        producer: Kafka::new(&settings.kafka).unwrap().outbox_producer().unwrap(),
+        metrics: Metrics::new().unwrap(),
         wake: Arc::new(Notify::new()),
         idle_poll: Duration::from_millis(20),
         send_timeout,
@@ -195,4 +197,49 @@ async fn a_replica_skips_its_round_while_another_holds_the_lease() {
     let published: Vec<String> =
         messages.iter().map(|m| Envelope::decode(m.payload().unwrap()).unwrap().event_id).collect();
     assert_eq!(published, ids);
+}
+
+/// The schema of a topic whose contract moved on without this build: `event_id` became a
+/// number, so the Envelope this build writes (`event_id` text) does not decode.
+const MOVED_ON: &str = "syntax = \"proto3\";\nmessage Value {\n  int64 event_id = 1;\n}\n";
+/// The Envelope, as infra/local/registry.py writes it for every topic.
+const ENVELOPE: &str = "syntax = \"proto3\";\nimport \"google/protobuf/timestamp.proto\";\n\
+    message Value {\n  string event_id = 1;\n  string event_type = 2;\n  \
+    google.protobuf.Timestamp occurred_at = 3;\n  string producer = 4;\n  string aggregate_id = 5;\n  \
+    bytes payload = 6;\n}\n";
+
+/// A broker whose schema registry refuses this build's records: the rows stay in the outbox,
+/// every round that stops at one is counted as `refused`, the broker goes on serving (the
+/// relay's producer is gapless and made again: an epoch bump would make tansu panic), and once
+/// the schema takes the Envelope every row goes out, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rows_the_broker_refuses_stay_in_the_outbox_and_are_counted_until_it_takes_them() {
+    let (mut settings, database_url, _) = setup().await;
+    let broker = crate::kafka::ThrowawayBroker::with_registry(crate::helpers::free_port());
+    let topic = format!("test.{}.auth.refused.v1", uuid::Uuid::now_v7().simple());
+    crate::kafka::create_topics(&broker.address, &[&topic]).await;
+    let schema = broker.registry().join(format!("{topic}.proto"));
+    std::fs::write(&schema, MOVED_ON).unwrap();
+    settings.kafka.brokers = broker.address.clone();
+    let key = uuid::Uuid::now_v7().to_string();
+    let ids = enqueue(&database_url, &topic, &vec![key; 3]).await;
+    let relay = replica(&settings, Duration::from_secs(10));
+    let unsent = "SELECT count(*)::bigint AS n FROM outbox WHERE sent_at IS NULL";
+
+    for round in 1..=2 {
+        let error = relay.publish_batch(100).await.expect_err("the broker took a record it must refuse");
+        assert!(format!("{error:#}").contains("validate record"), "round {round}: {error:#}");
+        assert_eq!(count(&database_url, unsent).await, 3, "round {round}: a refused row was marked sent");
+        let exposition = relay.metrics.render();
+        let refused = format!("outbox_publish_failures_total{{reason=\"refused\"}} {round}");
+        assert!(exposition.contains(&refused), "round {round}, no `{refused}` in:\n{exposition}");
+    }
+
+    std::fs::write(&schema, ENVELOPE).unwrap();
+    assert_eq!(relay.publish_batch(100).await.expect("the Envelope passes the registry"), 3);
+    assert_eq!(count(&database_url, unsent).await, 0);
+    let messages = crate::kafka::read(&broker.address, &topic, ids.len(), Duration::from_secs(30)).await;
+    let published: Vec<String> =
+        messages.iter().map(|m| Envelope::decode(m.payload().unwrap()).unwrap().event_id).collect();
+    assert_eq!(published, ids, "every row once, in outbox order");
 }

@@ -2,6 +2,7 @@
 pub mod catalogue;
 pub mod consumer;
 pub mod outbox;
+pub mod producer;
 pub mod relay;
 
 use rdkafka::message::{BorrowedMessage, Headers};

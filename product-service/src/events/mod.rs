@@ -1,5 +1,6 @@
 //! Kafka events: the transactional outbox and its relay.
 pub mod outbox;
+pub mod producer;
 pub mod relay;
 pub mod stock;
 

@@ -24,12 +24,20 @@
 //! partition; the next holder starts only after this batch was acknowledged and stamped (or, on
 //! a failure, left unsent from the failed row on, to be sent again after its predecessors).
 //!
+//! A row the broker refuses (its schema registry: the value is not the topic's Envelope) stays
+//! unsent, and so do the rows behind it: each round that stops there is counted in
+//! `outbox_publish_failures_total{reason="refused"}` and logged as an error, until the contract
+//! or the producer is fixed. The producer is gapless and made again once it failed for good
+//! (`producer.rs`), so nothing behind a refused row overtakes it.
+//!
 //! Not the relay's to order: rows of transactions not yet committed are invisible, so an id
 //! taken by a transaction that commits after a higher id was published goes out after it.
 //! Events whose order matters must come from transactions that commit one after the other
 //! (the later one waits for the earlier one's row lock before it enqueues).
+use super::producer::OutboxProducer;
 use crate::{
     db::DbPool,
+    metrics::Metrics,
     store::{
         self,
         outbox::{self, Unsent},
@@ -37,6 +45,7 @@ use crate::{
 };
 use anyhow::Context;
 use rdkafka::{
+    error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
     producer::{DeliveryFuture, FutureProducer, FutureRecord},
 };
@@ -50,7 +59,9 @@ pub const BATCH: i64 = 100;
 
 pub struct Relay {
     pub pool: DbPool,
-    pub producer: FutureProducer,
+    pub producer: OutboxProducer,
+    /// Counts the rounds a row failed to go out, by reason (`outbox_publish_failures_total`).
+    pub metrics: Metrics,
     /// Rung after a transaction of this process committed an event.
     pub wake: Arc<Notify>,
     /// Pause when the outbox is empty and nobody rings: rows of other replicas, or left by a
@@ -111,9 +122,10 @@ impl Relay {
                 // The whole batch goes to the producer before any delivery is awaited: librdkafka
                 // then sends it in as few produce requests as it can (in id order within a
                 // partition: the producer is idempotent), not one round trip per row.
+                let producer = self.producer.get()?;
                 let mut deliveries = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    match self.enqueue(row) {
+                    match self.enqueue(&producer, row) {
                         Ok(delivery) => deliveries.push((row.id, delivery)),
                         Err(error) => {
                             failure = Some(error);
@@ -135,7 +147,10 @@ impl Relay {
                 if !sent.is_empty() {
                     outbox::mark_sent(conn, &sent).await?;
                 }
-                match failure {
+                if let Some(failure) = &failure {
+                    self.count(failure);
+                }
+                match failure.map(|failure| failure.error) {
                     Some(error) if sent.is_empty() => Err(error),
                     Some(error) => {
                         // The rows before the failed one stand; the rest go again next round.
@@ -150,23 +165,65 @@ impl Relay {
         .await
     }
 
-    fn enqueue(&self, row: &Unsent) -> anyhow::Result<DeliveryFuture> {
+    fn enqueue(&self, producer: &FutureProducer, row: &Unsent) -> Result<DeliveryFuture, Failure> {
         let mut headers = OwnedHeaders::new().insert(Header { key: "event_type", value: Some(&row.event_type) });
         if let Some(traceparent) = &row.traceparent {
             headers = headers.insert(Header { key: "traceparent", value: Some(traceparent) });
         }
         let record = FutureRecord::to(&row.topic).key(&row.aggregate_id).payload(&row.envelope).headers(headers);
-        self.producer
+        producer
             .send_result(record)
-            .map_err(|(error, _)| anyhow::Error::new(error).context(format!("queueing outbox row {}", row.id)))
+            .map_err(|(error, _)| Failure::kafka(error, format!("queueing outbox row {}", row.id)))
     }
 
-    async fn delivered(&self, id: i64, delivery: DeliveryFuture) -> anyhow::Result<()> {
+    async fn delivered(&self, id: i64, delivery: DeliveryFuture) -> Result<(), Failure> {
         match tokio::time::timeout(self.send_timeout, delivery).await {
             Ok(Ok(Ok(_))) => Ok(()),
-            Ok(Ok(Err((error, _)))) => Err(anyhow::Error::new(error).context(format!("publishing outbox row {id}"))),
-            Ok(Err(_)) => Err(anyhow::anyhow!("the producer dropped outbox row {id}")),
-            Err(_) => Err(anyhow::anyhow!("outbox row {id} not acknowledged within {:?}", self.send_timeout)),
+            Ok(Ok(Err((error, _)))) => Err(Failure::kafka(error, format!("publishing outbox row {id}"))),
+            Ok(Err(_)) => Err(Failure::unavailable(anyhow::anyhow!("the producer dropped outbox row {id}"))),
+            Err(_) => Err(Failure::unavailable(anyhow::anyhow!(
+                "outbox row {id} not acknowledged within {:?}",
+                self.send_timeout
+            ))),
         }
+    }
+
+    /// A refused row stays unsent, and so does every row after it: the relay keeps order. It is
+    /// tried again each round (backing off to 5 s) until the producer or the contract is fixed;
+    /// the counter tells an operator it waits, the error log says on which row and why.
+    fn count(&self, failure: &Failure) {
+        self.metrics.outbox_publish_failed(failure.reason);
+        if failure.reason == REFUSED {
+            tracing::error!(
+                error = format!("{:#}", failure.error),
+                "the broker refused an outbox row; it and the rows after it wait unsent"
+            );
+        }
+    }
+}
+
+/// `reason` of a row the broker answered it will never take as it is (the schema registry
+/// refusing a value that is not the topic's Envelope, or a record over the size limit).
+pub const REFUSED: &str = "refused";
+/// `reason` of a row that did not reach the broker or was not acknowledged in time.
+pub const UNAVAILABLE: &str = "unavailable";
+
+/// Why a round stopped at a row: the error, and the metric's `reason`.
+struct Failure {
+    reason: &'static str,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn kafka(error: KafkaError, doing: String) -> Self {
+        let reason = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::MessageSizeTooLarge) => REFUSED,
+            _ => UNAVAILABLE,
+        };
+        Self { reason, error: anyhow::Error::new(error).context(doing) }
+    }
+
+    fn unavailable(error: anyhow::Error) -> Self {
+        Self { reason: UNAVAILABLE, error }
     }
 }

@@ -65,6 +65,20 @@ pub struct ThrowawayBroker {
 
 impl ThrowawayBroker {
     pub fn start(port: u16) -> Self {
+        Self::launch(port, false)
+    }
+
+    /// `start`, with tansu's schema registry in `registry()`: a topic is checked once a test
+    /// writes its `<topic>.proto` there (tansu reads the file on every produce).
+    pub fn with_registry(port: u16) -> Self {
+        Self::launch(port, true)
+    }
+
+    pub fn registry(&self) -> std::path::PathBuf {
+        self.state.join("schema")
+    }
+
+    fn launch(port: u16, registry: bool) -> Self {
         let address = format!("127.0.0.1:{port}");
         let tansu = std::env::var("TANSU").unwrap_or_else(|_| {
             let home = std::env::var("HOME").unwrap_or_default();
@@ -76,12 +90,17 @@ impl ThrowawayBroker {
             }
         });
         let state = std::env::temp_dir().join(format!("tansu-test-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&state).unwrap();
-        let child = Command::new(tansu)
+        std::fs::create_dir_all(state.join("schema")).unwrap();
+        let mut command = Command::new(tansu);
+        command
             .current_dir(&state)
             .args(["broker", "--listener-url", &format!("tcp://{address}"), "--advertised-listener-url"])
             .arg(format!("tcp://{address}"))
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", "sqlite://tansu.db"]);
+        if registry {
+            command.args(["--schema-registry", "file://./schema"]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

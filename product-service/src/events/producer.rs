@@ -1,0 +1,40 @@
+//! The outbox relay's producer, made again after it failed for good.
+//!
+//! Idempotent and gapless. When the broker refuses a record (the schema registry's
+//! INVALID_RECORD: its value is not the topic's Envelope), an idempotent producer without the
+//! gapless guarantee bumps its epoch and sends the records queued behind the refused one: they
+//! would overtake it, and tansu 0.6 (the local broker) panics on the epoch bump and serves
+//! nothing more. Gapless, librdkafka fails every later record of the batch and turns the
+//! producer fatal instead; the relay keeps those rows unsent, and `get` makes a new producer
+//! for its next round. docs/adr/0022-broker-enforced-schema-registry.md.
+use anyhow::Context;
+use rdkafka::{
+    producer::{FutureProducer, Producer},
+    ClientConfig,
+};
+use std::sync::{Mutex, PoisonError};
+
+pub struct OutboxProducer {
+    config: ClientConfig,
+    current: Mutex<FutureProducer>,
+}
+
+impl OutboxProducer {
+    /// `config` is the service's producer configuration; gapless delivery is added here.
+    pub fn new(mut config: ClientConfig) -> anyhow::Result<Self> {
+        config.set("enable.idempotence", "true").set("enable.gapless.guarantee", "true");
+        let current = config.create().context("creating the outbox producer")?;
+        Ok(Self { config, current: Mutex::new(current) })
+    }
+
+    /// The producer for the next round: the current one, or a new one after it failed for good.
+    pub fn get(&self) -> anyhow::Result<FutureProducer> {
+        // Nothing panics while holding the lock; a poisoned one still holds a usable producer.
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((code, reason)) = current.client().fatal_error() {
+            tracing::warn!(code = ?code, reason, "the outbox producer failed for good; a new one takes over");
+            *current = self.config.create().context("creating the outbox producer")?;
+        }
+        Ok(current.clone())
+    }
+}
