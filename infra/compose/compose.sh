@@ -26,6 +26,16 @@ SHOP_PKI_DIR=${SHOP_PKI_DIR:-$COMPOSE_DIR/../../.local/compose/pki}
 bash "$COMPOSE_DIR/../local/pki.sh" "$SHOP_PKI_DIR" >/dev/null
 export SHOP_PKI_DIR
 
+# The broker's schema registry, which docker-compose.yml mounts read-only into the broker: one
+# <topic>.proto per catalogue topic, generated from contracts/ (infra/local/registry.py; ADR 22).
+# Written whenever this file is sourced, so it always follows the contracts; readable by the
+# broker's user 10001.
+SHOP_SCHEMA_DIR=${SHOP_SCHEMA_DIR:-$COMPOSE_DIR/../../.local/compose/schema}
+compose_python=$COMPOSE_DIR/../../.venv/bin/python
+[ -x "$compose_python" ] || compose_python=python3
+(umask 022 && "$compose_python" "$COMPOSE_DIR/../local/registry.py" "$SHOP_SCHEMA_DIR" >/dev/null)
+export SHOP_SCHEMA_DIR
+
 # The entry proxy's configuration, which docker-compose.yml mounts: infra/local/proxy.sh's
 # routing (the one `make run` uses), each service's containers found through Docker's DNS, up to
 # 10 a service. Written whenever this file is sourced, so it always follows proxy.sh.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The four service images, shop/<service>:${SHOP_IMAGE_TAG:-local}, built from their Dockerfiles
+# The broker's image (shop/broker) and the four service images, shop/<service>:${SHOP_IMAGE_TAG:-local}, built from their Dockerfiles
 # with BuildKit, one at a time (each is a cargo build; the cores are the bottleneck). The
 # Dockerfiles share one cargo registry and one release target folder as BuildKit cache mounts,
 # so the dependencies compile once for the four (docs/adr/0016-image-builds-share-one-cargo-cache.md).
@@ -11,8 +11,10 @@ source "$HERE/../local/lib.sh"
 source "$HERE/compose.sh"
 
 bash "$HERE/engine.sh"
+broker_base=debian:bookworm-slim
 if offline; then
   bash "$HERE/offline/base-images.sh"
+  broker_base=shop-offline/bookworm:minbase
 fi
 
 # BuildKit without buildx: Debian's own client (/usr/bin/docker, docker.io 20.10) builds with
@@ -26,8 +28,23 @@ else
   build() { DOCKER_BUILDKIT=1 docker build "$@"; }
 fi
 
-step "images (BuildKit, shared cargo caches)"
 mkdir -p "$STATE_DIR"
+# The broker: tansu, the binary `make setup` built for `make run` (one build of it on the
+# machine, the same version everywhere), on Debian's slim image or the offline minbase.
+step "broker image shop/broker:${SHOP_IMAGE_TAG:-local} (tansu $TANSU_VERSION and its schema registry)"
+tansu_bin=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
+"$tansu_bin" --version 2>/dev/null | grep -q "$TANSU_VERSION" \
+  || fail "tansu $TANSU_VERSION" "run 'make setup' first: it builds the broker that make run and compose both use"
+context=$STATE_DIR/broker-image
+rm -rf "$context" && mkdir -p "$context"
+cp "$tansu_bin" "$context/tansu"
+build --build-arg "BASE=$broker_base" -f "$HERE/broker.Dockerfile" -t "shop/broker:${SHOP_IMAGE_TAG:-local}" "$context" \
+  >"$STATE_DIR/image-broker.log" 2>&1 \
+  || { tail -n 20 "$STATE_DIR/image-broker.log" >&2; fail "building the broker's image" "read $STATE_DIR/image-broker.log"; }
+rm -rf "$context"
+ok "built"
+
+step "images (BuildKit, shared cargo caches)"
 for service in ${SHOP_IMAGES:-auth-service product-service cart-service payment-service}; do
   started=$SECONDS
   image=shop/$service:${SHOP_IMAGE_TAG:-local}

@@ -102,3 +102,19 @@ def test_a_killed_service_container_comes_back_and_the_others_keep_serving(compo
     paid = expect(call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_token": "tok_visa"}, shopper.token,
                        {"Idempotency-Key": str(uuid.uuid4())}), 201, "checkout after the restart")
     assert paid.body["status"] == "paid"
+
+
+def test_the_broker_refuses_a_record_that_is_not_an_envelope_and_the_journey_goes_on(compose, platform):
+    # Straight into the broker's container, past every service, as a producer with a wrong build
+    # would: the registry (infra/local/registry.py, mounted by compose.sh) refuses the record.
+    record = json.dumps({"key": "product-1", "value": '{"product_id": "product-1", "stock": 3}'})
+    produced = subprocess.run(["docker", "exec", "-i", compose.container("kafka"), "tansu", "cat", "produce",
+                               "product.events.v1", "--broker", "tcp://localhost:9092"],
+                              input=record, capture_output=True, text=True, timeout=60)
+    said = produced.stdout + produced.stderr  # tansu logs to stdout when it has no terminal
+    assert produced.returncode != 0, f"the broker took a record that is not an Envelope: {said}"
+    assert "failed the validation on broker" in said, said
+    # The services' own records still pass: a whole checkout, its stock event applied in the cart.
+    outcome = journey(platform, say=lambda _: None)
+    assert outcome["paid"]["status"] == "paid"
+    assert outcome["unavailable_after"] < 5, "the admin's stock change reached Bob's cart through the broker"

@@ -22,7 +22,7 @@ def test_docker_compose_config_accepts_the_file():
     assert compose, "docker-compose is missing: make setup installs it"
     # compose.sh exports auth's generated key; without it the file refuses to start auth.
     env = {**os.environ, "SHOP_AUTH_JWT_SIGNING_KEYS": "check:unused", "SHOP_PROXY_CONFIG": "/dev/null",
-           "SHOP_PKI_DIR": "/nonexistent/pki"}
+           "SHOP_PKI_DIR": "/nonexistent/pki", "SHOP_SCHEMA_DIR": "/nonexistent/schema"}
     for args in ([], ["--profile", "observability"]):
         result = subprocess.run([compose, "-f", str(COMPOSE), *args, "config", "-q"], capture_output=True, text=True,
                                 env=env)
@@ -51,6 +51,19 @@ def test_every_store_and_the_broker_have_health_checks_the_services_wait_for():
         assert services[service]["depends_on"][store]["condition"] == "service_healthy"
     assert services["jaeger"]["profiles"] == ["observability"]
     assert services["otel-collector"]["profiles"] == ["observability"]
+
+
+def test_the_broker_runs_with_the_schema_registry_generated_from_contracts():
+    # ADR 22: compose.sh writes the registry (infra/local/registry.py) and the broker reads it
+    # from its working folder, the data volume, where it is mounted read-only.
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert services["kafka"]["image"].startswith("shop/broker:")
+    assert "${SHOP_SCHEMA_DIR:?source infra/compose/compose.sh, which writes it}:/var/lib/kafka/data/schema:ro" \
+        in services["kafka"]["volumes"]
+    dockerfile = (ROOT / "infra" / "compose" / "broker.Dockerfile").read_text()
+    assert "WORKDIR /var/lib/kafka/data\n" in dockerfile
+    assert '"--schema-registry", "file://./schema"]' in dockerfile
+    assert "SHOP_SCHEMA_DIR=" in (ROOT / "infra" / "compose" / "compose.sh").read_text()
 
 
 def test_redis_keeps_its_data_across_a_restart_as_the_docs_say():

@@ -2,8 +2,8 @@
 # The compose platform's one-shot topic job: creates every topic of the catalogue
 # (contracts/events/topics.yaml, mounted at $CATALOGUE) and, for a topic with consumers, its
 # dead-letter topic `<name>.dlq` with 1 partition (the same list as infra/local/topics.py).
-# Runs in the broker's image: Apache Kafka's kafka-topics.sh where it is there, tansu's CLI in
-# the offline stand-in (infra/compose/offline). A topic that exists is kept: `make up` twice is harmless.
+# Runs in the broker's image: tansu's CLI (shop/broker), or Apache Kafka's kafka-topics.sh where
+# an image has it. A topic that exists is kept: `make up` twice is harmless.
 #   topics.sh list      print `<topic> <partitions>` lines and exit
 set -eu
 CATALOGUE=${CATALOGUE:-/etc/shop/topics.yaml}

@@ -5,8 +5,9 @@
 #   shop-offline/bookworm:minbase  debootstrap --variant=minbase bookworm + this machine's CAs
 #   rust:1.95-bookworm             the services' build stage: minbase + build tools + the
 #                                  machine's own Rust toolchain (the tag the Dockerfiles name)
-#   shop-offline/{postgres,mariadb,redis,kafka,otlp-receiver,haproxy}  the stores, the broker, a
-#                                  trace sink, the entry proxy
+#   shop-offline/{postgres,mariadb,redis,otlp-receiver,haproxy}  the stores, a trace sink, the
+#                                  entry proxy (the broker is the platform's own image in both
+#                                  modes: images.sh, broker.Dockerfile)
 # Idempotent: an image that exists is kept (SHOP_OFFLINE_REBUILD=1 rebuilds them all).
 set -euo pipefail
 source "$(dirname "$0")/../../local/lib.sh"
@@ -67,17 +68,3 @@ for name in postgres mariadb redis otlp-receiver haproxy; do
   ok "built"
 done
 
-step "stand-in shop-offline/kafka (tansu $TANSU_VERSION, the broker make run uses)"
-if have_image shop-offline/kafka:local; then
-  ok "present"
-else
-  tansu_bin=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
-  [ -x "$tansu_bin" ] || fail "tansu" "run 'make setup' first: it builds the broker"
-  context=$WORK/kafka
-  rm -rf "$context" && mkdir -p "$context"
-  cp "$tansu_bin" "$context/tansu"
-  cp "$HERE/kafka.Dockerfile" "$context/Dockerfile"
-  build -t shop-offline/kafka:local "$context" || fail "building shop-offline/kafka" "rerun: DOCKER_BUILDKIT=0 docker build $context"
-  rm -rf "$context"
-  ok "built"
-fi
