@@ -22,7 +22,8 @@ exit 0
 
 def test_clean_removes_the_build_output_and_only_this_repositorys_images(tmp_path):
     repo = tmp_path / "repo"
-    for folder in ["tools", "infra/local", "infra/compose"]:
+    # contracts: compose.sh, which clean.sh sources, writes the broker's registry from them.
+    for folder in ["tools", "infra/local", "infra/compose", "contracts/events", "contracts/proto"]:
         shutil.copytree(ROOT / folder, repo / folder)
     planted = [repo / "target" / "debug" / "x", repo / "cart-service" / "target" / "x", repo / ".local" / "x",
                repo / ".venv" / "x", repo / "contracts" / "node_modules" / "x", repo / ".pytest_cache" / "x",
