@@ -60,6 +60,10 @@ impl Metrics {
             &["reason"],
         )?;
         registry.register(Box::new(outbox_failures.clone()))?;
+        // Both series exist from the start, at 0, so that the first refusal is an increase.
+        for reason in [crate::events::relay::REFUSED, crate::events::relay::UNAVAILABLE] {
+            outbox_failures.with_label_values(&[reason]);
+        }
         Ok(Self {
             registry,
             http_requests,

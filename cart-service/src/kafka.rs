@@ -22,8 +22,11 @@ pub struct Kafka {
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
+        // Not idempotent: a dead-letter record repeated by a retry is evidence twice, harmless,
+        // while an idempotent producer bumps its epoch when a record times out, and tansu 0.6
+        // (the local broker) panics on that and serves nothing more (ADR 22).
         let producer: FutureProducer = client_config(settings)
-            .set("enable.idempotence", "true")
+            .set("enable.idempotence", "false")
             .set("message.timeout.ms", "30000")
             .create()
             .context("creating the Kafka producer")?;

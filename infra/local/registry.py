@@ -68,13 +68,18 @@ def write(directory: Path, rename=lambda name: name, path: Path = CATALOGUE) -> 
 
 def running(address: str = "127.0.0.1:9092") -> Path:
     """The registry folder of the tansu broker listening on `address`: what its
-    `--schema-registry file://…` names, which tansu takes relative to its working folder."""
+    `--schema-registry file://…` names, which tansu takes relative to its working folder. Only
+    a process in this network namespace counts: a compose broker in a container also listens on
+    0.0.0.0:9092, but in its own."""
+    here = os.readlink("/proc/self/ns/net")
     for process in Path("/proc").iterdir():
         if not process.name.isdigit():
             continue
         try:
             argv = (process / "cmdline").read_bytes().decode(errors="replace").split("\0")
             cwd = Path(os.readlink(process / "cwd"))
+            if os.readlink(process / "ns" / "net") != here:
+                continue
         except OSError:
             continue
         if "tansu" not in Path(argv[0]).name or "broker" not in argv or not _listens_on(argv, address):

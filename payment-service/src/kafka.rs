@@ -1,5 +1,5 @@
-//! The Kafka clients of this service: the idempotent producer (the dead-letter topic,
-//! readiness), the outbox relay's own (`events::producer`), and the consumer of product events.
+//! The Kafka clients of this service: a producer (the dead-letter topic, readiness), the outbox
+//! relay's own (`events::producer`), and the consumer of product events.
 use crate::configuration::KafkaSettings;
 use crate::events::producer::OutboxProducer;
 use anyhow::Context;
@@ -26,7 +26,7 @@ impl Kafka {
         Ok(Self { producer: Arc::new(producer), settings: settings.clone() })
     }
 
-    /// The idempotent producer, for the dead-letter topic.
+    /// The producer of dead-letter records (not idempotent: `producer_config`).
     pub fn producer(&self) -> FutureProducer {
         (*self.producer).clone()
     }
@@ -78,18 +78,17 @@ impl Kafka {
     }
 }
 
-/// What every producer of this service starts from: idempotent, no duplicates or reordering
-/// from librdkafka's own retries.
+/// What every producer of this service starts from, the relay's (`events::producer`, which
+/// adds idempotence) included. Five minutes before a message times out: an idempotent producer
+/// bumps its epoch when one does, and tansu 0.6 (the local broker) then panics on the unknown
+/// epoch and serves nothing more until restarted (seen killing it for 30 s under load). So a
+/// broker outage shorter than that times nothing out; the relay's own deadline still bounds each
+/// batch (its rows are sent again, consumers drop repeats). Not idempotent itself: what this
+/// service's other producer sends (dead-letter records, readiness) is evidence, not events, and
+/// a repeat of one harms nothing, while an epoch bump would stop the broker.
 fn producer_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = client_config(settings);
-    config
-        .set("enable.idempotence", "true")
-        // librdkafka bumps an idempotent producer's epoch when a message times out, and
-        // tansu 0.6 (the local broker) then panics on the unknown epoch and serves nothing
-        // more until restarted (seen killing it for 30 s under load). Five minutes keeps a
-        // broker outage shorter than that from timing messages out; the relay's own
-        // deadline still bounds each batch (its rows are sent again, consumers drop repeats).
-        .set("message.timeout.ms", "300000");
+    config.set("message.timeout.ms", "300000");
     config
 }
 

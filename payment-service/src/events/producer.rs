@@ -12,19 +12,24 @@ use rdkafka::{
     producer::{FutureProducer, Producer},
     ClientConfig,
 };
-use std::sync::{Mutex, PoisonError};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Mutex, PoisonError,
+};
 
 pub struct OutboxProducer {
     config: ClientConfig,
     current: Mutex<FutureProducer>,
+    /// The broker refused the row at the head of the outbox, and has not taken it since.
+    refusing: AtomicBool,
 }
 
 impl OutboxProducer {
-    /// `config` is the service's producer configuration; gapless delivery is added here.
+    /// `config` is the service's producer configuration; idempotent, gapless delivery is added.
     pub fn new(mut config: ClientConfig) -> anyhow::Result<Self> {
         config.set("enable.idempotence", "true").set("enable.gapless.guarantee", "true");
         let current = config.create().context("creating the outbox producer")?;
-        Ok(Self { config, current: Mutex::new(current) })
+        Ok(Self { config, current: Mutex::new(current), refusing: AtomicBool::new(false) })
     }
 
     /// The producer for the next round: the current one, or a new one after it failed for good.
@@ -36,5 +41,20 @@ impl OutboxProducer {
             *current = self.config.create().context("creating the outbox producer")?;
         }
         Ok(current.clone())
+    }
+
+    /// Whether `producer` failed for good because the broker refused a record: the error of
+    /// every row of its batch but the refused one says only that the producer is fatal.
+    pub fn refused_a_record(producer: &FutureProducer) -> bool {
+        producer.client().fatal_error().is_some_and(|(_, reason)| reason.contains("failed to validate record"))
+    }
+
+    /// Whether the last round stopped at a row the broker refused.
+    pub fn refusing(&self) -> bool {
+        self.refusing.load(Ordering::Relaxed)
+    }
+
+    pub fn set_refusing(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::Relaxed);
     }
 }

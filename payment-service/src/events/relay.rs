@@ -85,6 +85,7 @@ impl Relay {
     pub async fn run_in_batches_of(self, batch: i64, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.idle_poll;
         while !*stop.borrow() {
+            let mut failed = false;
             let pause = match self.publish_batch(batch).await {
                 Ok(0) => self.idle_poll,
                 Ok(_) => {
@@ -92,6 +93,7 @@ impl Relay {
                     continue;
                 }
                 Err(error) => {
+                    failed = true;
                     crate::db::note_if_connection_lost(&error);
                     tracing::warn!(
                         error = format!("{error:#}"),
@@ -103,8 +105,10 @@ impl Relay {
                     pause
                 }
             };
+            // After a failed round the whole backoff is waited: every commit rings `wake`, and a
+            // round per commit would hammer a broker that is down or refusing.
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified(), if !failed => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
             }
@@ -129,6 +133,9 @@ impl Relay {
     async fn publish_leased(&self, conn: &mut store::Conn, batch: i64) -> anyhow::Result<usize> {
         store::transaction::<_, anyhow::Error, _>(conn, |conn| {
             async move {
+                // Behind a refused row, only that row is tried: the rest of a batch would be sent
+                // (other partitions acknowledge it) and sent again every round.
+                let batch = if self.producer.refusing() { 1 } else { batch };
                 let rows = outbox::unsent(conn, batch).await.context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
@@ -160,9 +167,15 @@ impl Relay {
                 if !sent.is_empty() {
                     outbox::mark_sent(conn, &sent).await.context("marking outbox rows sent")?;
                 }
-                if let Some(failure) = &failure {
+                if let Some(failure) = &mut failure {
+                    // A row of another partition, failed by the producer turning fatal, may be
+                    // awaited before the refused one: the producer's fatal error says why.
+                    if failure.reason == UNAVAILABLE && OutboxProducer::refused_a_record(&producer) {
+                        failure.reason = REFUSED;
+                    }
                     self.count(failure);
                 }
+                self.producer.set_refusing(failure.as_ref().is_some_and(|failure| failure.reason == REFUSED));
                 match failure.map(|failure| failure.error) {
                     Some(error) if sent.is_empty() => Err(error),
                     Some(error) => {

@@ -81,6 +81,7 @@ impl Relay {
     pub async fn run_in_batches_of(self, batch: i64, mut stop: watch::Receiver<bool>) {
         let mut backoff = self.idle_poll;
         while !*stop.borrow() {
+            let mut failed = false;
             let pause = match self.publish_batch(batch).await {
                 Ok(0) => self.idle_poll,
                 Ok(_) => {
@@ -88,6 +89,7 @@ impl Relay {
                     continue;
                 }
                 Err(error) => {
+                    failed = true;
                     tracing::warn!(
                         error = format!("{error:#}"),
                         retry_in_ms = backoff.as_millis() as u64,
@@ -98,8 +100,10 @@ impl Relay {
                     pause
                 }
             };
+            // After a failed round the whole backoff is waited: every commit rings `wake`, and a
+            // round per commit would hammer a broker that is down or refusing.
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified(), if !failed => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
             }
@@ -116,6 +120,9 @@ impl Relay {
                 if !leased {
                     return Ok(0);
                 }
+                // Behind a refused row, only that row is tried: the rest of a batch would be sent
+                // (other partitions acknowledge it) and sent again every round.
+                let batch = if self.producer.refusing() { 1 } else { batch };
                 let rows = outbox::unsent(conn, batch).await.context("reading unsent outbox rows")?;
                 let mut sent = Vec::with_capacity(rows.len());
                 let mut failure = None;
@@ -147,9 +154,15 @@ impl Relay {
                 if !sent.is_empty() {
                     outbox::mark_sent(conn, &sent).await?;
                 }
-                if let Some(failure) = &failure {
+                if let Some(failure) = &mut failure {
+                    // A row of another partition, failed by the producer turning fatal, may be
+                    // awaited before the refused one: the producer's fatal error says why.
+                    if failure.reason == UNAVAILABLE && OutboxProducer::refused_a_record(&producer) {
+                        failure.reason = REFUSED;
+                    }
                     self.count(failure);
                 }
+                self.producer.set_refusing(failure.as_ref().is_some_and(|failure| failure.reason == REFUSED));
                 match failure.map(|failure| failure.error) {
                     Some(error) if sent.is_empty() => Err(error),
                     Some(error) => {
