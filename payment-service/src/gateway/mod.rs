@@ -1,7 +1,9 @@
 //! Payment gateways behind one trait: `stripe` (Stripe's PaymentIntents REST API) and
-//! `sandbox` (deterministic outcomes by test card token, for local runs and benchmarks).
+//! `sandbox` (deterministic outcomes by test card token, for local runs and benchmarks); and
+//! `paypal`, PayPal's Orders API client, which the approval flow will put behind it.
 //! Every call carries an idempotency key, so repeating a call whose answer was lost (a
 //! timeout) never charges twice: the gateway answers the repeat with the first outcome.
+pub mod paypal;
 mod sandbox;
 pub mod stripe;
 

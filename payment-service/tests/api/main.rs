@@ -14,6 +14,8 @@ mod migrations;
 mod openapi;
 mod payment_calls;
 mod payments;
+mod paypal;
+mod paypal_mock;
 mod pki;
 mod process;
 mod relay_order;

@@ -1,0 +1,458 @@
+//! PayPal's REST API over reqwest: an OAuth2 client-credentials token, kept until shortly before
+//! it expires and fetched again once when PayPal answers 401; Orders v2 (an order with intent
+//! CAPTURE that the buyer approves on PayPal's page, then its capture); refunds of a capture;
+//! look-ups; and PayPal's own check of a webhook's signature.
+//!
+//! Every call that creates something carries `PayPal-Request-Id` (the payment id for the order,
+//! `capture-<payment id>` for its capture, the refund id for a refund): PayPal answers a repeat
+//! with the first response, so a call whose answer was lost is repeated without a second order,
+//! capture or refund. The base URL is configurable: tests point it at a local mock of PayPal.
+//! Not yet wired to the checkout (the approval flow of issue 23 comes next); until then no
+//! setting selects it.
+use super::{GatewayError, Outcome, RefundAttempt};
+use crate::domain::currency;
+use anyhow::Context;
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// The longest a token is kept before its end: PayPal's tokens last hours, and one that ends
+/// while a request is on its way is answered 401.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+pub struct PayPal {
+    client: reqwest::Client,
+    base_url: String,
+    client_id: String,
+    client_secret: SecretString,
+    token: Mutex<Option<AccessToken>>,
+}
+
+struct AccessToken {
+    value: SecretString,
+    /// Fetched again from this instant on.
+    renew_at: Instant,
+}
+
+/// An order to create: what the buyer approves.
+#[derive(Debug, Clone)]
+pub struct OrderRequest {
+    /// The payment id: the order's `PayPal-Request-Id`, `reference_id` and `custom_id`.
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// Where PayPal sends the buyer after approving, and after cancelling.
+    pub return_url: String,
+    pub cancel_url: String,
+}
+
+/// What creating an order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The buyer approves at `approval_url`; the order is PayPal's `order_id`.
+    AwaitingApproval { order_id: String, approval_url: String },
+    /// PayPal refused the order for good (an amount or currency it does not take).
+    Refused { code: String, message: String },
+}
+
+/// An order as a look-up finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: String,
+    /// `CREATED`, `PAYER_ACTION_REQUIRED`, `APPROVED`, `COMPLETED`, `VOIDED`, ...
+    pub status: String,
+    /// The first capture of its first purchase unit, once captured.
+    pub capture: Option<Capture>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub id: String,
+    /// `COMPLETED`, `PENDING`, `DECLINED`, `FAILED`, `REFUNDED`, `PARTIALLY_REFUNDED`.
+    pub status: String,
+}
+
+/// The headers PayPal signs a webhook with, as received.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSignature {
+    pub auth_algo: String,
+    pub cert_url: String,
+    pub transmission_id: String,
+    pub transmission_sig: String,
+    pub transmission_time: String,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    access_token: String,
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct OrderReply {
+    id: String,
+    status: String,
+    #[serde(default)]
+    links: Vec<Link>,
+    #[serde(default)]
+    purchase_units: Vec<PurchaseUnit>,
+}
+
+#[derive(Deserialize)]
+struct Link {
+    href: String,
+    rel: String,
+}
+
+#[derive(Deserialize)]
+struct PurchaseUnit {
+    #[serde(default)]
+    payments: Option<Payments>,
+}
+
+#[derive(Deserialize)]
+struct Payments {
+    #[serde(default)]
+    captures: Vec<CaptureReply>,
+}
+
+#[derive(Deserialize)]
+struct CaptureReply {
+    id: String,
+    status: String,
+}
+
+/// A refund: an id and a status.
+#[derive(Deserialize)]
+struct RefundReply {
+    id: String,
+    status: String,
+}
+
+/// PayPal's error body: a name (`UNPROCESSABLE_ENTITY`) and the issues (`INSTRUMENT_DECLINED`).
+#[derive(Deserialize, Default)]
+struct ErrorReply {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    details: Vec<Issue>,
+}
+
+#[derive(Deserialize)]
+struct Issue {
+    #[serde(default)]
+    issue: String,
+    #[serde(default)]
+    description: String,
+}
+
+impl ErrorReply {
+    /// The first issue's code, or the error's name.
+    fn code(&self) -> &str {
+        self.details.first().map_or(self.name.as_str(), |issue| issue.issue.as_str())
+    }
+
+    fn text(&self) -> String {
+        match self.details.first() {
+            Some(issue) if !issue.description.is_empty() => issue.description.clone(),
+            _ if !self.message.is_empty() => self.message.clone(),
+            _ => "PayPal refused the request.".to_owned(),
+        }
+    }
+}
+
+impl PayPal {
+    pub fn new(
+        base_url: String,
+        client_id: String,
+        client_secret: SecretString,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .context("building the PayPal HTTP client")?;
+        Ok(Self {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            client_id,
+            client_secret,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Creates the order (or, same payment id, answers the first creation's order).
+    pub async fn create_order(&self, order: &OrderRequest) -> Result<Created, GatewayError> {
+        let body = json!({
+            "intent": "CAPTURE",
+            "purchase_units": [{
+                "reference_id": order.payment_id,
+                "custom_id": order.payment_id,
+                "amount": {"currency_code": order.currency, "value": currency::decimal(order.amount_minor, &order.currency)},
+            }],
+            "payment_source": {"paypal": {"experience_context": {
+                "user_action": "PAY_NOW",
+                "shipping_preference": "NO_SHIPPING",
+                "return_url": order.return_url,
+                "cancel_url": order.cancel_url,
+            }}},
+        });
+        let (status, reply) = self.post("/v2/checkout/orders", &order.payment_id, &body).await?;
+        if status.is_success() {
+            let created: OrderReply = parse(status, &reply)?;
+            // With `payment_source.paypal` the buyer's link is `payer-action`; without, `approve`.
+            let link = created.links.iter().find(|link| link.rel == "payer-action" || link.rel == "approve");
+            return match link {
+                Some(link) => Ok(Created::AwaitingApproval { order_id: created.id, approval_url: link.href.clone() }),
+                None => Err(GatewayError::Unavailable(format!("PayPal's order {} has no approval link", created.id))),
+            };
+        }
+        match refusal(status, &reply) {
+            Some(error) => Ok(Created::Refused { code: error.code().to_owned(), message: error.text() }),
+            None => Err(no_answer("creating an order", status)),
+        }
+    }
+
+    /// Captures an approved order (or answers the first capture's outcome): `Succeeded` with the
+    /// capture id, `Pending` while PayPal holds it (or while the buyer has not approved yet:
+    /// `ORDER_NOT_APPROVED`, reference the order), `Declined` when the buyer's funding failed.
+    /// Capture once the order is `APPROVED` (a look-up, or a verified CHECKOUT.ORDER.APPROVED):
+    /// PayPal may answer a request id with its first response, a refusal included.
+    pub async fn capture(&self, payment_id: &str, order_id: &str) -> Result<Outcome, GatewayError> {
+        let path = format!("/v2/checkout/orders/{}/capture", id_segment(order_id)?);
+        let (status, reply) = self.post(&path, &format!("capture-{payment_id}"), &json!({})).await?;
+        if status.is_success() {
+            let order: OrderReply = parse(status, &reply)?;
+            return Ok(match first_capture(&order) {
+                Some(capture) => capture_outcome(&capture),
+                None => Outcome::Pending { reference: order.id },
+            });
+        }
+        let Some(error) = refusal(status, &reply) else {
+            return Err(no_answer("capturing an order", status));
+        };
+        match error.code() {
+            "ORDER_NOT_APPROVED" | "PAYER_ACTION_REQUIRED" => Ok(Outcome::Pending { reference: order_id.to_owned() }),
+            // Captured before (another key, or a key PayPal forgot): the order says how.
+            "ORDER_ALREADY_CAPTURED" => {
+                let order = self.order(order_id).await?;
+                Ok(order.capture.as_ref().map_or(Outcome::Pending { reference: order.id.clone() }, capture_outcome))
+            }
+            _ => Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() }),
+        }
+    }
+
+    /// The order as PayPal has it now.
+    pub async fn order(&self, order_id: &str) -> Result<Order, GatewayError> {
+        let path = format!("/v2/checkout/orders/{}", id_segment(order_id)?);
+        let (status, reply) = self.get(&path).await?;
+        if !status.is_success() {
+            return Err(no_answer("looking up an order", status));
+        }
+        let order: OrderReply = parse(status, &reply)?;
+        let capture = first_capture(&order);
+        Ok(Order { id: order.id, status: order.status, capture })
+    }
+
+    /// Refunds (part of) a capture (`charge_reference`), or answers the first refund's outcome.
+    pub async fn refund(&self, attempt: &RefundAttempt) -> Result<Outcome, GatewayError> {
+        let path = format!("/v2/payments/captures/{}/refund", id_segment(&attempt.charge_reference)?);
+        let body = json!({"amount": {
+            "currency_code": attempt.currency,
+            "value": currency::decimal(attempt.amount_minor, &attempt.currency),
+        }});
+        let (status, reply) = self.post(&path, &attempt.refund_id, &body).await?;
+        if status.is_success() {
+            let refund: RefundReply = parse(status, &reply)?;
+            return Ok(refund_outcome(refund));
+        }
+        match refusal(status, &reply) {
+            Some(error) => {
+                Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() })
+            }
+            None => Err(no_answer("refunding a capture", status)),
+        }
+    }
+
+    /// The current state of a refund PayPal accepted.
+    pub async fn refund_status(&self, refund_id: &str) -> Result<Outcome, GatewayError> {
+        let path = format!("/v2/payments/refunds/{}", id_segment(refund_id)?);
+        let (status, reply) = self.get(&path).await?;
+        if !status.is_success() {
+            return Err(no_answer("looking up a refund", status));
+        }
+        Ok(refund_outcome(parse(status, &reply)?))
+    }
+
+    /// Asks PayPal whether `event` (the webhook's body, as received) was signed by PayPal for
+    /// the webhook `webhook_id`: true only for PayPal's `SUCCESS`. Nothing in the event may be
+    /// believed before. PayPal not answering is an error (the webhook is asked again later).
+    pub async fn verify_webhook(
+        &self,
+        webhook_id: &str,
+        signature: &WebhookSignature,
+        event: &[u8],
+    ) -> Result<bool, GatewayError> {
+        let Ok(event) = serde_json::from_slice::<Value>(event) else {
+            return Ok(false);
+        };
+        let body = json!({
+            "auth_algo": signature.auth_algo,
+            "cert_url": signature.cert_url,
+            "transmission_id": signature.transmission_id,
+            "transmission_sig": signature.transmission_sig,
+            "transmission_time": signature.transmission_time,
+            "webhook_id": webhook_id,
+            "webhook_event": event,
+        });
+        let url = format!("{}/v1/notifications/verify-webhook-signature", self.base_url);
+        let (status, reply) = self.authorised(|token| self.client.post(&url).bearer_auth(token).json(&body)).await?;
+        if !status.is_success() {
+            return Err(no_answer("verifying a webhook", status));
+        }
+        #[derive(Deserialize)]
+        struct Verification {
+            verification_status: String,
+        }
+        let verification: Verification = parse(status, &reply)?;
+        Ok(verification.verification_status == "SUCCESS")
+    }
+
+    async fn post(&self, path: &str, request_id: &str, body: &Value) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+        let url = format!("{}{path}", self.base_url);
+        self.authorised(|token| {
+            self.client
+                .post(&url)
+                .bearer_auth(token)
+                .header("PayPal-Request-Id", request_id)
+                .header("Prefer", "return=representation")
+                .json(body)
+        })
+        .await
+    }
+
+    async fn get(&self, path: &str) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+        let url = format!("{}{path}", self.base_url);
+        self.authorised(|token| self.client.get(&url).bearer_auth(token)).await
+    }
+
+    /// Sends the request with the current token; once more with a new token when PayPal answers
+    /// 401 (the token was revoked or ended early), never more.
+    async fn authorised(
+        &self,
+        request: impl Fn(&str) -> RequestBuilder,
+    ) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+        let token = self.token(false).await?;
+        let answer = send(request(token.expose_secret())).await?;
+        if answer.0 != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        let token = self.token(true).await?;
+        send(request(token.expose_secret())).await
+    }
+
+    /// The kept token, or a new one when there is none, it is due, or `renew` (PayPal refused it).
+    async fn token(&self, renew: bool) -> Result<SecretString, GatewayError> {
+        // Held while fetching: concurrent calls wait for the one new token.
+        let mut kept = self.token.lock().await;
+        if let Some(token) = kept.as_ref().filter(|token| !renew && Instant::now() < token.renew_at) {
+            return Ok(token.value.clone());
+        }
+        let url = format!("{}/v1/oauth2/token", self.base_url);
+        let request = self
+            .client
+            .post(url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .form(&[("grant_type", "client_credentials")]);
+        let (status, reply) = send(request).await?;
+        if !status.is_success() {
+            *kept = None;
+            // Never the credentials or PayPal's body, which may echo them.
+            return Err(GatewayError::Unavailable(format!("PayPal refused this service's credentials ({status})")));
+        }
+        let reply: TokenReply = parse(status, &reply)?;
+        let lifetime = Duration::from_secs(reply.expires_in);
+        let renew_at = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
+        let value = SecretString::from(reply.access_token);
+        *kept = Some(AccessToken { value: value.clone(), renew_at });
+        Ok(value)
+    }
+}
+
+async fn send(request: RequestBuilder) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(transport_error)?;
+    Ok((status, body.to_vec()))
+}
+
+fn transport_error(error: reqwest::Error) -> GatewayError {
+    if error.is_timeout() {
+        GatewayError::Timeout
+    } else {
+        // Never the URL (with an id) or a header: reqwest's Display without the URL.
+        GatewayError::Unavailable(format!("{}", error.without_url()))
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body)
+        .map_err(|_| GatewayError::Unavailable(format!("PayPal answered {status} with an unexpected body")))
+}
+
+/// A 400 or 422 with PayPal's error body: a refusal of this request for good. Anything else
+/// (401 twice, 404 of a look-up, 409 while the first request with the id is in flight, 5xx) is
+/// no decision.
+fn refusal(status: StatusCode, body: &[u8]) -> Option<ErrorReply> {
+    matches!(status.as_u16(), 400 | 422).then(|| serde_json::from_slice(body).unwrap_or_default())
+}
+
+fn no_answer(doing: &str, status: StatusCode) -> GatewayError {
+    GatewayError::Unavailable(format!("PayPal answered {status} {doing}"))
+}
+
+/// An id from our store put in a path: PayPal's ids are letters, digits and dashes.
+fn id_segment(id: &str) -> Result<&str, GatewayError> {
+    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(id)
+    } else {
+        Err(GatewayError::Unavailable("the stored gateway reference is not a PayPal id".to_owned()))
+    }
+}
+
+fn first_capture(order: &OrderReply) -> Option<Capture> {
+    let capture = order.purchase_units.first()?.payments.as_ref()?.captures.first()?;
+    Some(Capture { id: capture.id.clone(), status: capture.status.clone() })
+}
+
+fn capture_outcome(capture: &Capture) -> Outcome {
+    let reference = capture.id.clone();
+    match capture.status.as_str() {
+        "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => Outcome::Succeeded { reference },
+        "DECLINED" | "FAILED" => Outcome::Declined {
+            reference: Some(reference),
+            code: capture.status.to_ascii_lowercase(),
+            message: "PayPal declined the capture.".to_owned(),
+        },
+        _ => Outcome::Pending { reference },
+    }
+}
+
+fn refund_outcome(refund: RefundReply) -> Outcome {
+    match refund.status.as_str() {
+        "COMPLETED" => Outcome::Succeeded { reference: refund.id },
+        "FAILED" | "CANCELLED" => Outcome::Declined {
+            code: refund.status.to_ascii_lowercase(),
+            message: "PayPal did not make the refund.".to_owned(),
+            reference: Some(refund.id),
+        },
+        _ => Outcome::Pending { reference: refund.id },
+    }
+}
