@@ -4,9 +4,10 @@
 //! look-ups; and PayPal's own check of a webhook's signature.
 //!
 //! Every call that creates something carries `PayPal-Request-Id` (the payment id for the order,
-//! `capture-<payment id>` for its capture, the refund id for a refund): PayPal answers a repeat
+//! the caller's id of the capture attempt, the refund id for a refund): PayPal answers a repeat
 //! with the first response, so a call whose answer was lost is repeated without a second order,
-//! capture or refund. The base URL is configurable: tests point it at a local mock of PayPal.
+//! capture or refund. A refusal may be replayed too, so a new capture attempt takes a new id;
+//! it cannot capture twice (PayPal refuses a captured order: `ORDER_ALREADY_CAPTURED`). The base URL is configurable: tests point it at a local mock of PayPal.
 //! Not yet wired to the checkout (the approval flow of issue 23 comes next); until then no
 //! setting selects it.
 use super::{GatewayError, Outcome, RefundAttempt};
@@ -22,6 +23,17 @@ use tokio::sync::Mutex;
 /// The longest a token is kept before its end: PayPal's tokens last hours, and one that ends
 /// while a request is on its way is answered 401.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// The currencies PayPal takes (its REST API's currency codes).
+const PAYPAL_CURRENCIES: &[&str] = &[
+    "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD", "HUF", "ILS", "JPY", "MXN", "MYR", "NOK",
+    "NZD", "PHP", "PLN", "SEK", "SGD", "THB", "TWD", "USD",
+];
+/// Two-digit currencies in ISO 4217 that PayPal takes only in whole units.
+const WHOLE_UNITS_ONLY: &[&str] = &["HUF", "TWD"];
+/// Refund refusals that are PayPal's last word on this refund.
+const FINAL_REFUND_ISSUES: &[&str] =
+    &["REFUND_NOT_ALLOWED", "REFUND_TIME_LIMIT_EXCEEDED", "PERMISSION_DENIED", "REFUND_CAPTURE_CURRENCY_MISMATCH"];
 
 pub struct PayPal {
     client: reqwest::Client,
@@ -110,7 +122,15 @@ struct Link {
 #[derive(Deserialize)]
 struct PurchaseUnit {
     #[serde(default)]
+    amount: Option<Amount>,
+    #[serde(default)]
     payments: Option<Payments>,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    currency_code: String,
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -189,12 +209,16 @@ impl PayPal {
 
     /// Creates the order (or, same payment id, answers the first creation's order).
     pub async fn create_order(&self, order: &OrderRequest) -> Result<Created, GatewayError> {
+        let value = match paypal_value(order.amount_minor, &order.currency) {
+            Ok(value) => value,
+            Err((code, message)) => return Ok(Created::Refused { code, message }),
+        };
         let body = json!({
             "intent": "CAPTURE",
             "purchase_units": [{
                 "reference_id": order.payment_id,
                 "custom_id": order.payment_id,
-                "amount": {"currency_code": order.currency, "value": currency::decimal(order.amount_minor, &order.currency)},
+                "amount": {"currency_code": order.currency, "value": value},
             }],
             "payment_source": {"paypal": {"experience_context": {
                 "user_action": "PAY_NOW",
@@ -206,6 +230,14 @@ impl PayPal {
         let (status, reply) = self.post("/v2/checkout/orders", &order.payment_id, &body).await?;
         if status.is_success() {
             let created: OrderReply = parse(status, &reply)?;
+            // A repeated request id answers the first order: it must be this payment's amount.
+            let amount = created.purchase_units.first().and_then(|unit| unit.amount.as_ref());
+            if amount.is_some_and(|amount| amount.currency_code != order.currency || amount.value != value) {
+                return Err(GatewayError::Unavailable(format!(
+                    "PayPal's order {} for this request id is for another amount",
+                    created.id
+                )));
+            }
             // With `payment_source.paypal` the buyer's link is `payer-action`; without, `approve`.
             let link = created.links.iter().find(|link| link.rel == "payer-action" || link.rel == "approve");
             return match link {
@@ -213,20 +245,24 @@ impl PayPal {
                 None => Err(GatewayError::Unavailable(format!("PayPal's order {} has no approval link", created.id))),
             };
         }
+        // Nothing was created: a refusal of the order is final.
         match refusal(status, &reply) {
-            Some(error) => Ok(Created::Refused { code: error.code().to_owned(), message: error.text() }),
-            None => Err(no_answer("creating an order", status)),
+            Some(error) if !error.code().is_empty() => {
+                Ok(Created::Refused { code: error.code().to_owned(), message: error.text() })
+            }
+            _ => Err(no_answer("creating an order", status)),
         }
     }
 
-    /// Captures an approved order (or answers the first capture's outcome): `Succeeded` with the
-    /// capture id, `Pending` while PayPal holds it (or while the buyer has not approved yet:
-    /// `ORDER_NOT_APPROVED`, reference the order), `Declined` when the buyer's funding failed.
-    /// Capture once the order is `APPROVED` (a look-up, or a verified CHECKOUT.ORDER.APPROVED):
-    /// PayPal may answer a request id with its first response, a refusal included.
-    pub async fn capture(&self, payment_id: &str, order_id: &str) -> Result<Outcome, GatewayError> {
+    /// Captures an approved order; `request_id` names this attempt (a repeat of it answers the
+    /// first outcome). `Succeeded` with the capture id; `Pending` with the order id while the
+    /// buyer has not approved, or must choose another funding source (`INSTRUMENT_DECLINED`:
+    /// PayPal sends the buyer back to the approval link), or with the capture id while PayPal
+    /// holds the capture; `Declined` when PayPal will not capture this order at all. Capture
+    /// once the order is `APPROVED` (a look-up, or a verified CHECKOUT.ORDER.APPROVED).
+    pub async fn capture(&self, order_id: &str, request_id: &str) -> Result<Outcome, GatewayError> {
         let path = format!("/v2/checkout/orders/{}/capture", id_segment(order_id)?);
-        let (status, reply) = self.post(&path, &format!("capture-{payment_id}"), &json!({})).await?;
+        let (status, reply) = self.post(&path, request_id, &json!({})).await?;
         if status.is_success() {
             let order: OrderReply = parse(status, &reply)?;
             return Ok(match first_capture(&order) {
@@ -238,13 +274,25 @@ impl PayPal {
             return Err(no_answer("capturing an order", status));
         };
         match error.code() {
-            "ORDER_NOT_APPROVED" | "PAYER_ACTION_REQUIRED" => Ok(Outcome::Pending { reference: order_id.to_owned() }),
-            // Captured before (another key, or a key PayPal forgot): the order says how.
+            "ORDER_NOT_APPROVED" | "PAYER_ACTION_REQUIRED" | "INSTRUMENT_DECLINED" => {
+                Ok(Outcome::Pending { reference: order_id.to_owned() })
+            }
+            // Captured before (another attempt, or a request id PayPal forgot): its capture.
             "ORDER_ALREADY_CAPTURED" => {
                 let order = self.order(order_id).await?;
                 Ok(order.capture.as_ref().map_or(Outcome::Pending { reference: order.id.clone() }, capture_outcome))
             }
-            _ => Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() }),
+            "ORDER_EXPIRED"
+            | "ORDER_VOIDED"
+            | "ORDER_CANNOT_BE_SAVED"
+            | "PAYER_CANNOT_PAY"
+            | "TRANSACTION_REFUSED"
+            | "PAYEE_ACCOUNT_RESTRICTED"
+            | "PAYEE_ACCOUNT_LOCKED_OR_CLOSED" => {
+                Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() })
+            }
+            // Anything else decides nothing: the order is looked up later.
+            code => Err(GatewayError::Unavailable(format!("PayPal refused the capture ({status} {code})"))),
         }
     }
 
@@ -263,18 +311,29 @@ impl PayPal {
     /// Refunds (part of) a capture (`charge_reference`), or answers the first refund's outcome.
     pub async fn refund(&self, attempt: &RefundAttempt) -> Result<Outcome, GatewayError> {
         let path = format!("/v2/payments/captures/{}/refund", id_segment(&attempt.charge_reference)?);
-        let body = json!({"amount": {
-            "currency_code": attempt.currency,
-            "value": currency::decimal(attempt.amount_minor, &attempt.currency),
-        }});
+        let value = match paypal_value(attempt.amount_minor, &attempt.currency) {
+            Ok(value) => value,
+            Err((code, message)) => return Ok(Outcome::Declined { reference: None, code, message }),
+        };
+        // The refund id rides along, so that the refund can be recognised on PayPal's side.
+        let body = json!({
+            "amount": {"currency_code": attempt.currency, "value": value},
+            "invoice_id": attempt.refund_id,
+        });
         let (status, reply) = self.post(&path, &attempt.refund_id, &body).await?;
         if status.is_success() {
             let refund: RefundReply = parse(status, &reply)?;
             return Ok(refund_outcome(refund));
         }
         match refusal(status, &reply) {
-            Some(error) => {
+            // PayPal will not refund this capture: past its time limit, or not allowed.
+            Some(error) if FINAL_REFUND_ISSUES.contains(&error.code()) => {
                 Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() })
+            }
+            // Others decide nothing about this refund (`CAPTURE_FULLY_REFUNDED` after PayPal forgot
+            // the request id may be this very refund, made): no outcome.
+            Some(error) => {
+                Err(GatewayError::Unavailable(format!("PayPal refused the refund ({status} {})", error.code())))
             }
             None => Err(no_answer("refunding a capture", status)),
         }
@@ -299,20 +358,32 @@ impl PayPal {
         signature: &WebhookSignature,
         event: &[u8],
     ) -> Result<bool, GatewayError> {
-        let Ok(event) = serde_json::from_slice::<Value>(event) else {
+        // The event goes back to PayPal byte for byte: parsed and written again, its keys would
+        // be reordered and PayPal's check would fail for every genuine event.
+        let Some(event) = std::str::from_utf8(event).ok().filter(|text| is_json_object(text)) else {
             return Ok(false);
         };
-        let body = json!({
+        let fields = json!({
             "auth_algo": signature.auth_algo,
             "cert_url": signature.cert_url,
             "transmission_id": signature.transmission_id,
             "transmission_sig": signature.transmission_sig,
             "transmission_time": signature.transmission_time,
             "webhook_id": webhook_id,
-            "webhook_event": event,
-        });
+        })
+        .to_string();
+        // `{...fields}` becomes `{...fields,"webhook_event":<event>}`.
+        let body = format!("{},\"webhook_event\":{event}}}", fields.trim_end_matches('}'));
         let url = format!("{}/v1/notifications/verify-webhook-signature", self.base_url);
-        let (status, reply) = self.authorised(|token| self.client.post(&url).bearer_auth(token).json(&body)).await?;
+        let (status, reply) = self
+            .authorised(|token| {
+                self.client.post(&url).bearer_auth(token).header("Content-Type", "application/json").body(body.clone())
+            })
+            .await?;
+        // PayPal refusing the check itself (headers missing or malformed) is no verification.
+        if matches!(status.as_u16(), 400 | 422) {
+            return Ok(false);
+        }
         if !status.is_success() {
             return Err(no_answer("verifying a webhook", status));
         }
@@ -348,20 +419,25 @@ impl PayPal {
         &self,
         request: impl Fn(&str) -> RequestBuilder,
     ) -> Result<(StatusCode, Vec<u8>), GatewayError> {
-        let token = self.token(false).await?;
+        let token = self.token(None).await?;
         let answer = send(request(token.expose_secret())).await?;
         if answer.0 != StatusCode::UNAUTHORIZED {
             return Ok(answer);
         }
-        let token = self.token(true).await?;
+        let token = self.token(Some(&token)).await?;
         send(request(token.expose_secret())).await
     }
 
-    /// The kept token, or a new one when there is none, it is due, or `renew` (PayPal refused it).
-    async fn token(&self, renew: bool) -> Result<SecretString, GatewayError> {
+    /// The kept token, or a new one when there is none, it is due, or it is `refused` (PayPal
+    /// answered 401 to it; a token another call renewed meanwhile is kept).
+    async fn token(&self, refused: Option<&SecretString>) -> Result<SecretString, GatewayError> {
         // Held while fetching: concurrent calls wait for the one new token.
         let mut kept = self.token.lock().await;
-        if let Some(token) = kept.as_ref().filter(|token| !renew && Instant::now() < token.renew_at) {
+        let usable = |token: &&AccessToken| {
+            Instant::now() < token.renew_at
+                && refused.is_none_or(|refused| refused.expose_secret() != token.value.expose_secret())
+        };
+        if let Some(token) = kept.as_ref().filter(usable) {
             return Ok(token.value.clone());
         }
         let url = format!("{}/v1/oauth2/token", self.base_url);
@@ -374,10 +450,16 @@ impl PayPal {
         if !status.is_success() {
             *kept = None;
             // Never the credentials or PayPal's body, which may echo them.
-            return Err(GatewayError::Unavailable(format!("PayPal refused this service's credentials ({status})")));
+            let what = if status == StatusCode::UNAUTHORIZED {
+                "refused this service's credentials"
+            } else {
+                "did not issue a token"
+            };
+            return Err(GatewayError::Unavailable(format!("PayPal {what} ({status})")));
         }
         let reply: TokenReply = parse(status, &reply)?;
-        let lifetime = Duration::from_secs(reply.expires_in);
+        // At least a second, at most a day: a token of 0 s would be asked for on every call.
+        let lifetime = Duration::from_secs(reply.expires_in.clamp(1, 86_400));
         let renew_at = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
         let value = SecretString::from(reply.access_token);
         *kept = Some(AccessToken { value: value.clone(), renew_at });
@@ -401,6 +483,10 @@ fn transport_error(error: reqwest::Error) -> GatewayError {
     }
 }
 
+fn is_json_object(text: &str) -> bool {
+    serde_json::from_str::<Value>(text).is_ok_and(|value| value.is_object())
+}
+
 fn parse<T: serde::de::DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body)
         .map_err(|_| GatewayError::Unavailable(format!("PayPal answered {status} with an unexpected body")))
@@ -415,6 +501,22 @@ fn refusal(status: StatusCode, body: &[u8]) -> Option<ErrorReply> {
 
 fn no_answer(doing: &str, status: StatusCode) -> GatewayError {
     GatewayError::Unavailable(format!("PayPal answered {status} {doing}"))
+}
+
+/// The amount as PayPal's `value`, or why PayPal cannot take it (code, message): a currency it
+/// does not take, or a fraction of a currency it takes only whole (HUF, TWD).
+fn paypal_value(amount_minor: i64, code: &str) -> Result<String, (String, String)> {
+    if !PAYPAL_CURRENCIES.contains(&code) {
+        return Err(("CURRENCY_NOT_SUPPORTED".to_owned(), format!("PayPal does not take {code}.")));
+    }
+    if WHOLE_UNITS_ONLY.contains(&code) {
+        let scale = 10_i64.pow(currency::minor_unit_digits(code));
+        if amount_minor % scale != 0 {
+            return Err(("DECIMALS_NOT_SUPPORTED".to_owned(), format!("PayPal takes {code} in whole units only.")));
+        }
+        return Ok((amount_minor / scale).to_string());
+    }
+    Ok(currency::decimal(amount_minor, code))
 }
 
 /// An id from our store put in a path: PayPal's ids are letters, digits and dashes.

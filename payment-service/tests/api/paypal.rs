@@ -101,54 +101,97 @@ async fn a_lost_answer_asked_again_with_the_same_request_id_makes_one_order_and_
 
     mock.approve(&order_id);
     mock.lose_answers(1);
-    assert!(paypal.capture("pay-1", &order_id).await.is_err());
-    let captured = paypal.capture("pay-1", &order_id).await.unwrap();
+    assert!(paypal.capture(&order_id, "capture-1").await.is_err());
+    let captured = paypal.capture(&order_id, "capture-1").await.unwrap();
     assert!(matches!(&captured, Outcome::Succeeded { reference } if reference.starts_with("CAPTURE-")), "{captured:?}");
     assert_eq!(mock.captures(), 1, "the repeat captured twice");
 }
 
 #[tokio::test]
-async fn a_capture_before_the_buyer_approved_is_not_final_and_after_it_succeeds() {
+async fn a_capture_before_the_buyer_approved_is_not_final_and_a_new_attempt_after_it_succeeds() {
     let mock = PayPalMock::start();
     let paypal = client(&mock);
     let (order_id, _) = created(&paypal, "pay-1").await;
-    let early = paypal.capture("pay-1", &order_id).await.unwrap();
+    let early = paypal.capture(&order_id, "capture-1").await.unwrap();
     assert_eq!(early, Outcome::Pending { reference: order_id.clone() });
     assert_eq!(mock.captures(), 0);
 
     mock.approve(&order_id);
-    // Another request id (the first answer, not approved, is what PayPal would replay).
-    let captured = paypal.capture("pay-1-again", &order_id).await.unwrap();
+    // PayPal may replay the first answer to a request id, the refusal included: an attempt
+    // after the approval takes a new id.
+    assert_eq!(paypal.capture(&order_id, "capture-1").await.unwrap(), early);
+    let captured = paypal.capture(&order_id, "capture-2").await.unwrap();
     let Outcome::Succeeded { reference } = captured else { panic!("{captured:?}") };
     let order = paypal.order(&order_id).await.unwrap();
     assert_eq!(order.status, "COMPLETED");
     assert_eq!(order.capture.map(|c| c.id), Some(reference));
-    // Captured already: a capture under yet another id answers the capture made.
-    let again = paypal.capture("pay-1-third", &order_id).await.unwrap();
+    // Captured already: yet another attempt answers the capture made, and captures nothing.
+    let again = paypal.capture(&order_id, "capture-3").await.unwrap();
     assert!(matches!(again, Outcome::Succeeded { .. }), "{again:?}");
     assert_eq!(mock.captures(), 1);
 }
 
 #[tokio::test]
-async fn a_declined_capture_is_declined_with_paypals_issue() {
+async fn a_declined_funding_source_leaves_the_order_to_the_buyer_and_a_later_attempt_captures() {
     let mock = PayPalMock::start();
     let paypal = client(&mock);
     let (order_id, _) = created(&paypal, "pay-1").await;
     mock.approve(&order_id);
     mock.decline_captures(true);
-    let declined = paypal.capture("pay-1", &order_id).await.unwrap();
-    assert!(matches!(&declined, Outcome::Declined { code, .. } if code == "INSTRUMENT_DECLINED"), "{declined:?}");
+    // INSTRUMENT_DECLINED: PayPal sends the buyer back to choose another way to pay.
+    let declined = paypal.capture(&order_id, "capture-1").await.unwrap();
+    assert_eq!(declined, Outcome::Pending { reference: order_id.clone() });
     assert_eq!(mock.captures(), 0);
+    mock.decline_captures(false);
+    let captured = paypal.capture(&order_id, "capture-2").await.unwrap();
+    assert!(matches!(captured, Outcome::Succeeded { .. }), "{captured:?}");
 }
 
 #[tokio::test]
-async fn an_order_paypal_will_not_take_is_refused_with_its_issue() {
+async fn a_repeated_request_id_answered_with_another_amount_is_no_order() {
     let mock = PayPalMock::start();
     let paypal = client(&mock);
-    let mut unpayable = order("pay-1");
-    unpayable.currency = "XTS".to_owned();
-    let refused = paypal.create_order(&unpayable).await.unwrap();
-    assert!(matches!(&refused, Created::Refused { code, .. } if code == "CURRENCY_NOT_SUPPORTED"), "{refused:?}");
+    created(&paypal, "pay-1").await;
+    let mut other = order("pay-1");
+    other.amount_minor = 2999;
+    let answer = paypal.create_order(&other).await;
+    assert!(matches!(&answer, Err(GatewayError::Unavailable(e)) if e.contains("another amount")), "{answer:?}");
+}
+
+#[tokio::test]
+async fn amounts_are_written_as_paypal_takes_them_and_what_it_cannot_take_is_refused_here() {
+    let mock = PayPalMock::start();
+    let paypal = client(&mock);
+    let in_currency = |currency: &str, amount_minor: i64| OrderRequest {
+        currency: currency.to_owned(),
+        amount_minor,
+        ..order(&format!("pay-{currency}-{amount_minor}"))
+    };
+    // Forints in minor units (ISO: two digits): PayPal takes whole forints only.
+    assert!(matches!(
+        paypal.create_order(&in_currency("HUF", 150_000)).await.unwrap(),
+        Created::AwaitingApproval { .. }
+    ));
+    assert!(matches!(paypal.create_order(&in_currency("JPY", 1500)).await.unwrap(), Created::AwaitingApproval { .. }));
+    let sent = mock.created_amounts();
+    assert_eq!(sent, vec![("HUF".to_owned(), "1500".to_owned()), ("JPY".to_owned(), "1500".to_owned())]);
+
+    let orders = mock.orders_created();
+    let fraction = paypal.create_order(&in_currency("HUF", 150_050)).await.unwrap();
+    assert!(matches!(&fraction, Created::Refused { code, .. } if code == "DECIMALS_NOT_SUPPORTED"), "{fraction:?}");
+    let unknown = paypal.create_order(&in_currency("KWD", 1234)).await.unwrap();
+    assert!(matches!(&unknown, Created::Refused { code, .. } if code == "CURRENCY_NOT_SUPPORTED"), "{unknown:?}");
+    assert_eq!(mock.orders_created(), orders, "a refused amount reached PayPal");
+}
+
+#[tokio::test]
+async fn an_order_paypal_refuses_is_refused_with_its_issue() {
+    let mock = PayPalMock::start();
+    let paypal = client(&mock);
+    mock.refuse_orders("PAYEE_ACCOUNT_RESTRICTED");
+    let refused = paypal.create_order(&order("pay-1")).await.unwrap();
+    assert!(matches!(&refused, Created::Refused { code, .. } if code == "PAYEE_ACCOUNT_RESTRICTED"), "{refused:?}");
+    assert_eq!(mock.orders_created(), 0);
 }
 
 #[tokio::test]
@@ -157,7 +200,7 @@ async fn a_refund_of_a_capture_is_made_once_whatever_the_repeats() {
     let paypal = client(&mock);
     let (order_id, _) = created(&paypal, "pay-1").await;
     mock.approve(&order_id);
-    let Outcome::Succeeded { reference: capture } = paypal.capture("pay-1", &order_id).await.unwrap() else {
+    let Outcome::Succeeded { reference: capture } = paypal.capture(&order_id, "capture-1").await.unwrap() else {
         panic!("not captured")
     };
     let attempt = RefundAttempt {
@@ -174,22 +217,34 @@ async fn a_refund_of_a_capture_is_made_once_whatever_the_repeats() {
 }
 
 #[tokio::test]
-async fn a_webhook_is_believed_only_when_paypal_confirms_its_signature() {
+async fn a_webhook_is_believed_only_when_paypal_confirms_its_signature_on_the_bytes_sent() {
     let mock = PayPalMock::start();
     let paypal = client(&mock);
-    let event = br#"{"id":"WH-1","event_type":"CHECKOUT.ORDER.APPROVED","resource":{"id":"ORDER-1"}}"#;
-    let signature = |sig: &str| WebhookSignature { transmission_sig: sig.to_owned(), ..WebhookSignature::default() };
+    // Keys out of alphabetical order: written again by a JSON library they would be sorted.
+    let event =
+        br#"{"id":"WH-1","event_type":"CHECKOUT.ORDER.APPROVED","resource":{"id":"ORDER-1","status":"APPROVED"}}"#;
+    let signature = |sig: &str| WebhookSignature {
+        auth_algo: "SHA256withRSA".to_owned(),
+        cert_url: "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-1".to_owned(),
+        transmission_id: "69cd13f0-d67a-11e5-baa3-778b53f4ae55".to_owned(),
+        transmission_sig: sig.to_owned(),
+        transmission_time: "2026-12-07T10:00:00Z".to_owned(),
+    };
     assert!(paypal.verify_webhook(WEBHOOK_ID, &signature(GOOD_SIGNATURE), event).await.unwrap());
+    assert_eq!(mock.last_checked_event().as_bytes(), event, "the event was not passed on byte for byte");
     assert!(!paypal.verify_webhook(WEBHOOK_ID, &signature("forged"), event).await.unwrap());
     assert!(!paypal.verify_webhook("WH-OTHER", &signature(GOOD_SIGNATURE), event).await.unwrap());
     assert!(!paypal.verify_webhook(WEBHOOK_ID, &signature(GOOD_SIGNATURE), b"not json").await.unwrap());
+    // Headers missing: PayPal refuses the check (400), which verifies nothing.
+    let unsigned = WebhookSignature { transmission_sig: GOOD_SIGNATURE.to_owned(), ..WebhookSignature::default() };
+    assert!(!paypal.verify_webhook(WEBHOOK_ID, &unsigned, event).await.unwrap());
 }
 
 #[tokio::test]
 async fn an_id_that_is_not_paypals_never_reaches_a_url() {
     let mock = PayPalMock::start();
     let paypal = client(&mock);
-    let refused = paypal.capture("pay-1", "../v1/oauth2/token").await;
-    assert!(matches!(refused, Err(GatewayError::Unavailable(_))), "{refused:?}");
-    assert_eq!(mock.calls(|_| true), 0);
+    let refused = paypal.capture("../v1/oauth2/token", "capture-1").await;
+    assert!(matches!(&refused, Err(GatewayError::Unavailable(e)) if e.contains("not a PayPal id")), "{refused:?}");
+    assert_eq!(mock.calls(|_| true) + mock.token_requests(), 0, "PayPal was asked");
 }

@@ -35,6 +35,10 @@ struct State {
     created_orders: Arc<AtomicUsize>,
     captures: Arc<AtomicUsize>,
     created_refunds: Arc<AtomicUsize>,
+    /// Orders are refused with this issue (422).
+    refuse_orders: Arc<Mutex<Option<String>>>,
+    /// Each created order's (currency, value), in order.
+    amounts: Arc<Mutex<Vec<(String, String)>>>,
     /// Captures are declined (the buyer's funding source fails).
     decline_captures: Arc<AtomicBool>,
     /// This many next answers to creating calls are lost: the work is done and kept, the
@@ -42,6 +46,8 @@ struct State {
     lose_answers: Arc<AtomicUsize>,
     /// Every authorised request, as `METHOD /path`.
     log: Arc<Mutex<Vec<String>>>,
+    /// The `webhook_event` of the last signature check, as its bytes arrived.
+    last_checked_event: Arc<Mutex<String>>,
     next_id: Arc<AtomicUsize>,
 }
 
@@ -111,6 +117,16 @@ impl PayPalMock {
         order["status"] = json!("APPROVED");
     }
 
+    /// New orders are refused with `issue`.
+    pub fn refuse_orders(&self, issue: &str) {
+        *self.state.refuse_orders.lock().unwrap() = Some(issue.to_owned());
+    }
+
+    /// (currency, value) of every order created.
+    pub fn created_amounts(&self) -> Vec<(String, String)> {
+        self.state.amounts.lock().unwrap().clone()
+    }
+
     pub fn decline_captures(&self, decline: bool) {
         self.state.decline_captures.store(decline, Ordering::SeqCst);
     }
@@ -118,6 +134,11 @@ impl PayPalMock {
     /// The next `n` creating calls do their work but their answers are lost (503).
     pub fn lose_answers(&self, n: usize) {
         self.state.lose_answers.store(n, Ordering::SeqCst);
+    }
+
+    /// The event the last signature check was asked about, exactly as sent.
+    pub fn last_checked_event(&self) -> String {
+        self.state.last_checked_event.lock().unwrap().clone()
     }
 
     /// Authorised requests received (`METHOD /path`) that `which` picks.
@@ -209,9 +230,17 @@ async fn create_order(state: web::Data<State>, request: HttpRequest, body: web::
     }
     once(&state, &request, "order", || {
         let amount = &body["purchase_units"][0]["amount"];
-        if amount["currency_code"] == "XTS" {
-            return error(422, "UNPROCESSABLE_ENTITY", "CURRENCY_NOT_SUPPORTED");
+        if let Some(issue) = state.refuse_orders.lock().unwrap().clone() {
+            return error(422, "UNPROCESSABLE_ENTITY", &issue);
         }
+        let (currency, value) =
+            (amount["currency_code"].as_str().unwrap_or_default(), amount["value"].as_str().unwrap_or_default());
+        // PayPal's rule: no decimals for these; two at most for the others.
+        let decimals = value.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+        if (["HUF", "JPY", "TWD"].contains(&currency) && decimals > 0) || decimals > 2 {
+            return error(422, "UNPROCESSABLE_ENTITY", "DECIMAL_PRECISION");
+        }
+        state.amounts.lock().unwrap().push((currency.to_owned(), value.to_owned()));
         let order_id = id(&state, "ORDER");
         let order = json!({
             "id": order_id,
@@ -300,12 +329,25 @@ async fn get_refund(state: web::Data<State>, request: HttpRequest, path: web::Pa
     }
 }
 
-async fn verify(state: web::Data<State>, request: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+async fn verify(state: web::Data<State>, request: HttpRequest, raw: web::Bytes) -> HttpResponse {
     if let Err(refused) = authorised(&state, &request) {
         return *refused;
     }
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return reply(error(400, "INVALID_REQUEST", "MALFORMED_REQUEST_JSON"));
+    };
+    // PayPal checks the event as it was sent: keep the bytes that followed `"webhook_event":`.
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    if let Some(at) = text.find("\"webhook_event\":") {
+        let event = text[at + "\"webhook_event\":".len()..].trim_end();
+        *state.last_checked_event.lock().unwrap() = event.strip_suffix('}').unwrap_or(event).to_owned();
+    }
+    let headers = ["auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time"];
+    if headers.iter().any(|name| body[name].as_str().is_none_or(str::is_empty)) {
+        return reply(error(400, "VALIDATION_ERROR", "MISSING_REQUIRED_PARAMETER"));
+    }
     let good = body["transmission_sig"] == GOOD_SIGNATURE
         && body["webhook_id"] == WEBHOOK_ID
-        && body["webhook_event"].is_object();
+        && body["webhook_event"]["id"].is_string();
     HttpResponse::Ok().json(json!({"verification_status": if good { "SUCCESS" } else { "FAILURE" }}))
 }
