@@ -57,12 +57,13 @@ def create_databases(run: str) -> dict:
     return names
 
 
-def create_topics(names: list[tuple[str, int]], rename):
-    """The topics, and their schemas in the broker's registry (infra/local/registry.py) first:
-    the broker checks this run's records as it checks `make run`'s."""
+def create_topics(rename):
+    """The catalogue's topics under `rename`'s names, their schemas in the broker's registry
+    (infra/local/registry.py) first: the broker checks this run's records as it checks
+    `make run`'s."""
     registry.write(registry.running(BROKER), rename)
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
-    for name, partitions in names:
+    for name, partitions in topics(rename=rename):
         subprocess.run([tansu, "topic", "create", name, "--broker", f"tcp://{BROKER}", "--partitions", str(partitions)],
                        check=True, capture_output=True)
 
@@ -77,7 +78,7 @@ class Running:
         # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
         rename = lambda name: f"e2e.{self.run}.{name}"  # noqa: E731
         self.topics = {name.split(".")[0]: rename(name) for name, _ in topics() if not name.endswith(".dlq")}
-        create_topics(list(topics(rename=rename)), rename)
+        create_topics(rename)
         wiring = topic_settings(rename)
         self.processes: dict[str, subprocess.Popen] = {}
         # The platform's own CA and one workload certificate per service (infra/local/pki.sh):

@@ -104,11 +104,11 @@ def start_services():
     services("start")
 
 
-def create_topics(names: list[tuple[str, int]], rename):
-    """The topics, and their schemas in the broker's registry first (infra/local/registry.py)."""
+def create_topics(rename):
+    """The catalogue's topics under `rename`'s names, their schemas in the broker's registry first."""
     registry.write(registry.running("127.0.0.1:9092"), rename)
     tansu = shutil.which("tansu") or str(Path.home() / ".cargo" / "bin" / "tansu")
-    for name, partitions in names:
+    for name, partitions in topics(rename=rename):
         subprocess.run([tansu, "topic", "create", name, "--broker", "tcp://127.0.0.1:9092", "--partitions",
                         str(partitions)],
                        check=True, capture_output=True)
@@ -120,7 +120,7 @@ def platform_environment(stores: Stores, stripe: StripeMock) -> dict[str, str]:
     run = uuid.uuid4().hex[:12]
     # The catalogue's topics and wiring (contracts/events/topics.yaml), under names of this run.
     rename = lambda name: f"chaos.{run}.{name}"  # noqa: E731
-    create_topics(list(topics(rename=rename)), rename)
+    create_topics(rename)
     wiring = {key: topic for service in topic_settings(rename).values() for key, topic in service.items()}
     return {
         **stores.environment(),

@@ -10,6 +10,7 @@ pub mod stripe;
 pub use sandbox::Sandbox;
 pub use stripe::Stripe;
 
+use reqwest::StatusCode;
 use std::{future::Future, pin::Pin};
 
 /// One charge, as the gateway sees it.
@@ -99,4 +100,22 @@ pub trait Gateway: Send + Sync {
     /// be forgotten by now. `None` only when the gateway says it has no such charge; a search it
     /// does not answer is an error.
     fn find_charge<'a>(&'a self, payment_id: &'a str, amount_minor: i64, currency: &'a str) -> SearchFuture<'a>;
+}
+
+/// Sends one request to a gateway and reads its whole answer. Not reaching the gateway, or
+/// losing its answer, is no decision: the call may be repeated with the same idempotency key.
+async fn send(request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), GatewayError> {
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(transport_error)?;
+    Ok((status, body.to_vec()))
+}
+
+fn transport_error(error: reqwest::Error) -> GatewayError {
+    if error.is_timeout() {
+        GatewayError::Timeout
+    } else {
+        // Never the URL (an id, a query) or a header (a key): reqwest's Display without the URL.
+        GatewayError::Unavailable(format!("{}", error.without_url()))
+    }
 }

@@ -10,7 +10,7 @@
 //! it cannot capture twice (PayPal refuses a captured order: `ORDER_ALREADY_CAPTURED`). The base URL is configurable: tests point it at a local mock of PayPal.
 //! Not yet wired to the checkout (the approval flow of issue 23 comes next); until then no
 //! setting selects it.
-use super::{GatewayError, Outcome, RefundAttempt};
+use super::{send, GatewayError, Outcome, RefundAttempt};
 use crate::domain::currency;
 use anyhow::Context;
 use reqwest::{RequestBuilder, StatusCode};
@@ -464,22 +464,6 @@ impl PayPal {
         let value = SecretString::from(reply.access_token);
         *kept = Some(AccessToken { value: value.clone(), renew_at });
         Ok(value)
-    }
-}
-
-async fn send(request: RequestBuilder) -> Result<(StatusCode, Vec<u8>), GatewayError> {
-    let response = request.send().await.map_err(transport_error)?;
-    let status = response.status();
-    let body = response.bytes().await.map_err(transport_error)?;
-    Ok((status, body.to_vec()))
-}
-
-fn transport_error(error: reqwest::Error) -> GatewayError {
-    if error.is_timeout() {
-        GatewayError::Timeout
-    } else {
-        // Never the URL (with an id) or a header: reqwest's Display without the URL.
-        GatewayError::Unavailable(format!("{}", error.without_url()))
     }
 }
 

@@ -98,10 +98,7 @@ impl Stripe {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), GatewayError> {
-        let response = request.bearer_auth(self.secret_key.expose_secret()).send().await.map_err(transport_error)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport_error)?;
-        Ok((status, body.to_vec()))
+        super::send(request.bearer_auth(self.secret_key.expose_secret())).await
     }
 
     async fn post(
@@ -153,15 +150,6 @@ impl Stripe {
         let path = format!("{}/cancel", object_path("/v1/payment_intents/", reference)?);
         let (status, body) = self.post(&path, &format!("cancel-{payment_id}"), &[]).await?;
         interpret_cancel(status, &body)
-    }
-}
-
-fn transport_error(error: reqwest::Error) -> GatewayError {
-    if error.is_timeout() {
-        GatewayError::Timeout
-    } else {
-        // Never the URL with query or the key: reqwest's Display names the host and the cause.
-        GatewayError::Unavailable(format!("{}", error.without_url()))
     }
 }
 
