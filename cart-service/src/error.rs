@@ -13,6 +13,8 @@ pub enum CartError {
     ProductNotFound(String),
     #[error("the cart holds no line for product {0}")]
     LineNotFound(String),
+    #[error("no checkout {0} of yours is known here (records are kept for a day)")]
+    CheckoutNotFound(String),
     #[error("a cart holds at most {0} lines")]
     CartFull(usize),
     #[error("a line holds at most {max} units; this would make {wanted}")]
@@ -62,6 +64,7 @@ impl CartError {
             Self::SessionRevoked => "session_revoked",
             Self::ProductNotFound(_) => "product_not_found",
             Self::LineNotFound(_) => "line_not_found",
+            Self::CheckoutNotFound(_) => "checkout_not_found",
             Self::CartFull(_) => "cart_full",
             Self::TooMany { .. } => "quantity_too_high",
             Self::CartEmpty => "cart_empty",

@@ -5,7 +5,9 @@ use crate::{
     platform::{expect_status, Endpoints, Fixtures, PASSWORD},
     proto::shop::{
         common::v1::Money,
-        payment::v1::{payment_service_client::PaymentServiceClient, ChargeRequest, OrderLine, PaymentStatus},
+        payment::v1::{
+            payment_service_client::PaymentServiceClient, ChargeRequest, OrderLine, PaymentMethod, PaymentStatus,
+        },
     },
 };
 use serde_json::json;
@@ -176,6 +178,7 @@ pub fn charge(shared: &Arc<Shared>) -> Op {
                 idempotency_key: key,
                 amount: money(2500),
                 payment_token: "tok_visa".to_owned(),
+                payment_method: PaymentMethod::Card as i32,
                 lines: vec![OrderLine {
                     // A product no cart holds: the PaymentSucceeded consumers act on these
                     // payments too (cart takes paid lines out of the payer's cart), and must

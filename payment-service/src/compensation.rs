@@ -38,6 +38,11 @@ pub async fn order_released(
         if refund_rest(conn, payment, now).await? {
             started += 1;
         }
+        // A PayPal payment still waiting for its buyer fails now, not at its next look-up: its
+        // checkout can tell the shopper at once, and a later approval is never captured.
+        if payment.status == PaymentStatus::Pending && crate::approvals::is_paypal(payment) {
+            payments::due_now(conn, &payment.id, now).await?;
+        }
     }
     Ok(started)
 }

@@ -106,6 +106,25 @@ pub struct GatewaySettings {
     /// Stripe's 24 h idempotency window, after which a repeated call could charge or refund a
     /// second time. Then a charge is cancelled (or failed, `gateway_timeout`), never repeated.
     pub max_pending_age: Duration,
+    /// PayPal, offered beside cards when a client id is set.
+    pub paypal: Option<PayPalSettings>,
+}
+
+/// A PayPal REST app's credentials and where PayPal sends the buyer back.
+#[derive(Debug, Clone)]
+pub struct PayPalSettings {
+    /// PayPal's API root: the sandbox (`https://api-m.sandbox.paypal.com`, the default) or
+    /// live (`https://api-m.paypal.com`); tests point it at a local stand-in.
+    pub api_base: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// The id of the webhook PayPal delivers to `/v1/webhooks/paypal`; PayPal's webhooks are
+    /// refused without it (the reconciler's look-ups still find approvals).
+    pub webhook_id: Option<String>,
+    /// Where PayPal sends the buyer after approving, and after cancelling (`{order_id}`: the
+    /// checkout's id).
+    pub return_url: String,
+    pub cancel_url: String,
 }
 
 /// The sweeper (`sweeper.rs`): how it reaches product-service, how often it looks, and how long
@@ -258,6 +277,7 @@ impl Settings {
                     "1 to 84600 seconds (below Stripe's 24 h idempotency window)",
                     |s| (1..=84_600).contains(s),
                 )),
+                paypal: paypal_settings(&mut env),
             },
             sweep: SweepSettings {
                 product_grpc_url: env.parse_with(
@@ -346,6 +366,21 @@ impl Settings {
             env.errors
                 .push(format!("{ENV_PREFIX}GRPC_REFLECTION=true is refused in production (it lists the whole API)"));
         }
+        if let (Environment::Production, Some(paypal)) = (environment, &settings.gateway.paypal) {
+            for (key, url) in [
+                ("PAYPAL_API_BASE", &paypal.api_base),
+                ("PAYPAL_RETURN_URL", &paypal.return_url),
+                ("PAYPAL_CANCEL_URL", &paypal.cancel_url),
+            ] {
+                if !url.starts_with("https://") {
+                    env.errors.push(format!("{ENV_PREFIX}{key} must be https:// in production"));
+                }
+            }
+            if paypal.webhook_id.is_none() {
+                env.errors.push(format!("{ENV_PREFIX}PAYPAL_WEBHOOK_ID must be set in production when PayPal is on"));
+            }
+            env.refuse_loopback(&[("PAYPAL_API_BASE", &paypal.api_base)]);
+        }
         if environment == Environment::Production {
             env.refuse_loopback(&[
                 ("DATABASE_URL", settings.database.url.expose_secret()),
@@ -358,6 +393,55 @@ impl Settings {
         }
         env.finish().map(|()| settings)
     }
+}
+
+/// PayPal's settings when `PAYMENT_PAYPAL_CLIENT_ID` is set (its secret is then required).
+fn paypal_settings(env: &mut EnvReader) -> Option<PayPalSettings> {
+    let url = |u: &String| u.starts_with("https://") || u.starts_with("http://");
+    let api_base = env.parse_with(
+        "PAYPAL_API_BASE",
+        "https://api-m.sandbox.paypal.com".to_owned(),
+        "an http:// or https:// URL",
+        url,
+    );
+    let return_url = env.parse_with(
+        "PAYPAL_RETURN_URL",
+        "http://127.0.0.1:8083/v1/cart/checkout/{order_id}".to_owned(),
+        "an http:// or https:// URL",
+        url,
+    );
+    let cancel_url = env.parse_with(
+        "PAYPAL_CANCEL_URL",
+        "http://127.0.0.1:8083/v1/cart/checkout/{order_id}".to_owned(),
+        "an http:// or https:// URL",
+        url,
+    );
+    let webhook_id = env.parse_with(
+        "PAYPAL_WEBHOOK_ID",
+        String::new(),
+        "PayPal's webhook id (letters and digits)",
+        |id: &String| id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+    );
+    let client_secret = env.optional_secret("PAYPAL_CLIENT_SECRET", "a PayPal client secret", |k| !k.is_empty());
+    let client_id = env.parse("PAYPAL_CLIENT_ID", String::new(), "a PayPal client id");
+    if client_id.trim().is_empty() {
+        if client_secret.is_some() {
+            env.errors.push(format!("{ENV_PREFIX}PAYPAL_CLIENT_SECRET is set without {ENV_PREFIX}PAYPAL_CLIENT_ID"));
+        }
+        return None;
+    }
+    let Some(client_secret) = client_secret else {
+        env.errors.push(format!("{ENV_PREFIX}PAYPAL_CLIENT_SECRET must be set when {ENV_PREFIX}PAYPAL_CLIENT_ID is"));
+        return None;
+    };
+    Some(PayPalSettings {
+        api_base,
+        client_id: client_id.trim().to_owned(),
+        client_secret,
+        webhook_id: Some(webhook_id).filter(|id| !id.is_empty()),
+        return_url,
+        cancel_url,
+    })
 }
 
 impl FromStr for GatewayKind {

@@ -33,6 +33,9 @@ pub enum PaymentError {
     RefundExceedsCharge { refundable: i64 },
     #[error("a {0} payment cannot be refunded")]
     NotRefundable(crate::domain::PaymentStatus),
+    /// PayPal asked for where no PayPal account is configured.
+    #[error("paying with {0} is not offered here")]
+    PaymentMethodUnavailable(&'static str),
     #[error("the webhook is refused: {0}")]
     WebhookRefused(&'static str),
     #[error("a dependency of payment-service is unavailable; retry later")]
@@ -61,6 +64,7 @@ impl PaymentError {
             Self::OrderAlreadyCharged => "order_already_charged",
             Self::RefundExceedsCharge { .. } => "refund_exceeds_charge",
             Self::NotRefundable(_) => "payment_not_refundable",
+            Self::PaymentMethodUnavailable(_) => "payment_method_unavailable",
             Self::WebhookRefused(_) => "invalid_webhook",
             Self::Unavailable(_) => "unavailable",
             Self::Unexpected(_) => "internal",
@@ -88,6 +92,7 @@ impl PaymentError {
             | Self::OrderAlreadyCharged
             | Self::RefundExceedsCharge { .. }
             | Self::NotRefundable(_)
+            | Self::PaymentMethodUnavailable(_)
             | Self::WebhookRefused(_) => {}
         }
     }

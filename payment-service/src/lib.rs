@@ -1,3 +1,4 @@
+pub mod approvals;
 pub mod auth;
 pub mod cli;
 pub mod compensation;
@@ -14,6 +15,7 @@ pub mod idempotency;
 pub mod kafka;
 pub mod metrics;
 pub mod payments;
+pub mod paypal_webhooks;
 pub mod proto;
 pub mod readiness;
 pub mod reconciler;

@@ -4,9 +4,9 @@
 //! about, never a second charge (the gateway call carries the payment id as its idempotency key).
 use crate::{
     db::Db,
-    domain::{currency, PaymentStatus, RefundStatus},
+    domain::{currency, PaymentMethod, PaymentStatus, RefundStatus},
     error::PaymentError,
-    gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
+    gateway::{ChargeAttempt, Gateway, GatewayError, Gateways, Outcome, RefundAttempt},
     idempotency::{self, Begin},
     settlement::{self, Line},
     store::{
@@ -40,6 +40,8 @@ pub struct ChargeInput {
     pub currency: String,
     pub payment_token: String,
     pub lines: Vec<Line>,
+    #[serde(skip_serializing_if = "PaymentMethod::is_card")]
+    pub method: PaymentMethod,
 }
 
 /// A refund request as the caller sent it (hashed like `ChargeInput`).
@@ -135,7 +137,13 @@ fn validate_charge(input: &ChargeInput) -> Result<(), PaymentError> {
     if input.order_id.len() > 255 {
         return Err(PaymentError::invalid("order_id", "must be at most 255 bytes"));
     }
-    validate_text("payment_token", &input.payment_token, 255)?;
+    match input.method {
+        PaymentMethod::Card => validate_text("payment_token", &input.payment_token, 255)?,
+        PaymentMethod::PayPal if !input.payment_token.is_empty() => {
+            return Err(PaymentError::invalid("payment_token", "is for cards only: PayPal's buyer approves on PayPal"))
+        }
+        PaymentMethod::PayPal => {}
+    }
     validate_money(input.amount_minor, &input.currency)?;
     if input.lines.len() > MAX_LINES {
         return Err(PaymentError::invalid("lines", format!("at most {MAX_LINES}")));
@@ -191,7 +199,7 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Payments {
     db: Db,
-    gateway: Arc<dyn Gateway>,
+    gateways: Gateways,
     events_topic: String,
     outbox_ready: Arc<Notify>,
     /// How long a first request may hold its key before a duplicate is answered with its
@@ -206,17 +214,17 @@ fn now() -> NaiveDateTime {
 impl Payments {
     pub fn new(
         db: Db,
-        gateway: Arc<dyn Gateway>,
+        gateways: Gateways,
         events_topic: String,
         outbox_ready: Arc<Notify>,
         gateway_timeout: Duration,
     ) -> anyhow::Result<Self> {
         let key_lock = chrono::Duration::from_std(gateway_timeout * 2 + Duration::from_secs(5))?;
-        Ok(Self { db, gateway, events_topic, outbox_ready, key_lock })
+        Ok(Self { db, gateways, events_topic, outbox_ready, key_lock })
     }
 
-    pub fn gateway(&self) -> &Arc<dyn Gateway> {
-        &self.gateway
+    pub fn gateways(&self) -> &Gateways {
+        &self.gateways
     }
 
     pub fn events_topic(&self) -> &str {
@@ -234,18 +242,26 @@ impl Payments {
     /// Charges once per (user, idempotency key) and once per order: the pending payment is
     /// written before the gateway is asked, the gateway's answer settles it.
     pub async fn charge(&self, user_id: &str, input: ValidCharge) -> Result<PaymentRow, PaymentError> {
+        let gateway: &dyn Gateway = match input.method {
+            PaymentMethod::Card => self.gateways.card.as_ref(),
+            PaymentMethod::PayPal => match &self.gateways.paypal {
+                Some(paypal) => paypal.gateway.as_ref(),
+                None => return Err(PaymentError::PaymentMethodUnavailable("PayPal")),
+            },
+        };
         let payment_id = Uuid::now_v7().to_string();
         let mut conn = self.db.conn().await?;
-        if let Begin::Replay(existing) = self.begin_charge(&mut conn, user_id, &input, &payment_id).await? {
+        if let Begin::Replay(existing) = self.begin_charge(&mut conn, user_id, &input, &payment_id, gateway).await? {
             return self.find(&mut conn, user_id, &existing).await;
         }
         let attempt = ChargeAttempt {
             payment_id: payment_id.clone(),
+            order_id: input.order_id.clone(),
             amount_minor: input.amount_minor,
             currency: input.currency.clone(),
             payment_token: input.payment_token.clone(),
         };
-        let answer = self.gateway.charge(&attempt).await;
+        let answer = gateway.charge(&attempt).await;
         let payment = self.settle_charge(&mut conn, user_id, &input.idempotency_key, &payment_id, answer).await?;
         self.outbox_ready.notify_one();
         Ok(payment)
@@ -259,11 +275,14 @@ impl Payments {
         user_id: &str,
         input: &ChargeInput,
         payment_id: &str,
+        gateway: &dyn Gateway,
     ) -> Result<Begin, PaymentError> {
         let fingerprint = idempotency::fingerprint("charge", input)?;
         let started = now();
         let lock_until = started + self.key_lock;
-        let gateway = self.gateway.name();
+        let gateway = gateway.name();
+        // A PayPal buyer pays on PayPal: there is no token to keep.
+        let payment_token = input.method.is_card().then_some(input.payment_token.as_str());
         store::transaction::<_, PaymentError, _>(conn, |conn| {
             let fingerprint = &fingerprint;
             async move {
@@ -297,7 +316,7 @@ impl Payments {
                         currency: &input.currency,
                         status: PaymentStatus::Pending.as_str(),
                         gateway,
-                        payment_token: Some(&input.payment_token),
+                        payment_token,
                         order_lines: serde_json::to_string(&input.lines).map_err(anyhow::Error::from)?,
                         // If this process dies before the gateway answers, the reconciler
                         // takes over once the key's lock has run out.
@@ -351,7 +370,7 @@ impl Payments {
         let mut conn = self.db.conn().await?;
         let requested_by = requester.recorded();
         let begun = self.begin_refund(&mut conn, user_id, &input, &refund_id, requested_by).await?;
-        let (refund, charge_reference) = match begun {
+        let (refund, charge_reference, holder) = match begun {
             Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
             Ok(created) => created,
         };
@@ -361,7 +380,10 @@ impl Payments {
             amount_minor: refund.amount_minor,
             currency: refund.currency.clone(),
         };
-        let answer = self.gateway.refund(&attempt).await;
+        let answer = match self.gateways.holding(&holder) {
+            Ok(gateway) => gateway.refund(&attempt).await,
+            Err(error) => Err(error),
+        };
         self.settle_refund(&mut conn, user_id, &input.idempotency_key, &refund, answer).await?;
         self.outbox_ready.notify_one();
         self.find_refund(&mut conn, user_id, &refund.id).await
@@ -369,8 +391,8 @@ impl Payments {
 
     /// Claims the key and, for a new request, checks the payment (the user's, refundable, same
     /// currency, enough left) and writes the pending refund, in one transaction with the payment
-    /// locked. `Err(id)`: the refund an earlier request with this key made. `Ok`: the new refund
-    /// and the charge's gateway reference.
+    /// locked. `Err(id)`: the refund an earlier request with this key made. `Ok`: the new refund,
+    /// the charge's gateway reference and the gateway holding it.
     async fn begin_refund(
         &self,
         conn: &mut Conn,
@@ -378,7 +400,7 @@ impl Payments {
         input: &RefundInput,
         refund_id: &str,
         requested_by: Option<String>,
-    ) -> Result<Result<(RefundRow, String), String>, PaymentError> {
+    ) -> Result<Result<(RefundRow, String, String), String>, PaymentError> {
         // An operator's request is told apart from the owner's and from another operator's with
         // the same key: a replay returns only the requester's own refund.
         let operation = match &requested_by {
@@ -426,7 +448,7 @@ impl Payments {
                 };
                 // Due for the reconciler only if this request dies before the gateway answers.
                 refunds::insert(conn, &refund, lock_until).await?;
-                Ok(Ok((refund, payment.gateway_reference.unwrap_or_default())))
+                Ok(Ok((refund, payment.gateway_reference.unwrap_or_default(), payment.gateway)))
             }
             .scope_boxed()
         })

@@ -12,6 +12,7 @@
 //! (its answers may all have been lost) and, if found, given up like an accepted one, else
 //! failed (`gateway_timeout`); an unanswered refund is left for its webhook or an operator.
 use crate::{
+    approvals,
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
     payments::Payments,
@@ -20,7 +21,7 @@ use crate::{
         self, idempotency,
         payments::{self, PaymentRow},
         refunds::{self, RefundRow},
-        Conn,
+        released, Conn,
     },
 };
 use chrono::{Duration as ChronoDuration, Utc};
@@ -80,8 +81,11 @@ async fn settle_payment(
     payment: PaymentRow,
     max_age: ChronoDuration,
 ) -> Result<(), PaymentError> {
-    let gateway = payments.gateway().as_ref();
     let expired = Utc::now().naive_utc() - payment.created_at > max_age;
+    if approvals::is_paypal(&payment) {
+        return settle_paypal(payments, conn, payment, expired).await;
+    }
+    let gateway = payments.gateways().card.as_ref();
     let answer = match (payment.gateway_reference.as_deref(), expired) {
         (Some(reference), false) => gateway.charge_status(&payment.id, reference).await,
         (Some(reference), true) => give_up_accepted(gateway, &payment.id, reference).await,
@@ -89,6 +93,7 @@ async fn settle_payment(
             let Some(payment_token) = payment.payment_token.clone() else { return Ok(()) };
             let attempt = ChargeAttempt {
                 payment_id: payment.id.clone(),
+                order_id: payment.order_id.clone(),
                 amount_minor: payment.amount_minor,
                 currency: payment.currency.clone(),
                 payment_token,
@@ -136,6 +141,32 @@ async fn settle_payment(
     .await
 }
 
+/// Advances a PayPal payment (`approvals.rs`) and applies the answer. While the buyer has not
+/// approved, its order is looked at again within 32 s at most (the webhook usually comes first).
+async fn settle_paypal(
+    payments: &Payments,
+    conn: &mut Conn,
+    payment: PaymentRow,
+    expired: bool,
+) -> Result<(), PaymentError> {
+    let answer = match &payments.gateways().paypal {
+        Some(checkout) => {
+            let released = released::is_released(conn, &payment.order_id).await?;
+            approvals::advance(checkout, &payment, released, expired).await
+        }
+        None => Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned())),
+    };
+    let waiting = matches!(answer, Ok(Outcome::AwaitingApproval { .. }));
+    let topic = payments.events_topic();
+    let now = Utc::now().naive_utc();
+    let attempts = if waiting { (payment.attempts + 1).min(4) } else { payment.attempts + 1 };
+    let retry = settlement::retry_at(now, attempts);
+    store::transaction::<_, PaymentError, _>(conn, |conn| {
+        async move { settlement::apply_charge(conn, topic, &payment.id, answer, now, retry).await }.scope_boxed()
+    })
+    .await
+}
+
 /// Asks the gateway about a pending refund (or sends it, if the gateway never accepted it) and
 /// applies the answer; past the maximum pending age an unaccepted refund is parked, never
 /// repeated.
@@ -145,12 +176,16 @@ async fn settle_refund(
     refund: RefundRow,
     max_age: ChronoDuration,
 ) -> Result<(), PaymentError> {
-    let gateway = payments.gateway().as_ref();
     let age = Utc::now().naive_utc() - refund.created_at;
+    let Some(payment) = payments::find(conn, &refund.payment_id).await? else { return Ok(()) };
+    let gateway = payments.gateways().holding(&payment.gateway);
     let answer = match refunds::reference(conn, &refund.id).await? {
         // Accepted: only its look-up can tell; a repeat replays the first answer, and one
         // past the key's 24 hours would be refused (or refund again).
-        Some(reference) => gateway.refund_status(&reference).await,
+        Some(reference) => match gateway {
+            Ok(gateway) => gateway.refund_status(&reference).await,
+            Err(error) => Err(error),
+        },
         None if age > max_age => {
             tracing::error!(
                 refund_id = refund.id,
@@ -161,14 +196,16 @@ async fn settle_refund(
             return Ok(());
         }
         None => {
-            let Some(payment) = payments::find(conn, &refund.payment_id).await? else { return Ok(()) };
             let attempt = RefundAttempt {
                 refund_id: refund.id.clone(),
-                charge_reference: payment.gateway_reference.unwrap_or_default(),
+                charge_reference: payment.gateway_reference.clone().unwrap_or_default(),
                 amount_minor: refund.amount_minor,
                 currency: refund.currency.clone(),
             };
-            gateway.refund(&attempt).await
+            match gateway {
+                Ok(gateway) => gateway.refund(&attempt).await,
+                Err(error) => Err(error),
+            }
         }
     };
     let topic = payments.events_topic();
@@ -186,7 +223,10 @@ async fn settle_refund(
 /// asked about again.
 async fn give_up_accepted(gateway: &dyn Gateway, payment_id: &str, reference: &str) -> Result<Outcome, GatewayError> {
     match gateway.charge_status(payment_id, reference).await? {
-        Outcome::Pending { .. } => match gateway.cancel_charge(payment_id, reference).await? {
+        Outcome::Pending { .. } | Outcome::AwaitingApproval { .. } => match gateway
+            .cancel_charge(payment_id, reference)
+            .await?
+        {
             Outcome::Declined { reference, .. } => {
                 tracing::warn!(payment_id, "cancelled at the gateway: no final answer within the maximum pending age");
                 Ok(timed_out(reference))

@@ -42,6 +42,8 @@ diesel::table! {
         /// Generated: the order id while the payment is not declined and not a late success
         /// (unique: an order has one live charge, whoever pays).
         live_order_id -> Nullable<Varchar>,
+        /// PayPal's approval page while a PayPal payment waits for the buyer.
+        approval_url -> Nullable<Varchar>,
     }
 }
 

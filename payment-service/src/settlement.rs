@@ -77,6 +77,11 @@ pub async fn apply_charge(
         Ok(Outcome::Pending { reference }) => {
             payments::defer(conn, payment_id, Some(&reference), Some(retry_at), now).await?
         }
+        // Waiting for the buyer (PayPal): a verified approval webhook makes it due at once; the
+        // reconciler's look-ups (`approvals.rs`) find an approval whose webhook never came.
+        Ok(Outcome::AwaitingApproval { reference, approval_url }) => {
+            payments::await_approval(conn, payment_id, &reference, &approval_url, retry_at, now).await?
+        }
         Err(error) => {
             tracing::warn!(payment_id, error = %error, "no answer from the gateway; the payment stays pending");
             // A reference learnt earlier stays: the charge is looked up, never repeated.
@@ -135,8 +140,9 @@ pub async fn apply_refund(
                 refunds::defer(conn, &refund.id, retry_at).await?
             }
         }
-        // Accepted, not final: kept with its reference, so it is looked up from now on.
-        Ok(Outcome::Pending { reference }) => {
+        // Accepted, not final: kept with its reference, so it is looked up from now on. (No
+        // gateway asks a buyer to approve a refund.)
+        Ok(Outcome::Pending { reference } | Outcome::AwaitingApproval { reference, .. }) => {
             refunds::defer_accepted(conn, &refund.id, &reference, retry_at, now).await?
         }
         Err(error) => {

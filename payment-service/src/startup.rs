@@ -1,11 +1,12 @@
 //! Builds the application (binds both ports, so tests can ask for port 0 and read the
 //! port they got) and runs it until SIGTERM or SIGINT, then drains in-flight requests.
 use crate::{
+    approvals::PayPalCheckout,
     auth::{Jwks, TokenVerifier},
     configuration::{GatewayKind, Settings},
     db::{self, Db},
     events::{consumer::ProductEventsConsumer, relay::Relay},
-    gateway::{Gateway, Sandbox, Stripe},
+    gateway::{paypal::PayPal, Gateway, Gateways, PayPalGateway, Sandbox, Stripe},
     grpc::{self, PaymentGrpc},
     http::{self, WebhookSettings},
     kafka::Kafka,
@@ -74,7 +75,7 @@ impl Application {
         let outbox_ready = Arc::new(Notify::new());
         let payments = Payments::new(
             Db::new(pool.clone(), migrated.clone()),
-            gateway(&settings)?,
+            gateways(&settings)?,
             settings.kafka.events_topic.clone(),
             Arc::clone(&outbox_ready),
             settings.gateway.timeout,
@@ -171,8 +172,33 @@ impl Application {
     }
 }
 
-/// The payment gateway the settings name: the sandbox, or Stripe with its secret key.
-fn gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
+/// The gateways the settings name: for cards the sandbox, or Stripe with its secret key; and
+/// PayPal when its credentials are set (with product's reservations, asked before a capture).
+fn gateways(settings: &Settings) -> anyhow::Result<Gateways> {
+    let paypal = match &settings.gateway.paypal {
+        None => None,
+        Some(paypal) => {
+            let api = PayPal::new(
+                paypal.api_base.clone(),
+                paypal.client_id.clone(),
+                paypal.client_secret.clone(),
+                settings.gateway.timeout,
+            )?;
+            let gateway = PayPalGateway::new(api, paypal.return_url.clone(), paypal.cancel_url.clone());
+            let reservations = Reservations::connect_lazy(
+                &settings.sweep.product_grpc_url,
+                settings.gateway.timeout,
+                &settings.tls.dir,
+            )
+            .context("product's gRPC client, for PayPal captures")?;
+            Some(PayPalCheckout { gateway: Arc::new(gateway), reservations })
+        }
+    };
+    Ok(Gateways { card: card_gateway(settings)?, paypal })
+}
+
+/// The card gateway the settings name: the sandbox, or Stripe with its secret key.
+fn card_gateway(settings: &Settings) -> anyhow::Result<Arc<dyn Gateway>> {
     Ok(match settings.gateway.kind {
         GatewayKind::Sandbox => Arc::new(Sandbox::default()),
         GatewayKind::Stripe => Arc::new(Stripe::new(
@@ -215,6 +241,7 @@ fn http_server(
     let webhook_settings = web::Data::new(WebhookSettings {
         secret: settings.gateway.webhook_secret.clone(),
         tolerance: settings.gateway.webhook_tolerance,
+        paypal_webhook_id: settings.gateway.paypal.as_ref().and_then(|paypal| paypal.webhook_id.clone()),
     });
     Ok(actix_web::HttpServer::new(move || {
         App::new()

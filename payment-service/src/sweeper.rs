@@ -219,6 +219,7 @@ mod tests {
             attempts: 0,
             created_at: at,
             updated_at: at,
+            approval_url: None,
         }
     }
 

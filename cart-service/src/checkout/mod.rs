@@ -15,7 +15,7 @@ use crate::{
     error::CartError,
     proto::shop::{
         common::v1::Money,
-        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentStatus},
+        payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentMethod, PaymentStatus},
         product::v1::{
             CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
             ReserveStockRequest,
@@ -34,7 +34,7 @@ mod outcome;
 mod record;
 
 pub use outcome::{Amount, BoughtLine, Outcome, Summary};
-use record::{alive_key, record_key, Ended, Record, RecordState};
+use record::{alive_key, by_id_key, is_record_of, record_key, Ended, Record, RecordState};
 
 /// A checkout in progress tells the other replicas it is alive: its replica writes a key that
 /// expires this long after each beat. A retry of a checkout whose replica died (its beats
@@ -68,6 +68,27 @@ const CLAIM_TRIES: usize = 3;
 enum LastSave {
     Yes,
     No,
+}
+
+/// How the shopper pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayWith {
+    /// A card: the gateway's one-time token.
+    Card { token: String },
+    /// PayPal: the checkout answers 202 with PayPal's approval link.
+    PayPal,
+}
+
+impl PayWith {
+    /// What a retry with the same key must match: the card token's SHA-256 (as before PayPal
+    /// existed, so records in flight across the upgrade still match), or PayPal.
+    fn fingerprint(&self) -> String {
+        let hashed = match self {
+            PayWith::Card { token } => digest(&SHA256, token.as_bytes()),
+            PayWith::PayPal => digest(&SHA256, b"shop.checkout.v1\npaypal"),
+        };
+        hashed.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 pub fn validate_key(key: Option<&str>) -> Result<String, CartError> {
@@ -120,28 +141,35 @@ impl Checkouts {
         user_id: &str,
         token: &str,
         key: &str,
-        payment_token: &str,
+        pay_with: &PayWith,
     ) -> Result<Outcome, CartError> {
-        if payment_token.trim().is_empty() || payment_token.len() > 255 {
-            return Err(CartError::invalid("payment_token", "must be 1 to 255 characters"));
+        if let PayWith::Card { token } = pay_with {
+            if token.trim().is_empty() || token.len() > 255 {
+                return Err(CartError::invalid("payment_token", "must be 1 to 255 characters"));
+            }
         }
         match self.upstream.session_is_active(token).await {
             Ok(true) => {}
             Ok(false) => return Err(CartError::SessionRevoked),
             Err(error) => return Err(CartError::Unavailable(error)),
         }
-        let fingerprint: String =
-            digest(&SHA256, payment_token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let mut owned = match self.begin(&record_key(user_id, key), &checkout_id(user_id, key), &fingerprint).await? {
+        let fingerprint = pay_with.fingerprint();
+        let checkout_id = checkout_id(user_id, key);
+        let mut owned = match self.begin(&record_key(user_id, key), &checkout_id, &fingerprint).await? {
             Begun::Replay(done) => return self.replay(user_id, token, done).await,
             Begun::Run(owned) => owned,
         };
+        // `GET /v1/cart/checkout/{id}` finds the record by the checkout's id.
+        // Not fatal: the checkout goes on, the key's retries still answer where it stands.
+        if let Err(error) = self.store.put(&by_id_key(&checkout_id), &owned.key, self.record_ttl).await {
+            tracing::warn!(error = %error, "the checkout's id index was not written");
+        }
         let mut heartbeat = self.beat(&owned.key, &owned.record.run);
         // A run that lost its lease stops where it is, as if its replica had died: another run
         // may be resuming the checkout, and every step is safe to cut (each is keyed by the
         // checkout id in product and payment).
         let outcome = tokio::select! {
-            outcome = self.run(user_id, token, &mut owned, payment_token) => outcome,
+            outcome = self.run(user_id, token, &mut owned, pay_with) => outcome,
             _ = &mut heartbeat.lost => Err(CartError::unavailable(anyhow::anyhow!("this run lost the checkout's lease"))),
         };
         drop(heartbeat);
@@ -280,7 +308,9 @@ impl Checkouts {
                     message: payment.failure_message,
                 });
             }
-            Ok(PaymentStatus::Pending | PaymentStatus::Unspecified) | Err(_) => return Ok(Outcome::Pending(summary)),
+            // Still waiting: with PayPal's link as payment has it now (learnt after a lost answer).
+            Ok(PaymentStatus::Pending) => return Ok(Outcome::Pending(summary.awaiting(&payment.approval_url))),
+            Ok(PaymentStatus::Unspecified) | Err(_) => return Ok(Outcome::Pending(summary)),
         };
         done.record.keep(Ended::Outcome(&paid))?;
         done.record.updated_at = now();
@@ -288,6 +318,35 @@ impl Checkouts {
             tracing::info!("the checkout's record changed meanwhile; it stays as it is");
         }
         Ok(paid)
+    }
+
+    /// Where the user's checkout `checkout_id` stands: running, or how it ended — a done one as
+    /// a retry with its key would answer now (a pending one asks payment, and a sale since is
+    /// finished here as the retry would).
+    pub async fn standing(&self, user_id: &str, token: &str, checkout_id: &str) -> Result<Standing, CartError> {
+        let not_found = || CartError::CheckoutNotFound(checkout_id.to_owned());
+        if !crate::domain::is_uuid(checkout_id) {
+            return Err(not_found());
+        }
+        let record_key = self.store.get(&by_id_key(checkout_id)).await?.ok_or_else(not_found)?;
+        // Another user's checkout is not found, like one that never was.
+        if !is_record_of(&record_key, user_id) {
+            return Err(not_found());
+        }
+        let written = self.store.get(&record_key).await?.ok_or_else(not_found)?;
+        let record = serde_json::from_str::<Record>(&written).map_err(anyhow::Error::from)?;
+        if record.checkout_id != checkout_id {
+            return Err(not_found());
+        }
+        match record.state {
+            RecordState::InProgress | RecordState::Retryable => Ok(Standing::InProgress),
+            // Its last run reserved nothing: no checkout took place under it.
+            RecordState::Reusable => Err(not_found()),
+            RecordState::Done => {
+                let done = Owned { key: record_key, record, written };
+                Ok(Standing::Ended(self.replay(user_id, token, done).await))
+            }
+        }
     }
 
     /// The payment as payment-service has it now, read as the shopper.
@@ -364,13 +423,13 @@ impl Checkouts {
         user_id: &str,
         token: &str,
         owned: &mut Owned,
-        payment_token: &str,
+        pay_with: &PayWith,
     ) -> Result<Outcome, CartError> {
         let unavailable = self.fix_lines(user_id, owned).await?;
         let record = &owned.record;
         let checkout_id = record.checkout_id.as_str();
         let reservation = self.reserve(checkout_id, &record.lines, &unavailable).await?;
-        let paid = self.charge(checkout_id, token, payment_token, &reservation).await?;
+        let paid = self.charge(checkout_id, token, pay_with, &reservation).await?;
         self.end(user_id, checkout_id, &reservation, paid).await
     }
 
@@ -433,14 +492,19 @@ impl Checkouts {
         &self,
         checkout_id: &str,
         token: &str,
-        payment_token: &str,
+        pay_with: &PayWith,
         reservation: &Reservation,
     ) -> Result<Payment, CartError> {
+        let (payment_method, payment_token) = match pay_with {
+            PayWith::Card { token } => (PaymentMethod::Card, token.clone()),
+            PayWith::PayPal => (PaymentMethod::Paypal, String::new()),
+        };
         let charge = ChargeRequest {
             idempotency_key: checkout_id.to_owned(),
             order_id: checkout_id.to_owned(),
             amount: Some(reservation.total.clone().unwrap_or_default()),
-            payment_token: payment_token.to_owned(),
+            payment_token,
+            payment_method: payment_method as i32,
             lines: reservation
                 .lines
                 .iter()
@@ -493,7 +557,7 @@ impl Checkouts {
                 self.release(checkout_id).await;
                 Err(CartError::PaymentDeclined { code: paid.failure_code, message: paid.failure_message })
             }
-            Ok(PaymentStatus::Pending) => Ok(Outcome::Pending(summary())),
+            Ok(PaymentStatus::Pending) => Ok(Outcome::Pending(summary().awaiting(&paid.approval_url))),
             // A replayed charge refunded since (its reservation went first), or a status this
             // build does not know: answered as pending, as it always was. Telling the shopper
             // where such a checkout stands is open work (issue 36, item 5).
@@ -571,6 +635,16 @@ pub async fn settle_cart(
         }
     }
     Ok(())
+}
+
+/// Where a checkout stands (`Checkouts::standing`).
+#[derive(Debug)]
+pub enum Standing {
+    /// A request is running it, or one failed mid-way and a retry with its key resumes it.
+    InProgress,
+    /// Ended: paid, or still pending (with PayPal's approval link while the buyer has to
+    /// approve); or how it ended without a sale (a decline, a refund).
+    Ended(Result<Outcome, CartError>),
 }
 
 enum Begun {

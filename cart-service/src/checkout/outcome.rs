@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum Outcome {
     /// Paid: the stock committed, the bought quantities out of the cart.
     Paid(Summary),
-    /// The gateway has not decided; the payment's event finishes the checkout.
+    /// The gateway has not decided, or (PayPal, `approval_url` set) the buyer has to approve;
+    /// the payment's event finishes the checkout.
     Pending(Summary),
 }
 
@@ -20,6 +21,9 @@ pub struct Summary {
     pub payment_id: String,
     pub lines: Vec<BoughtLine>,
     pub total: Amount,
+    /// PayPal's page where the buyer approves the payment, while it waits for that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +64,12 @@ impl Summary {
                 })
                 .collect(),
             total: reservation.total.clone().map(Amount::from).unwrap_or_default(),
+            approval_url: None,
         }
+    }
+
+    /// The same summary, with the approval link payment answered (none when it is empty).
+    pub fn awaiting(self, approval_url: &str) -> Self {
+        Self { approval_url: Some(approval_url.to_owned()).filter(|url| !url.is_empty()), ..self }
     }
 }

@@ -17,7 +17,8 @@ pub(super) struct Record {
     pub state: RecordState,
     /// Done: 201 (paid), 202 (pending) or 402 (declined); 0 before.
     pub status: u16,
-    /// Done: the summary with its `status` (201, 202), or the error body (402); null before.
+    /// Done: the summary with its `status` (201, 202) and, for PayPal, its approval link (a
+    /// field older replicas ignore), or the error body (402); null before.
     pub body: Value,
     pub updated_at: i64,
     /// The lines this checkout reserves (product id, quantity), fixed at its first run: a
@@ -116,6 +117,20 @@ pub(super) fn record_key(user_id: &str, key: &str) -> String {
     format!("cart:checkout:{user_id}:{key}")
 }
 
+/// Whether `record_key` is one of `user_id`'s checkout records.
+pub(super) fn is_record_of(record_key: &str, user_id: &str) -> bool {
+    record_key
+        .strip_prefix("cart:checkout:")
+        .and_then(|rest| rest.strip_prefix(user_id))
+        .is_some_and(|rest| rest.starts_with(':'))
+}
+
+/// The key naming a checkout's record by the checkout's id. A prefix of its own, like the
+/// heartbeat's: under the records', a user id could spell it.
+pub(super) fn by_id_key(checkout_id: &str) -> String {
+    format!("cart:checkout-by-id:{checkout_id}")
+}
+
 /// The key whose presence says the replica running the checkout is alive. A prefix of its own:
 /// under the record's, the Idempotency-Key `K:alive` would name the heartbeat of `K`.
 pub(super) fn alive_key(record_key: &str) -> String {
@@ -152,12 +167,14 @@ mod tests {
                 unit_price: Amount { amount_minor: 1250, currency: "EUR".into() },
             }],
             total: Amount { amount_minor: 2500, currency: "EUR".into() },
+            approval_url: None,
         }
     }
 
     #[test]
     fn a_kept_outcome_replays_as_itself() {
-        for outcome in [Outcome::Paid(summary()), Outcome::Pending(summary())] {
+        let awaiting = summary().awaiting("https://www.sandbox.paypal.com/checkoutnow?token=ORDER-1");
+        for outcome in [Outcome::Paid(summary()), Outcome::Pending(summary()), Outcome::Pending(awaiting)] {
             let mut record = record();
             record.keep(Ended::Outcome(&outcome)).unwrap();
             assert_eq!(record.state, RecordState::Done);

@@ -2,11 +2,11 @@
 //! /v1/cart/items/{product_id}`, `DELETE /v1/cart`, `POST /v1/cart/checkout`.
 use super::{
     caller::Shopper,
-    views::{Cart, CheckoutSummary, ErrorBody},
+    views::{Cart, CheckoutState, CheckoutSummary, ErrorBody},
 };
 use crate::{
     carts::Carts,
-    checkout::{validate_key, Checkouts, Outcome},
+    checkout::{validate_key, Checkouts, PayWith, Standing},
     domain::{ProductId, Quantity},
     error::CartError,
 };
@@ -20,7 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(update_item)
         .service(remove_item)
         .service(clear_cart)
-        .service(checkout);
+        .service(checkout)
+        .service(checkout_state);
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,7 +40,33 @@ struct UpdateItem {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Checkout {
-    payment_token: String,
+    /// `card` (the default) or `paypal`.
+    #[serde(default)]
+    payment_method: Method,
+    /// The card gateway's one-time token (`tok_visa`); cards only.
+    #[serde(default)]
+    payment_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Method {
+    #[default]
+    Card,
+    Paypal,
+}
+
+impl Checkout {
+    fn pay_with(&self) -> Result<PayWith, CartError> {
+        match (&self.payment_method, &self.payment_token) {
+            (Method::Card, Some(token)) => Ok(PayWith::Card { token: token.clone() }),
+            (Method::Card, None) => Err(CartError::invalid("payment_token", "is required to pay by card")),
+            (Method::Paypal, None) => Ok(PayWith::PayPal),
+            (Method::Paypal, Some(_)) => {
+                Err(CartError::invalid("payment_token", "is for cards only: a PayPal buyer approves on PayPal"))
+            }
+        }
+    }
 }
 
 #[utoipa::path(
@@ -149,7 +176,7 @@ async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRes
 }
 
 /// Answers 201 (paid: `{checkout_id, payment_id, status, lines, total}`), 202 (the gateway
-/// has not decided yet), 402 (declined; the cart is kept), 409 (empty cart, unavailable lines,
+/// has not decided yet; or, paying with PayPal, `requires_approval` with `approval_url`), 402 (declined; the cart is kept), 409 (empty cart, unavailable lines,
 /// out of stock, a checkout with this key in progress), 401 (revoked session), 503 (a service
 /// is down: retry with the same key). A retry with the same Idempotency-Key answers the same.
 #[utoipa::path(
@@ -159,7 +186,7 @@ async fn clear_cart(shopper: Shopper, carts: web::Data<Carts>) -> Result<HttpRes
     request_body = Checkout,
     responses(
         (status = 201, description = "Paid: stock committed, lines taken out of the cart", body = CheckoutSummary),
-        (status = 202, description = "The gateway has not decided; the payment's event finishes the checkout", body = CheckoutSummary),
+        (status = 202, description = "The gateway has not decided (`pending`), or PayPal's buyer has to approve at `approval_url` (`requires_approval`); the payment's event finishes the checkout", body = CheckoutSummary),
         (status = 400, description = "No or a malformed Idempotency-Key, or a bad body", body = ErrorBody),
         (status = 402, description = "The card was declined; the stock is released, the cart kept", body = ErrorBody),
         (status = 409, description = "Empty cart, unavailable lines, out of stock, or this key's checkout still running", body = ErrorBody),
@@ -176,9 +203,43 @@ async fn checkout(
     body: web::Json<Checkout>,
 ) -> Result<HttpResponse, CartError> {
     let key = validate_key(req.headers().get("Idempotency-Key").and_then(|v| v.to_str().ok()))?;
-    let answer = match checkouts.checkout(&shopper.user_id, &shopper.token, &key, &body.payment_token).await? {
-        Outcome::Paid(summary) => HttpResponse::Created().json(CheckoutSummary::of(summary, "paid")),
-        Outcome::Pending(summary) => HttpResponse::Accepted().json(CheckoutSummary::of(summary, "pending")),
+    let pay_with = body.pay_with()?;
+    let summary = CheckoutSummary::of(checkouts.checkout(&shopper.user_id, &shopper.token, &key, &pay_with).await?);
+    let mut answer = if summary.status == "paid" { HttpResponse::Created() } else { HttpResponse::Accepted() };
+    Ok(answer.json(summary))
+}
+
+/// Where the shopper's checkout stands: after a 202, poll this until it is `paid`, `declined`
+/// or `not_sold`. A pending checkout is asked of payment each time, and one paid since is
+/// finished here (stock committed, lines out of the cart) as a retry with its key would.
+#[utoipa::path(
+    tag = "cart",
+    security(("bearer" = [])),
+    params(("checkout_id" = String, Path, description = "The `checkout_id` a checkout answered")),
+    responses(
+        (status = 200, description = "Where it stands", body = CheckoutState),
+        (status = 404, description = "No checkout of the shopper's by this id (records are kept a day)", body = ErrorBody),
+        super::openapi::ShopperErrors,
+    )
+)]
+#[get("/v1/cart/checkout/{checkout_id}")]
+async fn checkout_state(
+    shopper: Shopper,
+    checkouts: web::Data<Checkouts>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, CartError> {
+    let checkout_id = path.into_inner();
+    let state = match checkouts.standing(&shopper.user_id, &shopper.token, &checkout_id).await? {
+        Standing::InProgress => CheckoutState::in_progress(checkout_id),
+        Standing::Ended(Ok(outcome)) => CheckoutState::of(outcome),
+        Standing::Ended(Err(declined @ (CartError::PaymentDeclined { .. } | CartError::DeclinedBefore(_)))) => {
+            CheckoutState::ended(checkout_id, "declined", Some(&declined))
+        }
+        Standing::Ended(Err(not_sold @ CartError::Conflict(_))) => {
+            CheckoutState::ended(checkout_id, "not_sold", Some(&not_sold))
+        }
+        // Not an ending: payment or product did not answer.
+        Standing::Ended(Err(error)) => return Err(error),
     };
-    Ok(answer)
+    Ok(HttpResponse::Ok().json(state))
 }

@@ -9,7 +9,7 @@ impl ResponseError for CartError {
         match self {
             Self::InvalidInput { .. } | Self::TooMany { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
-            Self::ProductNotFound(_) | Self::LineNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ProductNotFound(_) | Self::LineNotFound(_) | Self::CheckoutNotFound(_) => StatusCode::NOT_FOUND,
             Self::CartFull(_)
             | Self::CartEmpty
             | Self::LinesUnavailable(_)
@@ -32,6 +32,7 @@ impl ResponseError for CartError {
             | Self::SessionRevoked
             | Self::ProductNotFound(_)
             | Self::LineNotFound(_)
+            | Self::CheckoutNotFound(_)
             | Self::CartFull(_)
             | Self::TooMany { .. }
             | Self::CartEmpty
@@ -54,6 +55,7 @@ impl ResponseError for CartError {
             Self::InvalidInput { .. }
             | Self::ProductNotFound(_)
             | Self::LineNotFound(_)
+            | Self::CheckoutNotFound(_)
             | Self::CartFull(_)
             | Self::TooMany { .. }
             | Self::CartEmpty

@@ -73,6 +73,7 @@ impl Modify for BearerToken {
         cart::remove_item,
         cart::clear_cart,
         cart::checkout,
+        cart::checkout_state,
         health::healthz,
         health::readyz,
     ),

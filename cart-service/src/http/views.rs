@@ -1,7 +1,8 @@
 //! The bodies the REST API answers with: the handlers build these, and the OpenAPI document
 //! (`openapi.rs`) describes the same types, so what is served and what is documented are one.
 use crate::{
-    checkout::{Amount, BoughtLine, Summary},
+    checkout::{Amount, BoughtLine, Outcome},
+    error::CartError,
     proto::shop::common::v1::Money as MoneyMessage,
     readiness::Report,
     store::Line as CartLine,
@@ -49,16 +50,41 @@ pub struct PaidLine {
     pub unit_price: Money,
 }
 
-/// A checkout's outcome: `paid` (201) or `pending` (202: the gateway has not decided; the
-/// payment's event finishes it).
+/// A checkout's outcome: `paid` (201), `pending` (202: the gateway has not decided; the
+/// payment's event finishes it) or `requires_approval` (202: PayPal; send the buyer to
+/// `approval_url`, then follow `GET /v1/cart/checkout/{checkout_id}`).
 #[derive(Serialize, ToSchema)]
 pub struct CheckoutSummary {
     pub checkout_id: String,
     pub payment_id: String,
-    #[schema(pattern = "^(paid|pending)$")]
+    #[schema(pattern = "^(paid|pending|requires_approval)$")]
     pub status: &'static str,
     pub lines: Vec<PaidLine>,
     pub total: Money,
+    /// PayPal's page where the buyer approves the payment (`requires_approval` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
+}
+
+/// Where a checkout stands (`GET /v1/cart/checkout/{checkout_id}`): `in_progress` (a request is
+/// running it), `paid`, `pending`, `requires_approval` (with `approval_url`), `declined` (nothing
+/// taken, the stock released; `error` says why: `approval_expired` when a PayPal buyer did not
+/// approve in time) or `not_sold` (paid but not sold: the money is refunded; `error` says why).
+#[derive(Serialize, ToSchema)]
+pub struct CheckoutState {
+    pub checkout_id: String,
+    #[schema(pattern = "^(in_progress|paid|pending|requires_approval|declined|not_sold)$")]
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<PaidLine>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -130,14 +156,52 @@ impl From<BoughtLine> for PaidLine {
 }
 
 impl CheckoutSummary {
-    /// `status`: `paid` or `pending`.
-    pub fn of(summary: Summary, status: &'static str) -> Self {
+    /// The outcome's answer: `paid`, or `pending` / `requires_approval` (an approval link).
+    pub fn of(outcome: Outcome) -> Self {
+        let (summary, status) = match outcome {
+            Outcome::Paid(summary) => (summary, "paid"),
+            Outcome::Pending(summary) if summary.approval_url.is_some() => (summary, "requires_approval"),
+            Outcome::Pending(summary) => (summary, "pending"),
+        };
         Self {
             checkout_id: summary.checkout_id,
             payment_id: summary.payment_id,
             status,
             lines: summary.lines.into_iter().map(PaidLine::from).collect(),
             total: summary.total.into(),
+            approval_url: summary.approval_url,
+        }
+    }
+}
+
+impl CheckoutState {
+    pub fn in_progress(checkout_id: String) -> Self {
+        Self::ended(checkout_id, "in_progress", None)
+    }
+
+    /// A checkout that ended without a sale: `declined` or `not_sold`, and why.
+    pub fn ended(checkout_id: String, status: &'static str, error: Option<&CartError>) -> Self {
+        Self {
+            checkout_id,
+            status,
+            payment_id: None,
+            lines: None,
+            total: None,
+            approval_url: None,
+            error: error.map(|error| ErrorDetail { code: error.code(), message: error.to_string() }),
+        }
+    }
+
+    pub fn of(outcome: Outcome) -> Self {
+        let summary = CheckoutSummary::of(outcome);
+        Self {
+            checkout_id: summary.checkout_id,
+            status: summary.status,
+            payment_id: Some(summary.payment_id),
+            lines: Some(summary.lines),
+            total: Some(summary.total),
+            approval_url: summary.approval_url,
+            error: None,
         }
     }
 }

@@ -133,6 +133,10 @@ pub fn charge_refused(status: Status) -> ChargeRefused {
         // Payment's message names the field; it is for the shopper.
         Some(R::InvalidRequest) => (CartError::invalid("payment", status.message().to_owned()), true),
         Some(R::Unauthenticated) => (CartError::Unauthenticated, false),
+        // Nothing was charged: PayPal is not offered where payment has no PayPal account.
+        Some(R::PaymentMethodUnavailable) => {
+            (CartError::invalid("payment_method", "\"paypal\" is not offered on this platform; pay by card"), true)
+        }
         Some(R::RequestInProgress) => (CartError::CheckoutInProgress, false),
         // The key (or the order) was charged for another request: the cart changed under a key
         // whose record this service lost. Nothing new is charged.

@@ -280,3 +280,88 @@ async fn a_checkout_auth_cannot_confirm_is_503_and_starts_nothing() {
     let exists: i64 = redis::cmd("EXISTS").arg(&name).query_async(&mut conn).await.unwrap();
     assert_eq!(exists, 0, "no checkout was begun");
 }
+
+async fn checkout_with(app: &TestApp, shopper: &Shopper, key: &str, body: Value) -> reqwest::Response {
+    app.request(Method::POST, "/v1/cart/checkout", shopper)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_checkout_says_how_it_pays_and_a_paypal_one_takes_no_card_token() {
+    let app = spawn_app_out_of_reach().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    app.store().add(&shopper.user_id, &mug_snapshot(&mug), 1).await.unwrap();
+    for (body, field) in [
+        (json!({ "payment_method": "paypal", "payment_token": "tok_visa" }), "payment_token"),
+        (json!({ "payment_method": "card" }), "payment_token"),
+        (json!({}), "payment_token"),
+        (json!({ "payment_method": "cash" }), "expected `card` or `paypal`"),
+    ] {
+        let refused = checkout_with(&app, &shopper, "key-method", body.clone()).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{body}");
+        let error: Value = refused.json().await.unwrap();
+        assert!(error["error"]["message"].as_str().unwrap_or_default().contains(field), "{body}: {error}");
+    }
+    // None of those started a checkout: a PayPal one under the key runs (and stops where
+    // product is out of reach).
+    let paypal = checkout_with(&app, &shopper, "key-method", json!({ "payment_method": "paypal" })).await;
+    assert_eq!(paypal.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A card retry under the same key is another request.
+    let card = checkout(&app, &shopper, "key-method").await;
+    assert_eq!(card.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_checkout_is_found_by_its_id_by_its_shopper_only() {
+    let app = spawn_app_out_of_reach().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    app.store().add(&shopper.user_id, &mug_snapshot(&mug), 1).await.unwrap();
+    let first = checkout_with(&app, &shopper, "key-state", json!({ "payment_method": "paypal" })).await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let (saved, _) = record(&app, &shopper.user_id, "key-state").await;
+    let checkout_id = saved["checkout_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/cart/checkout/{checkout_id}");
+
+    let state: Value = app.request(Method::GET, &path, &shopper).send().await.unwrap().json().await.unwrap();
+    assert_eq!(state["status"], "in_progress", "a retry resumes it: {state}");
+    assert_eq!(state["checkout_id"], checkout_id.as_str());
+
+    let stranger = app.shopper();
+    let hidden = app.request(Method::GET, &path, &stranger).send().await.unwrap();
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+    let body: Value = hidden.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "checkout_not_found");
+    for unknown in [uuid::Uuid::now_v7().to_string(), "not-an-id".to_owned()] {
+        let missing = app.request(Method::GET, &format!("/v1/cart/checkout/{unknown}"), &shopper).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{unknown}");
+    }
+
+    // Ended waiting for the buyer (as a run that reached payment keeps it): while payment does
+    // not answer, the kept answer stands, link included.
+    let approval_url = "https://www.sandbox.paypal.com/checkoutnow?token=ORDER-1";
+    rewrite_record(&app, &shopper.user_id, "key-state", |record| {
+        record["state"] = json!("done");
+        record["status"] = json!(202);
+        record["body"] = json!({
+            "checkout_id": checkout_id, "payment_id": uuid::Uuid::now_v7().to_string(), "status": "pending",
+            "lines": [], "total": {"amount_minor": 1250, "currency": "EUR"}, "approval_url": approval_url,
+        });
+    })
+    .await;
+    let state: Value = app.request(Method::GET, &path, &shopper).send().await.unwrap().json().await.unwrap();
+    assert_eq!(state["status"], "requires_approval", "{state}");
+    assert_eq!(state["approval_url"], approval_url);
+    let again = checkout_with(&app, &shopper, "key-state", json!({ "payment_method": "paypal" })).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["approval_url"].as_str()),
+        (Some("requires_approval"), Some(approval_url))
+    );
+}

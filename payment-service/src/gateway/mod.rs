@@ -1,23 +1,28 @@
-//! Payment gateways behind one trait: `stripe` (Stripe's PaymentIntents REST API) and
+//! Payment gateways behind one trait: for cards `stripe` (Stripe's PaymentIntents REST API) or
 //! `sandbox` (deterministic outcomes by test card token, for local runs and benchmarks); and
-//! `paypal`, PayPal's Orders API client, which the approval flow will put behind it.
+//! `paypal` (PayPal's Orders API), whose charges wait for the buyer's approval (`approvals.rs`
+//! captures them).
 //! Every call carries an idempotency key, so repeating a call whose answer was lost (a
 //! timeout) never charges twice: the gateway answers the repeat with the first outcome.
 pub mod paypal;
+mod paypal_gateway;
 mod sandbox;
 pub mod stripe;
 
+pub use paypal_gateway::PayPalGateway;
 pub use sandbox::Sandbox;
 pub use stripe::Stripe;
 
 use reqwest::StatusCode;
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 /// One charge, as the gateway sees it.
 #[derive(Debug, Clone)]
 pub struct ChargeAttempt {
     /// The payment id: the gateway's idempotency key for this charge.
     pub payment_id: String,
+    /// The checkout (order) paid for: PayPal's return link names it.
+    pub order_id: String,
     pub amount_minor: i64,
     pub currency: String,
     /// The gateway's one-time payment method token (`tok_visa`...).
@@ -51,6 +56,12 @@ pub enum Outcome {
     /// `charge_status` / `refund_status`) settles it.
     Pending {
         reference: String,
+    },
+    /// Accepted, and waiting for the buyer to approve it at `approval_url` (PayPal): nothing is
+    /// taken until this service captures the approved order.
+    AwaitingApproval {
+        reference: String,
+        approval_url: String,
     },
 }
 
@@ -100,6 +111,28 @@ pub trait Gateway: Send + Sync {
     /// be forgotten by now. `None` only when the gateway says it has no such charge; a search it
     /// does not answer is an error.
     fn find_charge<'a>(&'a self, payment_id: &'a str, amount_minor: i64, currency: &'a str) -> SearchFuture<'a>;
+}
+
+/// The gateways of one payment-service: the card gateway, and PayPal where an account is
+/// configured. A payment remembers which one holds it (`payments.gateway`).
+#[derive(Clone)]
+pub struct Gateways {
+    pub card: Arc<dyn Gateway>,
+    pub paypal: Option<crate::approvals::PayPalCheckout>,
+}
+
+impl Gateways {
+    /// The gateway holding a payment that names `name`: PayPal's, or else the card gateway (a
+    /// card payment is followed by the card gateway configured now, as it always was).
+    pub fn holding(&self, name: &str) -> Result<&dyn Gateway, GatewayError> {
+        if name != paypal::NAME {
+            return Ok(self.card.as_ref());
+        }
+        match &self.paypal {
+            Some(paypal) => Ok(paypal.gateway.as_ref()),
+            None => Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned())),
+        }
+    }
 }
 
 /// Sends one request to a gateway and reads its whole answer. Not reaching the gateway, or

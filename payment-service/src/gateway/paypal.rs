@@ -8,8 +8,6 @@
 //! with the first response, so a call whose answer was lost is repeated without a second order,
 //! capture or refund. A refusal may be replayed too, so a new capture attempt takes a new id;
 //! it cannot capture twice (PayPal refuses a captured order: `ORDER_ALREADY_CAPTURED`). The base URL is configurable: tests point it at a local mock of PayPal.
-//! Not yet wired to the checkout (the approval flow of issue 23 comes next); until then no
-//! setting selects it.
 use super::{send, GatewayError, Outcome, RefundAttempt};
 use crate::domain::currency;
 use anyhow::Context;
@@ -19,6 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+
+/// The name payments held by PayPal carry (`payments.gateway`).
+pub const NAME: &str = "paypal";
 
 /// The longest a token is kept before its end: PayPal's tokens last hours, and one that ends
 /// while a request is on its way is answered 401.
@@ -489,7 +490,7 @@ fn no_answer(doing: &str, status: StatusCode) -> GatewayError {
 
 /// The amount as PayPal's `value`, or why PayPal cannot take it (code, message): a currency it
 /// does not take, or a fraction of a currency it takes only whole (HUF, TWD).
-fn paypal_value(amount_minor: i64, code: &str) -> Result<String, (String, String)> {
+pub fn paypal_value(amount_minor: i64, code: &str) -> Result<String, (String, String)> {
     if !PAYPAL_CURRENCIES.contains(&code) {
         return Err(("CURRENCY_NOT_SUPPORTED".to_owned(), format!("PayPal does not take {code}.")));
     }
@@ -518,7 +519,7 @@ fn first_capture(order: &OrderReply) -> Option<Capture> {
     Some(Capture { id: capture.id.clone(), status: capture.status.clone() })
 }
 
-fn capture_outcome(capture: &Capture) -> Outcome {
+pub fn capture_outcome(capture: &Capture) -> Outcome {
     let reference = capture.id.clone();
     match capture.status.as_str() {
         "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => Outcome::Succeeded { reference },
@@ -532,13 +533,18 @@ fn capture_outcome(capture: &Capture) -> Outcome {
 }
 
 fn refund_outcome(refund: RefundReply) -> Outcome {
-    match refund.status.as_str() {
-        "COMPLETED" => Outcome::Succeeded { reference: refund.id },
+    refund_status_outcome(refund.id, &refund.status)
+}
+
+/// A refund's outcome by its status (`id` is PayPal's refund id).
+pub fn refund_status_outcome(id: String, status: &str) -> Outcome {
+    match status {
+        "COMPLETED" => Outcome::Succeeded { reference: id },
         "FAILED" | "CANCELLED" => Outcome::Declined {
-            code: refund.status.to_ascii_lowercase(),
+            code: status.to_ascii_lowercase(),
             message: "PayPal did not make the refund.".to_owned(),
-            reference: Some(refund.id),
+            reference: Some(id),
         },
-        _ => Outcome::Pending { reference: refund.id },
+        _ => Outcome::Pending { reference: id },
     }
 }

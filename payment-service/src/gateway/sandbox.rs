@@ -143,6 +143,7 @@ mod tests {
     fn charge(token: &str, key: &str) -> ChargeAttempt {
         ChargeAttempt {
             payment_id: key.to_owned(),
+            order_id: format!("order-{key}"),
             amount_minor: 100,
             currency: "EUR".to_owned(),
             payment_token: token.to_owned(),

@@ -33,6 +33,7 @@ fn code_and_reason(error: &PaymentError) -> (Code, ErrorReason) {
         PaymentError::OrderAlreadyCharged => (Code::FailedPrecondition, ErrorReason::OrderAlreadyCharged),
         PaymentError::RefundExceedsCharge { .. } => (Code::FailedPrecondition, ErrorReason::RefundExceedsCharge),
         PaymentError::NotRefundable(_) => (Code::FailedPrecondition, ErrorReason::PaymentNotRefundable),
+        PaymentError::PaymentMethodUnavailable(_) => (Code::FailedPrecondition, ErrorReason::PaymentMethodUnavailable),
         PaymentError::RequestInProgress => (Code::Aborted, ErrorReason::RequestInProgress),
         PaymentError::Unavailable(_) => (Code::Unavailable, ErrorReason::Unavailable),
         PaymentError::Unexpected(_) => (Code::Internal, ErrorReason::Internal),
@@ -56,6 +57,7 @@ fn metadata(error: &PaymentError) -> HashMap<String, String> {
         | PaymentError::IdempotencyKeyReused
         | PaymentError::OrderAlreadyCharged
         | PaymentError::NotRefundable(_)
+        | PaymentError::PaymentMethodUnavailable(_)
         | PaymentError::RequestInProgress
         | PaymentError::Unavailable(_)
         | PaymentError::Unexpected(_) => HashMap::new(),
@@ -87,6 +89,7 @@ mod tests {
             PaymentError::RefundExceedsCharge { refundable: 250 },
             PaymentError::NotRefundable(crate::domain::PaymentStatus::Failed),
             PaymentError::WebhookRefused("bad signature"),
+            PaymentError::PaymentMethodUnavailable("PayPal"),
             PaymentError::Unavailable(anyhow::anyhow!("down")),
             PaymentError::Unexpected(anyhow::anyhow!("secret detail")),
         ]

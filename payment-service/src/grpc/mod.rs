@@ -8,7 +8,7 @@ use callers::Workload;
 
 use crate::{
     auth::TokenVerifier,
-    domain::PaymentStatus,
+    domain::{PaymentMethod, PaymentStatus},
     error::PaymentError,
     metrics::Metrics,
     payments::{
@@ -88,6 +88,13 @@ impl PaymentService for PaymentGrpc {
                     }
                 })
                 .collect(),
+            method: match pb::PaymentMethod::try_from(request.payment_method) {
+                Ok(pb::PaymentMethod::Unspecified | pb::PaymentMethod::Card) => PaymentMethod::Card,
+                Ok(pb::PaymentMethod::Paypal) => PaymentMethod::PayPal,
+                Err(_) => {
+                    return Err(PaymentError::invalid("payment_method", "is not a method this service knows").into())
+                }
+            },
         };
         let payment = self.payments.charge(&user_id, ValidCharge::parse(input)?).await?;
         Ok(tonic::Response::new(pb::ChargeResponse { payment: Some(to_proto(payment)) }))
@@ -166,7 +173,15 @@ fn to_proto(payment: PaymentRow) -> pb::Payment {
             unit_price: Some(money(l.unit_price_minor, &l.currency)),
         })
         .collect();
+    let method =
+        if crate::approvals::is_paypal(&payment) { pb::PaymentMethod::Paypal } else { pb::PaymentMethod::Card };
     pb::Payment {
+        // Only while the buyer has still to approve.
+        approval_url: match payment.status {
+            PaymentStatus::Pending => payment.approval_url.unwrap_or_default(),
+            _ => String::new(),
+        },
+        payment_method: method as i32,
         amount: Some(money(payment.amount_minor, &payment.currency)),
         refunded: Some(money(payment.refunded_minor, &payment.currency)),
         status: status as i32,

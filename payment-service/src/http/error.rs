@@ -14,7 +14,8 @@ impl ResponseError for PaymentError {
             Self::IdempotencyKeyReused
             | Self::OrderAlreadyCharged
             | Self::RefundExceedsCharge { .. }
-            | Self::NotRefundable(_) => StatusCode::CONFLICT,
+            | Self::NotRefundable(_)
+            | Self::PaymentMethodUnavailable(_) => StatusCode::CONFLICT,
             Self::RequestInProgress => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::metrics)
         .service(openapi::openapi_json)
         .service(webhooks::stripe_webhook)
+        .service(webhooks::paypal_webhook)
         .service(admin::support_refund);
 }
 

@@ -15,7 +15,7 @@ use utoipa::OpenApi;
         title = "payment-service",
         description = "Payment's REST side: the payment gateway's webhook, operators' support refunds and the probes. Charges, the owner's refunds and payment reads are gRPC (shop.payment.v1.PaymentService)."
     ),
-    paths(webhooks::stripe_webhook, admin::support_refund, health::healthz, health::readyz),
+    paths(webhooks::stripe_webhook, webhooks::paypal_webhook, admin::support_refund, health::healthz, health::readyz),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -37,6 +37,8 @@ pub struct PaymentRow {
     pub attempts: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// PayPal's page where the buyer approves, while the payment waits for that.
+    pub approval_url: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -118,8 +120,9 @@ pub async fn settle(
             payments::gateway_reference.eq(reference),
             payments::failure_code.eq(failure.map(|f| f.0)),
             payments::failure_message.eq(failure.map(|f| f.1)),
-            // Settled: the token is of no further use and is not kept.
+            // Settled: the token and the approval link are of no further use and are not kept.
             payments::payment_token.eq(None::<String>),
+            payments::approval_url.eq(None::<String>),
             payments::next_attempt_at.eq(None::<NaiveDateTime>),
             payments::updated_at.eq(now),
         ))
@@ -168,6 +171,38 @@ pub async fn defer(
             payments::attempts.eq(payments::attempts + 1),
             payments::updated_at.eq(now),
         ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Keeps a payment pending while the buyer approves it at `approval_url` (PayPal's order
+/// `reference`), and when to look at the order again.
+pub async fn await_approval(
+    conn: &mut Conn,
+    id: &str,
+    reference: &str,
+    approval_url: &str,
+    next_attempt_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
+        .set((
+            payments::gateway_reference.eq(reference),
+            payments::approval_url.eq(approval_url),
+            payments::next_attempt_at.eq(next_attempt_at),
+            payments::attempts.eq(payments::attempts + 1),
+            payments::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes a pending payment due for the reconciler now (a verified approval, a released order).
+pub async fn due_now(conn: &mut Conn, id: &str, now: NaiveDateTime) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
+        .set(payments::next_attempt_at.eq(now))
         .execute(conn)
         .await?;
     Ok(())

@@ -15,6 +15,7 @@ mod openapi;
 mod payment_calls;
 mod payments;
 mod paypal;
+mod paypal_flow;
 mod paypal_mock;
 mod pki;
 mod process;

@@ -23,6 +23,7 @@ pub fn charge_request(key: &str, order_id: &str, amount_minor: i64, token: &str)
             quantity: 1,
             unit_price: eur(amount_minor),
         }],
+        ..Default::default()
     }
 }
 

@@ -33,6 +33,7 @@ fn charge_request(key: &str, amount_minor: i64, token: &str) -> ChargeRequest {
             quantity: if amount_minor % 2 == 0 { 2 } else { 1 },
             unit_price: eur(if amount_minor % 2 == 0 { amount_minor / 2 } else { amount_minor }),
         }],
+        ..Default::default()
     }
 }
 
@@ -513,7 +514,7 @@ async fn two_replicas_reconcile_every_pending_charge_exactly_once() {
             Stripe::new(mock.base_url.clone(), secrecy::SecretString::from("sk_test_mock"), Duration::from_secs(5));
         Payments::new(
             db::Db::new(db::build_pool(&settings.database).unwrap(), migrated),
-            std::sync::Arc::new(gateway.unwrap()),
+            payment_service::gateway::Gateways { card: std::sync::Arc::new(gateway.unwrap()), paypal: None },
             app.events_topic.clone(),
             std::sync::Arc::new(tokio::sync::Notify::new()),
             Duration::from_secs(5),

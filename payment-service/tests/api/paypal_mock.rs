@@ -41,6 +41,8 @@ struct State {
     amounts: Arc<Mutex<Vec<(String, String)>>>,
     /// Captures are declined (the buyer's funding source fails).
     decline_captures: Arc<AtomicBool>,
+    /// Captures are made but denied (201 with a capture `DECLINED`): final.
+    deny_captures: Arc<AtomicBool>,
     /// This many next answers to creating calls are lost: the work is done and kept, the
     /// caller gets a 503.
     lose_answers: Arc<AtomicUsize>,
@@ -125,6 +127,11 @@ impl PayPalMock {
     /// (currency, value) of every order created.
     pub fn created_amounts(&self) -> Vec<(String, String)> {
         self.state.amounts.lock().unwrap().clone()
+    }
+
+    /// Captures come back `DECLINED`: PayPal's final no.
+    pub fn deny_captures(&self, deny: bool) {
+        self.state.deny_captures.store(deny, Ordering::SeqCst);
     }
 
     pub fn decline_captures(&self, decline: bool) {
@@ -246,7 +253,11 @@ async fn create_order(state: web::Data<State>, request: HttpRequest, body: web::
             "id": order_id,
             "status": "PAYER_ACTION_REQUIRED",
             "intent": "CAPTURE",
-            "purchase_units": [{"reference_id": body["purchase_units"][0]["reference_id"], "amount": amount}],
+            "purchase_units": [{
+                "reference_id": body["purchase_units"][0]["reference_id"],
+                "custom_id": body["purchase_units"][0]["custom_id"],
+                "amount": amount,
+            }],
             "links": [
                 {"href": format!("https://www.sandbox.paypal.com/checkoutnow?token={order_id}"), "rel": "payer-action", "method": "GET"},
                 {"href": format!("/v2/checkout/orders/{order_id}"), "rel": "self", "method": "GET"},
@@ -286,8 +297,13 @@ async fn capture(state: web::Data<State>, request: HttpRequest, path: web::Path<
         if state.decline_captures.load(Ordering::SeqCst) {
             return error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED");
         }
-        let capture =
-            json!({"id": id(&state, "CAPTURE"), "status": "COMPLETED", "amount": order["purchase_units"][0]["amount"]});
+        let denied = state.deny_captures.load(Ordering::SeqCst);
+        let capture = json!({
+            "id": id(&state, "CAPTURE"),
+            "status": if denied { "DECLINED" } else { "COMPLETED" },
+            "amount": order["purchase_units"][0]["amount"],
+            "custom_id": order["purchase_units"][0]["custom_id"],
+        });
         order["status"] = json!("COMPLETED");
         order["purchase_units"][0]["payments"] = json!({"captures": [capture]});
         state.captures.fetch_add(1, Ordering::SeqCst);

@@ -97,6 +97,7 @@ fn charge_request(key: &str) -> ChargeRequest {
             quantity: 1,
             unit_price: Some(Money { amount_minor: 1250, currency: "EUR".into() }),
         }],
+        ..Default::default()
     }
 }
 
