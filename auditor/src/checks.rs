@@ -112,6 +112,7 @@ struct Payment {
     status: String,
     age: i64,
     lines: String,
+    gateway: String,
 }
 
 /// Paid checkouts against reservations and auth's order history, and payments against their
@@ -128,9 +129,10 @@ async fn orders_and_payments(stores: &mut Stores, grace: i64, found: &mut Found)
     let payments: Vec<Payment> = stores
         .payment
         .query_map(
-            "SELECT id, order_id, status, CAST(TIMESTAMPDIFF(SECOND, updated_at, NOW(6)) AS SIGNED), order_lines
+            "SELECT id, order_id, status, CAST(TIMESTAMPDIFF(SECOND, updated_at, NOW(6)) AS SIGNED), order_lines,
+                    gateway
              FROM payments",
-            |(id, order_id, status, age, lines)| Payment { id, order_id, status, age, lines },
+            |(id, order_id, status, age, lines, gateway)| Payment { id, order_id, status, age, lines, gateway },
         )
         .await?;
 
@@ -144,6 +146,19 @@ async fn orders_and_payments(stores: &mut Stores, grace: i64, found: &mut Found)
                 found.report(
                     "paid-open",
                     format!("payment {}, reservation {state}", payment.status),
+                    &[("payment_id", &payment.id), ("order_id", &payment.order_id)],
+                );
+            }
+        }
+    }
+    // A PayPal payment waiting for its buyer ends when its stock is released: failed
+    // (`approval_expired`), never captured afterwards.
+    for payment in payments.iter().filter(|p| p.status == "pending" && p.gateway == "paypal") {
+        if let Some((state, age)) = reservations.get(&payment.order_id) {
+            if (state == "released" || state == "expired") && *age > grace {
+                found.report(
+                    "approval-open",
+                    format!("a PayPal payment still waits for approval {age} s after its reservation was {state}"),
                     &[("payment_id", &payment.id), ("order_id", &payment.order_id)],
                 );
             }

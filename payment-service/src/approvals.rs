@@ -9,11 +9,15 @@
 //! webhook makes the payment due at once; without webhooks the reconciler's look-ups find the
 //! approval (every 32 s at most while the buyer is away).
 use crate::{
+    error::PaymentError,
     gateway::{
         paypal::{self, NAME},
         ChargeAttempt, Gateway, GatewayError, Outcome, PayPalGateway,
     },
-    store::payments::PaymentRow,
+    store::{
+        payments::{self, PaymentRow},
+        Conn,
+    },
     upstream::product::{Reservations, Standing},
 };
 use std::sync::Arc;
@@ -31,13 +35,15 @@ pub struct PayPalCheckout {
 
 /// Where a PayPal payment's order stands once more, capturing it when the buyer approved and
 /// the stock is held. `released`: the order's reservation was released (ReservationReleased);
-/// `expired`: the payment is past the maximum pending age.
+/// `expired`: the payment is past the maximum pending age. The outer error is this service's
+/// store failing; the inner result is what PayPal answered.
 pub async fn advance(
     checkout: &PayPalCheckout,
+    conn: &mut Conn,
     payment: &PaymentRow,
     released: bool,
     expired: bool,
-) -> Result<Outcome, GatewayError> {
+) -> Result<Result<Outcome, GatewayError>, PaymentError> {
     let gateway = checkout.gateway.as_ref();
     let too_late = released || expired;
     let Some(order_id) = payment.gateway_reference.as_deref() else {
@@ -45,7 +51,7 @@ pub async fn advance(
         // answers the same order; once too late, no order of ours can be captured any more
         // (this service captures only orders whose id it stored).
         if too_late {
-            return Ok(not_approved_in_time(None));
+            return Ok(Ok(not_approved_in_time(None)));
         }
         let attempt = ChargeAttempt {
             payment_id: payment.id.clone(),
@@ -54,24 +60,31 @@ pub async fn advance(
             currency: payment.currency.clone(),
             payment_token: String::new(),
         };
-        return gateway.charge(&attempt).await;
+        return Ok(gateway.charge(&attempt).await);
     };
-    let order = gateway.api.order(order_id).await?;
-    if let Some(capture) = &order.capture {
-        return Ok(pending_on_the_order(paypal::capture_outcome(capture), order_id));
+    if too_late {
+        return Ok(give_up(gateway, payment, order_id).await);
     }
-    match order.status.as_str() {
-        "APPROVED" if too_late => Ok(not_approved_in_time(Some(order_id))),
+    let order = match gateway.api.order(order_id).await {
+        Ok(order) => order,
+        Err(error) => return Ok(Err(error)),
+    };
+    if let Some(capture) = &order.capture {
+        return Ok(Ok(on_the_order(paypal::capture_outcome(capture), order_id)));
+    }
+    Ok(match order.status.as_str() {
         "APPROVED" => match checkout.reservations.standing(&payment.order_id).await {
             Standing::Held => {
                 // A new request id per attempt: PayPal replays a refused capture for its id, and
                 // a buyer sent back to choose another funding source approves again. Capturing
-                // twice is impossible all the same: PayPal refuses a captured order.
+                // twice is impossible all the same: PayPal refuses a captured order. Kept before
+                // it is sent, so that a capture whose answer is lost is asked again, never
+                // assumed not made.
                 let request_id = format!("{}-capture-{}", payment.id, payment.attempts);
-                let outcome = gateway.api.capture(order_id, &request_id).await?;
-                Ok(pending_on_the_order(outcome, order_id))
+                payments::capture_sent(conn, &payment.id, &request_id).await?;
+                gateway.api.capture(order_id, &request_id).await.map(|outcome| on_the_order(outcome, order_id))
             }
-            Standing::Released | Standing::Missing => Ok(not_approved_in_time(Some(order_id))),
+            Standing::Released | Standing::Missing => give_up(gateway, payment, order_id).await,
             Standing::Sold { .. } | Standing::Unknown => Err(GatewayError::Unavailable(
                 "product did not confirm that the order's stock is held; the capture waits".to_owned(),
             )),
@@ -82,12 +95,26 @@ pub async fn advance(
             message: "PayPal voided the order.".to_owned(),
         }),
         // CREATED, PAYER_ACTION_REQUIRED, SAVED: the buyer has not approved (yet).
-        _ if too_late => Ok(not_approved_in_time(Some(order_id))),
         _ => Ok(Outcome::AwaitingApproval {
             reference: order_id.to_owned(),
             approval_url: payment.approval_url.clone().unwrap_or_default(),
         }),
-    }
+    })
+}
+
+/// The stock is no longer held: the order is not captured from now on. If no capture was ever
+/// sent, nothing can have been taken (this service is the only one capturing its orders), and
+/// PayPal need not even be asked. If one was sent, only PayPal's answer to that same request
+/// tells: it is sent again with its id, and a capture it made is a success (which the
+/// compensation then refunds, the order being released); a refusal means nothing was taken.
+async fn give_up(gateway: &PayPalGateway, payment: &PaymentRow, order_id: &str) -> Result<Outcome, GatewayError> {
+    let Some(request_id) = payment.capture_request_id.as_deref() else {
+        return Ok(not_approved_in_time(Some(order_id)));
+    };
+    Ok(match on_the_order(gateway.api.capture(order_id, request_id).await?, order_id) {
+        Outcome::Pending { .. } | Outcome::AwaitingApproval { .. } => not_approved_in_time(Some(order_id)),
+        settled => settled,
+    })
 }
 
 /// Whether a payment is PayPal's (and so advanced here, not by the card gateway's look-ups).
@@ -95,11 +122,16 @@ pub fn is_paypal(payment: &PaymentRow) -> bool {
     payment.gateway == NAME
 }
 
-/// A capture PayPal holds (pending) is followed through its order: the payment's reference
-/// stays the order's id until the capture is final.
-fn pending_on_the_order(outcome: Outcome, order_id: &str) -> Outcome {
+/// A capture's outcome, kept on the order: a capture PayPal holds (pending) is followed through
+/// its order (the payment's reference stays the order's id until the capture is final), and a
+/// refusal keeps the order's id, so a capture event about it is still recognised as this
+/// payment's.
+fn on_the_order(outcome: Outcome, order_id: &str) -> Outcome {
     match outcome {
         Outcome::Pending { .. } => Outcome::Pending { reference: order_id.to_owned() },
+        Outcome::Declined { reference: None, code, message } => {
+            Outcome::Declined { reference: Some(order_id.to_owned()), code, message }
+        }
         other => other,
     }
 }

@@ -376,6 +376,13 @@ impl Settings {
                     env.errors.push(format!("{ENV_PREFIX}{key} must be https:// in production"));
                 }
             }
+            // PayPal's sandbox takes no money: captured "payments" would sell real stock.
+            if paypal.api_base.contains("sandbox.paypal.com") {
+                env.errors.push(format!(
+                    "{ENV_PREFIX}PAYPAL_API_BASE is PayPal's sandbox, refused in production (it takes no money): set \
+                     https://api-m.paypal.com"
+                ));
+            }
             if paypal.webhook_id.is_none() {
                 env.errors.push(format!("{ENV_PREFIX}PAYPAL_WEBHOOK_ID must be set in production when PayPal is on"));
             }
@@ -404,18 +411,9 @@ fn paypal_settings(env: &mut EnvReader) -> Option<PayPalSettings> {
         "an http:// or https:// URL",
         url,
     );
-    let return_url = env.parse_with(
-        "PAYPAL_RETURN_URL",
-        "http://127.0.0.1:8083/v1/cart/checkout/{order_id}".to_owned(),
-        "an http:// or https:// URL",
-        url,
-    );
-    let cancel_url = env.parse_with(
-        "PAYPAL_CANCEL_URL",
-        "http://127.0.0.1:8083/v1/cart/checkout/{order_id}".to_owned(),
-        "an http:// or https:// URL",
-        url,
-    );
+    // The storefront's pages: this platform has none of its own, so there is no default.
+    let return_url = env.parse_with("PAYPAL_RETURN_URL", String::new(), "an http:// or https:// URL", url);
+    let cancel_url = env.parse_with("PAYPAL_CANCEL_URL", String::new(), "an http:// or https:// URL", url);
     let webhook_id = env.parse_with(
         "PAYPAL_WEBHOOK_ID",
         String::new(),
@@ -434,6 +432,14 @@ fn paypal_settings(env: &mut EnvReader) -> Option<PayPalSettings> {
         env.errors.push(format!("{ENV_PREFIX}PAYPAL_CLIENT_SECRET must be set when {ENV_PREFIX}PAYPAL_CLIENT_ID is"));
         return None;
     };
+    for (key, value) in [("PAYPAL_RETURN_URL", &return_url), ("PAYPAL_CANCEL_URL", &cancel_url)] {
+        if value.is_empty() {
+            env.errors.push(format!(
+                "{ENV_PREFIX}{key} must be set when {ENV_PREFIX}PAYPAL_CLIENT_ID is: the storefront's page PayPal sends \
+                 the buyer back to"
+            ));
+        }
+    }
     Some(PayPalSettings {
         api_base,
         client_id: client_id.trim().to_owned(),
@@ -702,6 +708,47 @@ mod tests {
         assert!(err.to_string().contains("PAYMENT_STRIPE_SECRET_KEY must be set"), "{err}");
         let err = Settings::from_vars(vars(&[("PAYMENT_STRIPE_SECRET_KEY", "pk_live_oops_secret")])).unwrap_err();
         assert!(!err.to_string().contains("oops_secret"), "{err}");
+    }
+
+    #[test]
+    fn paypal_is_on_with_a_client_id_and_its_secret_and_production_refuses_its_sandbox() {
+        assert!(Settings::from_vars(vars(&[("PATH", "/bin")])).unwrap().gateway.paypal.is_none());
+        let on = Settings::from_vars(vars(&[
+            ("PAYMENT_PAYPAL_CLIENT_ID", "AbC"),
+            ("PAYMENT_PAYPAL_CLIENT_SECRET", "paypal-secret-do-not-show"),
+            ("PAYMENT_PAYPAL_RETURN_URL", "http://shop.test/checkout/{order_id}"),
+            ("PAYMENT_PAYPAL_CANCEL_URL", "http://shop.test/checkout/{order_id}"),
+        ]))
+        .unwrap();
+        let paypal = on.gateway.paypal.as_ref().expect("PayPal is on");
+        assert_eq!(paypal.api_base, "https://api-m.sandbox.paypal.com");
+        assert!(!format!("{on:?}").contains("paypal-secret-do-not-show"));
+        let err = Settings::from_vars(vars(&[("PAYMENT_PAYPAL_CLIENT_ID", "AbC")])).unwrap_err().to_string();
+        assert!(err.contains("PAYMENT_PAYPAL_CLIENT_SECRET must be set"), "{err}");
+        let err = Settings::from_vars(vars(&[
+            ("PAYMENT_PAYPAL_CLIENT_ID", "AbC"),
+            ("PAYMENT_PAYPAL_CLIENT_SECRET", "paypal-secret-do-not-show"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PAYMENT_PAYPAL_RETURN_URL must be set"), "{err}");
+
+        let production = |api_base: &str| {
+            Settings::from_vars(vars(&[
+                ("PAYMENT_ENV", "production"),
+                ("PAYMENT_PAYPAL_CLIENT_ID", "AbC"),
+                ("PAYMENT_PAYPAL_CLIENT_SECRET", "paypal-secret-do-not-show"),
+                ("PAYMENT_PAYPAL_API_BASE", api_base),
+            ]))
+            .unwrap_err()
+            .to_string()
+        };
+        let err = production("https://api-m.sandbox.paypal.com");
+        assert!(err.contains("PAYPAL_API_BASE is PayPal's sandbox, refused in production"), "{err}");
+        assert!(err.contains("PAYMENT_PAYPAL_WEBHOOK_ID must be set"), "{err}");
+        assert!(err.contains("PAYMENT_PAYPAL_RETURN_URL must be https://"), "{err}");
+        assert!(!err.contains("paypal-secret-do-not-show"), "{err}");
+        assert!(!production("https://api-m.paypal.com").contains("PayPal's sandbox"));
     }
 
     #[test]

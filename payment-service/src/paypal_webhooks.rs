@@ -188,8 +188,10 @@ async fn refunded(conn: &mut stores::Conn, topic: &str, event: &Event, now: Naiv
         tracing::info!(event_id = event.id, "a refund this service did not make");
         return Ok(());
     };
+    // A PayPal payment's refund: an `invoice_id` is free text anyone with the account can set.
+    let of_paypal = store::find(conn, &refund.payment_id).await?.is_some_and(|p| crate::approvals::is_paypal(&p));
     let ours = refund.gateway_reference.as_deref().is_none_or(|reference| reference == resource.id);
-    if !ours || !resource.is_amount(refund.amount_minor, &refund.currency) {
+    if !of_paypal || !ours || !resource.is_amount(refund.amount_minor, &refund.currency) {
         tracing::warn!(event_id = event.id, refund_id = refund.id, "a refund that is not this one: not settled");
         return Ok(());
     }

@@ -152,9 +152,16 @@ async fn settle_paypal(
     let answer = match &payments.gateways().paypal {
         Some(checkout) => {
             let released = released::is_released(conn, &payment.order_id).await?;
-            approvals::advance(checkout, &payment, released, expired).await
+            approvals::advance(checkout, conn, &payment, released, expired).await?
         }
-        None => Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned())),
+        None => {
+            tracing::error!(
+                payment_id = payment.id,
+                "a PayPal payment is open but this replica has no PayPal account configured: set PAYMENT_PAYPAL_* \
+                 on every replica while PayPal payments are open or refundable"
+            );
+            Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned()))
+        }
     };
     let waiting = matches!(answer, Ok(Outcome::AwaitingApproval { .. }));
     let topic = payments.events_topic();
@@ -179,6 +186,9 @@ async fn settle_refund(
     let age = Utc::now().naive_utc() - refund.created_at;
     let Some(payment) = payments::find(conn, &refund.payment_id).await? else { return Ok(()) };
     let gateway = payments.gateways().holding(&payment.gateway);
+    if let Err(error) = &gateway {
+        tracing::error!(refund_id = refund.id, error = %error, "a refund waits for a gateway this replica lacks");
+    }
     let answer = match refunds::reference(conn, &refund.id).await? {
         // Accepted: only its look-up can tell; a repeat replays the first answer, and one
         // past the key's 24 hours would be refused (or refund again).

@@ -44,6 +44,8 @@ diesel::table! {
         live_order_id -> Nullable<Varchar>,
         /// PayPal's approval page while a PayPal payment waits for the buyer.
         approval_url -> Nullable<Varchar>,
+        /// The PayPal-Request-Id of the last capture sent (written before it is sent).
+        capture_request_id -> Nullable<Varchar>,
     }
 }
 

@@ -220,6 +220,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             approval_url: None,
+            capture_request_id: None,
         }
     }
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from paypal_standin import CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID, PayPalStandIn
 from shop import BINARIES, ROOT, Platform, call, wait_until
 
 sys.path.insert(0, str(ROOT / "infra" / "local"))
@@ -88,6 +89,9 @@ class Running:
                        capture_output=True)
         self.binaries = BINARIES
         auth_http = PORTS["auth-service"][0]
+        # PayPal's API (the outside world): its webhooks go to payment's REST port.
+        self.paypal = PayPalStandIn()
+        self.paypal.webhook_url = f"http://127.0.0.1:{PORTS['payment-service'][0]}/v1/webhooks/paypal"
         self.env = {
             "auth-service": {
                 "AUTH_DATABASE_URL": f"postgres://auth:auth@127.0.0.1:5432/{self.databases['auth-service']}",
@@ -120,6 +124,13 @@ class Running:
                 "PAYMENT_TLS_RELOAD_INTERVAL_MS": "500",
                 "PAYMENT_SWEEP_INTERVAL_MS": "1000",
                 "PAYMENT_SWEEP_GRACE_SECS": "3",
+                "PAYMENT_PAYPAL_API_BASE": self.paypal.url,
+                "PAYMENT_PAYPAL_CLIENT_ID": CLIENT_ID,
+                "PAYMENT_PAYPAL_CLIENT_SECRET": CLIENT_SECRET,
+                "PAYMENT_PAYPAL_WEBHOOK_ID": WEBHOOK_ID,
+                # This platform has no storefront: the buyer comes back to the checkout's state.
+                "PAYMENT_PAYPAL_RETURN_URL": f"http://127.0.0.1:{PORTS['cart-service'][0]}/v1/cart/checkout/{{order_id}}",
+                "PAYMENT_PAYPAL_CANCEL_URL": f"http://127.0.0.1:{PORTS['cart-service'][0]}/v1/cart/checkout/{{order_id}}",
             },
             "cart-service": {
                 "CART_AUTH_URL": f"http://127.0.0.1:{auth_http}",

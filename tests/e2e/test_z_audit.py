@@ -129,3 +129,30 @@ def test_the_auditor_finds_refunds_that_never_end_and_refunds_the_order_history_
         sql(running, "payment-service", f"DELETE FROM payments WHERE id IN ('{stuck}', '{missed}')")
         sql(running, "auth-service", f"DELETE FROM orders WHERE payment_id = '{missed}'")
     assert audit(running) == []
+
+
+def test_the_auditor_finds_a_paypal_payment_still_waiting_after_its_stock_was_released(platform, running):
+    # Issue 23: a PayPal payment ends when its reservation does (approval_expired). Planted: a
+    # real PayPal checkout left to expire, its payment set back to pending.
+    from shop import call, expect, sign_up
+    from test_platform import add
+
+    boss = admin(platform)
+    mug = create_product(platform, boss.token, stock=1, price=700, name="Audit PayPal mug")
+    shopper = sign_up(platform)
+    expect(add(platform, shopper, mug, 1), 200, "add")
+    started = expect(call("POST", f"{platform.cart}/v1/cart/checkout", {"payment_method": "paypal"}, shopper.token,
+                          {"Idempotency-Key": str(uuid.uuid4())}), 202, "a PayPal checkout")
+    order = started.body["checkout_id"]
+    wait_until("the unapproved PayPal payment failed", lambda: subprocess.run(
+        ["mysql", "-h127.0.0.1", "-upayment", "-ppayment", "-N", "-e",
+         f"SELECT status FROM payments WHERE order_id = '{order}'", running.databases["payment-service"]],
+        capture_output=True, text=True).stdout.strip() == "failed", timeout=30, interval=0.5)
+    sql(running, "product-service", f"UPDATE reservations SET updated_at = now() - interval '1 hour' WHERE id = '{order}'")
+    sql(running, "payment-service", f"UPDATE payments SET status = 'pending' WHERE order_id = '{order}'")
+    try:
+        found = {(v["check"], v.get("order_id")) for v in audit(running)}
+        assert ("approval-open", order) in found, found
+    finally:
+        sql(running, "payment-service", f"UPDATE payments SET status = 'failed' WHERE order_id = '{order}'")
+    assert audit(running) == []

@@ -339,7 +339,9 @@ impl Checkouts {
             return Err(not_found());
         }
         match record.state {
-            RecordState::InProgress | RecordState::Retryable => Ok(Standing::InProgress),
+            RecordState::InProgress if self.alive(&record_key).await? => Ok(Standing::InProgress),
+            // A step failed, or the replica running it died: nothing goes on until a retry.
+            RecordState::InProgress | RecordState::Retryable => Ok(Standing::Interrupted),
             // Its last run reserved nothing: no checkout took place under it.
             RecordState::Reusable => Err(not_found()),
             RecordState::Done => {
@@ -640,8 +642,11 @@ pub async fn settle_cart(
 /// Where a checkout stands (`Checkouts::standing`).
 #[derive(Debug)]
 pub enum Standing {
-    /// A request is running it, or one failed mid-way and a retry with its key resumes it.
+    /// A request is running it.
     InProgress,
+    /// A step failed (a service did not answer) or its replica died: a retry with its key
+    /// resumes it; until then its stock stays held until the reservation expires.
+    Interrupted,
     /// Ended: paid, or still pending (with PayPal's approval link while the buyer has to
     /// approve); or how it ended without a sale (a decline, a refund).
     Ended(Result<Outcome, CartError>),

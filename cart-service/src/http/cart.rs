@@ -210,7 +210,7 @@ async fn checkout(
 }
 
 /// Where the shopper's checkout stands: after a 202, poll this until it is `paid`, `declined`
-/// or `not_sold`. A pending checkout is asked of payment each time, and one paid since is
+/// or `not_sold`; `interrupted` asks for a retry of the checkout with its Idempotency-Key. A pending checkout is asked of payment each time, and one paid since is
 /// finished here (stock committed, lines out of the cart) as a retry with its key would.
 #[utoipa::path(
     tag = "cart",
@@ -230,7 +230,8 @@ async fn checkout_state(
 ) -> Result<HttpResponse, CartError> {
     let checkout_id = path.into_inner();
     let state = match checkouts.standing(&shopper.user_id, &shopper.token, &checkout_id).await? {
-        Standing::InProgress => CheckoutState::in_progress(checkout_id),
+        Standing::InProgress => CheckoutState::ended(checkout_id, "in_progress", None),
+        Standing::Interrupted => CheckoutState::ended(checkout_id, "interrupted", None),
         Standing::Ended(Ok(outcome)) => CheckoutState::of(outcome),
         Standing::Ended(Err(declined @ (CartError::PaymentDeclined { .. } | CartError::DeclinedBefore(_)))) => {
             CheckoutState::ended(checkout_id, "declined", Some(&declined))

@@ -67,13 +67,14 @@ pub struct CheckoutSummary {
 }
 
 /// Where a checkout stands (`GET /v1/cart/checkout/{checkout_id}`): `in_progress` (a request is
-/// running it), `paid`, `pending`, `requires_approval` (with `approval_url`), `declined` (nothing
+/// running it), `interrupted` (a step failed or its replica died: retry the checkout with its
+/// Idempotency-Key), `paid`, `pending`, `requires_approval` (with `approval_url`), `declined` (nothing
 /// taken, the stock released; `error` says why: `approval_expired` when a PayPal buyer did not
 /// approve in time) or `not_sold` (paid but not sold: the money is refunded; `error` says why).
 #[derive(Serialize, ToSchema)]
 pub struct CheckoutState {
     pub checkout_id: String,
-    #[schema(pattern = "^(in_progress|paid|pending|requires_approval|declined|not_sold)$")]
+    #[schema(pattern = "^(in_progress|interrupted|paid|pending|requires_approval|declined|not_sold)$")]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
@@ -175,11 +176,8 @@ impl CheckoutSummary {
 }
 
 impl CheckoutState {
-    pub fn in_progress(checkout_id: String) -> Self {
-        Self::ended(checkout_id, "in_progress", None)
-    }
-
-    /// A checkout that ended without a sale: `declined` or `not_sold`, and why.
+    /// A checkout without an outcome (`in_progress`, `interrupted`), or one that ended without a
+    /// sale (`declined`, `not_sold`) and why.
     pub fn ended(checkout_id: String, status: &'static str, error: Option<&CartError>) -> Self {
         Self {
             checkout_id,

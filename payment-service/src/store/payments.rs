@@ -39,6 +39,8 @@ pub struct PaymentRow {
     pub updated_at: NaiveDateTime,
     /// PayPal's page where the buyer approves, while the payment waits for that.
     pub approval_url: Option<String>,
+    /// The PayPal-Request-Id of the last capture sent for it.
+    pub capture_request_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -194,6 +196,15 @@ pub async fn await_approval(
             payments::attempts.eq(payments::attempts + 1),
             payments::updated_at.eq(now),
         ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the capture about to be sent (its PayPal-Request-Id), before it is sent.
+pub async fn capture_sent(conn: &mut Conn, id: &str, request_id: &str) -> Result<(), PaymentError> {
+    diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
+        .set(payments::capture_request_id.eq(request_id))
         .execute(conn)
         .await?;
     Ok(())

@@ -407,3 +407,40 @@ async fn paypal_is_refused_where_no_account_is_configured_and_takes_no_card_toke
     assert!(refused.message().starts_with("payment_method_unavailable"), "{}", refused.message());
     assert_eq!(w.paypal.orders_created(), 0);
 }
+
+#[tokio::test]
+async fn a_capture_whose_answer_was_lost_before_the_release_is_asked_again_and_refunded_never_kept() {
+    let w = world().await;
+    let pending = charge_paypal(&w, "pp-lost-capture", 1100).await;
+    let order_id = order_of(&pending);
+    w.product.set("order-pp-lost-capture", ReservationState::Reserved);
+    w.paypal.approve(&order_id);
+    // PayPal captures, and its answer is lost: the payment stays pending, its capture recorded;
+    // and PayPal's look-ups do not show the capture yet (still processing).
+    w.paypal.hide_captures(true);
+    w.paypal.lose_answers(1);
+    paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
+    for _ in 0..50 {
+        if w.paypal.captures() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.paypal.captures(), 1);
+    assert_eq!(status(&get(&w.app, &w.shopper, &pending.payment_id).await), PaymentStatus::Pending);
+
+    // The reservation runs out before the next look-up: the capture is asked again by its
+    // request id, found made, booked, and refunded in full, since nothing was sold.
+    w.product.set("order-pp-lost-capture", ReservationState::Expired);
+    publish_release(&w.app, &released_envelope("order-pp-lost-capture", "expired"), "order-pp-lost-capture").await;
+    let mut refunded = pending.clone();
+    for _ in 0..150 {
+        refunded = get(&w.app, &w.shopper, &pending.payment_id).await;
+        if status(&refunded) == PaymentStatus::Refunded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
+    assert_eq!((w.paypal.captures(), w.paypal.refunds_created()), (1, 1));
+}

@@ -43,6 +43,9 @@ struct State {
     decline_captures: Arc<AtomicBool>,
     /// Captures are made but denied (201 with a capture `DECLINED`): final.
     deny_captures: Arc<AtomicBool>,
+    /// Look-ups show captured orders as still `APPROVED`, without their capture (PayPal still
+    /// processing the capture).
+    hide_captures: Arc<AtomicBool>,
     /// This many next answers to creating calls are lost: the work is done and kept, the
     /// caller gets a 503.
     lose_answers: Arc<AtomicUsize>,
@@ -127,6 +130,11 @@ impl PayPalMock {
     /// (currency, value) of every order created.
     pub fn created_amounts(&self) -> Vec<(String, String)> {
         self.state.amounts.lock().unwrap().clone()
+    }
+
+    /// Look-ups show a captured order as approved and uncaptured, as while PayPal processes it.
+    pub fn hide_captures(&self, hide: bool) {
+        self.state.hide_captures.store(hide, Ordering::SeqCst);
     }
 
     /// Captures come back `DECLINED`: PayPal's final no.
@@ -274,6 +282,12 @@ async fn get_order(state: web::Data<State>, request: HttpRequest, path: web::Pat
         return *refused;
     }
     match state.orders.lock().unwrap().get(path.as_str()) {
+        Some(order) if state.hide_captures.load(Ordering::SeqCst) && order["status"] == "COMPLETED" => {
+            let mut processing = order.clone();
+            processing["status"] = json!("APPROVED");
+            processing["purchase_units"][0].as_object_mut().map(|unit| unit.remove("payments"));
+            HttpResponse::Ok().json(processing)
+        }
         Some(order) => HttpResponse::Ok().json(order),
         None => reply(error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")),
     }
