@@ -9,17 +9,20 @@
 //! webhook makes the payment due at once; without webhooks the reconciler's look-ups find the
 //! approval (every 32 s at most while the buyer is away).
 use crate::{
+    domain::PaymentStatus,
     error::PaymentError,
     gateway::{
         paypal::{self, NAME},
         ChargeAttempt, Gateway, GatewayError, Outcome, PayPalGateway,
     },
     store::{
+        self,
         payments::{self, PaymentRow},
-        Conn,
+        released, Conn,
     },
     upstream::product::{Reservations, Standing},
 };
+use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
 
 /// The failure code of a PayPal payment whose buyer did not approve while the stock was held.
@@ -81,7 +84,11 @@ pub async fn advance(
                 // it is sent, so that a capture whose answer is lost is asked again, never
                 // assumed not made.
                 let request_id = format!("{}-capture-{}", payment.id, payment.attempts);
-                payments::capture_sent(conn, &payment.id, &request_id).await?;
+                if !capture_sent(conn, payment, &request_id).await? {
+                    return Ok(Err(GatewayError::Unavailable(
+                        "the order's stock was released meanwhile; the capture is not sent".to_owned(),
+                    )));
+                }
                 gateway.api.capture(order_id, &request_id).await.map(|outcome| on_the_order(outcome, order_id))
             }
             Standing::Released | Standing::Missing => give_up(gateway, payment, order_id).await,
@@ -104,17 +111,54 @@ pub async fn advance(
 
 /// The stock is no longer held: the order is not captured from now on. If no capture was ever
 /// sent, nothing can have been taken (this service is the only one capturing its orders), and
-/// PayPal need not even be asked. If one was sent, only PayPal's answer to that same request
-/// tells: it is sent again with its id, and a capture it made is a success (which the
-/// compensation then refunds, the order being released); a refusal means nothing was taken.
+/// PayPal need not even be asked. If one was sent, PayPal's record decides: a capture on the
+/// order (made, held or declined) is followed to its end — made, it is refunded by the
+/// compensation, the order being released; an order still approved without one may have that
+/// capture in flight, so the same request is sent again (PayPal answers with what it did, or
+/// refuses it: then nothing was taken); an order PayPal no longer has was never captured.
 async fn give_up(gateway: &PayPalGateway, payment: &PaymentRow, order_id: &str) -> Result<Outcome, GatewayError> {
     let Some(request_id) = payment.capture_request_id.as_deref() else {
         return Ok(not_approved_in_time(Some(order_id)));
     };
-    Ok(match on_the_order(gateway.api.capture(order_id, request_id).await?, order_id) {
-        Outcome::Pending { .. } | Outcome::AwaitingApproval { .. } => not_approved_in_time(Some(order_id)),
-        settled => settled,
+    let order = match gateway.api.find_order(order_id).await? {
+        Some(order) => order,
+        None => {
+            tracing::warn!(payment_id = payment.id, order_id, "PayPal no longer has the order: nothing was captured");
+            return Ok(not_approved_in_time(Some(order_id)));
+        }
+    };
+    if let Some(capture) = &order.capture {
+        return Ok(on_the_order(paypal::capture_outcome(capture), order_id));
+    }
+    if order.status != "APPROVED" {
+        return Ok(not_approved_in_time(Some(order_id)));
+    }
+    match gateway.api.capture(order_id, request_id).await {
+        // Refused (not approved any more, the buyer's funding source declined, another 4xx):
+        // nothing was taken. A capture PayPal holds comes back with the capture's id instead.
+        Ok(Outcome::Pending { reference }) if reference == order_id => Ok(not_approved_in_time(Some(order_id))),
+        Err(GatewayError::Refused(_)) => Ok(not_approved_in_time(Some(order_id))),
+        answer => answer.map(|outcome| on_the_order(outcome, order_id)),
+    }
+}
+
+/// Records the capture about to be sent, in one transaction with the payment locked and the
+/// order's release read (a locking read): `false`, and nothing is sent, when the payment is no
+/// longer pending or its order was released meanwhile. A release recorded after this commits
+/// finds the capture's id, so whoever gives the payment up asks PayPal about that capture.
+async fn capture_sent(conn: &mut Conn, payment: &PaymentRow, request_id: &str) -> Result<bool, PaymentError> {
+    store::transaction::<_, PaymentError, _>(conn, |conn| {
+        async move {
+            let pending = payments::lock(conn, &payment.id).await?.is_some_and(|p| p.status == PaymentStatus::Pending);
+            if !pending || released::is_released(conn, &payment.order_id).await? {
+                return Ok(false);
+            }
+            payments::capture_sent(conn, &payment.id, request_id).await?;
+            Ok(true)
+        }
+        .scope_boxed()
     })
+    .await
 }
 
 /// Whether a payment is PayPal's (and so advanced here, not by the card gateway's look-ups).

@@ -377,7 +377,7 @@ impl Settings {
                 }
             }
             // PayPal's sandbox takes no money: captured "payments" would sell real stock.
-            if paypal.api_base.contains("sandbox.paypal.com") {
+            if paypal.api_base.to_ascii_lowercase().contains("sandbox.paypal.com") {
                 env.errors.push(format!(
                     "{ENV_PREFIX}PAYPAL_API_BASE is PayPal's sandbox, refused in production (it takes no money): set \
                      https://api-m.paypal.com"
@@ -743,7 +743,7 @@ mod tests {
             .unwrap_err()
             .to_string()
         };
-        let err = production("https://api-m.sandbox.paypal.com");
+        let err = production("https://API-M.Sandbox.PayPal.com");
         assert!(err.contains("PAYPAL_API_BASE is PayPal's sandbox, refused in production"), "{err}");
         assert!(err.contains("PAYMENT_PAYPAL_WEBHOOK_ID must be set"), "{err}");
         assert!(err.contains("PAYMENT_PAYPAL_RETURN_URL must be https://"), "{err}");

@@ -333,13 +333,16 @@ impl Checkouts {
         if !is_record_of(&record_key, user_id) {
             return Err(not_found());
         }
+        // The heartbeat before the record: a run that ends in between is read as done, never as
+        // interrupted.
+        let alive = self.alive(&record_key).await?;
         let written = self.store.get(&record_key).await?.ok_or_else(not_found)?;
         let record = serde_json::from_str::<Record>(&written).map_err(anyhow::Error::from)?;
         if record.checkout_id != checkout_id {
             return Err(not_found());
         }
         match record.state {
-            RecordState::InProgress if self.alive(&record_key).await? => Ok(Standing::InProgress),
+            RecordState::InProgress if alive => Ok(Standing::InProgress),
             // A step failed, or the replica running it died: nothing goes on until a retry.
             RecordState::InProgress | RecordState::Retryable => Ok(Standing::Interrupted),
             // Its last run reserved nothing: no checkout took place under it.

@@ -72,6 +72,11 @@ pub enum GatewayError {
     Timeout,
     #[error("the gateway is unavailable: {0}")]
     Unavailable(String),
+    /// The gateway refused the request itself (a 4xx it gives no meaning for the money): it did
+    /// nothing, and a repeat would be refused alike. Followed up like no answer, except where
+    /// "did nothing" decides (`approvals::give_up`).
+    #[error("the gateway refused the request: {0}")]
+    Refused(String),
 }
 
 pub type GatewayFuture<'a> = Pin<Box<dyn Future<Output = Result<Outcome, GatewayError>> + Send + 'a>>;

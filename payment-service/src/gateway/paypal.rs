@@ -293,20 +293,29 @@ impl PayPal {
                 Ok(Outcome::Declined { reference: None, code: error.code().to_owned(), message: error.text() })
             }
             // Anything else decides nothing: the order is looked up later.
-            code => Err(GatewayError::Unavailable(format!("PayPal refused the capture ({status} {code})"))),
+            code => Err(GatewayError::Refused(format!("PayPal refused the capture ({status} {code})"))),
         }
     }
 
     /// The order as PayPal has it now.
     pub async fn order(&self, order_id: &str) -> Result<Order, GatewayError> {
+        self.find_order(order_id).await?.ok_or_else(|| no_answer("looking up an order", StatusCode::NOT_FOUND))
+    }
+
+    /// The order as PayPal has it now, or `None` when PayPal has no such order (404: never
+    /// created, or lapsed uncaptured and gone).
+    pub async fn find_order(&self, order_id: &str) -> Result<Option<Order>, GatewayError> {
         let path = format!("/v2/checkout/orders/{}", id_segment(order_id)?);
         let (status, reply) = self.get(&path).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(no_answer("looking up an order", status));
         }
         let order: OrderReply = parse(status, &reply)?;
         let capture = first_capture(&order);
-        Ok(Order { id: order.id, status: order.status, capture })
+        Ok(Some(Order { id: order.id, status: order.status, capture }))
     }
 
     /// Refunds (part of) a capture (`charge_reference`), or answers the first refund's outcome.

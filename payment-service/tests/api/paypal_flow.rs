@@ -444,3 +444,73 @@ async fn a_capture_whose_answer_was_lost_before_the_release_is_asked_again_and_r
     assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
     assert_eq!((w.paypal.captures(), w.paypal.refunds_created()), (1, 1));
 }
+
+#[tokio::test]
+async fn a_capture_paypal_holds_when_the_stock_is_released_is_followed_to_its_end_and_refunded() {
+    let w = world().await;
+    let pending = charge_paypal(&w, "pp-held", 1300).await;
+    let order_id = order_of(&pending);
+    w.product.set("order-pp-held", ReservationState::Reserved);
+    w.paypal.hold_captures(true);
+    w.paypal.approve(&order_id);
+    paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
+    for _ in 0..50 {
+        if w.paypal.captures() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(w.paypal.captures(), 1, "captured, and held by PayPal");
+
+    // Released while PayPal holds the capture: not booked "nothing was taken".
+    w.product.set("order-pp-held", ReservationState::Expired);
+    publish_release(&w.app, &released_envelope("order-pp-held", "expired"), "order-pp-held").await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert_eq!(status(&get(&w.app, &w.shopper, &pending.payment_id).await), PaymentStatus::Pending);
+
+    // PayPal completes it and says so: booked, and refunded in full since nothing was sold.
+    w.paypal.complete_held_captures();
+    let completed = json!({
+        "id": format!("WH-{}", uuid::Uuid::now_v7().simple()),
+        "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {
+            "id": "CAPTURE-000001", "status": "COMPLETED", "custom_id": pending.payment_id,
+            "amount": {"currency_code": "EUR", "value": "13.00"},
+            "supplementary_data": {"related_ids": {"order_id": order_id}},
+        },
+    });
+    assert_eq!(paypal_webhook(&w.app, &completed, GOOD_SIGNATURE).await.0, 200);
+    let mut refunded = pending.clone();
+    for _ in 0..100 {
+        refunded = get(&w.app, &w.shopper, &pending.payment_id).await;
+        if status(&refunded) == PaymentStatus::Refunded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
+    assert_eq!(w.paypal.refunds_created(), 1);
+}
+
+#[tokio::test]
+async fn an_order_paypal_no_longer_has_after_a_refused_capture_and_the_release_ends_the_payment() {
+    let w = world().await;
+    let pending = charge_paypal(&w, "pp-gone-order", 600).await;
+    let order_id = order_of(&pending);
+    w.product.set("order-pp-gone-order", ReservationState::Reserved);
+    w.paypal.decline_captures(true);
+    w.paypal.approve(&order_id);
+    paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
+    for _ in 0..50 {
+        if w.paypal.calls(|c| c.ends_with("/capture")) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.paypal.forget_order(&order_id);
+    w.product.set("order-pp-gone-order", ReservationState::Expired);
+    publish_release(&w.app, &released_envelope("order-pp-gone-order", "expired"), "order-pp-gone-order").await;
+    let failed = settled(&w, &pending.payment_id, 15).await;
+    assert_eq!((status(&failed), failed.failure_code.as_str()), (PaymentStatus::Failed, "approval_expired"));
+    assert_eq!(w.paypal.captures(), 0);
+}

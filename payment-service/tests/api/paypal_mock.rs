@@ -46,6 +46,8 @@ struct State {
     /// Look-ups show captured orders as still `APPROVED`, without their capture (PayPal still
     /// processing the capture).
     hide_captures: Arc<AtomicBool>,
+    /// Captures are made but held by PayPal (201 with a capture `PENDING`).
+    hold_captures: Arc<AtomicBool>,
     /// This many next answers to creating calls are lost: the work is done and kept, the
     /// caller gets a 503.
     lose_answers: Arc<AtomicUsize>,
@@ -135,6 +137,25 @@ impl PayPalMock {
     /// Look-ups show a captured order as approved and uncaptured, as while PayPal processes it.
     pub fn hide_captures(&self, hide: bool) {
         self.state.hide_captures.store(hide, Ordering::SeqCst);
+    }
+
+    /// Captures come back `PENDING`: PayPal holds them (a review) until `complete_held_captures`.
+    pub fn hold_captures(&self, hold: bool) {
+        self.state.hold_captures.store(hold, Ordering::SeqCst);
+    }
+
+    /// Every held capture completes.
+    pub fn complete_held_captures(&self) {
+        for order in self.state.orders.lock().unwrap().values_mut() {
+            if order["purchase_units"][0]["payments"]["captures"][0]["status"] == "PENDING" {
+                order["purchase_units"][0]["payments"]["captures"][0]["status"] = json!("COMPLETED");
+            }
+        }
+    }
+
+    /// PayPal no longer has the order (it lapsed uncaptured and is gone): look-ups answer 404.
+    pub fn forget_order(&self, order_id: &str) {
+        self.state.orders.lock().unwrap().remove(order_id);
     }
 
     /// Captures come back `DECLINED`: PayPal's final no.
@@ -312,9 +333,10 @@ async fn capture(state: web::Data<State>, request: HttpRequest, path: web::Path<
             return error(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED");
         }
         let denied = state.deny_captures.load(Ordering::SeqCst);
+        let held = state.hold_captures.load(Ordering::SeqCst);
         let capture = json!({
             "id": id(&state, "CAPTURE"),
-            "status": if denied { "DECLINED" } else { "COMPLETED" },
+            "status": if denied { "DECLINED" } else if held { "PENDING" } else { "COMPLETED" },
             "amount": order["purchase_units"][0]["amount"],
             "custom_id": order["purchase_units"][0]["custom_id"],
         });
