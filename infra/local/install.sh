@@ -23,6 +23,8 @@ APT_PACKAGES=(
   haproxy
   # `make bench` draws its plots' text with this TrueType font (and uses pgbench, redis-benchmark)
   fonts-dejavu-core
+  # promtool checks and unit-tests each chart's alert rules (tests/deploy/test_alerts.py)
+  prometheus
 )
 
 # SHOP_SETUP_STORES_ONLY=1: the stores and nothing else. The bare-Debian check
