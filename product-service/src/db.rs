@@ -30,6 +30,22 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
     // broke (database restarted) fails the one request that uses it; the pool then drops it.
     let mut config = ManagerConfig::default();
     config.recycling_method = RecyclingMethod::Fast;
+    // A connection's driver task runs on the runtime that opens it, and the pool opens one
+    // wherever `get()` is awaited: on an actix worker's own runtime for a REST request. Stopping
+    // the HTTP server at shutdown drops those runtimes, and with them the connections that gRPC
+    // calls still draining were using ("connection closed"). So every connection is opened on
+    // the runtime that builds the pool, which outlives both servers.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        config.custom_setup = Box::new(move |url| {
+            let (runtime, url) = (runtime.clone(), url.to_owned());
+            Box::pin(async move {
+                runtime
+                    .spawn(async move { <AsyncPgConnection as diesel_async::AsyncConnection>::establish(&url).await })
+                    .await
+                    .map_err(|error| diesel::ConnectionError::BadConnection(format!("opening a connection: {error}")))?
+            })
+        });
+    }
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(settings.url.expose_secret(), config);
     Pool::builder(manager)

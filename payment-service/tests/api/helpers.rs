@@ -332,3 +332,40 @@ pub fn released_envelope(order_id: &str, reason: &str) -> Vec<u8> {
 pub async fn publish_release(app: &TestApp, envelope: &[u8], order_id: &str) {
     crate::kafka::publish(&kafka_brokers(), &app.product_events_topic, order_id, envelope).await;
 }
+
+/// Polls `check` every 100 ms for up to `seconds`; whether it came true.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..seconds * 10 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Serves `routes` (a stand-in of another platform service) on a port of its own over mutual
+/// TLS with the test CA's certificate of `workload`, refusing a caller without a certificate of
+/// that CA; returns its URL.
+pub fn serve_as(workload: &str, routes: tonic::service::Routes) -> String {
+    let dir = crate::pki::PKI.dir(workload);
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let tls = tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(read("tls.crt"), read("tls.key")))
+        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.crt")));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_routes(routes)
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+    url
+}

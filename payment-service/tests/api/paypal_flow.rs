@@ -5,7 +5,7 @@
 //! local stand-in of PayPal's API, and a stand-in of product's `GetReservation` (a peer's API,
 //! like the auth stand-in of tokens.rs), whose answer each test sets.
 use crate::{
-    helpers::{authed, publish_release, released_envelope, spawn_app_with, Shopper, TestApp},
+    helpers::{authed, eventually, publish_release, released_envelope, spawn_app_with, Shopper, TestApp},
     payment_calls::{charge_request, eur, get, status},
     paypal_mock::{PayPalMock, CLIENT_ID, CLIENT_SECRET, GOOD_SIGNATURE, WEBHOOK_ID},
 };
@@ -77,24 +77,9 @@ impl ProductService for Reservations {
     }
 }
 
-/// Serves the stand-in over mutual TLS with product's test identity; its URL.
+/// Serves the stand-in as product-service does (mutual TLS); its URL.
 fn serve_product(reservations: Reservations) -> String {
-    let dir = crate::pki::PKI.dir("product-service");
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let tls = tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(read("tls.crt"), read("tls.key")))
-        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.crt")));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let server = tonic::transport::Server::builder()
-        .tls_config(tls)
-        .unwrap()
-        .add_service(ProductServiceServer::new(reservations))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
-    tokio::spawn(server);
-    url
+    crate::helpers::serve_as("product-service", tonic::service::Routes::new(ProductServiceServer::new(reservations)))
 }
 
 struct World {
@@ -166,16 +151,21 @@ fn approved_event(order_id: &str) -> Value {
     })
 }
 
-/// Polls the payment until it is no longer pending, for up to `seconds`.
-async fn settled(w: &World, payment_id: &str, seconds: u64) -> Payment {
+/// Polls the payment until `done` holds, for up to `seconds`; the payment then.
+async fn until(w: &World, payment_id: &str, seconds: u64, done: impl Fn(&Payment) -> bool) -> Payment {
     for _ in 0..seconds * 10 {
         let payment = get(&w.app, &w.shopper, payment_id).await;
-        if status(&payment) != PaymentStatus::Pending {
+        if done(&payment) {
             return payment;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("payment {payment_id} still pending after {seconds} s");
+    panic!("payment {payment_id} did not get there within {seconds} s");
+}
+
+/// Polls the payment until it is no longer pending, for up to `seconds`.
+async fn settled(w: &World, payment_id: &str, seconds: u64) -> Payment {
+    until(w, payment_id, seconds, |p| status(p) != PaymentStatus::Pending).await
 }
 
 #[tokio::test]
@@ -347,15 +337,8 @@ async fn a_lost_order_answer_is_repeated_with_the_same_request_id_and_makes_one_
     let pending = charge_paypal(&w, "pp-lost", 700).await;
     assert_eq!(status(&pending), PaymentStatus::Pending);
     assert!(pending.approval_url.is_empty(), "no answer, no link yet: {pending:?}");
-    let mut linked = pending.clone();
-    for _ in 0..100 {
-        linked = get(&w.app, &w.shopper, &pending.payment_id).await;
-        if !linked.approval_url.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!linked.approval_url.is_empty(), "the reconciler repeated the creation");
+    // The reconciler repeats the creation.
+    until(&w, &pending.payment_id, 10, |p| !p.approval_url.is_empty()).await;
     assert_eq!(w.paypal.orders_created(), 1, "the repeat answered the first order");
     assert!(w.paypal.calls(|c| c == "POST /v2/checkout/orders") >= 2);
 }
@@ -370,12 +353,7 @@ async fn a_capture_paypal_declines_sends_the_buyer_back_and_one_it_denies_fails_
     w.paypal.approve(&order_id);
     paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
     // INSTRUMENT_DECLINED: the buyer must pick another funding source at the same link.
-    for _ in 0..50 {
-        if w.paypal.calls(|c| c.ends_with("/capture")) >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(5, || async { w.paypal.calls(|c| c.ends_with("/capture")) >= 1 }).await;
     assert!(w.paypal.calls(|c| c.ends_with("/capture")) >= 1);
     let still = get(&w.app, &w.shopper, &pending.payment_id).await;
     assert_eq!(status(&still), PaymentStatus::Pending);
@@ -420,12 +398,7 @@ async fn a_capture_whose_answer_was_lost_before_the_release_is_asked_again_and_r
     w.paypal.hide_captures(true);
     w.paypal.lose_answers(1);
     paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
-    for _ in 0..50 {
-        if w.paypal.captures() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(5, || async { w.paypal.captures() == 1 }).await;
     assert_eq!(w.paypal.captures(), 1);
     assert_eq!(status(&get(&w.app, &w.shopper, &pending.payment_id).await), PaymentStatus::Pending);
 
@@ -433,15 +406,7 @@ async fn a_capture_whose_answer_was_lost_before_the_release_is_asked_again_and_r
     // request id, found made, booked, and refunded in full, since nothing was sold.
     w.product.set("order-pp-lost-capture", ReservationState::Expired);
     publish_release(&w.app, &released_envelope("order-pp-lost-capture", "expired"), "order-pp-lost-capture").await;
-    let mut refunded = pending.clone();
-    for _ in 0..150 {
-        refunded = get(&w.app, &w.shopper, &pending.payment_id).await;
-        if status(&refunded) == PaymentStatus::Refunded {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
+    until(&w, &pending.payment_id, 15, |p| status(p) == PaymentStatus::Refunded).await;
     assert_eq!((w.paypal.captures(), w.paypal.refunds_created()), (1, 1));
 }
 
@@ -454,12 +419,7 @@ async fn a_capture_paypal_holds_when_the_stock_is_released_is_followed_to_its_en
     w.paypal.hold_captures(true);
     w.paypal.approve(&order_id);
     paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
-    for _ in 0..50 {
-        if w.paypal.captures() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(5, || async { w.paypal.captures() == 1 }).await;
     assert_eq!(w.paypal.captures(), 1, "captured, and held by PayPal");
 
     // Released while PayPal holds the capture: not booked "nothing was taken".
@@ -480,15 +440,7 @@ async fn a_capture_paypal_holds_when_the_stock_is_released_is_followed_to_its_en
         },
     });
     assert_eq!(paypal_webhook(&w.app, &completed, GOOD_SIGNATURE).await.0, 200);
-    let mut refunded = pending.clone();
-    for _ in 0..100 {
-        refunded = get(&w.app, &w.shopper, &pending.payment_id).await;
-        if status(&refunded) == PaymentStatus::Refunded {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status(&refunded), PaymentStatus::Refunded, "{refunded:?}");
+    until(&w, &pending.payment_id, 10, |p| status(p) == PaymentStatus::Refunded).await;
     assert_eq!(w.paypal.refunds_created(), 1);
 }
 
@@ -501,12 +453,7 @@ async fn an_order_paypal_no_longer_has_after_a_refused_capture_and_the_release_e
     w.paypal.decline_captures(true);
     w.paypal.approve(&order_id);
     paypal_webhook(&w.app, &approved_event(&order_id), GOOD_SIGNATURE).await;
-    for _ in 0..50 {
-        if w.paypal.calls(|c| c.ends_with("/capture")) >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(5, || async { w.paypal.calls(|c| c.ends_with("/capture")) >= 1 }).await;
     w.paypal.forget_order(&order_id);
     w.product.set("order-pp-gone-order", ReservationState::Expired);
     publish_release(&w.app, &released_envelope("order-pp-gone-order", "expired"), "order-pp-gone-order").await;

@@ -3,7 +3,7 @@
 //! maximum pending age before Stripe's idempotency keys expire. Against real MariaDB, the real
 //! broker and the local mock of Stripe's API.
 use crate::{
-    helpers::{authed, stripe_app, webhook, Shopper, TestApp},
+    helpers::{authed, eventually, stripe_app, webhook, Shopper, TestApp},
     payment_calls::{charge_request, eur, get, status},
     stripe_mock::StripeMock,
 };
@@ -17,7 +17,7 @@ use payment_service::proto::shop::{
     payment::v1::{Payment, PaymentStatus, RefundRequest},
 };
 use prost::Message as _;
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 async fn charge(app: &TestApp, shopper: &Shopper, key: &str, amount: i64, token: &str) -> Payment {
     let request = charge_request(key, &format!("order-{key}"), amount, token);
@@ -53,21 +53,6 @@ async fn refund_state(app: &TestApp, refund_id: &str) -> RefundState {
         .get_result(&mut conn)
         .await
         .unwrap()
-}
-
-/// Polls `check` every 100 ms for up to `seconds`; whether it came true.
-async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    for _ in 0..seconds * 10 {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 async fn settled(app: &TestApp, shopper: &Shopper, payment_id: &str, seconds: u64) -> Payment {

@@ -237,23 +237,7 @@ fn own_certificate(workload: &str) -> Vec<u8> {
     CertificateDer::from_pem_slice(&pem).unwrap().to_vec()
 }
 
-/// Serves `VerifyToken` on a port of its own over mutual TLS with the test CA's auth-service
-/// certificate, refusing a caller without a certificate of that CA; returns its URL.
+/// Serves `VerifyToken` as auth-service does (mutual TLS); returns its URL.
 fn serve_verify_token(stand_in: SessionsStandIn) -> String {
-    let dir = crate::pki::PKI.dir("auth-service");
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let tls = tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(read("tls.crt"), read("tls.key")))
-        .client_ca_root(tonic::transport::Certificate::from_pem(read("ca.crt")));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    listener.set_nonblocking(true).unwrap();
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-    let server = tonic::transport::Server::builder()
-        .tls_config(tls)
-        .unwrap()
-        .add_service(AuthServiceServer::new(stand_in))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
-    tokio::spawn(server);
-    url
+    crate::helpers::serve_as("auth-service", tonic::service::Routes::new(AuthServiceServer::new(stand_in)))
 }
