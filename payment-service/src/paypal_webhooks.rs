@@ -26,6 +26,27 @@ struct Event {
     resource: Resource,
 }
 
+/// The event types this service takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    OrderApproved,
+    CaptureCompleted,
+    CaptureDenied,
+    CaptureRefunded,
+}
+
+impl Kind {
+    fn of(event_type: &str) -> Option<Self> {
+        match event_type {
+            "CHECKOUT.ORDER.APPROVED" => Some(Self::OrderApproved),
+            "PAYMENT.CAPTURE.COMPLETED" => Some(Self::CaptureCompleted),
+            "PAYMENT.CAPTURE.DENIED" => Some(Self::CaptureDenied),
+            "PAYMENT.CAPTURE.REFUNDED" => Some(Self::CaptureRefunded),
+            _ => None,
+        }
+    }
+}
+
 /// An order, a capture or a refund, as far as this service reads it.
 #[derive(Debug, Deserialize)]
 struct Resource {
@@ -97,12 +118,8 @@ pub async fn apply(
     if event.id.is_empty() || event.id.len() > 200 {
         return Err(PaymentError::WebhookRefused("the event id is missing or too long"));
     }
-    if !matches!(
-        event.event_type.as_str(),
-        "CHECKOUT.ORDER.APPROVED" | "PAYMENT.CAPTURE.COMPLETED" | "PAYMENT.CAPTURE.DENIED" | "PAYMENT.CAPTURE.REFUNDED"
-    ) {
-        return Err(PaymentError::WebhookRefused("an event type this service does not take"));
-    }
+    let kind =
+        Kind::of(&event.event_type).ok_or(PaymentError::WebhookRefused("an event type this service does not take"))?;
     let topic = payments.events_topic();
     let mut conn = payments.db().conn().await?;
     let applied = stores::transaction::<_, PaymentError, _>(&mut conn, |conn| {
@@ -113,10 +130,11 @@ pub async fn apply(
             if !webhooks::first_delivery(conn, &format!("paypal:{}", event.id), now).await? {
                 return Ok(Applied::Duplicate);
             }
-            match event.event_type.as_str() {
-                "CHECKOUT.ORDER.APPROVED" => approved(conn, event, now).await?,
-                "PAYMENT.CAPTURE.REFUNDED" => refunded(conn, topic, event, now).await?,
-                _ => captured(conn, topic, event, now).await?,
+            match kind {
+                Kind::OrderApproved => approved(conn, event, now).await?,
+                Kind::CaptureCompleted => captured(conn, topic, event, true, now).await?,
+                Kind::CaptureDenied => captured(conn, topic, event, false, now).await?,
+                Kind::CaptureRefunded => refunded(conn, topic, event, now).await?,
             }
             Ok(Applied::Recorded)
         }
@@ -139,9 +157,15 @@ async fn approved(conn: &mut stores::Conn, event: &Event, now: NaiveDateTime) ->
     }
 }
 
-/// A capture completed or was denied: settles its payment, found by the capture's `custom_id`
+/// A capture `completed` or was denied: settles its payment, found by the capture's `custom_id`
 /// (the payment id), when the capture is that payment's (its order or capture id, its amount).
-async fn captured(conn: &mut stores::Conn, topic: &str, event: &Event, now: NaiveDateTime) -> Result<(), PaymentError> {
+async fn captured(
+    conn: &mut stores::Conn,
+    topic: &str,
+    event: &Event,
+    completed: bool,
+    now: NaiveDateTime,
+) -> Result<(), PaymentError> {
     let capture = &event.resource;
     let payment = match capture.custom_id.as_deref() {
         Some(id) => store::find(conn, id).await?,
@@ -163,7 +187,7 @@ async fn captured(conn: &mut stores::Conn, topic: &str, event: &Event, now: Naiv
         );
         return Ok(());
     }
-    let outcome = if event.event_type == "PAYMENT.CAPTURE.COMPLETED" {
+    let outcome = if completed {
         Outcome::Succeeded { reference: capture.id.clone() }
     } else {
         Outcome::Declined {

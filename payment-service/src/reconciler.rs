@@ -160,7 +160,7 @@ async fn settle_paypal(
                 "a PayPal payment is open but this replica has no PayPal account configured: set PAYMENT_PAYPAL_* \
                  on every replica while PayPal payments are open or refundable"
             );
-            Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned()))
+            Err(crate::gateway::no_paypal_here())
         }
     };
     let waiting = matches!(answer, Ok(Outcome::AwaitingApproval { .. }));

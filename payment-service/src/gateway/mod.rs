@@ -135,9 +135,14 @@ impl Gateways {
         }
         match &self.paypal {
             Some(paypal) => Ok(paypal.gateway.as_ref()),
-            None => Err(GatewayError::Unavailable("this replica has no PayPal account configured".to_owned())),
+            None => Err(no_paypal_here()),
         }
     }
+}
+
+/// A PayPal payment on a replica configured without PayPal: no answer, until it is configured.
+pub fn no_paypal_here() -> GatewayError {
+    GatewayError::Unavailable("this replica has no PayPal account configured".to_owned())
 }
 
 /// Sends one request to a gateway and reads its whole answer. Not reaching the gateway, or
