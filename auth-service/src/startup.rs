@@ -4,7 +4,7 @@ use crate::{
     accounts::Accounts,
     configuration::Settings,
     db,
-    events::{consumer::PaymentEventsConsumer, relay::Relay},
+    events::{backlog, consumer::PaymentEventsConsumer, lag, relay::Relay},
     grpc, http,
     kafka::Kafka,
     metrics::Metrics,
@@ -52,6 +52,7 @@ impl Application {
         let tls =
             ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
+        metrics.watch_pool(pool.clone()).context("registering the pool's metrics")?;
         let kafka = Kafka::new(&settings.kafka)?;
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
@@ -60,6 +61,7 @@ impl Application {
         let tokens = Arc::new(AccessTokens::new(&settings.tokens)?);
         let outbox_ready = Arc::new(Notify::new());
         let accounts = Accounts::new(&settings, pool.clone(), migrated.clone(), tokens, Arc::clone(&outbox_ready))?;
+        let (stop_background, stop) = watch::channel(false);
         let relay = Relay {
             pool: pool.clone(),
             producer: kafka.outbox_producer()?,
@@ -68,17 +70,29 @@ impl Application {
             idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),
         };
+        let events_consumer = Arc::new(kafka.consumer(&settings.kafka.payment_events_topic, &metrics)?);
+        let lag = lag::sample_periodically(
+            Arc::clone(&events_consumer),
+            vec![settings.kafka.payment_events_topic.clone()],
+            metrics.clone(),
+            settings.kafka.timeout,
+            stop.clone(),
+        );
         let consumer = PaymentEventsConsumer {
-            consumer: kafka.consumer(&settings.kafka.payment_events_topic)?,
+            consumer: events_consumer,
             pool: pool.clone(),
             dlq_producer: kafka.producer(),
             topic: settings.kafka.payment_events_topic.clone(),
             metrics: metrics.clone(),
         };
-        let (stop_background, stop) = watch::channel(false);
         let background = vec![
+            after_migrations(
+                migrated.clone(),
+                backlog::sample_periodically(pool.clone(), metrics.clone(), backlog::SAMPLE_EVERY, stop.clone()),
+            ),
             after_migrations(migrated.clone(), relay.run(stop.clone())),
             after_migrations(migrated.clone(), consumer.run(stop.clone())),
+            tokio::spawn(lag),
             tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop)),
         ];
         let readiness =

@@ -19,6 +19,7 @@
 //! it cannot take); Redis or product being down is retried on the same record, so nothing is
 //! skipped.
 pub mod catalogue;
+pub mod lag;
 
 use crate::{
     auth::Revocations,
@@ -57,7 +58,7 @@ const SEEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct EventsConsumer {
-    pub consumer: StreamConsumer,
+    pub consumer: Arc<StreamConsumer>,
     /// Each consumed topic (by its configured name) with the event types its catalogue lists.
     pub catalogues: Vec<(String, &'static [&'static str])>,
     pub store: CartStore,
@@ -127,6 +128,7 @@ impl EventsConsumer {
                             tokio::time::sleep(delay).await;
                             continue;
                         }
+                        self.metrics.dead_lettered(message.topic());
                         tracing::warn!(reason, "record sent to the dead-letter topic");
                         break;
                     }

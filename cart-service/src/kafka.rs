@@ -1,6 +1,7 @@
 //! The Kafka client of this service: readiness (can the brokers be reached), the consumer of
 //! product and payment events, and the producer that parks poison records in dead-letter topics.
 use crate::configuration::KafkaSettings;
+use crate::metrics::Metrics;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
@@ -39,7 +40,8 @@ impl Kafka {
 
     /// A consumer in cart's group, subscribed to `topics`. Offsets are stored by the
     /// application after each record's effect is applied, and committed in the background.
-    pub fn consumer(&self, topics: &[&str]) -> anyhow::Result<StreamConsumer> {
+    /// Their lag and dead-letter series start in `metrics`.
+    pub fn consumer(&self, topics: &[&str], metrics: &Metrics) -> anyhow::Result<StreamConsumer> {
         let session = self.settings.session_timeout.as_millis().max(6000);
         let mut config = client_config(&self.settings);
         if let Some(instance) = &self.settings.group_instance_id {
@@ -61,6 +63,9 @@ impl Kafka {
             .create()
             .context("creating the Kafka consumer")?;
         consumer.subscribe(topics).with_context(|| format!("subscribing to {topics:?}"))?;
+        for topic in topics {
+            metrics.consuming(topic);
+        }
         Ok(consumer)
     }
 

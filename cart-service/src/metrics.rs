@@ -16,6 +16,8 @@ pub struct Metrics {
     assigned_partitions: IntGauge,
     upstream_replicas: IntGaugeVec,
     upstream_retries: IntCounterVec,
+    consumer_lag: IntGaugeVec,
+    dead_lettered: IntCounterVec,
 }
 
 impl Metrics {
@@ -58,6 +60,22 @@ impl Metrics {
             &["service"],
         )?;
         registry.register(Box::new(upstream_retries.clone()))?;
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "kafka_consumer_lag_messages",
+                "Records of the partitions the event consumer holds that it has not applied yet, by topic",
+            ),
+            &["topic"],
+        )?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        let dead_lettered = IntCounterVec::new(
+            Opts::new(
+                "events_dead_lettered_total",
+                "Records parked in the dead-letter topic, by the topic they came from",
+            ),
+            &["topic"],
+        )?;
+        registry.register(Box::new(dead_lettered.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -67,7 +85,26 @@ impl Metrics {
             assigned_partitions,
             upstream_replicas,
             upstream_retries,
+            consumer_lag,
+            dead_lettered,
         })
+    }
+
+    /// The event consumer subscribed to `topic`: its lag and dead-letter series exist from now
+    /// on, at 0, so the first dead letter is an increase.
+    pub fn consuming(&self, topic: &str) {
+        self.consumer_lag.with_label_values(&[topic]).set(0);
+        self.dead_lettered.with_label_values(&[topic]);
+    }
+
+    /// The consumer's lag on `topic` (`events::lag`).
+    pub fn set_consumer_lag(&self, topic: &str, lag: i64) {
+        self.consumer_lag.with_label_values(&[topic]).set(lag);
+    }
+
+    /// A record of `topic` was parked in its dead-letter topic.
+    pub fn dead_lettered(&self, topic: &str) {
+        self.dead_lettered.with_label_values(&[topic]).inc();
     }
 
     /// `route` is a route template or `unmatched`, never a raw path; the method is mapped to a

@@ -5,7 +5,7 @@ use crate::{
     carts::Carts,
     checkout::Checkouts,
     configuration::Settings,
-    events::{catalogue, EventsConsumer},
+    events::{catalogue, lag, EventsConsumer},
     http,
     kafka::Kafka,
     metrics::Metrics,
@@ -52,27 +52,36 @@ impl Application {
         let verifier = TokenVerifier::new(jwks, revocations.clone(), &settings.auth.issuer, &settings.auth.audience);
         let carts = Carts::new(store.clone(), upstream.clone());
         let checkouts = Checkouts::new(store.clone(), upstream.clone(), settings.carts.checkout_record_ttl);
+        let topics = [
+            &settings.kafka.product_events_topic,
+            &settings.kafka.payment_events_topic,
+            &settings.kafka.auth_events_topic,
+        ];
+        let events_consumer = Arc::new(kafka.consumer(&topics.map(String::as_str), &metrics)?);
+        let (stop_consumer, stop) = watch::channel(false);
+        let lag = lag::sample_periodically(
+            Arc::clone(&events_consumer),
+            topics.map(String::clone).to_vec(),
+            metrics.clone(),
+            settings.kafka.timeout,
+            stop.clone(),
+        );
         let consumer = EventsConsumer {
             catalogues: vec![
                 (settings.kafka.product_events_topic.clone(), catalogue::PRODUCT_EVENTS),
                 (settings.kafka.payment_events_topic.clone(), catalogue::PAYMENT_EVENTS),
                 (settings.kafka.auth_events_topic.clone(), catalogue::AUTH_EVENTS),
             ],
-            consumer: kafka.consumer(&[
-                &settings.kafka.product_events_topic,
-                &settings.kafka.payment_events_topic,
-                &settings.kafka.auth_events_topic,
-            ])?,
+            consumer: events_consumer,
             store,
             upstream,
             revocations: revocations.clone(),
             dlq_producer: kafka.producer(),
             metrics: metrics.clone(),
         };
-        let (stop_consumer, stop) = watch::channel(false);
         let revocations_stop = stop.clone();
         let consumer = tokio::spawn(async move {
-            tokio::join!(consumer.run(stop), revocations.keep_fresh(revocations_stop));
+            tokio::join!(consumer.run(stop), revocations.keep_fresh(revocations_stop), lag);
         });
         let readiness =
             Readiness { redis, kafka, timeout: settings.redis.timeout.max(settings.kafka.timeout), tls: tls_check };

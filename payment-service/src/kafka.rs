@@ -2,6 +2,7 @@
 //! relay's own (`events::producer`), and the consumer of product events.
 use crate::configuration::KafkaSettings;
 use crate::events::producer::OutboxProducer;
+use crate::metrics::Metrics;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
@@ -38,7 +39,8 @@ impl Kafka {
 
     /// A consumer in this service's group, subscribed to `topic`. Offsets are stored by the
     /// application after each record's effect commits, and committed in the background.
-    pub fn consumer(&self, topic: &str) -> anyhow::Result<StreamConsumer> {
+    /// Its lag and dead-letter series start in `metrics`.
+    pub fn consumer(&self, topic: &str, metrics: &Metrics) -> anyhow::Result<StreamConsumer> {
         let session = self.settings.session_timeout.as_millis().max(6000);
         let mut config = client_config(&self.settings);
         if let Some(instance) = &self.settings.group_instance_id {
@@ -60,6 +62,7 @@ impl Kafka {
             .create()
             .context("creating the Kafka consumer")?;
         consumer.subscribe(&[topic]).with_context(|| format!("subscribing to {topic}"))?;
+        metrics.consuming(topic);
         Ok(consumer)
     }
 

@@ -1,5 +1,12 @@
-//! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+//! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method, the
+//! outbox's backlog, the consumer's lag and dead letters, background rounds, pending payments
+//! and the database pool (`pool.rs`).
+mod pool;
+
+use crate::db::DbPool;
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -15,6 +22,13 @@ pub struct Metrics {
     sale_checks: IntCounterVec,
     tls_expiry: IntGauge,
     outbox_failures: IntCounterVec,
+    outbox_unsent: IntGauge,
+    outbox_oldest_age: Gauge,
+    consumer_lag: IntGaugeVec,
+    dead_lettered: IntCounterVec,
+    background_rounds: IntCounterVec,
+    oldest_pending_age: Gauge,
+    max_pending_age: Gauge,
 }
 
 impl Metrics {
@@ -70,6 +84,53 @@ impl Metrics {
         for reason in [crate::events::relay::REFUSED, crate::events::relay::UNAVAILABLE] {
             outbox_failures.with_label_values(&[reason]);
         }
+        let outbox_unsent =
+            IntGauge::new("outbox_unsent_events", "Outbox rows not yet published (sampled every few seconds)")?;
+        registry.register(Box::new(outbox_unsent.clone()))?;
+        let outbox_oldest_age = Gauge::new(
+            "outbox_oldest_unsent_age_seconds",
+            "How long the oldest unpublished outbox row has waited (0 when none waits)",
+        )?;
+        registry.register(Box::new(outbox_oldest_age.clone()))?;
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "kafka_consumer_lag_messages",
+                "Records of the partitions the event consumer holds that it has not applied yet, by topic",
+            ),
+            &["topic"],
+        )?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        let dead_lettered = IntCounterVec::new(
+            Opts::new(
+                "events_dead_lettered_total",
+                "Records parked in the dead-letter topic, by the topic they came from",
+            ),
+            &["topic"],
+        )?;
+        registry.register(Box::new(dead_lettered.clone()))?;
+        let background_rounds = IntCounterVec::new(
+            Opts::new(
+                "background_task_runs_total",
+                "Rounds of a periodic background task, by task and outcome (ok, failed)",
+            ),
+            &["task", "outcome"],
+        )?;
+        registry.register(Box::new(background_rounds.clone()))?;
+        for task in [crate::reconciler::TASK, crate::sweeper::TASK] {
+            for outcome in ["ok", "failed"] {
+                background_rounds.with_label_values(&[task, outcome]);
+            }
+        }
+        let oldest_pending_age = Gauge::new(
+            "payment_oldest_pending_age_seconds",
+            "How long the oldest payment still pending has been (0 when none is)",
+        )?;
+        registry.register(Box::new(oldest_pending_age.clone()))?;
+        let max_pending_age = Gauge::new(
+            "payment_max_pending_age_seconds",
+            "The reconciler's maximum pending age: a payment pending longer is cancelled at the gateway",
+        )?;
+        registry.register(Box::new(max_pending_age.clone()))?;
         Ok(Self {
             registry,
             http_requests,
@@ -80,7 +141,57 @@ impl Metrics {
             sale_checks,
             tls_expiry,
             outbox_failures,
+            outbox_unsent,
+            outbox_oldest_age,
+            consumer_lag,
+            dead_lettered,
+            background_rounds,
+            oldest_pending_age,
+            max_pending_age,
         })
+    }
+
+    /// Exports the state of `pool` at each scrape (`pool.rs`).
+    pub fn watch_pool(&self, pool: DbPool) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(pool::PoolGauges::new(pool)?))
+    }
+
+    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited.
+    pub fn outbox_backlog(&self, unsent: i64, oldest_age_seconds: f64) {
+        self.outbox_unsent.set(unsent);
+        self.outbox_oldest_age.set(oldest_age_seconds);
+    }
+
+    /// The event consumer subscribed to `topic`: its lag and dead-letter series exist from now
+    /// on, at 0, so the first dead letter is an increase.
+    pub fn consuming(&self, topic: &str) {
+        self.consumer_lag.with_label_values(&[topic]).set(0);
+        self.dead_lettered.with_label_values(&[topic]);
+    }
+
+    /// The consumer's lag on `topic` (`events::lag`).
+    pub fn set_consumer_lag(&self, topic: &str, lag: i64) {
+        self.consumer_lag.with_label_values(&[topic]).set(lag);
+    }
+
+    /// A record of `topic` was parked in its dead-letter topic.
+    pub fn dead_lettered(&self, topic: &str) {
+        self.dead_lettered.with_label_values(&[topic]).inc();
+    }
+
+    /// One round of the periodic task `task`, done (`ok`) or failed.
+    pub fn background_round(&self, task: &'static str, ok: bool) {
+        self.background_rounds.with_label_values(&[task, if ok { "ok" } else { "failed" }]).inc();
+    }
+
+    /// The oldest pending payment's age as sampled last (0 for none).
+    pub fn oldest_pending_payment(&self, age_seconds: f64) {
+        self.oldest_pending_age.set(age_seconds);
+    }
+
+    /// The reconciler's maximum pending age, which the pending-age alert compares against.
+    pub fn set_max_pending_age(&self, age: std::time::Duration) {
+        self.max_pending_age.set(age.as_secs_f64());
     }
 
     /// One paid order looked at by the sweeper: `sold`, `held`, `refunded_released`,

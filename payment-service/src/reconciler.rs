@@ -15,6 +15,7 @@ use crate::{
     approvals,
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, GatewayError, Outcome, RefundAttempt},
+    metrics::Metrics,
     payments::Payments,
     settlement,
     store::{
@@ -262,10 +263,21 @@ fn refund_backoff(age: ChronoDuration) -> i32 {
     age.num_seconds().max(1).ilog2() as i32
 }
 
-/// Runs a round every `interval` until `stop` turns true.
-pub async fn run(payments: Payments, interval: Duration, max_pending_age: Duration, mut stop: watch::Receiver<bool>) {
+/// The reconciler's name in `background_task_runs_total{task}`.
+pub const TASK: &str = "reconciler";
+
+/// Runs a round every `interval` until `stop` turns true, counting each round in `metrics`.
+pub async fn run(
+    payments: Payments,
+    interval: Duration,
+    max_pending_age: Duration,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
     while !*stop.borrow() {
-        match reconcile_once(&payments, max_pending_age).await {
+        let round = reconcile_once(&payments, max_pending_age).await;
+        metrics.background_round(TASK, round.is_ok());
+        match round {
             Ok(n) if n as i64 >= BATCH => continue,
             Ok(_) => {}
             Err(error) => tracing::warn!(error = %error, "reconciling pending payments"),

@@ -5,7 +5,7 @@ use crate::{
     auth::{Jwks, TokenVerifier},
     configuration::{GatewayKind, Settings},
     db::{self, Db},
-    events::{consumer::ProductEventsConsumer, relay::Relay},
+    events::{backlog, consumer::ProductEventsConsumer, lag, relay::Relay},
     gateway::{paypal::PayPal, Gateway, Gateways, PayPalGateway, Sandbox, Stripe},
     grpc::{self, PaymentGrpc},
     http::{self, WebhookSettings},
@@ -66,6 +66,8 @@ impl Application {
         let tls =
             ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
+        metrics.watch_pool(pool.clone()).context("registering the pool's metrics")?;
+        metrics.set_max_pending_age(settings.gateway.max_pending_age);
         let kafka = Kafka::new(&settings.kafka)?;
 
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
@@ -309,8 +311,16 @@ fn start_background(
         idle_poll: Duration::from_secs(1),
         send_timeout: Duration::from_secs(30),
     };
+    let events_consumer = Arc::new(kafka.consumer(&settings.kafka.product_events_topic, metrics)?);
+    let lag = lag::sample_periodically(
+        Arc::clone(&events_consumer),
+        vec![settings.kafka.product_events_topic.clone()],
+        metrics.clone(),
+        settings.kafka.timeout,
+        stop.clone(),
+    );
     let product_events = ProductEventsConsumer {
-        consumer: kafka.consumer(&settings.kafka.product_events_topic)?,
+        consumer: events_consumer,
         pool: pool.clone(),
         dlq_producer: kafka.producer(),
         metrics: metrics.clone(),
@@ -319,6 +329,7 @@ fn start_background(
         payments.clone(),
         settings.gateway.reconcile_interval,
         settings.gateway.max_pending_age,
+        metrics.clone(),
         stop.clone(),
     );
     let sweeper = Sweeper {
@@ -331,9 +342,12 @@ fn start_background(
         grace: settings.sweep.grace,
         metrics: metrics.clone(),
     };
+    let backlog = backlog::sample_periodically(pool.clone(), metrics.clone(), backlog::SAMPLE_EVERY, stop.clone());
     let tasks = vec![
+        after_migrations(migrated.clone(), backlog),
         after_migrations(migrated.clone(), relay.run(stop.clone())),
         after_migrations(migrated.clone(), product_events.run(stop.clone())),
+        tokio::spawn(lag),
         after_migrations(migrated.clone(), reconciler),
         after_migrations(migrated.clone(), sweeper.run(settings.sweep.interval, stop)),
     ];

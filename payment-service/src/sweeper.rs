@@ -94,6 +94,9 @@ pub fn verdict(payment: &PaymentRow, standing: Standing) -> Verdict {
     }
 }
 
+/// The sweeper's name in `background_task_runs_total{task}`.
+pub const TASK: &str = "sale_sweeper";
+
 #[derive(Clone)]
 pub struct Sweeper {
     pub db: Db,
@@ -103,10 +106,12 @@ pub struct Sweeper {
 }
 
 impl Sweeper {
-    /// Sweeps every `interval` until `stop` turns true.
+    /// Sweeps every `interval` until `stop` turns true, counting each round in the metrics.
     pub async fn run(self, interval: Duration, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            match self.sweep_once().await {
+            let round = self.sweep_once().await;
+            self.metrics.background_round(TASK, round.is_ok());
+            match round {
                 Ok(n) if n as i64 >= BATCH => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(error = %error, "sweeping paid orders"),

@@ -1,5 +1,9 @@
-//! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+//! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method, the
+//! outbox's backlog, background rounds and the database pool (`pool.rs`).
+mod pool;
+
+use crate::db::DbPool;
+use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -13,6 +17,9 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     tls_expiry: IntGauge,
     outbox_failures: IntCounterVec,
+    outbox_unsent: IntGauge,
+    outbox_oldest_age: Gauge,
+    background_rounds: IntCounterVec,
 }
 
 impl Metrics {
@@ -58,7 +65,53 @@ impl Metrics {
         for reason in [crate::events::relay::REFUSED, crate::events::relay::UNAVAILABLE] {
             outbox_failures.with_label_values(&[reason]);
         }
-        Ok(Self { registry, http_requests, http_duration, grpc_requests, grpc_duration, tls_expiry, outbox_failures })
+        let outbox_unsent =
+            IntGauge::new("outbox_unsent_events", "Outbox rows not yet published (sampled every few seconds)")?;
+        registry.register(Box::new(outbox_unsent.clone()))?;
+        let outbox_oldest_age = Gauge::new(
+            "outbox_oldest_unsent_age_seconds",
+            "How long the oldest unpublished outbox row has waited (0 when none waits)",
+        )?;
+        registry.register(Box::new(outbox_oldest_age.clone()))?;
+        let background_rounds = IntCounterVec::new(
+            Opts::new(
+                "background_task_runs_total",
+                "Rounds of a periodic background task, by task and outcome (ok, failed)",
+            ),
+            &["task", "outcome"],
+        )?;
+        registry.register(Box::new(background_rounds.clone()))?;
+        for outcome in ["ok", "failed"] {
+            background_rounds.with_label_values(&[crate::reservations::EXPIRY_TASK, outcome]);
+        }
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            grpc_requests,
+            grpc_duration,
+            tls_expiry,
+            outbox_failures,
+            outbox_unsent,
+            outbox_oldest_age,
+            background_rounds,
+        })
+    }
+
+    /// Exports the state of `pool` at each scrape (`pool.rs`).
+    pub fn watch_pool(&self, pool: DbPool) -> Result<(), prometheus::Error> {
+        self.registry.register(Box::new(pool::PoolGauges::new(pool)?))
+    }
+
+    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited.
+    pub fn outbox_backlog(&self, unsent: i64, oldest_age_seconds: f64) {
+        self.outbox_unsent.set(unsent);
+        self.outbox_oldest_age.set(oldest_age_seconds);
+    }
+
+    /// One round of the periodic task `task`, done (`ok`) or failed.
+    pub fn background_round(&self, task: &'static str, ok: bool) {
+        self.background_rounds.with_label_values(&[task, if ok { "ok" } else { "failed" }]).inc();
     }
 
     /// An outbox relay round stopped at a row for `reason` (`events::relay::REFUSED`, …).

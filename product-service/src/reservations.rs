@@ -250,15 +250,21 @@ fn show(money: &Money) -> String {
     format!("{} {} minor units", money.currency, money.amount_minor)
 }
 
-/// Expires due reservations every `interval` until `stop` turns true. Safe with several
-/// replicas: each claims rows with SKIP LOCKED.
+/// The expiry's name in `background_task_runs_total{task}`.
+pub const EXPIRY_TASK: &str = "reservation_expiry";
+
+/// Expires due reservations every `interval` until `stop` turns true, counting each round in
+/// `metrics`. Safe with several replicas: each claims rows with SKIP LOCKED.
 pub async fn expire_periodically(
     reservations: Reservations,
     interval: Duration,
+    metrics: crate::metrics::Metrics,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        match reservations.expire_due(100).await {
+        let round = reservations.expire_due(100).await;
+        metrics.background_round(EXPIRY_TASK, round.is_ok());
+        match round {
             // A full batch: more may be due, go on at once.
             Ok(100) => continue,
             Ok(_) => {}

@@ -7,7 +7,7 @@ use crate::{
     catalogue::Catalogue,
     configuration::Settings,
     db::{self, Db},
-    events::relay::Relay,
+    events::{backlog, relay::Relay},
     grpc::{self, ProductGrpc},
     http,
     kafka::Kafka,
@@ -62,6 +62,7 @@ impl Application {
         let tls =
             ServerTls::load(&settings.tls.dir, metrics.clone()).context("loading the gRPC port's TLS identity")?;
         let pool = db::build_pool(&settings.database)?;
+        metrics.watch_pool(pool.clone()).context("registering the pool's metrics")?;
         let kafka = Kafka::new(&settings.kafka)?;
         let (migrated_tx, migrated) = watch::channel(!settings.database.migrate_on_start);
         if settings.database.migrate_on_start {
@@ -85,7 +86,7 @@ impl Application {
             idle_poll: Duration::from_secs(1),
             send_timeout: Duration::from_secs(30),
         };
-        let (mut background, stop_background) = start_background(&settings, relay, &reservations, &migrated);
+        let (mut background, stop_background) = start_background(&settings, relay, &reservations, &metrics, &migrated);
         background
             .push(tokio::spawn(Arc::clone(&tls).watch(settings.tls.reload_interval, stop_background.subscribe())));
         let admin = Admin::new(db.clone(), settings.kafka.events_topic.clone(), committed);
@@ -258,18 +259,29 @@ async fn listen_once_migrated(socket: TcpSocket, mut migrated: watch::Receiver<b
 const GRPC_BACKLOG: u32 = 1024;
 
 /// Runs `task` once the migrations are applied (its tables exist).
-/// The outbox relay and the reservations' expiry, each started once the migrations are
-/// applied, and the sender that stops them.
+/// The outbox relay, its backlog's sampling and the reservations' expiry, each started once the
+/// migrations are applied, and the sender that stops them.
 fn start_background(
     settings: &Settings,
     relay: Relay,
     reservations: &Reservations,
+    metrics: &Metrics,
     migrated: &watch::Receiver<bool>,
 ) -> (Vec<JoinHandle<()>>, watch::Sender<bool>) {
     let (stop_background, stop) = watch::channel(false);
-    let expiry =
-        reservations::expire_periodically(reservations.clone(), settings.reservations.expiry_interval, stop.clone());
-    let tasks = vec![after_migrations(migrated.clone(), relay.run(stop)), after_migrations(migrated.clone(), expiry)];
+    let expiry = reservations::expire_periodically(
+        reservations.clone(),
+        settings.reservations.expiry_interval,
+        metrics.clone(),
+        stop.clone(),
+    );
+    let backlog =
+        backlog::sample_periodically(relay.pool.clone(), metrics.clone(), backlog::SAMPLE_EVERY, stop.clone());
+    let tasks = vec![
+        after_migrations(migrated.clone(), relay.run(stop)),
+        after_migrations(migrated.clone(), expiry),
+        after_migrations(migrated.clone(), backlog),
+    ];
     (tasks, stop_background)
 }
 

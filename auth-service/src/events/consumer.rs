@@ -34,7 +34,7 @@ use uuid::Uuid;
 const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct PaymentEventsConsumer {
-    pub consumer: StreamConsumer,
+    pub consumer: std::sync::Arc<StreamConsumer>,
     pub pool: DbPool,
     pub dlq_producer: FutureProducer,
     pub topic: String,
@@ -96,6 +96,7 @@ impl PaymentEventsConsumer {
                             tokio::time::sleep(delay).await;
                             continue;
                         }
+                        self.metrics.dead_lettered(message.topic());
                         tracing::warn!(reason = %poison.0, "record sent to the dead-letter topic");
                         break;
                     }

@@ -1,7 +1,9 @@
 //! Kafka events: the transactional outbox and its relay (publishing), and the consumer of
 //! payment events (order history).
+pub mod backlog;
 pub mod catalogue;
 pub mod consumer;
+pub mod lag;
 pub mod outbox;
 pub mod producer;
 pub mod relay;

@@ -82,3 +82,12 @@ pub async fn mark_sent(conn: &mut Conn, ids: &[i64]) -> QueryResult<()> {
         .await?;
     Ok(())
 }
+
+/// How many rows wait to be published, and when the oldest of them was written.
+pub async fn backlog(conn: &mut Conn) -> QueryResult<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
+    outbox::table
+        .filter(outbox::sent_at.is_null())
+        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .get_result(conn)
+        .await
+}

@@ -3,11 +3,13 @@
 use crate::{
     helpers::{free_port, kafka_brokers, spawn_app, spawn_app_with, unique_email},
     kafka::{create_topics, header, produce, read, ThrowawayBroker},
+    metrics,
 };
 use auth_service::proto::shop::{
     common::v1::Money,
     events::v1::{Envelope, PaidLine, PaymentRefunded, PaymentSucceeded, SessionRevoked, UserRegistered},
 };
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use prost::Message as _;
 use rdkafka::Message;
 use serde_json::{json, Value};
@@ -240,6 +242,59 @@ async fn an_event_type_the_catalogue_does_not_list_goes_to_the_dlq_and_consumpti
         let reason = header(record, "dlq-error").unwrap_or_default();
         assert!(reason.contains(stranger) && reason.contains("is not in the catalogue of"), "{reason}");
     }
+    let parked = format!(r#"events_dead_lettered_total{{topic="{}"}}"#, app.payment_events_topic);
+    let page = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metrics::sample(&page, &parked), Some(2.0), "{page}");
+}
+
+/// The consumer's lag is the group's: records behind its committed offset. Held up by a lock on
+/// the orders table, the consumer falls behind by the records produced meanwhile, and catches
+/// up once the lock goes.
+#[tokio::test]
+async fn the_consumer_lag_counts_the_records_not_yet_applied() {
+    let app = spawn_app().await;
+    let user_id = uuid::Uuid::now_v7().to_string();
+    let brokers = kafka_brokers();
+    let lag = format!(r#"kafka_consumer_lag_messages{{topic="{}"}}"#, app.payment_events_topic);
+    let within = Duration::from_secs(30);
+    let paid = |n: usize| {
+        let paid = PaymentSucceeded {
+            payment_id: format!("pay_lag_{n}"),
+            user_id: user_id.clone(),
+            order_id: format!("order_lag_{n}"),
+            amount: eur(100),
+            lines: vec![],
+            succeeded_at: Some(std::time::SystemTime::now().into()),
+        };
+        envelope(&uuid::Uuid::now_v7().to_string(), "shop.events.v1.PaymentSucceeded", &user_id, paid.encode_to_vec())
+    };
+    // A first record applied and its offset committed: the group has a position to lag behind.
+    produce(&brokers, &app.payment_events_topic, &user_id, &paid(0)).await;
+    assert_eq!(metrics::until(&app, &lag, within, |v| v == 0.0).await, 0.0);
+    wait_for_orders(&app.database_url, 1).await;
+
+    let mut holder = AsyncPgConnection::establish(&app.database_url).await.unwrap();
+    holder.batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    for n in 1..=4 {
+        produce(&brokers, &app.payment_events_topic, &user_id, &paid(n)).await;
+    }
+    let behind = metrics::until(&app, &lag, within, |v| v >= 3.0).await;
+    assert!(behind <= 4.0, "four records wait, the lag says {behind}");
+
+    holder.batch_execute("COMMIT").await.unwrap();
+    wait_for_orders(&app.database_url, 5).await;
+    metrics::until(&app, &lag, within, |v| v == 0.0).await;
+}
+
+/// Waits until the orders table has `wanted` rows.
+async fn wait_for_orders(database_url: &str, wanted: i64) {
+    for _ in 0..300 {
+        if crate::helpers::count(database_url, "SELECT count(*) AS n FROM orders").await >= wanted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {wanted} orders after 30 s");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod helpers;
 mod identity;
 mod kafka;
 mod malformed;
+mod metrics;
 mod migrations;
 mod openapi;
 mod pki;

@@ -35,7 +35,7 @@ const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub const RESERVATION_RELEASED: &str = "shop.events.v1.ReservationReleased";
 
 pub struct ProductEventsConsumer {
-    pub consumer: StreamConsumer,
+    pub consumer: std::sync::Arc<StreamConsumer>,
     pub pool: DbPool,
     pub dlq_producer: FutureProducer,
     pub metrics: Metrics,
@@ -101,6 +101,7 @@ impl ProductEventsConsumer {
                             tokio::time::sleep(delay).await;
                             continue;
                         }
+                        self.metrics.dead_lettered(message.topic());
                         tracing::warn!(reason, "record sent to the dead-letter topic");
                         break;
                     }

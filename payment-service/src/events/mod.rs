@@ -1,6 +1,8 @@
 //! Kafka events: the transactional outbox and its relay, and the consumer of product events.
+pub mod backlog;
 pub mod catalogue;
 pub mod consumer;
+pub mod lag;
 pub mod outbox;
 pub mod producer;
 pub mod relay;

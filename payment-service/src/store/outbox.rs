@@ -71,3 +71,12 @@ pub async fn mark_sent(conn: &mut Conn, ids: &[u64]) -> QueryResult<()> {
         .await?;
     Ok(())
 }
+
+/// How many rows wait to be published, and when the oldest of them was written (UTC).
+pub async fn backlog(conn: &mut Conn) -> QueryResult<(i64, Option<chrono::NaiveDateTime>)> {
+    outbox::table
+        .filter(outbox::sent_at.is_null())
+        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .get_result(conn)
+        .await
+}

@@ -332,3 +332,12 @@ pub async fn retry_later(
         .await?;
     Ok(())
 }
+
+/// When the oldest payment still pending was created (UTC), if any is.
+pub async fn oldest_pending(conn: &mut Conn) -> Result<Option<NaiveDateTime>, PaymentError> {
+    Ok(payments::table
+        .filter(payments::status.eq(PaymentStatus::Pending.as_str()))
+        .select(diesel::dsl::min(payments::created_at))
+        .get_result(conn)
+        .await?)
+}

@@ -10,6 +10,7 @@ mod identity;
 mod kafka;
 mod late_money;
 mod malformed;
+mod metrics;
 mod migrations;
 mod openapi;
 mod payment_calls;

@@ -1,4 +1,5 @@
 //! Kafka events: the transactional outbox and its relay.
+pub mod backlog;
 pub mod outbox;
 pub mod producer;
 pub mod relay;

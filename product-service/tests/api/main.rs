@@ -11,6 +11,7 @@ mod helpers;
 mod identity;
 mod kafka;
 mod malformed;
+mod metrics;
 mod migrations;
 mod openapi;
 mod pki;

@@ -1,0 +1,49 @@
+//! The database pool's state, read at each scrape: connections in use and idle against the
+//! maximum, and the requests waiting for one. Waiting requests are the pool's saturation: each
+//! waits up to the database timeout, then fails.
+use crate::db::DbPool;
+use prometheus::{
+    core::{Collector, Desc},
+    proto::MetricFamily,
+    IntGauge, IntGaugeVec, Opts,
+};
+
+pub struct PoolGauges {
+    pool: DbPool,
+    connections: IntGaugeVec,
+    max: IntGauge,
+    waiting: IntGauge,
+}
+
+impl PoolGauges {
+    pub fn new(pool: DbPool) -> Result<Self, prometheus::Error> {
+        Ok(Self {
+            pool,
+            connections: IntGaugeVec::new(
+                Opts::new("db_pool_connections", "Open database connections of the pool, by state (in_use, idle)"),
+                &["state"],
+            )?,
+            max: IntGauge::new("db_pool_max_connections", "The most connections the database pool opens")?,
+            waiting: IntGauge::new(
+                "db_pool_waiting_requests",
+                "Requests waiting for a database connection now (the pool is exhausted while above 0)",
+            )?,
+        })
+    }
+}
+
+impl Collector for PoolGauges {
+    fn desc(&self) -> Vec<&Desc> {
+        [self.connections.desc(), self.max.desc(), self.waiting.desc()].concat()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let status = self.pool.status();
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.connections.with_label_values(&["in_use"]).set(count(status.size.saturating_sub(status.available)));
+        self.connections.with_label_values(&["idle"]).set(count(status.available));
+        self.max.set(count(status.max_size));
+        self.waiting.set(count(status.waiting));
+        [self.connections.collect(), self.max.collect(), self.waiting.collect()].concat()
+    }
+}
