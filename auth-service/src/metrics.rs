@@ -4,7 +4,7 @@ mod pool;
 
 use crate::db::DbPool;
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
@@ -20,9 +20,9 @@ pub struct Metrics {
     assigned_partitions: IntGauge,
     tls_expiry: IntGauge,
     outbox_failures: IntCounterVec,
-    outbox_unsent: IntGauge,
+    outbox_unsent: Gauge,
     outbox_oldest_age: Gauge,
-    consumer_lag: IntGaugeVec,
+    consumer_lag: GaugeVec,
     dead_lettered: IntCounterVec,
 }
 
@@ -74,18 +74,21 @@ impl Metrics {
         for reason in [crate::events::relay::REFUSED, crate::events::relay::UNAVAILABLE] {
             outbox_failures.with_label_values(&[reason]);
         }
-        let outbox_unsent =
-            IntGauge::new("outbox_unsent_events", "Outbox rows not yet published (sampled every few seconds)")?;
+        let outbox_unsent = Gauge::new(
+            "outbox_unsent_events",
+            "Outbox rows not yet published (sampled every few seconds; NaN when the sample failed)",
+        )?;
         registry.register(Box::new(outbox_unsent.clone()))?;
         let outbox_oldest_age = Gauge::new(
             "outbox_oldest_unsent_age_seconds",
-            "How long the oldest unpublished outbox row has waited (0 when none waits)",
+            "How long the oldest unpublished outbox row has waited (0 when none waits, NaN when unknown)",
         )?;
         registry.register(Box::new(outbox_oldest_age.clone()))?;
-        let consumer_lag = IntGaugeVec::new(
+        let consumer_lag = GaugeVec::new(
             Opts::new(
                 "kafka_consumer_lag_messages",
-                "Records of the partitions the event consumer holds that it has not applied yet, by topic",
+                "Records past the group's committed offset in the partitions the event consumer holds, by \
+                 topic (NaN when the broker did not answer the last sample)",
             ),
             &["topic"],
         )?;
@@ -119,8 +122,9 @@ impl Metrics {
         self.registry.register(Box::new(pool::PoolGauges::new(pool)?))
     }
 
-    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited.
-    pub fn outbox_backlog(&self, unsent: i64, oldest_age_seconds: f64) {
+    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited
+    /// (NaN for both when the sample failed).
+    pub fn outbox_backlog(&self, unsent: f64, oldest_age_seconds: f64) {
         self.outbox_unsent.set(unsent);
         self.outbox_oldest_age.set(oldest_age_seconds);
     }
@@ -128,12 +132,12 @@ impl Metrics {
     /// The event consumer subscribed to `topic`: its lag and dead-letter series exist from now
     /// on, at 0, so the first dead letter is an increase.
     pub fn consuming(&self, topic: &str) {
-        self.consumer_lag.with_label_values(&[topic]).set(0);
+        self.consumer_lag.with_label_values(&[topic]).set(0.0);
         self.dead_lettered.with_label_values(&[topic]);
     }
 
-    /// The consumer's lag on `topic`, as librdkafka's statistics report it (`events::lag`).
-    pub fn set_consumer_lag(&self, topic: &str, lag: i64) {
+    /// The consumer's lag on `topic` (`events::lag`), NaN when unknown.
+    pub fn set_consumer_lag(&self, topic: &str, lag: f64) {
         self.consumer_lag.with_label_values(&[topic]).set(lag);
     }
 

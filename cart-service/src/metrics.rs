@@ -1,6 +1,7 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method.
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets in seconds, from 0.5 ms to 5 s.
@@ -16,7 +17,7 @@ pub struct Metrics {
     assigned_partitions: IntGauge,
     upstream_replicas: IntGaugeVec,
     upstream_retries: IntCounterVec,
-    consumer_lag: IntGaugeVec,
+    consumer_lag: GaugeVec,
     dead_lettered: IntCounterVec,
 }
 
@@ -60,10 +61,11 @@ impl Metrics {
             &["service"],
         )?;
         registry.register(Box::new(upstream_retries.clone()))?;
-        let consumer_lag = IntGaugeVec::new(
+        let consumer_lag = GaugeVec::new(
             Opts::new(
                 "kafka_consumer_lag_messages",
-                "Records of the partitions the event consumer holds that it has not applied yet, by topic",
+                "Records past the group's committed offset in the partitions the event consumer holds, by \
+                 topic (NaN when the broker did not answer the last sample)",
             ),
             &["topic"],
         )?;
@@ -93,12 +95,12 @@ impl Metrics {
     /// The event consumer subscribed to `topic`: its lag and dead-letter series exist from now
     /// on, at 0, so the first dead letter is an increase.
     pub fn consuming(&self, topic: &str) {
-        self.consumer_lag.with_label_values(&[topic]).set(0);
+        self.consumer_lag.with_label_values(&[topic]).set(0.0);
         self.dead_lettered.with_label_values(&[topic]);
     }
 
-    /// The consumer's lag on `topic` (`events::lag`).
-    pub fn set_consumer_lag(&self, topic: &str, lag: i64) {
+    /// The consumer's lag on `topic` (`events::lag`), NaN when unknown.
+    pub fn set_consumer_lag(&self, topic: &str, lag: f64) {
         self.consumer_lag.with_label_values(&[topic]).set(lag);
     }
 

@@ -17,7 +17,7 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     tls_expiry: IntGauge,
     outbox_failures: IntCounterVec,
-    outbox_unsent: IntGauge,
+    outbox_unsent: Gauge,
     outbox_oldest_age: Gauge,
     background_rounds: IntCounterVec,
 }
@@ -65,12 +65,14 @@ impl Metrics {
         for reason in [crate::events::relay::REFUSED, crate::events::relay::UNAVAILABLE] {
             outbox_failures.with_label_values(&[reason]);
         }
-        let outbox_unsent =
-            IntGauge::new("outbox_unsent_events", "Outbox rows not yet published (sampled every few seconds)")?;
+        let outbox_unsent = Gauge::new(
+            "outbox_unsent_events",
+            "Outbox rows not yet published (sampled every few seconds; NaN when the sample failed)",
+        )?;
         registry.register(Box::new(outbox_unsent.clone()))?;
         let outbox_oldest_age = Gauge::new(
             "outbox_oldest_unsent_age_seconds",
-            "How long the oldest unpublished outbox row has waited (0 when none waits)",
+            "How long the oldest unpublished outbox row has waited (0 when none waits, NaN when unknown)",
         )?;
         registry.register(Box::new(outbox_oldest_age.clone()))?;
         let background_rounds = IntCounterVec::new(
@@ -103,8 +105,9 @@ impl Metrics {
         self.registry.register(Box::new(pool::PoolGauges::new(pool)?))
     }
 
-    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited.
-    pub fn outbox_backlog(&self, unsent: i64, oldest_age_seconds: f64) {
+    /// The outbox's backlog as sampled last: rows waiting, and how long the oldest has waited
+    /// (NaN for both when the sample failed).
+    pub fn outbox_backlog(&self, unsent: f64, oldest_age_seconds: f64) {
         self.outbox_unsent.set(unsent);
         self.outbox_oldest_age.set(oldest_age_seconds);
     }

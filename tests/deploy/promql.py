@@ -11,4 +11,6 @@ NOT_SERIES = {"sum", "rate", "increase", "min", "max", "absent", "vector", "time
 def metric_names(expr: str) -> set[str]:
     """Identifiers followed by a selector, a range or `)`, once label matchers and strings are out."""
     expr = re.sub(r'\{[^}]*\}|"[^"]*"', "{}", expr)
+    # Label lists of grouping and matching clauses: `sum by (topic, task) (…)`, `on (instance)`.
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     return set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[\{\[)]", expr)) - NOT_SERIES

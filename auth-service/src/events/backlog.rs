@@ -10,13 +10,18 @@ use tokio::sync::watch;
 /// How often the backlog is sampled: well inside a scrape interval's worth of staleness.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
-/// Samples until `stop` turns true. A failed sample keeps the last values: the database being
-/// down is the readiness check's and the error budget's to report.
+/// Samples until `stop` turns true. A failed sample makes the gauges unknown (NaN) rather than
+/// keep a value that is no longer true: a stale age would hold an alert on (or off) for as long
+/// as this replica cannot read its database, which the readiness check and the error budget
+/// report.
 pub async fn sample_periodically(pool: DbPool, metrics: Metrics, every: Duration, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         match sample(&pool).await {
-            Ok((unsent, oldest_age)) => metrics.outbox_backlog(unsent, oldest_age),
-            Err(error) => tracing::debug!(error = format!("{error:#}"), "sampling the outbox backlog"),
+            Ok(backlog) => metrics.outbox_backlog(backlog.unsent as f64, backlog.oldest_age_seconds),
+            Err(error) => {
+                tracing::debug!(error = format!("{error:#}"), "sampling the outbox backlog");
+                metrics.outbox_backlog(f64::NAN, f64::NAN);
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -25,10 +30,7 @@ pub async fn sample_periodically(pool: DbPool, metrics: Metrics, every: Duration
     }
 }
 
-/// Rows waiting, and the oldest one's age in seconds (0 when none waits).
-async fn sample(pool: &DbPool) -> anyhow::Result<(i64, f64)> {
+async fn sample(pool: &DbPool) -> anyhow::Result<outbox::Backlog> {
     let mut conn = pool.get().await.context("no database connection")?;
-    let (unsent, oldest) = outbox::backlog(&mut conn).await.context("counting unsent outbox rows")?;
-    let age = oldest.map_or(0.0, |written| (chrono::Utc::now() - written).as_seconds_f64().max(0.0));
-    Ok((unsent, age))
+    outbox::backlog(&mut conn).await.context("counting unsent outbox rows")
 }

@@ -30,14 +30,23 @@ pub async fn sample_periodically(
     while !*stop.borrow() {
         let held = Arc::clone(&consumer);
         // The client's calls block the thread until the broker answers.
-        match tokio::task::spawn_blocking(move || lag_by_topic(&held, timeout)).await {
-            Ok(Ok(lags)) => {
+        let sampled = tokio::task::spawn_blocking(move || lag_by_topic(&held, timeout))
+            .await
+            .map_err(|error| format!("the consumer-lag task died: {error}"))
+            .and_then(|lags| lags.map_err(|error| error.to_string()));
+        match sampled {
+            Ok(lags) => {
                 for topic in &topics {
-                    metrics.set_consumer_lag(topic, lags.get(topic).copied().unwrap_or(0));
+                    metrics.set_consumer_lag(topic, lags.get(topic).copied().unwrap_or(0) as f64);
                 }
             }
-            Ok(Err(error)) => tracing::debug!(error = %error, "sampling the consumer lag"),
-            Err(error) => tracing::debug!(error = %error, "the consumer-lag task died"),
+            // Unknown, not the last value: a stale lag would hold an alert on (or off).
+            Err(error) => {
+                tracing::debug!(error, "sampling the consumer lag");
+                for topic in &topics {
+                    metrics.set_consumer_lag(topic, f64::NAN);
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(SAMPLE_EVERY) => {}
@@ -47,14 +56,15 @@ pub async fn sample_periodically(
 }
 
 /// Per topic, the records past the committed offset of each partition held. A partition with
-/// nothing committed yet starts at its low watermark (`auto.offset.reset` is earliest).
+/// nothing committed yet, or committed below what retention kept, starts at its low watermark
+/// (`auto.offset.reset` is earliest).
 fn lag_by_topic(consumer: &StreamConsumer, timeout: Duration) -> KafkaResult<HashMap<String, i64>> {
     let committed = consumer.committed_offsets(consumer.assignment()?, timeout)?;
     let mut lags = HashMap::new();
     for partition in committed.elements() {
         let (low, high) = consumer.fetch_watermarks(partition.topic(), partition.partition(), timeout)?;
         let from = match partition.offset() {
-            Offset::Offset(offset) => offset,
+            Offset::Offset(offset) => offset.max(low),
             _ => low,
         };
         *lags.entry(partition.topic().to_owned()).or_insert(0) += (high - from).max(0);

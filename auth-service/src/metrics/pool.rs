@@ -1,6 +1,8 @@
 //! The database pool's state, read at each scrape: connections in use and idle against the
 //! maximum, and the requests waiting for one. Waiting requests are the pool's saturation: each
-//! waits up to the database timeout, then fails.
+//! waits up to the database timeout, then fails. deadpool counts a request whose connection is
+//! still being opened as waiting too; only those beyond a full pool are exported, so a
+//! database that is down (connections failing to open) does not read as a pool too small.
 use crate::db::DbPool;
 use prometheus::{
     core::{Collector, Desc},
@@ -43,7 +45,8 @@ impl Collector for PoolGauges {
         self.connections.with_label_values(&["in_use"]).set(count(status.size.saturating_sub(status.available)));
         self.connections.with_label_values(&["idle"]).set(count(status.available));
         self.max.set(count(status.max_size));
-        self.waiting.set(count(status.waiting));
+        let full = status.size >= status.max_size;
+        self.waiting.set(if full { count(status.waiting) } else { 0 });
         [self.connections.collect(), self.max.collect(), self.waiting.collect()].concat()
     }
 }

@@ -83,11 +83,24 @@ pub async fn mark_sent(conn: &mut Conn, ids: &[i64]) -> QueryResult<()> {
     Ok(())
 }
 
-/// How many rows wait to be published, and when the oldest of them was written.
-pub async fn backlog(conn: &mut Conn) -> QueryResult<(i64, Option<chrono::DateTime<chrono::Utc>>)> {
-    outbox::table
-        .filter(outbox::sent_at.is_null())
-        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
-        .get_result(conn)
-        .await
+/// The rows waiting to be published, and how long the oldest has waited.
+#[derive(diesel::QueryableByName)]
+pub struct Backlog {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub unsent: i64,
+    /// 0 when none waits.
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub oldest_age_seconds: f64,
+}
+
+/// The backlog now. The age is the database's to compute, on its own clock at this instant
+/// (`clock_timestamp()`, not the transaction's start), as it stamped `created_at`.
+pub async fn backlog(conn: &mut Conn) -> QueryResult<Backlog> {
+    diesel::sql_query(
+        "SELECT count(*) AS unsent, \
+                COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8 AS oldest_age_seconds \
+         FROM outbox WHERE sent_at IS NULL",
+    )
+    .get_result(conn)
+    .await
 }

@@ -72,11 +72,25 @@ pub async fn mark_sent(conn: &mut Conn, ids: &[u64]) -> QueryResult<()> {
     Ok(())
 }
 
-/// How many rows wait to be published, and when the oldest of them was written (UTC).
-pub async fn backlog(conn: &mut Conn) -> QueryResult<(i64, Option<chrono::NaiveDateTime>)> {
-    outbox::table
-        .filter(outbox::sent_at.is_null())
-        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
-        .get_result(conn)
-        .await
+/// The rows waiting to be published, and how long the oldest has waited.
+#[derive(diesel::QueryableByName)]
+pub struct Backlog {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub unsent: i64,
+    /// 0 when none waits.
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    pub oldest_age_seconds: f64,
+}
+
+/// The backlog now. `created_at` is stamped by the column's default, in the session's time
+/// zone, so the age is the database's to compute against its own `NOW(6)`.
+pub async fn backlog(conn: &mut Conn) -> QueryResult<Backlog> {
+    diesel::sql_query(
+        "SELECT COUNT(*) AS unsent, \
+                CAST(COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)), 0) / 1000000 AS DOUBLE) \
+                  AS oldest_age_seconds \
+         FROM outbox WHERE sent_at IS NULL",
+    )
+    .get_result(conn)
+    .await
 }

@@ -333,11 +333,23 @@ pub async fn retry_later(
     Ok(())
 }
 
-/// When the oldest payment still pending was created (UTC), if any is.
-pub async fn oldest_pending(conn: &mut Conn) -> Result<Option<NaiveDateTime>, PaymentError> {
-    Ok(payments::table
-        .filter(payments::status.eq(PaymentStatus::Pending.as_str()))
-        .select(diesel::dsl::min(payments::created_at))
-        .get_result(conn)
-        .await?)
+/// How long the oldest payment still pending has been, in seconds (0 when none is).
+#[derive(diesel::QueryableByName)]
+struct OldestPending {
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    age_seconds: f64,
+}
+
+/// The oldest pending payment's age. This service writes `created_at` in UTC, so the age is
+/// taken against the database's `UTC_TIMESTAMP(6)`, whatever its session's time zone.
+pub async fn oldest_pending_age(conn: &mut Conn) -> Result<f64, PaymentError> {
+    let oldest: OldestPending = diesel::sql_query(
+        "SELECT CAST(COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)), 0) / 1000000 AS DOUBLE) \
+           AS age_seconds \
+         FROM payments WHERE status = ?",
+    )
+    .bind::<Text, _>(PaymentStatus::Pending.as_str())
+    .get_result(conn)
+    .await?;
+    Ok(oldest.age_seconds)
 }

@@ -238,8 +238,7 @@ async fn a_release_under_a_type_the_catalogue_does_not_list_is_dead_lettered_and
     assert!(reason.contains("ReservationReleasd") && reason.contains("is not in the catalogue of"), "{reason}");
     assert_eq!(refunds_of(&app, &paid.payment_id).await, 0, "nothing refunded on an unlisted type");
     let parked = format!(r#"events_dead_lettered_total{{topic="{}"}}"#, app.product_events_topic);
-    let page = app.get("/metrics").await.text().await.unwrap();
-    assert_eq!(crate::metrics::sample(&page, &parked), Some(1.0), "{page}");
+    assert_eq!(crate::metrics::until(&app, &parked, |v| v >= 1.0).await, 1.0);
 
     publish_release(&app, &genuine, &order).await;
     let refunded = wait_for(&app, &shopper, &paid.payment_id, |p| status(p) == PaymentStatus::Refunded).await;

@@ -12,7 +12,7 @@ pub fn sample(page: &str, series: &str) -> Option<f64> {
 }
 
 /// Polls `/metrics` until `series` satisfies `done` (samples are taken every few seconds).
-async fn until(app: &TestApp, series: &str, done: impl Fn(f64) -> bool) -> f64 {
+pub async fn until(app: &TestApp, series: &str, done: impl Fn(f64) -> bool) -> f64 {
     let mut page = String::new();
     for _ in 0..150 {
         page = app.get("/metrics").await.text().await.unwrap();
@@ -40,7 +40,8 @@ async fn the_outbox_backlog_and_the_oldest_pending_payment_are_sampled() {
     let order = uuid::Uuid::now_v7().to_string();
     let pending = charge(&app, &app.shopper(), charge_request(&order, &order, 700, "tok_pending")).await.unwrap();
     assert_eq!(status(&pending), PaymentStatus::Pending);
-    execute(&app.database_url, "UPDATE payments SET created_at = NOW(6) - INTERVAL 100 SECOND").await;
+    // The service writes `created_at` in UTC.
+    execute(&app.database_url, "UPDATE payments SET created_at = UTC_TIMESTAMP(6) - INTERVAL 100 SECOND").await;
     execute(
         &app.database_url,
         "INSERT INTO outbox (event_id, topic, aggregate_id, event_type, envelope, created_at) \
