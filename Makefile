@@ -1,7 +1,8 @@
 # Orchestrates the four services; each service's own Makefile does that service's work.
 #   make run    set up the machine, build, start all four services behind the local proxy
 #               (http://127.0.0.1:8080), wait until ready; REPLICAS="cart-service=3
-#               payment-service=2" runs more than one replica of a service
+#               payment-service=2" runs more than one replica of a service; OBSERVE=1 then
+#               runs `make observe` (a local Prometheus on http://127.0.0.1:9090)
 #   make test   set up the machine, run the contracts check, the repo checks, every service's tests,
 #               the end-to-end and compose suites; ends with a table of each phase's seconds
 #   make clean  remove everything the repository built: target folders, .local/, its images,
@@ -15,11 +16,16 @@ CRATES := $(SERVICES) loadgen auditor
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 PROFILE ?= debug
 export PROFILE
+# `make observe`'s Prometheus: its port on 127.0.0.1, how often it scrapes and evaluates the rules,
+# and its state folder (configuration, TSDB, log, pid) beside the platform's.
+OBSERVE_PORT ?= 9090
+OBSERVE_INTERVAL ?= 5s
+OBSERVE_DIR = $${SHOP_STATE_DIR:-$(CURDIR)/.local}/observe
 
-.PHONY: help setup infra-stop build binaries e2e-binaries run clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos chaos-check up down logs
+.PHONY: help setup infra-stop build binaries e2e-binaries run observe clean stop status test test-services contracts-check repo-check deploy-check e2e compose-e2e demo lint bench audit chaos chaos-check up down logs
 
 help:
-	@echo "make run | stop | status | test | lint | bench | audit | chaos | chaos-check | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs | clean"
+	@echo "make run | observe | stop | status | test | lint | bench | audit | chaos | chaos-check | build | setup | contracts-check | repo-check | deploy-check | e2e | demo | infra-stop | up | down | logs | clean"
 
 setup:
 	@bash infra/local/setup.sh
@@ -41,8 +47,19 @@ e2e-binaries: binaries
 run: build
 	@$(MAKE) --no-print-directory -C product-service seed
 	@bash infra/local/services.sh start
+	@if [ "$(OBSERVE)" = 1 ]; then $(MAKE) --no-print-directory observe; fi
+
+# Debian's Prometheus over the running platform (infra/local/observe.py): a job per service named
+# as the charts' alert rules select it (job="cart-service"), every replica's /metrics scraped
+# every $(OBSERVE_INTERVAL), each chart's alerts/rules.yaml evaluated; http://127.0.0.1:9090. Run
+# again, it reloads its configuration (after a `make run REPLICAS=…`); `make stop` stops it.
+observe:
+	@.venv/bin/python infra/local/observe.py start --dir "$(OBSERVE_DIR)" --port $(OBSERVE_PORT) \
+	  --offset "$${SHOP_PORT_OFFSET:-0}" --interval $(OBSERVE_INTERVAL) \
+	  --replicas-file "$${SHOP_STATE_DIR:-$(CURDIR)/.local}/run/replicas"
 
 stop:
+	@.venv/bin/python infra/local/observe.py stop --dir "$(OBSERVE_DIR)"
 	@bash infra/local/services.sh stop
 
 status:

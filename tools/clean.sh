@@ -10,6 +10,7 @@ source infra/compose/compose.sh
 before=$(df -h --output=avail / | tail -n 1 | tr -d ' ')
 
 step "services and broker of this checkout"
+python3 infra/local/observe.py stop --dir "${SHOP_STATE_DIR:-.local}/observe" >/dev/null 2>&1 || true
 bash infra/local/services.sh stop >/dev/null 2>&1 || true
 bash infra/local/stop.sh
 
