@@ -27,6 +27,9 @@ service ready within 30 s of the fault's end, the auditor clean (no double charg
 nothing paid but unreserved, stock = its ledger, every payment announced, every outbox drained)
 within 60 s of the load, and the gateway's books matching payment's (each payment charged at
 most once, every charge recorded as a succeeded payment, nothing left pending) within 120 s.
+While the broker is down a Prometheus (infra/local/observe.py, every chart's alert rules,
+evaluated every second) watches the platform: an outage longer than the event-lag objective
+(15 s) must raise an `*EventsLagging` alert (pending) before the broker is back.
 Transport errors (refused connections) while the entry service itself is down are counted,
 not failed: nothing can answer for a dead process but a load balancer's other replica.
 Results: bench/results/chaos-<date>.json and a summary on stdout; exit 1 when a fault failed.
@@ -52,6 +55,7 @@ from stripe_mock import StripeMock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
+import observe  # noqa: E402
 import registry  # noqa: E402
 import wiring  # noqa: E402
 from topics import settings as topic_settings, topics  # noqa: E402
@@ -192,10 +196,35 @@ def kill_service(service: str):
     return fault
 
 
-def kill_broker(down: int):
+# The alerts the broker's outage raised while it lasted (pending or firing), from the Prometheus
+# `observe` runs over this platform with every chart's rules (issue 20): an outage the alert
+# rules do not see while it lasts is a failed fault.
+BROKER_ALERTS: set[str] = set()
+# The alert that must go pending during an outage: events wait in the outboxes past the
+# event-lag objective. Only an outage longer than the objective can raise it.
+EVENT_LAG_ALERT = re.compile(r"EventsLagging$")
+EVENT_LAG_OBJECTIVE_S = 15
+
+
+def alerts_raised(prometheus) -> set[str]:
+    """The names of the alerts pending or firing now."""
+    try:
+        with urllib.request.urlopen(f"{prometheus.url}/api/v1/alerts", timeout=2) as answer:
+            return {a["labels"]["alertname"] for a in json.load(answer)["data"]["alerts"]}
+    except OSError:
+        return set()
+
+
+def kill_broker(down: int, prometheus=None):
     def fault() -> float | None:
+        BROKER_ALERTS.clear()
         os.kill(int((STATE / "broker" / "tansu.pid").read_text().strip()), signal.SIGKILL)
-        time.sleep(down)
+        back = time.monotonic() + down
+        while time.monotonic() < back:
+            if prometheus is not None:
+                BROKER_ALERTS.update(alerts_raised(prometheus))
+            time.sleep(min(1.0, max(0.0, back - time.monotonic())))
+        print(f"    alerts raised while the broker was down: {sorted(BROKER_ALERTS) or 'none'}", flush=True)
         restarted = time.monotonic()
         start_broker()
         return ready_since(restarted)
@@ -336,6 +365,16 @@ def grpc_served(http_port: int) -> int:
         return sum(int(n) for n in GRPC_SERVED.findall(response.read().decode()))
 
 
+OBSERVED: list = []  # the Prometheus watching this run, when the broker's outage is among the faults
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 SCALED_UP: dict[str, dict] = {}  # per service: the new replica's calls and share since the scale-up
 # A new replica must serve at least a tenth of its service's gRPC calls since the scale-up began,
 # and at least three of them: proof that cart's channel took it into its rotation, not a test of
@@ -429,6 +468,9 @@ def verdict(fault: str, load: dict, recovery: float | None, violations: list[dic
         problems.append(f"{n}x {reason}")
     if recovery is None:
         problems.append("not every service was ready within 30 s")
+    if fault.startswith("kill -9 broker") and OBSERVED and int(fault.split()[-2]) > EVENT_LAG_OBJECTIVE_S + 10 \
+            and not any(EVENT_LAG_ALERT.search(name) for name in BROKER_ALERTS):
+        problems.append(f"no *EventsLagging alert went pending while the broker was down ({sorted(BROKER_ALERTS)})")
     problems += [f"audit: {v['check']}: {v['detail']}" for v in violations]
     return problems
 
@@ -472,8 +514,14 @@ def main() -> int:
             os.environ["LOADGEN_RESEND_CUT_WRITES"] = "1"
             os.environ["LOADGEN_READY_URLS"] = ",".join(f"http://127.0.0.1:{p}/readyz" for p in SERVICES.values())
         start_services()
+        prometheus = None
+        wanted = [text.strip() for text in args.only.split(",")]
+        if not args.replicated and any(text in "kill -9 broker" for text in wanted):
+            # Prometheus with every chart's rules over this platform, evaluating every second.
+            prometheus = observe.start(STATE / "observe", free_port(), offset=OFFSET, interval="1s")
+            OBSERVED.append(prometheus)
         faults = [(f"kill -9 {s}", kill_service(s)) for s in SERVICES]
-        faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down))]
+        faults += [(f"kill -9 broker for {broker_down} s", kill_broker(broker_down, prometheus))]
         faults += [(f"{store.name} crashed for {store_down} s", crash_store(store, store_down)) for store in stores.all()]
         faults += [("gateway slow then failing", gateway_trouble(stripe, seconds // 2)),
                    ("duplicate and out-of-order events", replay_events(200)),
@@ -483,10 +531,11 @@ def main() -> int:
             faults = [(f"kill -9 {s}-2", kill_replica(s)) for s in SERVICES]
             faults += [(f"rolling restart of {s}", rolling_restart(s)) for s in SERVICES]
             faults += [("scale-up to three product and payment replicas", scale_up())]
-        wanted = [text.strip() for text in args.only.split(",")]
         faults = [(name, fault) for name, fault in faults if any(text in name for text in wanted)]
         results = [run_fault(name, fault, args.rate, seconds, stripe, args.replicated) for name, fault in faults]
     finally:
+        if OBSERVED:
+            observe.stop(OBSERVED[0].dir)
         subprocess.run(["bash", str(ROOT / "infra/local/services.sh"), "stop"], capture_output=True)
         stripe.close()
         stores.close()
