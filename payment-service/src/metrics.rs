@@ -1,7 +1,7 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method, the
 //! outbox's backlog, the consumer's lag and dead letters, background rounds, pending payments
 //! and the database pool (`pool.rs`).
-mod pool;
+pub mod pool;
 
 use crate::db::DbPool;
 use prometheus::{

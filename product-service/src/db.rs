@@ -3,14 +3,44 @@ use crate::configuration::DatabaseSettings;
 use anyhow::Context;
 use diesel_async::{
     async_connection_wrapper::AsyncConnectionWrapper,
-    pooled_connection::{deadpool::Pool, AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod},
+    pooled_connection::{
+        deadpool::{Object, Pool, PoolError},
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    },
     AsyncPgConnection, RunQueryDsl,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
-pub type DbPool = Pool<AsyncPgConnection>;
+/// The connection pool. Every wait for a connection is timed (`db_pool_wait_seconds`, exported
+/// with the pool's state by `metrics::pool`): a pool too small for its traffic shows there
+/// before requests time out.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: Pool<AsyncPgConnection>,
+    waits: prometheus::Histogram,
+}
+
+impl DbPool {
+    /// A connection as soon as one is free (or opened), within the database timeout.
+    pub async fn get(&self) -> Result<Object<AsyncPgConnection>, PoolError> {
+        let asked = std::time::Instant::now();
+        let conn = self.pool.get().await;
+        self.waits.observe(asked.elapsed().as_secs_f64());
+        conn
+    }
+
+    /// The pool's size, idle connections and waiting requests now.
+    pub fn status(&self) -> deadpool::Status {
+        self.pool.status()
+    }
+
+    /// How long requests waited for a connection.
+    pub fn waits(&self) -> &prometheus::Histogram {
+        &self.waits
+    }
+}
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -48,14 +78,15 @@ pub fn build_pool(settings: &DatabaseSettings) -> anyhow::Result<DbPool> {
     }
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(settings.url.expose_secret(), config);
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(settings.pool_size)
         .wait_timeout(Some(settings.timeout))
         .create_timeout(Some(settings.timeout))
         .recycle_timeout(Some(settings.timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
-        .context("building the database pool")
+        .context("building the database pool")?;
+    Ok(DbPool { pool, waits: crate::metrics::pool::wait_histogram().context("the pool's wait histogram")? })
 }
 
 /// One round trip through the pool: proves the database answers.

@@ -1,6 +1,6 @@
 //! Prometheus metrics: request counts and latency histograms per HTTP route and gRPC method, the
 //! outbox's backlog, background rounds and the database pool (`pool.rs`).
-mod pool;
+pub mod pool;
 
 use crate::db::DbPool;
 use prometheus::{Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};

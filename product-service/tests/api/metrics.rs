@@ -56,14 +56,30 @@ async fn the_outbox_backlog_is_sampled_while_the_broker_is_away_and_clears_once_
 }
 
 #[tokio::test]
-async fn the_database_pool_reports_its_size_and_the_requests_waiting() {
-    let app = spawn_app_with(|s| s.database.pool_size = 3).await;
+async fn the_database_pool_reports_its_size_and_how_long_requests_waited() {
+    let app = spawn_app_with(|s| s.database.pool_size = 1).await;
     // Readiness pings the database through the pool: a connection is open from then on.
     app.wait_until_ready().await;
     let page = app.get("/metrics").await.text().await.unwrap();
-    assert_eq!(sample(&page, "db_pool_max_connections"), Some(3.0), "{page}");
+    assert_eq!(sample(&page, "db_pool_max_connections"), Some(1.0), "{page}");
     assert_eq!(sample(&page, "db_pool_waiting_requests"), Some(0.0), "{page}");
     let open = sample(&page, r#"db_pool_connections{state="in_use"}"#).unwrap()
         + sample(&page, r#"db_pool_connections{state="idle"}"#).unwrap();
-    assert!((1.0..=3.0).contains(&open), "{page}");
+    assert_eq!(open, 1.0, "{page}");
+    let asked_before = sample(&page, "db_pool_wait_seconds_count").unwrap();
+
+    // Twenty catalogue pages at once share the one connection: they queue for it.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (client, url) = (app.client.clone(), format!("{}/v1/products?page_size=5", app.address));
+        requests.spawn(async move { client.get(url).send().await.map(|r| r.status()) });
+    }
+    while let Some(done) = requests.join_next().await {
+        assert!(done.unwrap().unwrap().is_success());
+    }
+    let page = app.get("/metrics").await.text().await.unwrap();
+    let asked = sample(&page, "db_pool_wait_seconds_count").unwrap();
+    assert!(asked >= asked_before + 20.0, "{asked_before} then {asked}:\n{page}");
+    let at_once = sample(&page, r#"db_pool_wait_seconds_bucket{le="0.0001"}"#).unwrap();
+    assert!(at_once < asked, "some of them waited for the connection:\n{page}");
 }
