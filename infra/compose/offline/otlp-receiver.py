@@ -5,6 +5,12 @@ protobuf wire format is walked by field number (opentelemetry/proto/trace/v1/tra
 import http.server
 import json
 import sys
+import threading
+
+# Requests are handled on threads of their own, and `print` writes a line's text and its newline
+# separately: two requests' spans interleaved into one line ('{…}{…}'), which the compose test
+# could not read (seen once in CI). Each request's lines go out in one write, one at a time.
+PRINTING = threading.Lock()
 
 
 def fields(buf):
@@ -85,8 +91,10 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(str(error).encode())
             return
-        for span in spans:
-            print(json.dumps(span), flush=True)
+        lines = "".join(json.dumps(span) + "\n" for span in spans)
+        with PRINTING:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
         self.send_response(200)
         self.send_header("Content-Type", "application/json" if json_body else "application/x-protobuf")
         self.send_header("Content-Length", "2" if json_body else "0")
