@@ -13,6 +13,7 @@
 //! by default), LOADGEN_AUTH_BIN (auth-service's binary, for create-admin), LOADGEN_PID_DIR.
 mod ceilings;
 mod driver;
+mod goals;
 mod journey;
 mod platform;
 mod plots;

@@ -110,6 +110,7 @@ pub async fn ready(client: &reqwest::Client, at: &Endpoints) -> Result<()> {
 
 pub async fn run(options: Options) -> Result<Report> {
     let started = Instant::now();
+    let run = chrono::Utc::now();
     let timing = options.timing;
     let at = Endpoints::from_env();
     let client = http_client()?;
@@ -125,6 +126,7 @@ pub async fn run(options: Options) -> Result<Report> {
 
     let report = Report {
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        run: run.format("%Y-%m-%dT%H%MZ").to_string(),
         machine: machine(),
         warm_up_s: timing.warm_up.as_secs_f64(),
         duration_s: timing.duration.as_secs_f64(),
@@ -281,7 +283,13 @@ fn headline(ceilings: &Measured, healthz: &[ScenarioResult], scenarios: &[Scenar
             ceilings.pgbench,
             Some(0.7),
         ),
-        Ratio::new("GET /v1/products (20 a page)", rate_of("GET /v1/products"), "pgbench -S", ceilings.pgbench, None),
+        Ratio::new(
+            "GET /v1/products (20 a page)",
+            rate_of("GET /v1/products"),
+            "pgbench -S",
+            ceilings.pgbench,
+            Some(0.5),
+        ),
         Ratio::new("GET /v1/cart", rate_of("GET /v1/cart"), "cart /healthz", rate_of("cart /healthz"), Some(0.5)),
         Ratio::new(
             "POST /v1/cart/items",
@@ -291,25 +299,27 @@ fn headline(ceilings: &Measured, healthz: &[ScenarioResult], scenarios: &[Scenar
             None,
         ),
         Ratio::new("POST /v1/auth/login", rate_of("POST /v1/auth/login"), "raw argon2id", ceilings.argon2, Some(0.9)),
-        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "raw MariaDB charge rows", ceilings.mariadb, None),
+        Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "raw MariaDB charge rows", ceilings.mariadb, Some(0.5)),
         Ratio::new("Charge (gRPC)", rate_of("Charge (gRPC)"), "payment /healthz", rate_of("payment /healthz"), None),
     ]
 }
 
-/// `<date>.json`, `<date>.md` and the plots in `dir`; `latest.md` is the newest report.
+/// `<run>.json`, `<run>.md` and the plots in `dir`; `latest.md` is the newest report, with the
+/// history of the runs in `dir`.
 pub fn write(report: &Report, dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let json = dir.join(format!("{}.json", report.date));
+    let runs = crate::goals::runs_in(dir, report);
+    let json = dir.join(format!("{}.json", report.run_id()));
     std::fs::write(&json, serde_json::to_string_pretty(report)?)?;
-    let plots = match plots::draw(report, dir, &report.date) {
+    let plots = match plots::draw(report, dir, report.run_id()) {
         Ok(plots) => plots,
         Err(e) => {
             eprintln!("no plots: {e:#}");
             Vec::new()
         }
     };
-    let markdown = report.markdown(&plots);
-    std::fs::write(dir.join(format!("{}.md", report.date)), &markdown)?;
+    let markdown = report.markdown(&plots, &runs);
+    std::fs::write(dir.join(format!("{}.md", report.run_id())), &markdown)?;
     std::fs::write(dir.join("latest.md"), &markdown)?;
     println!("\nreport: {} (and .md, plots, latest.md)", json.display());
     Ok(())
