@@ -50,7 +50,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from stores import Stores
+from stores import Stores, free_port
 from stripe_mock import StripeMock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -366,13 +366,6 @@ def grpc_served(http_port: int) -> int:
 
 
 OBSERVED: list = []  # the Prometheus watching this run, when the broker's outage is among the faults
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 SCALED_UP: dict[str, dict] = {}  # per service: the new replica's calls and share since the scale-up
