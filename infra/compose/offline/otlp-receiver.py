@@ -1,7 +1,7 @@
 """An OTLP/HTTP trace receiver for the offline compose harness: POST /v1/traces with an
 ExportTraceServiceRequest (protobuf) or its JSON form; prints one JSON line per span:
-{"service", "trace_id", "span_id", "parent_span_id", "name"}. Only the standard library: the
-protobuf wire format is walked by field number (opentelemetry/proto/trace/v1/trace.proto)."""
+{"service", "trace_id", "span_id", "parent_span_id", "name", "duration_ms"}. Only the standard
+library: the protobuf wire format is walked by field number (opentelemetry/proto/trace/v1/trace.proto)."""
 import http.server
 import json
 import sys
@@ -62,8 +62,11 @@ def spans_of_protobuf(body):
         for scope_spans in (v for n, v in parts if n == 2):
             for span in (v for n, v in fields(scope_spans) if n == 2):
                 s = dict(fields(span))
+                # start_time_unix_nano (7) and end_time_unix_nano (8) are fixed64: little-endian.
+                start, end = (int.from_bytes(s.get(n, bytes(8)), "little") for n in (7, 8))
                 yield {"service": service, "trace_id": s.get(1, b"").hex(), "span_id": s.get(2, b"").hex(),
-                       "parent_span_id": s.get(4, b"").hex(), "name": s.get(5, b"").decode(errors="replace")}
+                       "parent_span_id": s.get(4, b"").hex(), "name": s.get(5, b"").decode(errors="replace"),
+                       "duration_ms": (end - start) / 1e6}
 
 
 def spans_of_json(body):
@@ -72,8 +75,10 @@ def spans_of_json(body):
         service = next((a["value"].get("stringValue", "") for a in attributes if a.get("key") == "service.name"), "")
         for scope_spans in resource_spans.get("scopeSpans", []):
             for s in scope_spans.get("spans", []):
+                start, end = (int(s.get(key, 0)) for key in ("startTimeUnixNano", "endTimeUnixNano"))
                 yield {"service": service, "trace_id": s.get("traceId", ""), "span_id": s.get("spanId", ""),
-                       "parent_span_id": s.get("parentSpanId", ""), "name": s.get("name", "")}
+                       "parent_span_id": s.get("parentSpanId", ""), "name": s.get("name", ""),
+                       "duration_ms": (end - start) / 1e6}
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -91,16 +96,20 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(str(error).encode())
             return
-        lines = "".join(json.dumps(span) + "\n" for span in spans)
-        with PRINTING:
-            sys.stdout.write(lines)
-            sys.stdout.flush()
+        self.emit(spans)
         self.send_response(200)
         self.send_header("Content-Type", "application/json" if json_body else "application/x-protobuf")
         self.send_header("Content-Length", "2" if json_body else "0")
         self.end_headers()
         if json_body:
             self.wfile.write(b"{}")
+
+    def emit(self, spans):
+        """Prints the spans, a JSON line each (tools/bench/spans.py collects them instead)."""
+        lines = "".join(json.dumps(span) + "\n" for span in spans)
+        with PRINTING:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
 
     def log_message(self, *args):  # spans only on stdout
         pass
