@@ -15,6 +15,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
+use tracing::Instrument;
 
 /// The connection pool. Every wait for a connection is timed (`db_pool_wait_seconds`, exported
 /// with the pool's state by `metrics::pool`): a pool too small for its traffic shows there
@@ -29,7 +30,8 @@ impl DbPool {
     /// A connection as soon as one is free (or opened), within the database timeout.
     pub async fn get(&self) -> Result<Object<AsyncMysqlConnection>, PoolError> {
         let asked = std::time::Instant::now();
-        let conn = self.pool.get().await;
+        // A span too, so that a request's trace shows its wait beside its queries.
+        let conn = self.pool.get().instrument(tracing::info_span!("db.pool_wait")).await;
         self.waits.observe(asked.elapsed().as_secs_f64());
         conn
     }

@@ -22,6 +22,7 @@ use scoped_futures::ScopedFutureExt;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
+use tracing::{info_span, Instrument};
 use uuid::Uuid;
 
 pub const MAX_AMOUNT_MINOR: i64 = 100_000_000_000;
@@ -250,9 +251,16 @@ impl Payments {
             },
         };
         let payment_id = Uuid::now_v7().to_string();
-        let mut conn = self.db.conn().await?;
-        if let Begin::Replay(existing) = self.begin_charge(&mut conn, user_id, &input, &payment_id, gateway).await? {
-            return self.find(&mut conn, user_id, &existing).await;
+        // A connection per transaction, none held while the gateway answers: a real gateway
+        // takes hundreds of milliseconds, during which a held connection would do nothing, and
+        // the pool's size would cap charges in flight. If no connection comes back for the
+        // settlement, the payment stays pending and the reconciler settles it (as after a crash).
+        {
+            let mut conn = self.db.conn().await?;
+            let begun = self.begin_charge(&mut conn, user_id, &input, &payment_id, gateway);
+            if let Begin::Replay(existing) = begun.instrument(info_span!("db.begin_charge")).await? {
+                return self.find(&mut conn, user_id, &existing).await;
+            }
         }
         let attempt = ChargeAttempt {
             payment_id: payment_id.clone(),
@@ -261,8 +269,12 @@ impl Payments {
             currency: input.currency.clone(),
             payment_token: input.payment_token.clone(),
         };
-        let answer = gateway.charge(&attempt).await;
-        let payment = self.settle_charge(&mut conn, user_id, &input.idempotency_key, &payment_id, answer).await?;
+        let answer = gateway.charge(&attempt).instrument(info_span!("gateway.charge")).await;
+        let mut conn = self.db.conn().await?;
+        let payment = self
+            .settle_charge(&mut conn, user_id, &input.idempotency_key, &payment_id, answer)
+            .instrument(info_span!("db.settle_charge"))
+            .await?;
         self.outbox_ready.notify_one();
         Ok(payment)
     }
@@ -367,12 +379,14 @@ impl Payments {
         requester: Requester<'_>,
     ) -> Result<(RefundRow, PaymentRow), PaymentError> {
         let refund_id = Uuid::now_v7().to_string();
-        let mut conn = self.db.conn().await?;
         let requested_by = requester.recorded();
-        let begun = self.begin_refund(&mut conn, user_id, &input, &refund_id, requested_by).await?;
-        let (refund, charge_reference, holder) = match begun {
-            Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
-            Ok(created) => created,
+        // As a charge: no connection held while the gateway answers.
+        let (refund, charge_reference, holder) = {
+            let mut conn = self.db.conn().await?;
+            match self.begin_refund(&mut conn, user_id, &input, &refund_id, requested_by).await? {
+                Err(existing) => return self.find_refund(&mut conn, user_id, &existing).await,
+                Ok(created) => created,
+            }
         };
         let attempt = RefundAttempt {
             refund_id: refund.id.clone(),
@@ -384,6 +398,7 @@ impl Payments {
             Ok(gateway) => gateway.refund(&attempt).await,
             Err(error) => Err(error),
         };
+        let mut conn = self.db.conn().await?;
         self.settle_refund(&mut conn, user_id, &input.idempotency_key, &refund, answer).await?;
         self.outbox_ready.notify_one();
         self.find_refund(&mut conn, user_id, &refund.id).await

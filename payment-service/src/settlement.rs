@@ -52,9 +52,12 @@ pub async fn apply_charge(
             if revived {
                 tracing::warn!(payment_id, "a charge booked declined succeeded at the gateway after all");
             }
-            if settled || revived {
-                // Its sale is unconfirmed from now on, until the sweeper hears of it.
+            if revived {
+                // Its sale is unconfirmed from now on, until the sweeper hears of it (`settle`
+                // marks a settled one itself).
                 payments::check_sale_at(conn, payment_id, Some(now)).await?;
+            }
+            if settled || revived {
                 let payment = reload(conn, payment_id).await?;
                 record_succeeded(conn, topic, &payment, now).await?;
                 if revived {

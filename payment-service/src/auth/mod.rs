@@ -9,6 +9,7 @@ pub use jwks::Jwks;
 use crate::upstream::auth::Sessions;
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::Deserialize;
+use tracing::Instrument;
 
 /// The claims this service uses; the rest of the token is checked but not kept.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,7 +84,7 @@ impl TokenVerifier {
     /// Asks auth whether the (already verified) token's session is still active: a logged-out
     /// or revoked session is refused before its tokens expire.
     pub async fn confirm_session(&self, token: &str) -> Result<(), TokenError> {
-        match self.sessions.is_active(token).await {
+        match self.sessions.is_active(token).instrument(tracing::info_span!("auth.verify_token")).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(TokenError::Revoked),
             Err(error) => Err(TokenError::SessionUnconfirmed(error)),

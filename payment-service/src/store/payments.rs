@@ -126,6 +126,9 @@ pub async fn settle(
             payments::payment_token.eq(None::<String>),
             payments::approval_url.eq(None::<String>),
             payments::next_attempt_at.eq(None::<NaiveDateTime>),
+            // A success's sale is unconfirmed from now until the sweeper hears of it (sweeper.rs),
+            // set here rather than by a second statement: a pending payment has no mark to keep.
+            payments::sale_check_at.eq((status == PaymentStatus::Succeeded).then_some(now)),
             payments::updated_at.eq(now),
         ))
         .execute(conn)

@@ -537,3 +537,52 @@ async fn two_replicas_reconcile_every_pending_charge_exactly_once() {
     assert_eq!(pending, 0, "a payment was left unsettled");
     assert_eq!(mock.charges(), PENDING, "one charge at the gateway per payment");
 }
+
+#[tokio::test]
+async fn a_charge_or_refund_waiting_for_the_gateway_holds_no_database_connection() {
+    let mock = StripeMock::start();
+    // One connection, given up after a second's wait: a request held across the gateway's
+    // answer would starve every other request of it.
+    let app = crate::helpers::stripe_app(&mock, |s| {
+        s.database.pool_size = 1;
+        s.database.timeout = Duration::from_secs(1);
+        s.gateway.timeout = Duration::from_secs(10);
+    })
+    .await;
+    app.wait_until_ready().await;
+    let shopper = app.shopper();
+    let unknown = uuid::Uuid::now_v7().to_string();
+
+    mock.slow(Duration::from_secs(4));
+    let (charging, charger) = (app.payments().await, shopper.token.clone());
+    let charge = tokio::spawn(async move {
+        let mut client = charging;
+        client.charge(authed(charge_request("held", 2000, "tok_visa"), &charger)).await
+    });
+    assert!(crate::helpers::eventually(10, || async { mock.requests() >= 1 }).await, "the charge never reached Stripe");
+    // The charge waits at the gateway; a look-up gets the connection and answers.
+    assert_eq!(get(&app, &shopper, &unknown).await.unwrap_err().code(), Code::NotFound);
+    let paid = charge.await.unwrap().unwrap().into_inner().payment.unwrap();
+    assert_eq!(status(&paid), PaymentStatus::Succeeded);
+
+    let asked = mock.requests();
+    let (refunding, refunder, paid_id) = (app.payments().await, shopper.token.clone(), paid.payment_id.clone());
+    let refunded = tokio::spawn(async move {
+        let mut client = refunding;
+        let request = RefundRequest {
+            idempotency_key: "held-refund".to_owned(),
+            payment_id: paid_id,
+            amount: eur(500),
+            reason: "requested_by_customer".to_owned(),
+        };
+        client.refund(authed(request, &refunder)).await
+    });
+    assert!(
+        crate::helpers::eventually(10, || async { mock.requests() > asked }).await,
+        "the refund never reached Stripe"
+    );
+    assert_eq!(get(&app, &shopper, &unknown).await.unwrap_err().code(), Code::NotFound);
+    let after = refunded.await.unwrap().unwrap().into_inner().payment.unwrap();
+    assert_eq!(after.refunded.map(|m| m.amount_minor), Some(500));
+    mock.slow(Duration::ZERO);
+}
