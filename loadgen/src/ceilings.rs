@@ -18,7 +18,7 @@ const PGBENCH_DATABASE: &str = "loadgen_pgbench";
 /// A PostgreSQL client program (`psql`, `createdb`, `pgbench`) logged in as the `product` login
 /// (which may create databases). The password goes too: Debian's PostgreSQL asks for one on
 /// TCP connections, and only a machine that trusts every local login got by without it.
-fn postgres(program: &str) -> Command {
+pub(crate) fn postgres(program: &str) -> Command {
     let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let mut command = Command::new(program);
     command
@@ -29,7 +29,7 @@ fn postgres(program: &str) -> Command {
     command
 }
 
-fn run(command: &mut Command, what: &str) -> Result<String> {
+pub(crate) fn run(command: &mut Command, what: &str) -> Result<String> {
     let output = command.output().with_context(|| format!("{what} did not start"))?;
     if !output.status.success() {
         bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
@@ -58,6 +58,11 @@ pub fn pgbench_select(clients: usize, duration: Duration) -> Result<f64> {
             .arg(PGBENCH_DATABASE),
         "pgbench -S",
     )?;
+    tps(&text)
+}
+
+/// The transactions per second pgbench's output reports.
+pub(crate) fn tps(text: &str) -> Result<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|l| l.split_whitespace().next())

@@ -65,6 +65,13 @@ pub fn goals(report: &Report) -> Vec<Goal> {
             0.5,
         ),
         at_least(
+            "checkouts/s (p99 < 250 ms, no errors)",
+            "≥ 600",
+            report.checkout.as_ref().and_then(|c| c.best_per_s),
+            600.0,
+        ),
+        at_least("checkout ÷ its stores' ceiling", "≥ 0.5", report.checkout.as_ref().and_then(|c| c.ratio()), 0.5),
+        at_least(
             "mixed journey requests/s (p99 < 100 ms, no errors)",
             "≥ 2,500",
             report.journey.sustained_requests_per_s,
@@ -195,5 +202,25 @@ mod tests {
         assert_eq!(rows.len(), 2, "one row per run: {table}");
         assert!(rows[0].starts_with("| 2026-11-27 | ") && rows[0].contains("1590 ✗"), "{table}");
         assert!(rows[1].starts_with("| 2026-12-08T1200Z | ") && rows[1].contains("2600 ✓"), "{table}");
+    }
+
+    #[test]
+    fn checkout_is_judged_by_its_best_step_under_250_ms_without_errors_against_its_ceiling() {
+        let mut report = baseline();
+        let name = "checkouts/s (p99 < 250 ms, no errors)";
+        assert_eq!(verdict(&report, name), (None, false), "a report without the stepped checkout");
+        let step = |calls_per_s: f64, p99_ms: f64, errors: u64| {
+            let mut step = report.scenarios[0].clone();
+            (step.calls_per_s, step.p99_ms, step.errors) = (calls_per_s, p99_ms, errors);
+            step
+        };
+        // 1/1000 + 1/2000 + 10/100000 s a checkout: a ceiling of 625/s.
+        let ceiling = crate::checkout_ceiling::CheckoutCeiling::new(1000.0, 2000.0, 100_000.0, 10.0);
+        let steps = vec![step(300.0, 90.0, 0), step(610.0, 240.0, 0), step(700.0, 400.0, 0), step(650.0, 200.0, 3)];
+        report.checkout = Some(crate::report::CheckoutSaturation::new(steps, ceiling));
+        assert_eq!(verdict(&report, name), (Some(610.0), true));
+        let (ratio, met) = verdict(&report, "checkout ÷ its stores' ceiling");
+        assert!((ratio.unwrap() - 610.0 / 625.0).abs() < 1e-9 && met);
+        assert!(report.markdown(&[], &[]).contains("## Checkout at saturation"));
     }
 }

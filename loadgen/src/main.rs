@@ -12,6 +12,7 @@
 //! Addresses: LOADGEN_{AUTH,PRODUCT,CART,PAYMENT}_URL, LOADGEN_PAYMENT_GRPC (make run's ports
 //! by default), LOADGEN_AUTH_BIN (auth-service's binary, for create-admin), LOADGEN_PID_DIR.
 mod ceilings;
+mod checkout_ceiling;
 mod driver;
 mod goals;
 mod journey;

@@ -95,6 +95,31 @@ pub struct Journey {
     pub sustained_requests_per_s: Option<f64>,
 }
 
+/// Checkout stepped up through connection counts: its capacity, against its stores' ceiling.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckoutSaturation {
+    pub steps: Vec<ScenarioResult>,
+    /// The most checkouts/s of a step with p99 < 250 ms and no errors.
+    pub best_per_s: Option<f64>,
+    pub ceiling: crate::checkout_ceiling::CheckoutCeiling,
+}
+
+impl CheckoutSaturation {
+    /// The p99 a step must stay under to count.
+    pub const P99_MS: f64 = 250.0;
+
+    pub fn new(steps: Vec<ScenarioResult>, ceiling: crate::checkout_ceiling::CheckoutCeiling) -> Self {
+        let best_per_s =
+            steps.iter().filter(|s| s.errors == 0 && s.p99_ms < Self::P99_MS).map(|s| s.calls_per_s).reduce(f64::max);
+        CheckoutSaturation { steps, best_per_s, ceiling }
+    }
+
+    /// The best rate as a share of the ceiling.
+    pub fn ratio(&self) -> Option<f64> {
+        self.best_per_s.filter(|_| self.ceiling.checkouts_per_s > 0.0).map(|b| b / self.ceiling.checkouts_per_s)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resources {
     pub service: String,
@@ -125,6 +150,9 @@ pub struct Report {
     pub ceilings: Ceilings,
     pub scenarios: Vec<ScenarioResult>,
     pub journey: Journey,
+    /// Reports before checkout was stepped up have none.
+    #[serde(default)]
+    pub checkout: Option<CheckoutSaturation>,
     pub resources: Vec<Resources>,
     pub wall_time_s: f64,
 }
@@ -142,6 +170,29 @@ fn scenario_rows(out: &mut String, rows: &[ScenarioResult]) {
             r.name, r.load, r.calls_per_s, r.requests_per_s, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, errors
         );
     }
+}
+
+fn checkout_section(out: &mut String, checkout: &CheckoutSaturation) {
+    let c = &checkout.ceiling;
+    let best = match (checkout.best_per_s, checkout.ratio()) {
+        (Some(best), Some(ratio)) => format!("**{best:.0} checkouts/s**, {ratio:.2} of the ceiling"),
+        (Some(best), None) => format!("**{best:.0} checkouts/s**"),
+        _ => format!("no step kept p99 < {:.0} ms without errors", CheckoutSaturation::P99_MS),
+    };
+    let _ = writeln!(
+        out,
+        "\n## Checkout at saturation\n\nAdd an item, then check out (a call is both requests), at more connections each step. \
+         Best with p99 < {:.0} ms and no errors: {best}. Its ceiling, what its stores alone do in this run: \
+         1 / (1/{:.0} reservations/s (pgbench: a reservation and its commit in product's schema) + 1/{:.0} charges' rows/s \
+         (mariadb-slap) + {:.1} Redis commands a checkout / {:.0} SET/s) = **{:.0} checkouts/s**.\n",
+        CheckoutSaturation::P99_MS,
+        c.reservations_per_s,
+        c.charge_rows_per_s,
+        c.redis_commands_per_checkout,
+        c.redis_per_s,
+        c.checkouts_per_s
+    );
+    scenario_rows(out, &checkout.steps);
 }
 
 impl Report {
@@ -230,6 +281,9 @@ impl Report {
 
         out.push_str("\n## Scenarios\n\n");
         scenario_rows(&mut out, &self.scenarios);
+        if let Some(checkout) = &self.checkout {
+            checkout_section(&mut out, checkout);
+        }
         out.push_str("\n## Mixed journey, stepped up\n\nWeights as Online Boutique's load generator: browse product 10, view cart 3, add to cart 2, home (catalogue list) 1, checkout 1 (add an item, then check out: two requests). One shopper per worker.\n\n");
         scenario_rows(&mut out, &self.journey.steps);
 

@@ -2,12 +2,13 @@
 //! the mixed journey stepped up to the highest rate it sustains, resource use — and its report.
 use crate::{
     ceilings,
+    checkout_ceiling::{self, CheckoutCeiling},
     driver::{drive, Load, Measurement, Timing},
     journey,
     platform::{http_client, Endpoints, Fixtures},
     plots,
     proto::shop::payment::v1::payment_service_client::PaymentServiceClient,
-    report::{Ceilings, Journey, Machine, Ratio, Report, Resources, ScenarioResult},
+    report::{Ceilings, CheckoutSaturation, Journey, Machine, Ratio, Report, Resources, ScenarioResult},
     resources::{self, Usage},
     scenarios::{self, Op, Shared},
 };
@@ -19,7 +20,10 @@ use std::{path::PathBuf, sync::Arc, time::Instant};
 const AUTH_CONNECTIONS: usize = 16;
 const PRODUCT_CONNECTIONS: usize = 64;
 const CART_CONNECTIONS: usize = 32;
-const CHECKOUT_CONNECTIONS: usize = 8;
+/// Checkout is stepped up through these connection counts (issue 18: 8 to 64).
+const CHECKOUT_STEPS: [usize; 4] = [8, 16, 32, 64];
+/// pgbench's clients for a checkout's reservation rows.
+const RESERVATION_CLIENTS: usize = 32;
 const PAYMENT_STREAMS: usize = 32;
 /// The journey's shoppers (one per worker): more than ever wait at once at the rates it meets.
 const JOURNEY_SHOPPERS: usize = 64;
@@ -122,6 +126,7 @@ pub async fn run(options: Options) -> Result<Report> {
     println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
     let shared = connect(client, &at, JOURNEY_SHOPPERS).await?;
     let (healthz, scenarios) = run_scenarios(&shared, &at, timing).await;
+    let checkout = step_up_checkout(&shared, &ceilings, timing).await?;
     let (steps, sustained, window) = step_up_journey(&shared, &at, ticks, timing).await?;
 
     let report = Report {
@@ -134,6 +139,7 @@ pub async fn run(options: Options) -> Result<Report> {
         ceilings: ceilings.with_healthz(healthz),
         scenarios,
         journey: Journey { steps, sustained_requests_per_s: sustained.map(|(r, _, _)| r) },
+        checkout: Some(checkout),
         resources: resource_use(&idle, window, timing),
         wall_time_s: started.elapsed().as_secs_f64(),
     };
@@ -149,6 +155,7 @@ struct Measured {
     redis_get: f64,
     redis_set: f64,
     mariadb: f64,
+    reservations: f64,
 }
 
 impl Measured {
@@ -182,7 +189,12 @@ async fn measure_ceilings(timing: Timing) -> Result<Measured> {
     let mariadb =
         tokio::task::spawn_blocking(move || ceilings::mariadb_charge_rows(PAYMENT_STREAMS, timing.duration)).await??;
     println!("  mariadb-slap {mariadb:.0} charges' rows/s at {PAYMENT_STREAMS} clients");
-    Ok(Measured { argon2, pgbench, redis_get, redis_set, mariadb })
+    let reservations = tokio::task::spawn_blocking(move || {
+        checkout_ceiling::pgbench_reservations(RESERVATION_CLIENTS, timing.duration)
+    })
+    .await??;
+    println!("  pgbench {reservations:.0} reservations (and their commits)/s at {RESERVATION_CLIENTS} clients");
+    Ok(Measured { argon2, pgbench, redis_get, redis_set, mariadb, reservations })
 }
 
 /// Each scenario alone at its service's connections: the /healthz ceilings and the rest.
@@ -206,7 +218,6 @@ async fn run_scenarios(
         ("cart /healthz", "cart-service", CART_CONNECTIONS, scenarios::healthz(shared, &at.cart), true),
         ("GET /v1/cart", "cart-service", CART_CONNECTIONS, scenarios::view_cart(shared), false),
         ("POST /v1/cart/items", "cart-service", CART_CONNECTIONS, scenarios::add_to_cart(shared), false),
-        ("checkout (add + checkout)", "cart-service", CHECKOUT_CONNECTIONS, scenarios::checkout(shared), false),
         ("payment /healthz", "payment-service", PAYMENT_STREAMS, scenarios::healthz(shared, &at.payment), true),
         ("Charge (gRPC)", "payment-service", PAYMENT_STREAMS, scenarios::charge(shared), false),
     ];
@@ -216,6 +227,27 @@ async fn run_scenarios(
         if ceiling { &mut healthz } else { &mut scenarios }.push(result);
     }
     (healthz, scenarios)
+}
+
+/// Checkout at each of `CHECKOUT_STEPS` connections, and its ceiling: the stores' rates of the
+/// run with the Redis commands a checkout took, counted over the steps (warm-ups included, at
+/// the rate of their windows, as the CPU of the journey is).
+async fn step_up_checkout(shared: &Arc<Shared>, ceilings: &Measured, timing: Timing) -> Result<CheckoutSaturation> {
+    println!("checkout, stepping the connections up");
+    let before = checkout_ceiling::redis_commands_processed()?;
+    let mut steps = Vec::new();
+    for connections in CHECKOUT_STEPS {
+        let load = Load::Concurrency(connections);
+        steps.push(
+            measure("checkout (add + checkout)", "cart-service", load, timing, scenarios::checkout(shared)).await,
+        );
+    }
+    let commands = checkout_ceiling::redis_commands_processed()? - before;
+    let seconds = (timing.warm_up + timing.duration).as_secs_f64();
+    let checkouts: f64 = steps.iter().map(|s| s.calls_per_s * seconds).sum();
+    let per_checkout = if checkouts > 0.0 { commands / checkouts } else { 0.0 };
+    let ceiling = CheckoutCeiling::new(ceilings.reservations, ceilings.mariadb, ceilings.redis_set, per_checkout);
+    Ok(CheckoutSaturation::new(steps, ceiling))
 }
 
 /// The mixed journey at each of `JOURNEY_RATES` until one misses p99 < 100 ms, errs or falls
