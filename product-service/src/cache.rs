@@ -1,13 +1,16 @@
-//! A short-lived cache of `GET /v1/products/{id}` answers (the serialised product and its ETag),
-//! so that hot products do not cost a database round trip per read. An admin change of this
-//! process clears it at once (the admin sees their edit); stock movements (reservations, sales,
-//! expiries) and writes of other replicas show after at most `TTL`, well inside the `max-age`
-//! the answer already advertises. Clearing it on every reservation emptied it dozens of times a
-//! second under checkout traffic, sending the hot reads back to the database. What a shopper
-//! can buy is decided by the reservation in the database, never by this cache; gRPC reads
-//! (checkouts) never use it.
+//! A short-lived cache of the catalogue's public answers, so that hot reads do not cost a
+//! database round trip each: `GET /v1/products/{id}` by id (the serialised product and its
+//! ETag) and `GET /v1/products` pages by their query string (the serialised page). An admin
+//! change of this process clears it at once (the admin sees their edit); stock movements
+//! (reservations, sales, expiries) and writes of other replicas show after at most `TTL`, well
+//! inside the `max-age` a product's answer already advertises. Clearing it on every reservation
+//! emptied it dozens of times a second under checkout traffic, sending the hot reads back to
+//! the database. What a shopper can buy is decided by the reservation in the database, never by
+//! this cache; gRPC reads (checkouts) never use it.
 use std::{
+    borrow::Borrow,
     collections::HashMap,
+    hash::Hash,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -15,7 +18,8 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 const TTL: Duration = Duration::from_secs(1);
-/// Entries kept at most; a full cache starts again empty (cheaper than an eviction policy).
+/// Entries kept at most, of each kind; a full cache starts again empty (cheaper than an
+/// eviction policy, and a flood of distinct queries can only empty it, never grow it).
 const MAX_ENTRIES: usize = 10_000;
 
 /// A product as `GET /v1/products/{id}` answers it.
@@ -24,31 +28,71 @@ pub struct CachedProduct {
     pub body: bytes::Bytes,
 }
 
-#[derive(Default)]
-pub struct ProductCache {
-    entries: RwLock<HashMap<Uuid, (Instant, Arc<CachedProduct>)>>,
+/// Values kept for `TTL` after they were put.
+struct Expiring<K, V> {
+    entries: RwLock<HashMap<K, (Instant, V)>>,
 }
 
-impl ProductCache {
-    pub fn get(&self, id: Uuid) -> Option<Arc<CachedProduct>> {
+impl<K, V> Default for Expiring<K, V> {
+    fn default() -> Self {
+        Self { entries: RwLock::new(HashMap::new()) }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let entries = self.entries.read().ok()?;
-        let (stored, product) = entries.get(&id)?;
-        (stored.elapsed() < TTL).then(|| Arc::clone(product))
+        let (stored, value) = entries.get(key)?;
+        (stored.elapsed() < TTL).then(|| value.clone())
     }
 
-    pub fn put(&self, id: Uuid, product: Arc<CachedProduct>) {
+    fn put(&self, key: K, value: V) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(id, (Instant::now(), product));
+            entries.insert(key, (Instant::now(), value));
         }
     }
 
-    pub fn clear(&self) {
+    fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
         }
+    }
+}
+
+#[derive(Default)]
+pub struct ProductCache {
+    products: Expiring<Uuid, Arc<CachedProduct>>,
+    /// Listing pages by the request's query string: the same string always asks the same.
+    pages: Expiring<String, bytes::Bytes>,
+}
+
+impl ProductCache {
+    pub fn get(&self, id: Uuid) -> Option<Arc<CachedProduct>> {
+        self.products.get(&id)
+    }
+
+    pub fn put(&self, id: Uuid, product: Arc<CachedProduct>) {
+        self.products.put(id, product)
+    }
+
+    /// The page served for this query string within `TTL`.
+    pub fn page(&self, query: &str) -> Option<bytes::Bytes> {
+        self.pages.get(query)
+    }
+
+    pub fn put_page(&self, query: &str, body: bytes::Bytes) {
+        self.pages.put(query.to_owned(), body)
+    }
+
+    pub fn clear(&self) {
+        self.products.clear();
+        self.pages.clear();
     }
 }
 
@@ -82,10 +126,14 @@ mod tests {
         let id = Uuid::now_v7();
         let committed = Committed { cache: Arc::new(ProductCache::default()), outbox_ready: Arc::new(Notify::new()) };
         committed.cache.put(id, Arc::new(CachedProduct { etag: "\"1\"".into(), body: "{}".into() }));
+        committed.cache.put_page("page_size=5", "{\"products\":[]}".into());
         committed.stock_moved();
         assert_eq!(committed.cache.get(id).unwrap().etag, "\"1\"");
+        assert_eq!(committed.cache.page("page_size=5").unwrap(), "{\"products\":[]}");
+        assert!(committed.cache.page("page_size=6").is_none(), "another query is another page");
         committed.product_changed();
         assert!(committed.cache.get(id).is_none());
+        assert!(committed.cache.page("page_size=5").is_none());
     }
 
     #[test]
@@ -93,8 +141,9 @@ mod tests {
         let cache = ProductCache::default();
         let id = Uuid::now_v7();
         cache.put(id, Arc::new(CachedProduct { etag: "\"1\"".into(), body: "{}".into() }));
-        assert!(cache.get(id).is_some());
+        cache.put_page("", "{}".into());
+        assert!(cache.get(id).is_some() && cache.page("").is_some());
         std::thread::sleep(TTL + Duration::from_millis(50));
-        assert!(cache.get(id).is_none());
+        assert!(cache.get(id).is_none() && cache.page("").is_none());
     }
 }

@@ -37,14 +37,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[get("/v1/products")]
 async fn list_products(
     catalogue: web::Data<Catalogue>,
+    cache: web::Data<ProductCache>,
     query: web::Query<HashMap<String, String>>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ProductError> {
     let (filter, page_size, after) = parse_listing(&query)?;
-    let page = catalogue.list(&filter, page_size, after).await?;
-    Ok(HttpResponse::Ok().json(ProductPage {
-        products: page.products.into_iter().map(Product::from).collect(),
-        next_page_token: page.next_page_token,
-    }))
+    // Keyed by the query string as sent, once it is known to be valid: a page is a function of
+    // it (another spelling of the same query is only another entry).
+    let body = match cache.page(req.query_string()) {
+        Some(body) => body,
+        None => {
+            let page = catalogue.list(&filter, page_size, after).await?;
+            let page = ProductPage {
+                products: page.products.into_iter().map(Product::from).collect(),
+                next_page_token: page.next_page_token,
+            };
+            let body: bytes::Bytes = serde_json::to_vec(&page).map_err(anyhow::Error::from)?.into();
+            cache.put_page(req.query_string(), body.clone());
+            body
+        }
+    };
+    Ok(HttpResponse::Ok().content_type("application/json").body(body))
 }
 
 #[utoipa::path(

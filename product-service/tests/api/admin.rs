@@ -194,6 +194,9 @@ async fn a_deleted_product_leaves_the_catalogue_and_cannot_be_reserved_or_delete
     let app = spawn_app().await;
     let (id, _) = create(&app, "MUG-3").await;
     let path = format!("/v1/products/{id}");
+    // Read, and so cached, before the delete: the listing must not go on serving it after.
+    let listed: Value = app.get("/v1/products").await.json().await.unwrap();
+    assert_eq!(listed["products"].as_array().unwrap().len(), 1, "{listed}");
     let stale = app.with_token(Method::DELETE, &path, &app.admin_token()).header("If-Match", "\"7\"").send().await;
     assert_eq!(stale.unwrap().status(), StatusCode::PRECONDITION_FAILED);
     let deleted = app.with_token(Method::DELETE, &path, &app.admin_token()).send().await.unwrap();
