@@ -18,9 +18,12 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 const TTL: Duration = Duration::from_secs(1);
-/// Entries kept at most, of each kind; a full cache starts again empty (cheaper than an
-/// eviction policy, and a flood of distinct queries can only empty it, never grow it).
+/// Entries, and bytes of answers, kept at most of each kind; a full cache starts again empty
+/// (cheaper than an eviction policy). Anyone can ask for pages under new query strings (a
+/// spelling of the same query is another entry), so the bytes are bounded, not only the count:
+/// 10,000 pages of 100 products would be hundreds of MiB.
 const MAX_ENTRIES: usize = 10_000;
+const MAX_BYTES: usize = 32 * 1024 * 1024;
 
 /// A product as `GET /v1/products/{id}` answers it.
 pub struct CachedProduct {
@@ -28,14 +31,20 @@ pub struct CachedProduct {
     pub body: bytes::Bytes,
 }
 
-/// Values kept for `TTL` after they were put.
+/// Values kept for `TTL` after they were put, within `MAX_ENTRIES` and `MAX_BYTES`.
 struct Expiring<K, V> {
-    entries: RwLock<HashMap<K, (Instant, V)>>,
+    entries: RwLock<Entries<K, V>>,
+}
+
+/// The values with when each was put and its size, and the sizes' sum.
+struct Entries<K, V> {
+    map: HashMap<K, (Instant, V, usize)>,
+    bytes: usize,
 }
 
 impl<K, V> Default for Expiring<K, V> {
     fn default() -> Self {
-        Self { entries: RwLock::new(HashMap::new()) }
+        Self { entries: RwLock::new(Entries { map: HashMap::new(), bytes: 0 }) }
     }
 }
 
@@ -45,22 +54,31 @@ impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
         K: Borrow<Q>,
     {
         let entries = self.entries.read().ok()?;
-        let (stored, value) = entries.get(key)?;
+        let (stored, value, _) = entries.map.get(key)?;
         (stored.elapsed() < TTL).then(|| value.clone())
     }
 
-    fn put(&self, key: K, value: V) {
+    /// Keeps `value`, of `bytes` bytes; one larger than the whole budget is not kept.
+    fn put(&self, key: K, value: V, bytes: usize) {
+        if bytes > MAX_BYTES {
+            return;
+        }
         if let Ok(mut entries) = self.entries.write() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            if entries.map.len() >= MAX_ENTRIES || entries.bytes + bytes > MAX_BYTES {
+                entries.map.clear();
+                entries.bytes = 0;
             }
-            entries.insert(key, (Instant::now(), value));
+            if let Some((_, _, replaced)) = entries.map.insert(key, (Instant::now(), value, bytes)) {
+                entries.bytes -= replaced;
+            }
+            entries.bytes += bytes;
         }
     }
 
     fn clear(&self) {
         if let Ok(mut entries) = self.entries.write() {
-            entries.clear();
+            entries.map.clear();
+            entries.bytes = 0;
         }
     }
 }
@@ -78,7 +96,8 @@ impl ProductCache {
     }
 
     pub fn put(&self, id: Uuid, product: Arc<CachedProduct>) {
-        self.products.put(id, product)
+        let bytes = product.body.len() + product.etag.len();
+        self.products.put(id, product, bytes)
     }
 
     /// The page served for this query string within `TTL`.
@@ -87,7 +106,8 @@ impl ProductCache {
     }
 
     pub fn put_page(&self, query: &str, body: bytes::Bytes) {
-        self.pages.put(query.to_owned(), body)
+        let bytes = query.len() + body.len();
+        self.pages.put(query.to_owned(), body, bytes)
     }
 
     pub fn clear(&self) {
@@ -134,6 +154,21 @@ mod tests {
         committed.product_changed();
         assert!(committed.cache.get(id).is_none());
         assert!(committed.cache.page("page_size=5").is_none());
+    }
+
+    #[test]
+    fn the_pages_kept_stay_within_the_byte_budget_however_many_queries_ask() {
+        let cache = ProductCache::default();
+        let page = bytes::Bytes::from(vec![b' '; 1024 * 1024]);
+        for n in 0..100 {
+            cache.put_page(&format!("min_price={}", "0".repeat(n)), page.clone());
+            let kept = cache.pages.entries.read().unwrap().bytes;
+            assert!(kept <= MAX_BYTES, "{kept} bytes after {n} pages");
+        }
+        // The newest is always kept: a full cache starts again rather than refusing it.
+        assert!(cache.page(&format!("min_price={}", "0".repeat(99))).is_some());
+        cache.put_page("too big", bytes::Bytes::from(vec![b' '; MAX_BYTES + 1]));
+        assert!(cache.page("too big").is_none());
     }
 
     #[test]
