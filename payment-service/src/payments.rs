@@ -18,6 +18,7 @@ use crate::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{NaiveDateTime, Utc};
+use diesel_async::{pooled_connection::deadpool::Object, AsyncMysqlConnection};
 use scoped_futures::ScopedFutureExt;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -28,6 +29,9 @@ use uuid::Uuid;
 pub const MAX_AMOUNT_MINOR: i64 = 100_000_000_000;
 pub const MAX_LINES: usize = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// Tries at a connection for a settlement, each bounded by the database timeout: the gateway
+/// has answered by then, and under a burst the settlement should not be what fails.
+const SETTLE_CONNECTION_TRIES: u32 = 3;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// A charge request as the caller sent it. Its serialization (the key left out) is what an
@@ -204,7 +208,8 @@ pub struct Payments {
     events_topic: String,
     outbox_ready: Arc<Notify>,
     /// How long a first request may hold its key before a duplicate is answered with its
-    /// (pending) result instead of `request_in_progress`: longer than a gateway call.
+    /// (pending) result instead of `request_in_progress`: longer than a gateway call and the
+    /// settlement after it.
     key_lock: chrono::Duration,
 }
 
@@ -219,8 +224,13 @@ impl Payments {
         events_topic: String,
         outbox_ready: Arc<Notify>,
         gateway_timeout: Duration,
+        database_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let key_lock = chrono::Duration::from_std(gateway_timeout * 2 + Duration::from_secs(5))?;
+        // The gateway's calls (PayPal's order takes two), then the settlement's connection
+        // (each try waits for the pool and may open a connection, a timeout each) and its
+        // transaction, then a margin.
+        let settlement = database_timeout * (2 * SETTLE_CONNECTION_TRIES + 1);
+        let key_lock = chrono::Duration::from_std(gateway_timeout * 2 + settlement + Duration::from_secs(5))?;
         Ok(Self { db, gateways, events_topic, outbox_ready, key_lock })
     }
 
@@ -270,13 +280,29 @@ impl Payments {
             payment_token: input.payment_token.clone(),
         };
         let answer = gateway.charge(&attempt).instrument(info_span!("gateway.charge")).await;
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.settlement_conn().await?;
         let payment = self
             .settle_charge(&mut conn, user_id, &input.idempotency_key, &payment_id, answer)
             .instrument(info_span!("db.settle_charge"))
             .await?;
         self.outbox_ready.notify_one();
         Ok(payment)
+    }
+
+    /// A connection for the transaction that applies a gateway's answer, tried again when none
+    /// came: the money has moved by then. If none comes, the payment or refund stays pending
+    /// and its key locked, and the reconciler applies the answer after the lock.
+    async fn settlement_conn(&self) -> Result<Object<AsyncMysqlConnection>, PaymentError> {
+        let mut tries = 1;
+        loop {
+            match self.db.conn().await {
+                Err(error) if tries < SETTLE_CONNECTION_TRIES => {
+                    tracing::warn!(error = %error, tries, "no database connection to settle with; trying again");
+                    tries += 1;
+                }
+                conn => return conn,
+            }
+        }
     }
 
     /// Claims the key and, for a new request, writes the pending payment, in one transaction.
@@ -398,7 +424,7 @@ impl Payments {
             Ok(gateway) => gateway.refund(&attempt).await,
             Err(error) => Err(error),
         };
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.settlement_conn().await?;
         self.settle_refund(&mut conn, user_id, &input.idempotency_key, &refund, answer).await?;
         self.outbox_ready.notify_one();
         self.find_refund(&mut conn, user_id, &refund.id).await

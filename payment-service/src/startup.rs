@@ -81,6 +81,7 @@ impl Application {
             settings.kafka.events_topic.clone(),
             Arc::clone(&outbox_ready),
             settings.gateway.timeout,
+            settings.database.timeout,
         )?;
         let (mut background, stop_background) =
             start_background(&settings, &kafka, &pool, &payments, outbox_ready, &metrics, &migrated)?;

@@ -518,6 +518,7 @@ async fn two_replicas_reconcile_every_pending_charge_exactly_once() {
             app.events_topic.clone(),
             std::sync::Arc::new(tokio::sync::Notify::new()),
             Duration::from_secs(5),
+            settings.database.timeout,
         )
         .unwrap()
     };
