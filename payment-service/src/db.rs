@@ -17,6 +17,9 @@ use std::{
 };
 use tracing::Instrument;
 
+/// A connection lent by the pool, returned to it when dropped.
+pub type PooledConn = Object<AsyncMysqlConnection>;
+
 /// The connection pool. Every wait for a connection is timed (`db_pool_wait_seconds`, exported
 /// with the pool's state by `metrics::pool`): a pool too small for its traffic shows there
 /// before requests time out.
@@ -231,10 +234,7 @@ impl Db {
         Self { pool, migrated }
     }
 
-    pub async fn conn(
-        &self,
-    ) -> Result<diesel_async::pooled_connection::deadpool::Object<AsyncMysqlConnection>, crate::error::PaymentError>
-    {
+    pub async fn conn(&self) -> Result<PooledConn, crate::error::PaymentError> {
         if !*self.migrated.borrow() {
             return Err(crate::error::PaymentError::Unavailable(anyhow::anyhow!(
                 "database migrations not applied yet"

@@ -3,7 +3,7 @@
 //! crash at any point leaves something the reconciler can finish — never a charge nobody knows
 //! about, never a second charge (the gateway call carries the payment id as its idempotency key).
 use crate::{
-    db::Db,
+    db::{Db, PooledConn},
     domain::{currency, PaymentMethod, PaymentStatus, RefundStatus},
     error::PaymentError,
     gateway::{ChargeAttempt, Gateway, GatewayError, Gateways, Outcome, RefundAttempt},
@@ -18,7 +18,6 @@ use crate::{
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{NaiveDateTime, Utc};
-use diesel_async::{pooled_connection::deadpool::Object, AsyncMysqlConnection};
 use scoped_futures::ScopedFutureExt;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -292,7 +291,7 @@ impl Payments {
     /// A connection for the transaction that applies a gateway's answer, tried again when none
     /// came: the money has moved by then. If none comes, the payment or refund stays pending
     /// and its key locked, and the reconciler applies the answer after the lock.
-    async fn settlement_conn(&self) -> Result<Object<AsyncMysqlConnection>, PaymentError> {
+    async fn settlement_conn(&self) -> Result<PooledConn, PaymentError> {
         let mut tries = 1;
         loop {
             match self.db.conn().await {
