@@ -125,17 +125,24 @@ fn mariadb(program: &str) -> Command {
     command
 }
 
-/// Transactions per second of `mariadb-slap` writing a charge's rows at `clients` connections,
-/// into a scratch database with payment-service's own schema (its migrations, applied in
-/// order): the rate at which MariaDB alone stores what a `Charge` stores.
-pub fn mariadb_charge_rows(clients: usize, duration: Duration) -> Result<f64> {
-    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../payment-service/migrations");
-    let mut steps: Vec<_> = std::fs::read_dir(&migrations)
-        .with_context(|| format!("reading {}", migrations.display()))?
+/// A service's migrations (`<service>/migrations/*/up.sql`, beside this crate), in the order
+/// they apply: the schema a scratch database is built from.
+pub(crate) fn migrations(service: &str) -> Result<Vec<std::path::PathBuf>> {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(service).join("migrations");
+    let mut steps: Vec<_> = std::fs::read_dir(&folder)
+        .with_context(|| format!("reading {}", folder.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path().join("up.sql")))
         .filter(|up| up.is_file())
         .collect();
     steps.sort();
+    Ok(steps)
+}
+
+/// Transactions per second of `mariadb-slap` writing a charge's rows at `clients` connections,
+/// into a scratch database with payment-service's own schema (its migrations, applied in
+/// order): the rate at which MariaDB alone stores what a `Charge` stores.
+pub fn mariadb_charge_rows(clients: usize, duration: Duration) -> Result<f64> {
+    let steps = migrations("payment-service")?;
     let mut schema = format!(
         "DROP DATABASE IF EXISTS {MARIADB_DATABASE}; CREATE DATABASE {MARIADB_DATABASE}; USE {MARIADB_DATABASE};\n"
     );

@@ -64,13 +64,7 @@ impl CheckoutCeiling {
 /// Transactions per second of pgbench running `RESERVATION_SCRIPT` at `clients` connections
 /// against a scratch copy of product's schema (its migrations, in order), dropped afterwards.
 pub fn pgbench_reservations(clients: usize, duration: Duration) -> Result<f64> {
-    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../product-service/migrations");
-    let mut steps: Vec<_> = std::fs::read_dir(&migrations)
-        .with_context(|| format!("reading {}", migrations.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path().join("up.sql")))
-        .filter(|up| up.is_file())
-        .collect();
-    steps.sort();
+    let steps = crate::ceilings::migrations("product-service")?;
     let psql =
         |sql: &str| run(postgres("psql").args(["-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c", sql]), "psql");
     psql(&format!("DROP DATABASE IF EXISTS {DATABASE}"))?;
