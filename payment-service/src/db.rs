@@ -31,7 +31,7 @@ pub struct DbPool {
 
 impl DbPool {
     /// A connection as soon as one is free (or opened), within the database timeout.
-    pub async fn get(&self) -> Result<Object<AsyncMysqlConnection>, PoolError> {
+    pub async fn get(&self) -> Result<PooledConn, PoolError> {
         let asked = std::time::Instant::now();
         // A span too, so that a request's trace shows its wait beside its queries.
         let conn = self.pool.get().instrument(tracing::info_span!("db.pool_wait")).await;

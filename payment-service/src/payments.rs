@@ -28,10 +28,10 @@ use uuid::Uuid;
 pub const MAX_AMOUNT_MINOR: i64 = 100_000_000_000;
 pub const MAX_LINES: usize = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
 /// Tries at a connection for a settlement, each bounded by the database timeout: the gateway
 /// has answered by then, and under a burst the settlement should not be what fails.
 const SETTLE_CONNECTION_TRIES: u32 = 3;
-pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// A charge request as the caller sent it. Its serialization (the key left out) is what an
 /// Idempotency-Key's request hash covers, so its fields and their order stay as they are.
