@@ -151,3 +151,18 @@ async fn made_up_methods_and_paths_add_no_metric_series() {
     assert_eq!(series(&page), before, "{page}");
     assert!(page.contains(r#"http_requests_total{method="other",route="unmatched""#), "{page}");
 }
+
+/// Readiness asks the brokers about one topic of this service, never the whole cluster: a
+/// shared cluster holds thousands of topics (this broker: every test's), and describing them
+/// all on each check, a load balancer's every second, cost 30 MiB a replica and broker CPU.
+#[tokio::test]
+async fn the_kafka_readiness_check_describes_one_topic_not_the_cluster() {
+    let own = format!("test.{}.auth.events.v1", uuid::Uuid::now_v7().simple());
+    let other = format!("test.{}.someone.else", uuid::Uuid::now_v7().simple());
+    crate::kafka::create_topics(&crate::helpers::kafka_brokers(), &[&own, &other]).await;
+    let mut settings = auth_service::configuration::Settings::from_vars(Vec::new()).unwrap().kafka;
+    settings.brokers = crate::helpers::kafka_brokers();
+    settings.events_topic = own.clone();
+    let kafka = auth_service::kafka::Kafka::new(&settings).unwrap();
+    assert_eq!(kafka.described_topics().await.unwrap(), [own]);
+}

@@ -184,3 +184,18 @@ async fn readyz_is_503_naming_tls_when_carts_certificate_is_about_to_expire() {
     assert!(tls["error"].as_str().unwrap().contains("expires in"), "{tls}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Readiness asks the brokers about one topic of this service, never the whole cluster: a
+/// shared cluster holds thousands of topics (this broker: every test's), and describing them
+/// all on each check, a load balancer's every second, cost 30 MiB a replica and broker CPU.
+#[tokio::test]
+async fn the_kafka_readiness_check_describes_one_topic_not_the_cluster() {
+    let own = format!("test.{}.product.events.v1", uuid::Uuid::now_v7().simple());
+    let other = format!("test.{}.someone.else", uuid::Uuid::now_v7().simple());
+    crate::kafka::create_topics(&crate::helpers::kafka_brokers(), &[&own, &other]).await;
+    let mut settings = cart_service::configuration::Settings::from_vars(Vec::new()).unwrap().kafka;
+    settings.brokers = crate::helpers::kafka_brokers();
+    settings.product_events_topic = own.clone();
+    let kafka = cart_service::kafka::Kafka::new(&settings).unwrap();
+    assert_eq!(kafka.described_topics().await.unwrap(), [own]);
+}
