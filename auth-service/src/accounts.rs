@@ -47,6 +47,9 @@ struct Authenticated {
     roles: Vec<Role>,
     /// The stored hash uses older parameters.
     needs_rehash: bool,
+    /// The throttle keys the attempt was counted on, forgiven (`throttle::forgive`) in the
+    /// transaction that writes what the password opened.
+    keys: Vec<throttle::Key>,
 }
 
 /// What a successful login or refresh returns (OAuth 2.0 token response shape).
@@ -103,9 +106,17 @@ impl Accounts {
         match self.register(email, password.clone(), &[Role::Customer, Role::Admin]).await {
             Err(AuthError::EmailTaken) => {
                 let user = self.check_password(email, password, None).await?;
+                let (keys, user_id) = (&user.keys, user.user_id);
                 let mut conn = self.conn().await?;
-                users::add_role(&mut conn, user.user_id, Role::Admin.as_str()).await?;
-                Ok(user.user_id)
+                store::transaction::<_, AuthError, _>(&mut conn, |conn| {
+                    async move {
+                        throttle::forgive(conn, keys).await?;
+                        users::add_role(conn, user_id, Role::Admin.as_str()).await
+                    }
+                    .scope_boxed()
+                })
+                .await?;
+                Ok(user_id)
             }
             other => other,
         }
@@ -158,10 +169,8 @@ impl Accounts {
         let verified = self.hasher.verify(SecretString::from(password), found.password_hash).await?;
         match found.user_id {
             Some(user_id) if verified.valid => {
-                let mut conn = self.conn().await?;
-                throttle::forgive(&mut conn, &keys).await?;
                 let roles = Role::parse_all(&found.roles.unwrap_or_default());
-                Ok(Authenticated { user_id, roles, needs_rehash: verified.needs_rehash })
+                Ok(Authenticated { user_id, roles, needs_rehash: verified.needs_rehash, keys })
             }
             _ => Err(AuthError::InvalidCredentials),
         }
@@ -170,17 +179,29 @@ impl Accounts {
     /// `client`: the caller's address (`http::client_address`), which the throttle counts.
     pub async fn login(&self, email: &str, password: String, client: IpAddr) -> Result<TokenPair, AuthError> {
         let user = self.check_password(email, password.clone(), Some(client)).await?;
-        if user.needs_rehash {
-            let hash = self.hasher.hash(SecretString::from(password)).await?;
-            let mut conn = self.conn().await?;
-            users::set_password_hash(&mut conn, user.user_id, &hash).await?;
-        }
+        // Hashed before the transaction: no connection is held during a hash.
+        let rehashed =
+            if user.needs_rehash { Some(self.hasher.hash(SecretString::from(password)).await?) } else { None };
         let session_id = Uuid::now_v7();
         let refresh_token = new_refresh_token()?;
+        let token_hash = hash_refresh_token(&refresh_token);
         let expires_at = self.refresh_expiry()?;
+        let (keys, user_id, rehashed) = (&user.keys, user.user_id, rehashed.as_deref());
         let mut conn = self.conn().await?;
-        sessions::open(&mut conn, session_id, user.user_id, &hash_refresh_token(&refresh_token), expires_at).await?;
-        self.pair(user.user_id, session_id, user.roles, refresh_token)
+        // The throttle's forgiveness, the new hash and the session: one commit.
+        store::transaction::<_, AuthError, _>(&mut conn, |conn| {
+            async move {
+                throttle::forgive(conn, keys).await?;
+                if let Some(hash) = rehashed {
+                    users::set_password_hash(conn, user_id, hash).await?;
+                }
+                sessions::open(conn, session_id, user_id, &token_hash, expires_at).await
+            }
+            .scope_boxed()
+        })
+        .await?;
+        drop(conn);
+        self.pair(user_id, session_id, user.roles, refresh_token)
     }
 
     /// Exchanges a refresh token for a new pair; the presented token is spent. Presenting a

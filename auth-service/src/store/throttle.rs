@@ -169,36 +169,31 @@ async fn take_one(conn: &mut Conn, key: &Key, policy: &LoginSettings) -> Result<
     Err(AuthError::TooManyAttempts { retry_after: Duration::from_millis(u64::try_from(millis).unwrap_or(1)) })
 }
 
-/// A right password: see `OnSuccess`. In one transaction: one commit, one WAL flush, for all
-/// the login's keys instead of one per statement (issue 18), and the keys are locked in the
-/// order `take` locks them.
+/// A right password: see `OnSuccess`. Runs in the caller's transaction, which also writes
+/// what the password opened (a login's session): one commit, one WAL flush, for a login's
+/// bookkeeping and its session instead of one per statement (issue 18). The keys are locked in
+/// the order `take` locks them.
 pub async fn forgive(conn: &mut Conn, keys: &[Key]) -> Result<(), AuthError> {
-    conn.transaction::<_, AuthError, _>(|conn| {
-        async move {
-            for key in keys {
-                let sql = match key.on_success {
-                    OnSuccess::Clear => "DELETE FROM login_throttle WHERE throttle_key = $1",
-                    OnSuccess::Uncount => {
-                        "UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE throttle_key = $1"
-                    }
-                };
-                diesel::sql_query(sql).bind::<sql_types::Text, _>(&key.name).execute(conn).await?;
-                if let Some(marker) = &key.waived_by {
-                    // The marker's time is in `last_failure_at`: when this address last logged in.
-                    diesel::sql_query(
-                        "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 0, now())
-                         ON CONFLICT (throttle_key) DO UPDATE SET last_failure_at = now()",
-                    )
-                    .bind::<sql_types::Text, _>(marker)
-                    .execute(conn)
-                    .await?;
-                }
+    for key in keys {
+        let sql = match key.on_success {
+            OnSuccess::Clear => "DELETE FROM login_throttle WHERE throttle_key = $1",
+            OnSuccess::Uncount => {
+                "UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE throttle_key = $1"
             }
-            Ok(())
+        };
+        diesel::sql_query(sql).bind::<sql_types::Text, _>(&key.name).execute(conn).await?;
+        if let Some(marker) = &key.waived_by {
+            // The marker's time is in `last_failure_at`: when this address last logged in.
+            diesel::sql_query(
+                "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 0, now())
+                 ON CONFLICT (throttle_key) DO UPDATE SET last_failure_at = now()",
+            )
+            .bind::<sql_types::Text, _>(marker)
+            .execute(conn)
+            .await?;
         }
-        .scope_boxed()
-    })
-    .await
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -269,3 +269,34 @@ async fn logout_with_an_unknown_refresh_token_is_401() {
     let response = app.post_json("/v1/auth/logout", &json!({ "refresh_token": "never-issued" })).await;
     assert_eq!(error_code(response).await, (401, "invalid_refresh_token".into()));
 }
+
+/// A hash made with older parameters is replaced at the next right password, in the login's
+/// own transaction, and the new one verifies: the next login works.
+#[tokio::test]
+async fn a_login_replaces_a_hash_of_older_parameters() {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher as _, SaltString};
+    use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+    let app = spawn_app().await;
+    let email = unique_email();
+    assert_eq!(app.signup(&email, PASSWORD).await.status(), 201);
+    let weak = argon2::Params::new(4096, 1, 1, None).unwrap();
+    let old = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, weak)
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.database_url).await.unwrap();
+    diesel::sql_query("UPDATE users SET password_hash = $1 WHERE email = $2")
+        .bind::<diesel::sql_types::Text, _>(&old)
+        .bind::<diesel::sql_types::Text, _>(&email)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 200);
+    let current = "$argon2id$v=19$m=19456,t=2,p=1$";
+    let rehashed =
+        format!("SELECT count(*)::bigint AS n FROM users WHERE email = '{email}' AND password_hash LIKE '{current}%'");
+    assert_eq!(count(&app.database_url, &rehashed).await, 1);
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 200);
+    assert_eq!(app.login(&email, "wrong horse battery").await.status(), 401);
+}

@@ -114,6 +114,38 @@ async fn create_admin_makes_an_account_with_the_admin_role() {
     assert_eq!(me["roles"], serde_json::json!(["customer", "admin"]));
 }
 
+/// `create-admin` for an account that exists: the right password adds the admin role (in the
+/// transaction that forgives the attempt), a wrong one adds nothing.
+#[tokio::test]
+async fn create_admin_gives_an_existing_account_the_admin_role_for_its_password() {
+    use std::io::Write;
+    let app = crate::helpers::spawn_app().await;
+    let email = crate::helpers::unique_email();
+    assert_eq!(app.signup(&email, "customer password 1").await.status(), 201);
+    let create_admin = |password: &'static [u8]| {
+        let mut child = command()
+            .args(["create-admin", &email])
+            .env("AUTH_DATABASE_URL", &app.database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(password).unwrap();
+        child.wait_with_output().unwrap().status.success()
+    };
+    let roles = || async {
+        let tokens: serde_json::Value = app.login(&email, "customer password 1").await.json().await.unwrap();
+        let token = tokens["access_token"].as_str().unwrap().to_owned();
+        let me: serde_json::Value = app.get_with_token("/v1/auth/me", &token).await.json().await.unwrap();
+        me["roles"].clone()
+    };
+    assert!(!create_admin(b"not the password 1\n"));
+    assert_eq!(roles().await, serde_json::json!(["customer"]));
+    assert!(create_admin(b"customer password 1\n"));
+    assert_eq!(roles().await, serde_json::json!(["customer", "admin"]));
+}
+
 #[test]
 fn sleep_pauses_for_the_seconds_given_and_refuses_anything_else() {
     // The chart's preStop hook runs this: the image has no `sleep` program.
