@@ -179,9 +179,17 @@ impl Accounts {
     /// `client`: the caller's address (`http::client_address`), which the throttle counts.
     pub async fn login(&self, email: &str, password: String, client: IpAddr) -> Result<TokenPair, AuthError> {
         let user = self.check_password(email, password.clone(), Some(client)).await?;
-        // Hashed before the transaction: no connection is held during a hash.
-        let rehashed =
-            if user.needs_rehash { Some(self.hasher.hash(SecretString::from(password)).await?) } else { None };
+        // Hashed before the transaction: no connection is held during a hash. The password is
+        // right whatever the hasher answers: a saturated or failed hash only leaves the upgrade
+        // to the next login, and must not fail this one (nor keep its attempt counted).
+        let rehashed = if user.needs_rehash {
+            let hashed = self.hasher.hash(SecretString::from(password)).await;
+            hashed
+                .inspect_err(|error| tracing::warn!(%error, "re-hashing a password failed; the next login tries again"))
+                .ok()
+        } else {
+            None
+        };
         let session_id = Uuid::now_v7();
         let refresh_token = new_refresh_token()?;
         let token_hash = hash_refresh_token(&refresh_token);

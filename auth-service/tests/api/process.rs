@@ -114,8 +114,8 @@ async fn create_admin_makes_an_account_with_the_admin_role() {
     assert_eq!(me["roles"], serde_json::json!(["customer", "admin"]));
 }
 
-/// `create-admin` for an account that exists: the right password adds the admin role (in the
-/// transaction that forgives the attempt), a wrong one adds nothing.
+/// `create-admin` for an account that exists: the right password adds the admin role and
+/// forgives the attempt, in one transaction; a wrong one adds nothing and is counted.
 #[tokio::test]
 async fn create_admin_gives_an_existing_account_the_admin_role_for_its_password() {
     use std::io::Write;
@@ -140,9 +140,15 @@ async fn create_admin_gives_an_existing_account_the_admin_role_for_its_password(
         let me: serde_json::Value = app.get_with_token("/v1/auth/me", &token).await.json().await.unwrap();
         me["roles"].clone()
     };
+    // The account's own throttle key (the command has no client address): counted by a wrong
+    // password, cleared by the right one with the role.
+    let counted = "SELECT count(*)::bigint AS n FROM login_throttle WHERE throttle_key LIKE 'login:%' AND failures > 0";
     assert!(!create_admin(b"not the password 1\n"));
+    assert_eq!(crate::helpers::count(&app.database_url, counted).await, 1);
     assert_eq!(roles().await, serde_json::json!(["customer"]));
+    assert!(!create_admin(b"not the password 1\n"));
     assert!(create_admin(b"customer password 1\n"));
+    assert_eq!(crate::helpers::count(&app.database_url, counted).await, 0);
     assert_eq!(roles().await, serde_json::json!(["customer", "admin"]));
 }
 
