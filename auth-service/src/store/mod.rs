@@ -4,6 +4,7 @@
 pub mod dedup;
 pub mod orders;
 pub mod outbox;
+pub mod prepared_once;
 pub mod sessions;
 pub mod throttle;
 pub mod users;

@@ -1,5 +1,5 @@
 //! Login sessions (token families) and their refresh tokens.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{
     error::AuthError,
     schema::{refresh_tokens, token_families},
@@ -17,7 +17,7 @@ pub async fn open(
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
 ) -> Result<(), AuthError> {
-    diesel::sql_query(
+    let open = diesel::sql_query(
         "WITH family AS (INSERT INTO token_families (id, user_id) VALUES ($1, $2) RETURNING id)
          INSERT INTO refresh_tokens (id, family_id, token_hash, expires_at) SELECT $3, id, $4, $5 FROM family",
     )
@@ -25,9 +25,8 @@ pub async fn open(
     .bind::<sql_types::Uuid, _>(user_id)
     .bind::<sql_types::Uuid, _>(Uuid::now_v7())
     .bind::<sql_types::Bytea, _>(token_hash)
-    .bind::<sql_types::Timestamptz, _>(expires_at)
-    .execute(conn)
-    .await?;
+    .bind::<sql_types::Timestamptz, _>(expires_at);
+    PreparedOnce(open).execute(conn).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! that key's row lock: a burst of concurrent guesses cannot all pass a check made before any of
 //! them was counted. A key past its threshold makes the next attempt wait a delay that doubles
 //! with each further attempt; a right password clears the account's keys.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{configuration::LoginSettings, error::AuthError};
 use diesel::{sql_types, OptionalExtension, QueryableByName};
 use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
@@ -118,13 +118,12 @@ struct Known {
 
 async fn waived(conn: &mut Conn, key: &Key) -> Result<bool, AuthError> {
     let Some(marker) = &key.waived_by else { return Ok(false) };
-    let Known { known } = diesel::sql_query(format!(
+    let known = diesel::sql_query(format!(
         "SELECT EXISTS (SELECT 1 FROM login_throttle
                         WHERE throttle_key = $1 AND last_failure_at > now() - interval '{KNOWN_FOR}') AS known"
     ))
-    .bind::<sql_types::Text, _>(marker)
-    .get_result(conn)
-    .await?;
+    .bind::<sql_types::Text, _>(marker);
+    let Known { known } = PreparedOnce(known).get_result(conn).await?;
     Ok(known)
 }
 
@@ -139,7 +138,7 @@ async fn take_one(conn: &mut Conn, key: &Key, policy: &LoginSettings) -> Result<
     };
     // The WHERE is evaluated on the row locked by the conflict: a concurrent attempt on the
     // same key waits for this one and then sees its count and its delay.
-    let taken: Option<Taken> = diesel::sql_query(format!(
+    let take = diesel::sql_query(format!(
         "INSERT INTO login_throttle (throttle_key, failures, last_failure_at, locked_until)
          VALUES ($1, 1, now(), {first})
          ON CONFLICT (throttle_key) DO UPDATE SET
@@ -152,10 +151,8 @@ async fn take_one(conn: &mut Conn, key: &Key, policy: &LoginSettings) -> Result<
     .bind::<sql_types::Text, _>(&key.name)
     .bind::<sql_types::Int4, _>(i32::try_from(key.threshold).unwrap_or(i32::MAX))
     .bind::<sql_types::Float8, _>(policy.lockout_base.as_secs_f64() * 1000.0)
-    .bind::<sql_types::Float8, _>(policy.lockout_max.as_secs_f64() * 1000.0)
-    .get_result(conn)
-    .await
-    .optional()?;
+    .bind::<sql_types::Float8, _>(policy.lockout_max.as_secs_f64() * 1000.0);
+    let taken: Option<Taken> = PreparedOnce(take).get_result(conn).await.optional()?;
     if taken.is_some() {
         return Ok(());
     }
@@ -181,16 +178,15 @@ pub async fn forgive(conn: &mut Conn, keys: &[Key]) -> Result<(), AuthError> {
                 "UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE throttle_key = $1"
             }
         };
-        diesel::sql_query(sql).bind::<sql_types::Text, _>(&key.name).execute(conn).await?;
+        PreparedOnce(diesel::sql_query(sql).bind::<sql_types::Text, _>(&key.name)).execute(conn).await?;
         if let Some(marker) = &key.waived_by {
             // The marker's time is in `last_failure_at`: when this address last logged in.
-            diesel::sql_query(
+            let mark = diesel::sql_query(
                 "INSERT INTO login_throttle (throttle_key, failures, last_failure_at) VALUES ($1, 0, now())
                  ON CONFLICT (throttle_key) DO UPDATE SET last_failure_at = now()",
             )
-            .bind::<sql_types::Text, _>(marker)
-            .execute(conn)
-            .await?;
+            .bind::<sql_types::Text, _>(marker);
+            PreparedOnce(mark).execute(conn).await?;
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{domain::Email, error::AuthError, schema::users};
 use chrono::{DateTime, Utc};
 use diesel::{prelude::*, result::DatabaseErrorKind};
@@ -52,14 +52,13 @@ pub struct LoginLookup {
 }
 
 pub async fn login_lookup(conn: &mut Conn, email_key: &str) -> Result<LoginLookup, AuthError> {
-    Ok(diesel::sql_query(
+    let lookup = diesel::sql_query(
         "SELECT u.id AS user_id, u.password_hash, u.roles
          FROM (SELECT $1::text AS key) AS k
          LEFT JOIN users u ON lower(u.email) = k.key",
     )
-    .bind::<diesel::sql_types::Text, _>(email_key)
-    .get_result(conn)
-    .await?)
+    .bind::<diesel::sql_types::Text, _>(email_key);
+    Ok(PreparedOnce(lookup).get_result(conn).await?)
 }
 
 pub async fn find_by_id(conn: &mut Conn, id: Uuid) -> Result<Option<UserRow>, AuthError> {

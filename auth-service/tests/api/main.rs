@@ -14,6 +14,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod pki;
+mod prepared;
 mod process;
 mod relay_order;
 mod throttle;

@@ -1,6 +1,6 @@
 //! Idempotency keys: one row per (user, key), holding the request's fingerprint and the
 //! resource the first request created.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{error::PaymentError, schema::idempotency_keys};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -60,35 +60,37 @@ pub async fn restart(
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let restarted =
-        diesel::update(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::expires_at.lt(now)))
-            .set((
+    let restarted = PreparedOnce(
+        diesel::update(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::expires_at.lt(now))).set(
+            (
                 idempotency_keys::fingerprint.eq(fingerprint),
                 idempotency_keys::state.eq(IN_PROGRESS),
                 idempotency_keys::resource_id.eq(resource_id),
                 idempotency_keys::locked_until.eq(locked_until),
                 idempotency_keys::created_at.eq(now),
                 idempotency_keys::expires_at.eq(expires_at),
-            ))
-            .execute(conn)
-            .await?;
+            ),
+        ),
+    )
+    .execute(conn)
+    .await?;
     Ok(restarted == 1)
 }
 
 pub async fn complete(conn: &mut Conn, user_id: &str, key: &str) -> Result<(), PaymentError> {
-    diesel::update(idempotency_keys::table.find((user_id, key)))
-        .set(idempotency_keys::state.eq(COMPLETED))
-        .execute(conn)
-        .await?;
+    PreparedOnce(
+        diesel::update(idempotency_keys::table.find((user_id, key))).set(idempotency_keys::state.eq(COMPLETED)),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Deletes up to `limit` keys past their expiry; returns how many.
 pub async fn purge_expired(conn: &mut Conn, limit: i64) -> Result<usize, PaymentError> {
-    Ok(diesel::sql_query("DELETE FROM idempotency_keys WHERE expires_at < UTC_TIMESTAMP(6) LIMIT ?")
-        .bind::<diesel::sql_types::BigInt, _>(limit)
-        .execute(conn)
-        .await?)
+    let purge = diesel::sql_query("DELETE FROM idempotency_keys WHERE expires_at < UTC_TIMESTAMP(6) LIMIT ?")
+        .bind::<diesel::sql_types::BigInt, _>(limit);
+    Ok(PreparedOnce(purge).execute(conn).await?)
 }
 
 /// Points a key that was just claimed at an existing resource, and completes it: a retry of an

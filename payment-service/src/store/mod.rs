@@ -3,6 +3,7 @@
 pub mod idempotency;
 pub mod outbox;
 pub mod payments;
+pub mod prepared_once;
 pub mod refunds;
 pub mod relay_lease;
 pub mod released;

@@ -1,7 +1,7 @@
 //! Payments. Status moves only forward: pending → succeeded | failed, succeeded →
 //! partially_refunded → refunded; every settle is conditional on the status it expects, so a
 //! webhook and the reconciler racing for the same payment settle it once.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{domain::PaymentStatus, error::PaymentError, schema::payments};
 use chrono::NaiveDateTime;
 use diesel::{deserialize, mysql::Mysql, prelude::*, sql_types::Text};
@@ -43,8 +43,10 @@ pub struct PaymentRow {
     pub capture_request_id: Option<String>,
 }
 
+/// `None` is inserted as NULL, which is these columns' default: one SQL text for every payment,
+/// which diesel keeps prepared (it writes `DEFAULT` for a `None` otherwise, and prepares anew).
 #[derive(Insertable)]
-#[diesel(table_name = payments)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
 pub struct NewPayment<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
@@ -116,7 +118,7 @@ pub async fn settle(
     failure: Option<(&str, &str)>,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let changed = diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
+    let update = diesel::update(payments::table.find(id).filter(payments::status.eq(PaymentStatus::Pending.as_str())))
         .set((
             payments::status.eq(status.as_str()),
             payments::gateway_reference.eq(reference),
@@ -130,9 +132,9 @@ pub async fn settle(
             // set here rather than by a second statement: a pending payment has no mark to keep.
             payments::sale_check_at.eq((status == PaymentStatus::Succeeded).then_some(now)),
             payments::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await?;
+        ));
+    // Every field is set, `None` as NULL: one SQL text, kept prepared (a charge's settlement).
+    let changed = PreparedOnce(update).execute(conn).await?;
     Ok(changed == 1)
 }
 

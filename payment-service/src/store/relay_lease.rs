@@ -1,6 +1,7 @@
 //! The outbox relay's lease: a MariaDB named lock held by one session at a time, so that one
 //! replica publishes the outbox (why, in `events/relay.rs`). The lease belongs to the session,
 //! not to a transaction, so it wraps the pooled connection itself.
+use super::prepared_once::PreparedOnce;
 use crate::db::DbPool;
 use anyhow::Context;
 use diesel::sql_types::{BigInt, Nullable};
@@ -29,8 +30,10 @@ impl Lease {
     pub async fn take(pool: &DbPool) -> anyhow::Result<Option<Self>> {
         let conn = pool.get().await.context("no database connection")?;
         let mut lease = Self(Some(conn));
-        let taken: LockAnswer =
-            diesel::sql_query(TAKE_LEASE).get_result(lease.conn()?).await.context("taking the relay lease")?;
+        let taken: LockAnswer = PreparedOnce(diesel::sql_query(TAKE_LEASE))
+            .get_result(lease.conn()?)
+            .await
+            .context("taking the relay lease")?;
         match taken.answer {
             Some(1) => Ok(Some(lease)),
             Some(_) => {
@@ -47,8 +50,10 @@ impl Lease {
 
     /// Frees the lease; the connection goes back to the pool.
     pub async fn free(mut self) -> anyhow::Result<()> {
-        let freed: LockAnswer =
-            diesel::sql_query(FREE_LEASE).get_result(self.conn()?).await.context("freeing the relay lease")?;
+        let freed: LockAnswer = PreparedOnce(diesel::sql_query(FREE_LEASE))
+            .get_result(self.conn()?)
+            .await
+            .context("freeing the relay lease")?;
         if freed.answer != Some(1) {
             anyhow::bail!("RELEASE_LOCK answered {:?} freeing the relay lease", freed.answer);
         }

@@ -19,6 +19,7 @@ mod paypal;
 mod paypal_flow;
 mod paypal_mock;
 mod pki;
+mod prepared;
 mod process;
 mod relay_order;
 mod store;

@@ -2,6 +2,7 @@
 //! with [`transaction`]: the rest of the service names no database crate.
 pub mod catalogue;
 pub mod outbox;
+pub mod prepared_once;
 pub mod products;
 pub mod reservations;
 pub mod seed;

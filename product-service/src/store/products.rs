@@ -1,7 +1,7 @@
 //! Products and their stock. Stock moves only through conditional single-row updates, so
 //! concurrent reservations serialise on the row and the `reserved <= on_hand` constraint
 //! holds under any interleaving.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{error::ProductError, schema::products};
 use chrono::{DateTime, Utc};
 use diesel::{prelude::*, sql_types};
@@ -146,12 +146,14 @@ const STOCK_REASON_SALE: &str = "(SELECT set_config('product.stock_reason', 'sal
 
 /// Sets the stock on hand (the caller checked it covers what is reserved): an adjustment.
 pub async fn set_on_hand(conn: &mut Conn, id: Uuid, on_hand: i64) -> Result<StockRow, ProductError> {
-    Ok(diesel::sql_query(format!(
-        "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now()
+    Ok(PreparedOnce(
+        diesel::sql_query(format!(
+            "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now()
          FROM {STOCK_REASON_ADJUSTMENT} WHERE id = $1 {RETURNING_STOCK}"
-    ))
-    .bind::<sql_types::Uuid, _>(id)
-    .bind::<sql_types::Int8, _>(on_hand)
+        ))
+        .bind::<sql_types::Uuid, _>(id)
+        .bind::<sql_types::Int8, _>(on_hand),
+    )
     .get_result(conn)
     .await?)
 }
@@ -166,12 +168,14 @@ pub async fn find_many(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<ProductRow>,
 
 /// Holds `quantity` units of an active product if that many are available; `None` otherwise.
 pub async fn reserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<Option<StockRow>, ProductError> {
-    Ok(diesel::sql_query(format!(
-        "UPDATE products SET reserved = reserved + $2, version = version + 1, updated_at = now()
+    Ok(PreparedOnce(
+        diesel::sql_query(format!(
+            "UPDATE products SET reserved = reserved + $2, version = version + 1, updated_at = now()
          WHERE id = $1 AND active AND on_hand - reserved >= $2 {RETURNING_STOCK}"
-    ))
-    .bind::<sql_types::Uuid, _>(id)
-    .bind::<sql_types::Int8, _>(quantity)
+        ))
+        .bind::<sql_types::Uuid, _>(id)
+        .bind::<sql_types::Int8, _>(quantity),
+    )
     .get_result(conn)
     .await
     .optional()?)
@@ -179,24 +183,28 @@ pub async fn reserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<Option<
 
 /// Gives held units back.
 pub async fn unreserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
-    Ok(diesel::sql_query(format!(
-        "UPDATE products SET reserved = reserved - $2, version = version + 1, updated_at = now()
+    Ok(PreparedOnce(
+        diesel::sql_query(format!(
+            "UPDATE products SET reserved = reserved - $2, version = version + 1, updated_at = now()
          WHERE id = $1 {RETURNING_STOCK}"
-    ))
-    .bind::<sql_types::Uuid, _>(id)
-    .bind::<sql_types::Int8, _>(quantity)
+        ))
+        .bind::<sql_types::Uuid, _>(id)
+        .bind::<sql_types::Int8, _>(quantity),
+    )
     .get_result(conn)
     .await?)
 }
 
 /// Turns held units into a sale: they leave the stock on hand.
 pub async fn sell(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
-    Ok(diesel::sql_query(format!(
-        "UPDATE products SET on_hand = on_hand - $2, reserved = reserved - $2, version = version + 1,
+    Ok(PreparedOnce(
+        diesel::sql_query(format!(
+            "UPDATE products SET on_hand = on_hand - $2, reserved = reserved - $2, version = version + 1,
          updated_at = now() FROM {STOCK_REASON_SALE} WHERE id = $1 {RETURNING_STOCK}"
-    ))
-    .bind::<sql_types::Uuid, _>(id)
-    .bind::<sql_types::Int8, _>(quantity)
+        ))
+        .bind::<sql_types::Uuid, _>(id)
+        .bind::<sql_types::Int8, _>(quantity),
+    )
     .get_result(conn)
     .await?)
 }

@@ -1,5 +1,5 @@
 //! Reservations and their lines.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{
     domain::ReservationState,
     error::ProductError,
@@ -89,10 +89,9 @@ pub async fn add_lines(conn: &mut Conn, lines: &[LineRow]) -> Result<(), Product
 }
 
 pub async fn set_state(conn: &mut Conn, id: &str, state: ReservationState) -> Result<(), ProductError> {
-    diesel::update(reservations::table.find(id))
-        .set((reservations::state.eq(state.as_str()), reservations::updated_at.eq(diesel::dsl::now)))
-        .execute(conn)
-        .await?;
+    let update = diesel::update(reservations::table.find(id))
+        .set((reservations::state.eq(state.as_str()), reservations::updated_at.eq(diesel::dsl::now)));
+    PreparedOnce(update).execute(conn).await?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod pki;
+mod prepared;
 mod process;
 mod relay_order;
 mod reservations;
