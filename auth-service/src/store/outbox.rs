@@ -1,7 +1,7 @@
 //! The outbox table: events written in the transaction of the change they describe, then read
 //! and marked sent by the relay (`events/relay.rs`). Results are diesel's own, for callers to
 //! convert: the service's error in a change's transaction, the relay's `anyhow`.
-use super::Conn;
+use super::{prepared_once::PreparedOnce, Conn};
 use crate::{db::RELAY_LEASE, schema::outbox};
 use diesel::{prelude::*, result::QueryResult};
 use diesel_async::RunQueryDsl;
@@ -75,11 +75,11 @@ pub async fn unsent(conn: &mut Conn, limit: i64) -> QueryResult<Vec<Unsent>> {
         .await
 }
 
+/// One statement text whatever the number of rows: PostgreSQL takes the ids as one array
+/// (`id = ANY($1)`), so the statement is kept prepared (`PreparedOnce`) for every relay round.
 pub async fn mark_sent(conn: &mut Conn, ids: &[i64]) -> QueryResult<()> {
-    diesel::update(outbox::table.filter(outbox::id.eq_any(ids)))
-        .set(outbox::sent_at.eq(diesel::dsl::now))
-        .execute(conn)
-        .await?;
+    let update = diesel::update(outbox::table.filter(outbox::id.eq_any(ids))).set(outbox::sent_at.eq(diesel::dsl::now));
+    PreparedOnce(update).execute(conn).await?;
     Ok(())
 }
 

@@ -47,3 +47,14 @@ async fn a_checkouts_stock_statements_are_prepared_on_the_first_checkout_only() 
     stock_statements(&mut conn).await;
     assert_eq!(kept(&mut conn).await, after_one, "a second checkout prepared statements again");
 }
+
+#[tokio::test]
+async fn the_relays_mark_of_sent_rows_is_one_kept_statement_whatever_their_number() {
+    let app = spawn_app().await;
+    let mut conn = AsyncPgConnection::establish(&app.database_url).await.unwrap();
+    product_service::store::outbox::mark_sent(&mut conn, &[1, 2, 3]).await.unwrap();
+    let after_one = kept(&mut conn).await;
+    assert!(after_one.iter().any(|s| s.starts_with("UPDATE \"outbox\"")), "{after_one:#?}");
+    product_service::store::outbox::mark_sent(&mut conn, &[4]).await.unwrap();
+    assert_eq!(kept(&mut conn).await, after_one, "another number of rows prepared the statement again");
+}
