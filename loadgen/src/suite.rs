@@ -128,6 +128,13 @@ pub async fn run(options: Options) -> Result<Report> {
     let (healthz, scenarios) = run_scenarios(&shared, &at, timing).await;
     let checkout = step_up_checkout(&shared, &ceilings, timing).await?;
     let (steps, sustained, window) = step_up_journey(&shared, &at, ticks, timing).await?;
+    // This machine has slow moments: a ceiling measured in one understates the machine and
+    // flatters its ratio (run 2026-12-08T0219Z: login at 0.98 of an argon2id rate measured at
+    // 83.5 hashes/s, where the run two hours before measured 110). The higher of two
+    // measurements, at the run's start and at its end, is the ceiling.
+    let again = raw_argon2(timing).await?;
+    println!("  raw argon2id again, at the end: {again:.1} hashes/s");
+    let ceilings = Measured { argon2: ceilings.argon2.max(again), ..ceilings };
 
     let report = Report {
         date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
@@ -176,10 +183,7 @@ impl Measured {
 
 async fn measure_ceilings(timing: Timing) -> Result<Measured> {
     println!("ceilings");
-    let argon2 = tokio::task::spawn_blocking(move || {
-        ceilings::raw_argon2(timing.duration.min(std::time::Duration::from_secs(4)))
-    })
-    .await??;
+    let argon2 = raw_argon2(timing).await?;
     println!("  raw argon2id {argon2:.1} hashes/s");
     let pgbench =
         tokio::task::spawn_blocking(move || ceilings::pgbench_select(PRODUCT_CONNECTIONS, timing.duration)).await??;
@@ -195,6 +199,11 @@ async fn measure_ceilings(timing: Timing) -> Result<Measured> {
     .await??;
     println!("  pgbench {reservations:.0} reservations (and their commits)/s at {RESERVATION_CLIENTS} clients");
     Ok(Measured { argon2, pgbench, redis_get, redis_set, mariadb, reservations })
+}
+
+async fn raw_argon2(timing: Timing) -> Result<f64> {
+    tokio::task::spawn_blocking(move || ceilings::raw_argon2(timing.duration.min(std::time::Duration::from_secs(4))))
+        .await?
 }
 
 /// Each scenario alone at its service's connections: the /healthz ceilings and the rest.
