@@ -7,6 +7,7 @@
 //! diesel that a statement is safe to keep, which it then keeps by its SQL text. Wrap only a
 //! statement whose SQL is fixed: one whose text varies (an `IN` list of the caller's length)
 //! would add a statement to the connection's cache for each variant.
+//! docs/adr/0026-statements-kept-prepared-beyond-diesels-rule.md.
 use diesel::{
     mysql::Mysql,
     query_builder::{AstPass, Query, QueryFragment, QueryId},

@@ -1,6 +1,6 @@
 //! A charge's statements are prepared once per connection, not on every call (issue 18):
 //! MariaDB counts each `COM_STMT_PREPARE` in the session's `Com_stmt_prepare`.
-use crate::helpers::spawn_app;
+use crate::helpers::{count, spawn_app};
 use diesel::{sql_types::Text, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use payment_service::{
@@ -21,7 +21,9 @@ async fn prepared(conn: &mut AsyncMysqlConnection) -> u64 {
     status.value.parse().unwrap()
 }
 
-/// The pending payment of one charge, the settlement and the key's completion, in a charge's order.
+/// The pending payment of one charge, the settlement and the key's completion, in a charge's
+/// order. Even `n`: a declined charge with a token, so the kept statements also take a value
+/// where an odd `n` binds NULL.
 async fn charge_statements(conn: &mut AsyncMysqlConnection, n: u32) {
     let now = chrono::Utc::now().naive_utc();
     let (id, order) = (uuid::Uuid::now_v7().to_string(), format!("order-{n}"));
@@ -34,14 +36,19 @@ async fn charge_statements(conn: &mut AsyncMysqlConnection, n: u32) {
         currency: "EUR",
         status: PaymentStatus::Pending.as_str(),
         gateway: "sandbox",
-        payment_token: None,
+        payment_token: (n % 2 == 0).then_some("tok_visa"),
         order_lines: "[]".to_owned(),
         next_attempt_at: None,
         created_at: now,
         updated_at: now,
     };
     payments::insert(conn, payment).await.unwrap();
-    assert!(payments::settle(conn, &id, PaymentStatus::Succeeded, Some("ch_1"), None, now).await.unwrap());
+    let settled = if n % 2 == 0 {
+        payments::settle(conn, &id, PaymentStatus::Failed, None, Some(("card_declined", "declined")), now).await
+    } else {
+        payments::settle(conn, &id, PaymentStatus::Succeeded, Some("ch_1"), None, now).await
+    };
+    assert!(settled.unwrap());
     idempotency::complete(conn, &user, "key").await.unwrap();
     idempotency::purge_expired(conn, 10).await.unwrap();
 }
@@ -56,4 +63,11 @@ async fn a_charges_statements_are_prepared_on_the_first_charge_only() {
     charge_statements(&mut conn, 3).await;
     // Only the status question itself was prepared again (diesel prepares `sql_query` anew).
     assert_eq!(prepared(&mut conn).await - before, 1, "statements prepared again by a later charge");
+    // The kept statements bound each call's own values, NULL or not.
+    let succeeded = "SELECT CAST(count(*) AS SIGNED) AS n FROM payments WHERE status = 'succeeded' \
+                     AND gateway_reference = 'ch_1' AND failure_code IS NULL AND payment_token IS NULL";
+    assert_eq!(count(&app.database_url, succeeded).await, 2);
+    let declined = "SELECT CAST(count(*) AS SIGNED) AS n FROM payments WHERE status = 'failed' \
+                    AND gateway_reference IS NULL AND failure_code = 'card_declined' AND payment_token IS NULL";
+    assert_eq!(count(&app.database_url, declined).await, 1);
 }

@@ -2,12 +2,13 @@
 //!
 //! diesel keeps a connection's prepared statements only for queries it can prove have the same
 //! SQL every time: never an `UPDATE` (a changeset may skip `None` fields), never `sql_query`.
-//! PostgreSQL parses and plans each of those again on every call: a checkout's reservation
-//! holds its stock with one such `UPDATE` a line and moves the reservation's state with another
-//! (issue 18, loadgen/README.md). [`PreparedOnce`] tells diesel that a statement is safe
+//! PostgreSQL parses and plans each of those again on every call: auth's login ran ten such
+//! statements and product's checkout one a line, and parsing was most of PostgreSQL's CPU under
+//! logins (issue 18, loadgen/README.md). [`PreparedOnce`] tells diesel that a statement is safe
 //! to keep, which it then keeps by its SQL text. Wrap only a statement whose SQL is fixed: one
 //! whose text varies (an `IN` list of the caller's length) would add a statement to the
 //! connection's cache for each variant.
+//! docs/adr/0026-statements-kept-prepared-beyond-diesels-rule.md.
 use diesel::{
     pg::Pg,
     query_builder::{AstPass, Query, QueryFragment, QueryId},
