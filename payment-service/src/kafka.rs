@@ -66,11 +66,11 @@ impl Kafka {
         Ok(consumer)
     }
 
-    /// Asks the brokers, within the configured timeout, about one topic:
-    /// the topic it produces. That they answer is what readiness needs. Never the whole cluster's
-    /// metadata: a shared cluster holds thousands of topics, and with 16,000 every check (a load
-    /// balancer's, each second) parsed 14 MiB of it and kept the broker busy describing them
-    /// (loadgen/README.md, "Idle memory").
+    /// Asks the brokers, within the configured timeout, about one topic: the topic it produces.
+    /// That they answer is what readiness needs. Never the whole cluster's metadata: a shared
+    /// cluster holds thousands of topics, and with 16,000 every check (a load balancer's, each
+    /// second) parsed 14 MiB of it and kept the broker busy describing them (loadgen/README.md,
+    /// "Idle memory").
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.described_topics().await.map(|_| ())
     }

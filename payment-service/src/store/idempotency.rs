@@ -60,29 +60,25 @@ pub async fn restart(
     expires_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<bool, PaymentError> {
-    let restarted = PreparedOnce(
-        diesel::update(idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::expires_at.lt(now))).set(
-            (
-                idempotency_keys::fingerprint.eq(fingerprint),
-                idempotency_keys::state.eq(IN_PROGRESS),
-                idempotency_keys::resource_id.eq(resource_id),
-                idempotency_keys::locked_until.eq(locked_until),
-                idempotency_keys::created_at.eq(now),
-                idempotency_keys::expires_at.eq(expires_at),
-            ),
-        ),
+    let update = diesel::update(
+        idempotency_keys::table.find((user_id, key)).filter(idempotency_keys::expires_at.lt(now)),
     )
-    .execute(conn)
-    .await?;
+    .set((
+        idempotency_keys::fingerprint.eq(fingerprint),
+        idempotency_keys::state.eq(IN_PROGRESS),
+        idempotency_keys::resource_id.eq(resource_id),
+        idempotency_keys::locked_until.eq(locked_until),
+        idempotency_keys::created_at.eq(now),
+        idempotency_keys::expires_at.eq(expires_at),
+    ));
+    let restarted = PreparedOnce(update).execute(conn).await?;
     Ok(restarted == 1)
 }
 
 pub async fn complete(conn: &mut Conn, user_id: &str, key: &str) -> Result<(), PaymentError> {
-    PreparedOnce(
-        diesel::update(idempotency_keys::table.find((user_id, key))).set(idempotency_keys::state.eq(COMPLETED)),
-    )
-    .execute(conn)
-    .await?;
+    let update =
+        diesel::update(idempotency_keys::table.find((user_id, key))).set(idempotency_keys::state.eq(COMPLETED));
+    PreparedOnce(update).execute(conn).await?;
     Ok(())
 }
 

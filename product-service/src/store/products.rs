@@ -144,17 +144,24 @@ pub async fn update_details(conn: &mut Conn, id: Uuid, details: &Details) -> Res
 const STOCK_REASON_ADJUSTMENT: &str = "(SELECT set_config('product.stock_reason', 'adjustment', true)) AS reason";
 const STOCK_REASON_SALE: &str = "(SELECT set_config('product.stock_reason', 'sale', true)) AS reason";
 
+/// Runs one of the stock `UPDATE`s below (`$1` the product, `$2` a quantity, the stock
+/// returned), kept prepared on the connection: its text is fixed (ADR 26).
+async fn update_stock(conn: &mut Conn, sql: String, id: Uuid, quantity: i64) -> QueryResult<StockRow> {
+    let update = diesel::sql_query(sql).bind::<sql_types::Uuid, _>(id).bind::<sql_types::Int8, _>(quantity);
+    PreparedOnce(update).get_result(conn).await
+}
+
 /// Sets the stock on hand (the caller checked it covers what is reserved): an adjustment.
 pub async fn set_on_hand(conn: &mut Conn, id: Uuid, on_hand: i64) -> Result<StockRow, ProductError> {
-    Ok(PreparedOnce(
-        diesel::sql_query(format!(
+    Ok(update_stock(
+        conn,
+        format!(
             "UPDATE products SET on_hand = $2, version = version + 1, updated_at = now()
-         FROM {STOCK_REASON_ADJUSTMENT} WHERE id = $1 {RETURNING_STOCK}"
-        ))
-        .bind::<sql_types::Uuid, _>(id)
-        .bind::<sql_types::Int8, _>(on_hand),
+             FROM {STOCK_REASON_ADJUSTMENT} WHERE id = $1 {RETURNING_STOCK}"
+        ),
+        id,
+        on_hand,
     )
-    .get_result(conn)
     .await?)
 }
 
@@ -168,43 +175,43 @@ pub async fn find_many(conn: &mut Conn, ids: &[Uuid]) -> Result<Vec<ProductRow>,
 
 /// Holds `quantity` units of an active product if that many are available; `None` otherwise.
 pub async fn reserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<Option<StockRow>, ProductError> {
-    Ok(PreparedOnce(
-        diesel::sql_query(format!(
+    Ok(update_stock(
+        conn,
+        format!(
             "UPDATE products SET reserved = reserved + $2, version = version + 1, updated_at = now()
-         WHERE id = $1 AND active AND on_hand - reserved >= $2 {RETURNING_STOCK}"
-        ))
-        .bind::<sql_types::Uuid, _>(id)
-        .bind::<sql_types::Int8, _>(quantity),
+             WHERE id = $1 AND active AND on_hand - reserved >= $2 {RETURNING_STOCK}"
+        ),
+        id,
+        quantity,
     )
-    .get_result(conn)
     .await
     .optional()?)
 }
 
 /// Gives held units back.
 pub async fn unreserve(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
-    Ok(PreparedOnce(
-        diesel::sql_query(format!(
+    Ok(update_stock(
+        conn,
+        format!(
             "UPDATE products SET reserved = reserved - $2, version = version + 1, updated_at = now()
-         WHERE id = $1 {RETURNING_STOCK}"
-        ))
-        .bind::<sql_types::Uuid, _>(id)
-        .bind::<sql_types::Int8, _>(quantity),
+             WHERE id = $1 {RETURNING_STOCK}"
+        ),
+        id,
+        quantity,
     )
-    .get_result(conn)
     .await?)
 }
 
 /// Turns held units into a sale: they leave the stock on hand.
 pub async fn sell(conn: &mut Conn, id: Uuid, quantity: i64) -> Result<StockRow, ProductError> {
-    Ok(PreparedOnce(
-        diesel::sql_query(format!(
+    Ok(update_stock(
+        conn,
+        format!(
             "UPDATE products SET on_hand = on_hand - $2, reserved = reserved - $2, version = version + 1,
-         updated_at = now() FROM {STOCK_REASON_SALE} WHERE id = $1 {RETURNING_STOCK}"
-        ))
-        .bind::<sql_types::Uuid, _>(id)
-        .bind::<sql_types::Int8, _>(quantity),
+             updated_at = now() FROM {STOCK_REASON_SALE} WHERE id = $1 {RETURNING_STOCK}"
+        ),
+        id,
+        quantity,
     )
-    .get_result(conn)
     .await?)
 }
