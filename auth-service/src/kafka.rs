@@ -2,11 +2,11 @@
 //! relay's own (`events::producer`), and the consumer of payment events.
 use crate::configuration::KafkaSettings;
 use crate::events::producer::OutboxProducer;
+use crate::kafka_producer::KafkaProducer;
 use crate::metrics::Metrics;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
-    producer::FutureProducer,
     ClientConfig,
 };
 
@@ -15,19 +15,19 @@ const MAX_POLL_INTERVAL_MS: u128 = 60_000;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: FutureProducer,
+    producer: KafkaProducer,
     settings: KafkaSettings,
 }
 
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = producer_config(settings).create().context("creating the Kafka producer")?;
+        let producer = KafkaProducer::create(&producer_config(settings)).context("creating the Kafka producer")?;
         Ok(Self { producer, settings: settings.clone() })
     }
 
     /// The producer of dead-letter records (not idempotent: `producer_config`).
-    pub fn producer(&self) -> FutureProducer {
+    pub fn producer(&self) -> KafkaProducer {
         self.producer.clone()
     }
 
@@ -80,7 +80,6 @@ impl Kafka {
         let (topic, timeout) = (self.settings.events_topic.clone(), self.settings.timeout);
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
-            use rdkafka::producer::Producer;
             let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
             Ok::<_, rdkafka::error::KafkaError>(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
         })

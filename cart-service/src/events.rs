@@ -25,6 +25,7 @@ use crate::{
     auth::Revocations,
     checkout::settle_cart,
     error::CartError,
+    kafka_producer::KafkaProducer,
     metrics::Metrics,
     proto::shop::{
         events::v1::{
@@ -44,7 +45,7 @@ use prost::Message as _;
 use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureRecord,
     Message,
 };
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -64,7 +65,7 @@ pub struct EventsConsumer {
     pub store: CartStore,
     pub upstream: Upstream,
     pub revocations: Arc<Revocations>,
-    pub dlq_producer: FutureProducer,
+    pub dlq_producer: KafkaProducer,
     pub metrics: Metrics,
 }
 
@@ -258,7 +259,7 @@ impl EventsConsumer {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        self.dlq_producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| anyhow::Error::new(e))?;
+        self.dlq_producer.send(record, Duration::from_secs(10)).await?;
         Ok(())
     }
 }

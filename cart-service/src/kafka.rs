@@ -1,21 +1,20 @@
 //! The Kafka client of this service: readiness (can the brokers be reached), the consumer of
 //! product and payment events, and the producer that parks poison records in dead-letter topics.
 use crate::configuration::KafkaSettings;
+use crate::kafka_producer::KafkaProducer;
 use crate::metrics::Metrics;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
-    producer::FutureProducer,
     ClientConfig,
 };
-use std::sync::Arc;
 
 /// Bound on a consumer group's rebalance (and on one record's handling before a rejoin).
 const MAX_POLL_INTERVAL_MS: u128 = 60_000;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: Arc<FutureProducer>,
+    producer: KafkaProducer,
     settings: KafkaSettings,
 }
 
@@ -25,16 +24,14 @@ impl Kafka {
         // Not idempotent: a dead-letter record repeated by a retry is evidence twice, harmless,
         // while an idempotent producer bumps its epoch when a record times out, and tansu 0.6
         // (the local broker) panics on that and serves nothing more (ADR 22).
-        let producer: FutureProducer = client_config(settings)
-            .set("enable.idempotence", "false")
-            .set("message.timeout.ms", "30000")
-            .create()
-            .context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), settings: settings.clone() })
+        let mut config = client_config(settings);
+        config.set("enable.idempotence", "false").set("message.timeout.ms", "30000");
+        let producer = KafkaProducer::create(&config).context("creating the Kafka producer")?;
+        Ok(Self { producer, settings: settings.clone() })
     }
 
-    pub fn producer(&self) -> FutureProducer {
-        (*self.producer).clone()
+    pub fn producer(&self) -> KafkaProducer {
+        self.producer.clone()
     }
 
     /// A consumer in cart's group, subscribed to `topics`. Offsets are stored by the
@@ -79,11 +76,10 @@ impl Kafka {
 
     /// The topics the brokers described to `ping`.
     pub async fn described_topics(&self) -> anyhow::Result<Vec<String>> {
-        let producer = Arc::clone(&self.producer);
+        let producer = self.producer.clone();
         let (topic, timeout) = (self.settings.product_events_topic.clone(), self.settings.timeout);
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
-            use rdkafka::producer::Producer;
             let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
             Ok::<_, rdkafka::error::KafkaError>(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
         })

@@ -9,6 +9,7 @@ pub mod events;
 pub mod healthcheck;
 pub mod http;
 pub mod kafka;
+pub mod kafka_producer;
 pub mod metrics;
 pub mod proto;
 pub mod readiness;

@@ -2,34 +2,33 @@
 //! relay's own (`events::producer`), and the consumer of product events.
 use crate::configuration::KafkaSettings;
 use crate::events::producer::OutboxProducer;
+use crate::kafka_producer::KafkaProducer;
 use crate::metrics::Metrics;
 use anyhow::Context;
 use rdkafka::{
     consumer::{Consumer, StreamConsumer},
-    producer::FutureProducer,
     ClientConfig,
 };
-use std::sync::Arc;
 
 /// Bound on a consumer group's rebalance (and on one record's handling before a rejoin).
 const MAX_POLL_INTERVAL_MS: u128 = 60_000;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: Arc<FutureProducer>,
+    producer: KafkaProducer,
     settings: KafkaSettings,
 }
 
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = producer_config(settings).create().context("creating the Kafka producer")?;
-        Ok(Self { producer: Arc::new(producer), settings: settings.clone() })
+        let producer = KafkaProducer::create(&producer_config(settings)).context("creating the Kafka producer")?;
+        Ok(Self { producer, settings: settings.clone() })
     }
 
     /// The producer of dead-letter records (not idempotent: `producer_config`).
-    pub fn producer(&self) -> FutureProducer {
-        (*self.producer).clone()
+    pub fn producer(&self) -> KafkaProducer {
+        self.producer.clone()
     }
 
     /// The outbox relay's own producer, apart from this one (`events::producer`).
@@ -77,11 +76,10 @@ impl Kafka {
 
     /// The topics the brokers described to `ping`.
     pub async fn described_topics(&self) -> anyhow::Result<Vec<String>> {
-        let producer = Arc::clone(&self.producer);
+        let producer = self.producer.clone();
         let (topic, timeout) = (self.settings.events_topic.clone(), self.settings.timeout);
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
-            use rdkafka::producer::Producer;
             let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
             Ok::<_, rdkafka::error::KafkaError>(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
         })

@@ -13,6 +13,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod idempotency;
 pub mod kafka;
+pub mod kafka_producer;
 pub mod metrics;
 pub mod payments;
 pub mod paypal_webhooks;

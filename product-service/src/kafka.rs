@@ -2,19 +2,20 @@
 //! reached), and the outbox relay's own (`events::producer`).
 use crate::configuration::KafkaSettings;
 use crate::events::producer::OutboxProducer;
+use crate::kafka_producer::KafkaProducer;
 use anyhow::Context;
-use rdkafka::{producer::FutureProducer, ClientConfig};
+use rdkafka::ClientConfig;
 
 #[derive(Clone)]
 pub struct Kafka {
-    producer: FutureProducer,
+    producer: KafkaProducer,
     settings: KafkaSettings,
 }
 
 impl Kafka {
     /// Creating the client does not connect; librdkafka connects in the background.
     pub fn new(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let producer: FutureProducer = producer_config(settings).create().context("creating the Kafka producer")?;
+        let producer = KafkaProducer::create(&producer_config(settings)).context("creating the Kafka producer")?;
         Ok(Self { producer, settings: settings.clone() })
     }
 
@@ -38,7 +39,6 @@ impl Kafka {
         let (topic, timeout) = (self.settings.events_topic.clone(), self.settings.timeout);
         // fetch_metadata blocks the calling thread.
         tokio::task::spawn_blocking(move || {
-            use rdkafka::producer::Producer;
             let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
             Ok::<_, rdkafka::error::KafkaError>(metadata.topics().iter().map(|t| t.name().to_owned()).collect())
         })

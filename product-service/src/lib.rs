@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod healthcheck;
 pub mod http;
 pub mod kafka;
+pub mod kafka_producer;
 pub mod metrics;
 pub mod proto;
 pub mod readiness;

@@ -8,6 +8,7 @@ use super::{catalogue, types, DLQ_ERROR_HEADER};
 use crate::{
     db::DbPool,
     error::AuthError,
+    kafka_producer::KafkaProducer,
     metrics::Metrics,
     proto::shop::events::v1::{Envelope, PaymentRefunded, PaymentSucceeded},
     store::{
@@ -20,7 +21,7 @@ use prost::Message as _;
 use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     message::{BorrowedMessage, Header, Headers, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureRecord,
     Message,
 };
 use scoped_futures::ScopedFutureExt;
@@ -36,7 +37,7 @@ const ASSIGNMENT_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 pub struct PaymentEventsConsumer {
     pub consumer: std::sync::Arc<StreamConsumer>,
     pub pool: DbPool,
-    pub dlq_producer: FutureProducer,
+    pub dlq_producer: KafkaProducer,
     pub topic: String,
     pub metrics: Metrics,
 }
@@ -146,7 +147,7 @@ impl PaymentEventsConsumer {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        self.dlq_producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| anyhow::Error::new(e))?;
+        self.dlq_producer.send(record, Duration::from_secs(10)).await?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod identity;
 mod kafka;
+mod kafka_producer;
 mod malformed;
 mod metrics;
 mod migrations;

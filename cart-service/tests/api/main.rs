@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod helpers;
 mod kafka;
+mod kafka_producer;
 mod openapi;
 mod process;
 mod replicas;

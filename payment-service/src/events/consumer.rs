@@ -12,6 +12,7 @@ use crate::{
     compensation,
     db::DbPool,
     error::PaymentError,
+    kafka_producer::KafkaProducer,
     metrics::Metrics,
     proto::shop::events::v1::{Envelope, ReservationReleased},
     store::{self, released},
@@ -21,7 +22,7 @@ use prost::Message as _;
 use rdkafka::{
     consumer::{CommitMode, Consumer, StreamConsumer},
     message::{BorrowedMessage, Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureRecord,
     Message,
 };
 use scoped_futures::ScopedFutureExt;
@@ -37,7 +38,7 @@ pub const RESERVATION_RELEASED: &str = "shop.events.v1.ReservationReleased";
 pub struct ProductEventsConsumer {
     pub consumer: std::sync::Arc<StreamConsumer>,
     pub pool: DbPool,
-    pub dlq_producer: FutureProducer,
+    pub dlq_producer: KafkaProducer,
     pub metrics: Metrics,
 }
 
@@ -176,7 +177,7 @@ impl ProductEventsConsumer {
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        self.dlq_producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| anyhow::Error::new(e))?;
+        self.dlq_producer.send(record, Duration::from_secs(10)).await?;
         Ok(())
     }
 }

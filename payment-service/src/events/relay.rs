@@ -40,6 +40,7 @@
 use super::producer::OutboxProducer;
 use crate::{
     db::DbPool,
+    kafka_producer::{DeliveryFuture, KafkaProducer},
     metrics::Metrics,
     store::{
         self,
@@ -51,7 +52,7 @@ use anyhow::Context;
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
-    producer::{DeliveryFuture, FutureProducer, FutureRecord},
+    producer::FutureRecord,
 };
 use scoped_futures::ScopedFutureExt;
 use std::sync::Arc;
@@ -191,7 +192,7 @@ impl Relay {
         .await
     }
 
-    fn enqueue(&self, producer: &FutureProducer, row: &Unsent) -> Result<DeliveryFuture, Failure> {
+    fn enqueue(&self, producer: &KafkaProducer, row: &Unsent) -> Result<DeliveryFuture, Failure> {
         let mut headers = OwnedHeaders::new().insert(Header { key: "event_type", value: Some(&row.event_type) });
         if let Some(traceparent) = &row.traceparent {
             headers = headers.insert(Header { key: "traceparent", value: Some(traceparent) });

@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod identity;
 mod kafka;
+mod kafka_producer;
 mod late_money;
 mod malformed;
 mod metrics;
