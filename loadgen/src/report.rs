@@ -124,6 +124,9 @@ impl CheckoutSaturation {
 pub struct Resources {
     pub service: String,
     pub idle_rss_mib: f64,
+    /// Percent of one core the service used at rest; `None` in runs before it was measured.
+    #[serde(default)]
+    pub idle_cpu_percent: Option<f64>,
     pub journey_rss_mib: f64,
     /// CPU seconds (user + system) the service spent per 1,000 shopper requests of the journey.
     pub cpu_s_per_1000_requests: f64,
@@ -244,6 +247,11 @@ impl Report {
             "Idle memory: largest service {idle_max:.1} MiB resident (target < 50 MiB: {}).\n",
             if idle_max < 50.0 { "met" } else { "**not met**" }
         );
+        let idle_cpu: Option<f64> = self.resources.iter().map(|r| r.idle_cpu_percent).sum();
+        if let Some(idle_cpu) = idle_cpu {
+            let _ =
+                writeln!(out, "Idle CPU: the four services together {idle_cpu:.2} % of a core at rest (no target).\n");
+        }
 
         out.push_str("## Targets\n\n");
         out.push_str(&crate::goals::targets_table(self));
@@ -287,12 +295,16 @@ impl Report {
         out.push_str("\n## Mixed journey, stepped up\n\nWeights as Online Boutique's load generator: browse product 10, view cart 3, add to cart 2, home (catalogue list) 1, checkout 1 (add an item, then check out: two requests). One shopper per worker.\n\n");
         scenario_rows(&mut out, &self.journey.steps);
 
-        out.push_str("\n## Resources\n\n| service | idle RSS MiB | RSS under the journey MiB | CPU s per 1,000 journey requests |\n|---|---:|---:|---:|\n");
+        out.push_str("\n## Resources\n\n| service | idle RSS MiB | idle CPU, % of a core | RSS under the journey MiB | CPU s per 1,000 journey requests |\n|---|---:|---:|---:|---:|\n");
         for r in &self.resources {
             let _ = writeln!(
                 out,
-                "| {} | {:.1} | {:.1} | {:.3} |",
-                r.service, r.idle_rss_mib, r.journey_rss_mib, r.cpu_s_per_1000_requests
+                "| {} | {:.1} | {} | {:.1} | {:.3} |",
+                r.service,
+                r.idle_rss_mib,
+                r.idle_cpu_percent.map_or_else(|| "not measured".to_owned(), |cpu| format!("{cpu:.2}")),
+                r.journey_rss_mib,
+                r.cpu_s_per_1000_requests
             );
         }
         out.push_str("\n## Plots\n\n");

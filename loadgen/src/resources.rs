@@ -58,7 +58,9 @@ mod tests {
 
     #[test]
     fn reads_its_own_process() {
-        let burn: u64 = (0..20_000_000u64).fold(0, |a, b| a.wrapping_add(b * b));
+        // black_box: an optimised build would otherwise fold the loop into a constant and burn nothing.
+        let burn: u64 =
+            (0..std::hint::black_box(20_000_000u64)).fold(0, |a, b| a.wrapping_add(std::hint::black_box(b * b)));
         assert_ne!(burn, 1);
         let own = usage(std::process::id(), clock_ticks()).unwrap();
         assert!(own.rss_kib > 1024, "{own:?}");

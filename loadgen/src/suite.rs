@@ -56,6 +56,34 @@ pub async fn measure(name: &str, service: &'static str, load: Load, timing: Timi
     result
 }
 
+/// How long the services are watched at rest, before any load, for their idle CPU.
+const IDLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Each service at rest: its memory, and the CPU it spends over `IDLE_WINDOW` doing nothing
+/// asked of it (its timers and pollers: a platform of many replicas pays this on each).
+async fn idle_usage(at: &Endpoints, ticks: f64) -> Result<Vec<(&'static str, Idle)>> {
+    let before = usages(at, ticks)?;
+    let started = Instant::now();
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let after = usages(at, ticks)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let idle = before
+        .iter()
+        .zip(&after)
+        .map(|((service, b), (_, a))| {
+            (*service, Idle { rss_mib: a.rss_mib(), cpu_percent: (a.cpu_s - b.cpu_s) / seconds * 100.0 })
+        })
+        .collect();
+    Ok(idle)
+}
+
+/// A service at rest.
+struct Idle {
+    rss_mib: f64,
+    /// Percent of one core.
+    cpu_percent: f64,
+}
+
 fn usages(at: &Endpoints, ticks: f64) -> Result<Vec<(&'static str, Usage)>> {
     at.services()
         .iter()
@@ -120,7 +148,7 @@ pub async fn run(options: Options) -> Result<Report> {
     let client = http_client()?;
     ready(&client, &at).await?;
     let ticks = resources::clock_ticks();
-    let idle = usages(&at, ticks)?;
+    let idle = idle_usage(&at, ticks).await?;
     let ceilings = measure_ceilings(timing).await?;
 
     println!("fixtures: {PRODUCTS} products, {JOURNEY_SHOPPERS} shoppers");
@@ -292,7 +320,7 @@ async fn step_up_journey(
 
 /// Each service's memory idle and under the journey, and its CPU per 1000 shopper requests
 /// over `window`.
-fn resource_use(idle: &[(&'static str, Usage)], window: Option<Window>, timing: Timing) -> Vec<Resources> {
+fn resource_use(idle: &[(&'static str, Idle)], window: Option<Window>, timing: Timing) -> Vec<Resources> {
     idle.iter()
         .map(|(service, idle)| {
             let (requests_per_s, before, after) = window.clone().unwrap_or((0.0, Vec::new(), Vec::new()));
@@ -305,7 +333,8 @@ fn resource_use(idle: &[(&'static str, Usage)], window: Option<Window>, timing: 
             let requests = requests_per_s * (timing.warm_up + timing.duration).as_secs_f64();
             Resources {
                 service: service.to_string(),
-                idle_rss_mib: idle.rss_mib(),
+                idle_rss_mib: idle.rss_mib,
+                idle_cpu_percent: Some(idle.cpu_percent),
                 journey_rss_mib: rss,
                 cpu_s_per_1000_requests: if requests > 0.0 { cpu / requests * 1000.0 } else { 0.0 },
             }
