@@ -47,8 +47,8 @@ struct Authenticated {
     roles: Vec<Role>,
     /// The stored hash uses older parameters.
     needs_rehash: bool,
-    /// The throttle keys the attempt was counted on, forgiven (`throttle::forgive`) in the
-    /// transaction that writes what the password opened.
+    /// The throttle keys the attempt was counted on, forgiven (`throttle::forgive`) once the
+    /// password is known to be right.
     keys: Vec<throttle::Key>,
 }
 
@@ -196,18 +196,21 @@ impl Accounts {
         let expires_at = self.refresh_expiry()?;
         let (keys, user_id, rehashed) = (&user.keys, user.user_id, rehashed.as_deref());
         let mut conn = self.conn().await?;
-        // The throttle's forgiveness, the new hash and the session: one commit.
-        store::transaction::<_, AuthError, _>(&mut conn, |conn| {
-            async move {
-                throttle::forgive(conn, keys).await?;
-                if let Some(hash) = rehashed {
-                    users::set_password_hash(conn, user_id, hash).await?;
-                }
-                sessions::open(conn, session_id, user_id, &token_hash, expires_at).await
-            }
-            .scope_boxed()
+        // The throttle's forgiveness alone, committed asynchronously (ADR 28): the client
+        // address's row it locks is every login's from that address, so it must not stay locked
+        // while the commit waits for the disk. A right password was checked: forgiving it is
+        // right even if what follows fails.
+        store::transaction_with_async_commit::<_, AuthError, _>(&mut conn, |conn| {
+            throttle::forgive(conn, keys).scope_boxed()
         })
         .await?;
+        // The session durably: its tokens are handed out and verified offline (cart), so it must
+        // outlive a crash to be revocable. Its commit, one statement, locks no shared row, and
+        // flushes the forgiveness's WAL with its own.
+        sessions::open(&mut conn, session_id, user_id, &token_hash, expires_at).await?;
+        if let Some(hash) = rehashed {
+            users::set_password_hash(&mut conn, user_id, hash).await?;
+        }
         drop(conn);
         self.pair(user_id, session_id, user.roles, refresh_token)
     }

@@ -7,7 +7,7 @@
 use super::{prepared_once::PreparedOnce, Conn};
 use crate::{configuration::LoginSettings, error::AuthError};
 use diesel::{sql_types, OptionalExtension, QueryableByName};
-use diesel_async::{scoped_futures::ScopedFutureExt, AsyncConnection, RunQueryDsl};
+use diesel_async::{scoped_futures::ScopedFutureExt, RunQueryDsl};
 use std::{net::IpAddr, time::Duration};
 
 /// Attempts older than this no longer count.
@@ -95,8 +95,13 @@ struct Wait {
 
 /// Takes one attempt on every key, all of them or none: when a key is still in its delay the
 /// attempt is refused with `TooManyAttempts` and nothing is counted.
+///
+/// Committed asynchronously (ADR 28): a key's row is locked until its transaction commits, and a
+/// client address's row is every login's from that address; waiting for the disk there would
+/// queue its logins behind one another's flushes. Counts lost to a crash of PostgreSQL (those
+/// of its last ~600 ms) are attempts given back.
 pub async fn take(conn: &mut Conn, keys: &[Key], policy: &LoginSettings) -> Result<(), AuthError> {
-    conn.transaction::<_, AuthError, _>(|conn| {
+    super::transaction_with_async_commit::<_, AuthError, _>(conn, |conn| {
         async move {
             for key in keys {
                 if !waived(conn, key).await? {
@@ -166,10 +171,9 @@ async fn take_one(conn: &mut Conn, key: &Key, policy: &LoginSettings) -> Result<
     Err(AuthError::TooManyAttempts { retry_after: Duration::from_millis(u64::try_from(millis).unwrap_or(1)) })
 }
 
-/// A right password: see `OnSuccess`. Runs in the caller's transaction, which also writes
-/// what the password opened (a login's session): one commit, one WAL flush, for a login's
-/// bookkeeping and its session instead of one per statement (issue 18). The keys are locked in
-/// the order `take` locks them.
+/// A right password: see `OnSuccess`. Runs in the caller's transaction: one commit for all the
+/// keys, not one per statement (issue 18). The keys are locked in the order `take` locks them.
+/// A login commits it on its own, asynchronously, as `take` (ADR 28).
 pub async fn forgive(conn: &mut Conn, keys: &[Key]) -> Result<(), AuthError> {
     for key in keys {
         let sql = match key.on_success {

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod async_commit;
 mod events;
 mod grpc;
 mod health;
