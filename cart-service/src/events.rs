@@ -13,7 +13,8 @@
 //!   `auth::Revocations`).
 //!
 //! At-least-once: a record's offset is stored after its effect is applied, and its event id is
-//! remembered for a week so a redelivery is skipped. A record that cannot be decoded, or whose
+//! remembered for a week so a redelivery is skipped (the other types of the catalogue change no
+//! cart, and are neither applied nor remembered). A record that cannot be decoded, or whose
 //! type its topic's catalogue does not list (`catalogue`), goes to `<topic>.dlq` with the reason
 //! in a header and consumption carries on, and so does one that product refuses for good (an id
 //! it cannot take); Redis or product being down is retried on the same record, so nothing is
@@ -23,7 +24,7 @@ pub mod lag;
 
 use crate::{
     auth::Revocations,
-    checkout::settle_cart,
+    checkout::sale,
     error::CartError,
     kafka_producer::KafkaProducer,
     metrics::Metrics,
@@ -32,7 +33,7 @@ use crate::{
             Envelope, PaymentFailed, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated,
             SessionRevoked,
         },
-        product::v1::{CommitReservationRequest, ReleaseReservationRequest},
+        product::v1::ReleaseReservationRequest,
     },
     store::{CartStore, Snapshot},
     telemetry,
@@ -158,21 +159,27 @@ impl EventsConsumer {
         if envelope.event_id.is_empty() || envelope.event_id.len() > 64 {
             return Err(ApplyError::Poison("the envelope has no usable event_id".to_owned()));
         }
-        let seen_key = format!("cart:event:{}", envelope.event_id);
-        if self.store.get(&seen_key).await?.is_some() {
-            return Ok(());
-        }
         let bad =
             |e: prost::DecodeError| ApplyError::Poison(format!("{} payload does not decode: {e}", envelope.event_type));
         let payload = envelope.payload.as_slice();
-        match envelope.event_type.as_str() {
+        let change = match envelope.event_type.as_str() {
             "shop.events.v1.ProductOutOfStock" => {
                 let event = ProductOutOfStock::decode(payload).map_err(bad)?;
-                self.store.mark(&event.product_id, Some(false), None, event.version).await?;
+                Change::Mark {
+                    product_id: event.product_id,
+                    available: Some(false),
+                    snapshot: None,
+                    version: event.version,
+                }
             }
             "shop.events.v1.ProductBackInStock" => {
                 let event = ProductBackInStock::decode(payload).map_err(bad)?;
-                self.store.mark(&event.product_id, Some(true), None, event.version).await?;
+                Change::Mark {
+                    product_id: event.product_id,
+                    available: Some(true),
+                    snapshot: None,
+                    version: event.version,
+                }
             }
             "shop.events.v1.ProductUpdated" => {
                 let event = ProductUpdated::decode(payload).map_err(bad)?;
@@ -184,37 +191,58 @@ impl EventsConsumer {
                     version: event.version,
                 };
                 let available = (!event.active).then_some(false);
-                self.store.mark(&event.product_id, available, Some(&snapshot), event.version).await?;
+                Change::Mark {
+                    product_id: event.product_id,
+                    available,
+                    snapshot: Some(snapshot),
+                    version: event.version,
+                }
             }
-            "shop.events.v1.PaymentSucceeded" => {
-                let event = PaymentSucceeded::decode(payload).map_err(bad)?;
-                self.paid(&event).await?;
-            }
-            "shop.events.v1.PaymentFailed" => {
-                let event = PaymentFailed::decode(payload).map_err(bad)?;
-                self.failed(&event).await?;
-            }
+            "shop.events.v1.PaymentSucceeded" => Change::Paid(PaymentSucceeded::decode(payload).map_err(bad)?),
+            "shop.events.v1.PaymentFailed" => Change::Failed(PaymentFailed::decode(payload).map_err(bad)?),
             "shop.events.v1.SessionRevoked" => {
                 let event = SessionRevoked::decode(payload).map_err(bad)?;
                 let expire = event.tokens_expire_at.map(|t| t.seconds).unwrap_or_default();
                 if event.session_id.is_empty() || expire <= 0 {
                     return Err(ApplyError::Poison("SessionRevoked without a session or an expiry".to_owned()));
                 }
-                self.revocations.record(&event.session_id, expire as u64).await.map_err(CartError::unavailable)?;
+                Change::Revoked { session_id: event.session_id, expire: expire as u64 }
             }
-            // The catalogue's other types (stock counts, refunds, ...) change no cart.
-            _ => {}
+            // The catalogue's other types (stock counts, refunds, ...) change no cart: nothing to
+            // apply, so nothing to remember having applied (two Redis commands a checkout saved:
+            // product announces each reservation and each sale).
+            _ => return Ok(()),
+        };
+        let seen_key = format!("cart:event:{}", envelope.event_id);
+        if self.store.get(&seen_key).await?.is_some() {
+            return Ok(());
+        }
+        match change {
+            Change::Mark { product_id, available, snapshot, version } => {
+                self.store.mark(&product_id, available, snapshot.as_ref(), version).await?;
+            }
+            Change::Paid(event) => self.paid(&event).await?,
+            Change::Failed(event) => self.failed(&event).await?,
+            Change::Revoked { session_id, expire } => {
+                self.revocations.record(&session_id, expire).await.map_err(CartError::unavailable)?;
+            }
         }
         self.store.put(&seen_key, "1", SEEN_TTL).await?;
         Ok(())
     }
 
     async fn paid(&self, event: &PaymentSucceeded) -> Result<(), ApplyError> {
+        // Settled already: by the checkout itself, nearly always, which answered the shopper
+        // with the sale. The mark is set for a sale only (`checkout::sale`), so neither the
+        // commit nor the cart is left to do (a CommitReservation saved, over mutual TLS, and
+        // product's transaction for it).
+        if self.store.is_settled(&event.order_id).await? {
+            return Ok(());
+        }
         // Product sells only when the payment took exactly the reservation's total.
-        let request = CommitReservationRequest { reservation_id: event.order_id.clone(), paid: event.amount.clone() };
-        match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
-            Ok(_) => {}
-            Err(status) => match reservation_refused(status) {
+        let sale = match sale::commit(&self.upstream, &event.order_id, event.amount.clone()).await {
+            Ok(sale) => sale,
+            Err(refused) => match refused {
                 // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
                 ReservationRefused::NotFound => {
                     tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
@@ -230,9 +258,9 @@ impl EventsConsumer {
                 }
                 ReservationRefused::Outage(outage) => return Err(outage.into()),
             },
-        }
+        };
         let bought: Vec<(String, i64)> = event.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
-        Ok(settle_cart(&self.store, &event.user_id, &event.order_id, &bought).await?)
+        Ok(sale.settle_cart(&self.store, &event.user_id, &bought).await?)
     }
 
     /// A declined checkout's stock goes back now rather than at its reservation's expiry.
@@ -262,6 +290,14 @@ impl EventsConsumer {
         self.dlq_producer.send(record, Duration::from_secs(10)).await?;
         Ok(())
     }
+}
+
+/// What an event does to the carts, decoded before its redelivery check.
+enum Change {
+    Mark { product_id: String, available: Option<bool>, snapshot: Option<Snapshot>, version: i64 },
+    Paid(PaymentSucceeded),
+    Failed(PaymentFailed),
+    Revoked { session_id: String, expire: u64 },
 }
 
 /// What product's failure means for the record: a request it can never accept (the event names

@@ -25,6 +25,14 @@ fn index_key(product_id: &str) -> String {
     format!("cart:index:{product_id}")
 }
 
+/// A settled checkout's mark (`CartStore::settle`).
+fn settled_key(checkout_id: &str) -> String {
+    format!("cart:settled:{checkout_id}")
+}
+
+/// How long a settled checkout's mark is kept.
+const SETTLED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Where a keyed add is remembered: per user, so one shopper's key never meets another's.
 fn added_key(user_id: &str, idempotency_key: &str) -> String {
     format!("cart:added:{user_id}:{idempotency_key}")
@@ -112,21 +120,29 @@ return removed
     )
 });
 
-/// Takes `quantity` units off a line (a sale): the line goes when nothing is left of it.
-static TAKE: LazyLock<Script> = LazyLock::new(|| {
+/// Settles a sale, once: marks the checkout settled (KEYS[1], for ARGV[1] seconds) and takes each
+/// bought line's units off the cart (KEYS[2]); a line goes when nothing is left of it, and leaves
+/// its product's index (KEYS[3..], one a line). ARGV[2] is the user; then a product id and a
+/// quantity a line. One script: the mark and the takes happen together or not at all, where a
+/// mark set by one call and takes left to the next would leave bought units in the cart for good.
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local pid = ARGV[1]
-local held = tonumber(redis.call('HGET', KEYS[1], 'q:' .. pid) or '0')
-if held == 0 then return 0 end
-local left = held - tonumber(ARGV[2])
-if left > 0 then
-  redis.call('HSET', KEYS[1], 'q:' .. pid, left)
-  return left
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 3, #KEYS do
+  local pid = ARGV[2 * i - 3]
+  local held = tonumber(redis.call('HGET', KEYS[2], 'q:' .. pid) or '0')
+  if held > 0 then
+    local left = held - tonumber(ARGV[2 * i - 2])
+    if left > 0 then
+      redis.call('HSET', KEYS[2], 'q:' .. pid, left)
+    else
+      redis.call('HDEL', KEYS[2], 'q:' .. pid, 's:' .. pid, 'a:' .. pid, 'v:' .. pid)
+      redis.call('SREM', KEYS[i], ARGV[2])
+    end
+  end
 end
-redis.call('HDEL', KEYS[1], 'q:' .. pid, 's:' .. pid, 'a:' .. pid, 'v:' .. pid)
-redis.call('SREM', KEYS[2], ARGV[3])
-return 0
+return 1
 ",
     )
 });
@@ -362,18 +378,6 @@ impl CartStore {
     }
 
     /// Takes `quantity` units off the user's line of the product; returns what is left.
-    pub async fn take(&self, user_id: &str, product_id: &str, quantity: i64) -> Result<i64, CartError> {
-        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
-        Ok(TAKE
-            .key(cart_key(user_id))
-            .key(index_key(product_id))
-            .arg(product_id)
-            .arg(quantity)
-            .arg(user_id)
-            .invoke_async(&mut conn)
-            .await?)
-    }
-
     pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let _: i64 = CLEAR.key(cart_key(user_id)).arg(user_id).invoke_async(&mut conn).await?;
@@ -404,6 +408,25 @@ impl CartStore {
             .arg(snapshot.map(Snapshot::encode).unwrap_or_default())
             .invoke_async(&mut conn)
             .await?)
+    }
+
+    /// Takes a sale's quantities out of the user's cart, once per checkout: the first call marks
+    /// the checkout settled (for `SETTLED_TTL`) and takes them, a later one finds the mark and
+    /// does nothing. Only `checkout::Sale` calls it: the mark stands for a committed sale.
+    pub async fn settle(&self, user_id: &str, checkout_id: &str, bought: &[(String, i64)]) -> Result<(), CartError> {
+        let mut invocation = SETTLE.key(settled_key(checkout_id));
+        invocation.key(cart_key(user_id)).arg(SETTLED_TTL.as_secs()).arg(user_id);
+        for (product_id, quantity) in bought {
+            invocation.key(index_key(product_id)).arg(product_id).arg(quantity);
+        }
+        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
+        let _settled_now: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Whether `settle` ran for the checkout: product committed its sale.
+    pub async fn is_settled(&self, checkout_id: &str) -> Result<bool, CartError> {
+        Ok(self.get(&settled_key(checkout_id)).await?.is_some())
     }
 
     /// Sets `key` to `value` for `ttl` unless it exists; `true` when this call set it.

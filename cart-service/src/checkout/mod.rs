@@ -16,10 +16,7 @@ use crate::{
     proto::shop::{
         common::v1::Money,
         payment::v1::{ChargeRequest, GetPaymentRequest, OrderLine, Payment, PaymentMethod, PaymentStatus},
-        product::v1::{
-            CommitReservationRequest, ReleaseReservationRequest, Reservation, ReservationLine, ReservationState,
-            ReserveStockRequest,
-        },
+        product::v1::{ReleaseReservationRequest, Reservation, ReservationLine, ReservationState, ReserveStockRequest},
     },
     store::CartStore,
     upstream::{
@@ -32,6 +29,7 @@ use std::time::Duration;
 
 mod outcome;
 mod record;
+pub mod sale;
 
 pub use outcome::{Amount, BoughtLine, Outcome, Summary};
 use record::{alive_key, by_id_key, is_record_of, record_key, Ended, Record, RecordState};
@@ -43,8 +41,6 @@ const LEASE: Duration = Duration::from_secs(6);
 /// How often the replica running a checkout beats: three beats to a lease, so one slow Redis
 /// round trip does not end a live checkout's lease.
 const HEARTBEAT: Duration = Duration::from_secs(2);
-/// How long the marker saying a paid checkout's lines left the cart is kept.
-const SETTLED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Clone)]
 pub struct Checkouts {
@@ -584,10 +580,9 @@ impl Checkouts {
         bought: &[(String, i64)],
         paid: Option<Money>,
     ) -> Result<(), CartError> {
-        let request = CommitReservationRequest { reservation_id: checkout_id.to_owned(), paid };
-        match self.upstream.product.send(&request, |mut c, r| async move { c.commit_reservation(r).await }).await {
-            Ok(_) => {}
-            Err(status) => match refusals::reservation_refused(status) {
+        let sale = match sale::commit(&self.upstream, checkout_id, paid).await {
+            Ok(sale) => sale,
+            Err(refused) => match refused {
                 ReservationRefused::PaymentMismatch => {
                     tracing::error!(checkout_id, "product refused the payment's amount; nothing was sold");
                     return Err(CartError::Conflict(
@@ -610,8 +605,8 @@ impl Checkouts {
                 }
                 ReservationRefused::Outage(outage) => return Err(outage.into()),
             },
-        }
-        settle_cart(&self.store, user_id, checkout_id, bought).await
+        };
+        sale.settle_cart(&self.store, user_id, bought).await
     }
 
     /// Gives the stock back; a failure is logged, the reservation's expiry does it anyway.
@@ -623,23 +618,6 @@ impl Checkouts {
             tracing::warn!(checkout_id, error = %status, "releasing the reservation failed; it will expire");
         }
     }
-}
-
-/// Takes a sold checkout's quantities out of the user's cart, once: whoever gets here first —
-/// the checkout itself or the PaymentSucceeded consumer — does it, the other does nothing.
-/// Only what was bought leaves: units added to a line while the checkout ran stay.
-pub async fn settle_cart(
-    store: &CartStore,
-    user_id: &str,
-    checkout_id: &str,
-    bought: &[(String, i64)],
-) -> Result<(), CartError> {
-    if store.set_once(&format!("cart:settled:{checkout_id}"), "1", SETTLED_TTL).await? {
-        for (product_id, quantity) in bought {
-            store.take(user_id, product_id, *quantity).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Where a checkout stands (`Checkouts::standing`).

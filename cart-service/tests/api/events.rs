@@ -2,12 +2,14 @@
 //! and snapshot updates reach carts, a broken record goes to the dead-letter topic and later
 //! good records still apply.
 use crate::{
-    helpers::{kafka_brokers, mug_snapshot, spawn_app, spawn_app_with},
+    helpers::{closed_port, kafka_brokers, mug_snapshot, spawn_app, spawn_app_with, TestApp},
     kafka::read,
 };
 use cart_service::proto::shop::{
     common::v1::Money,
-    events::v1::{Envelope, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked},
+    events::v1::{
+        Envelope, PaidLine, PaymentSucceeded, ProductBackInStock, ProductOutOfStock, ProductUpdated, SessionRevoked,
+    },
 };
 use prost::Message as _;
 use rdkafka::{
@@ -17,11 +19,16 @@ use rdkafka::{
 use std::time::Duration;
 
 fn envelope(event_type: &str, aggregate_id: &str, payload: Vec<u8>) -> Vec<u8> {
+    envelope_with_id(&uuid::Uuid::now_v7().to_string(), event_type, aggregate_id, payload)
+}
+
+fn envelope_with_id(event_id: &str, event_type: &str, aggregate_id: &str, payload: Vec<u8>) -> Vec<u8> {
+    let producer = if event_type.starts_with("Payment") { "payment-service" } else { "product-service" };
     Envelope {
-        event_id: uuid::Uuid::now_v7().to_string(),
+        event_id: event_id.to_owned(),
         event_type: format!("shop.events.v1.{event_type}"),
         occurred_at: None,
-        producer: "product-service".to_owned(),
+        producer: producer.to_owned(),
         aggregate_id: aggregate_id.to_owned(),
         payload,
     }
@@ -177,4 +184,69 @@ async fn tokens_of_a_revoked_session_are_refused_by_every_replica() {
     assert_eq!(status_becomes(&other, &on_other, 401).await, 401, "so does the other replica");
     let still = app.client.get(format!("{}/v1/cart", app.address)).bearer_auth(&kept).send().await.unwrap();
     assert_eq!(still.status(), 200, "another session of the user is untouched");
+}
+
+/// Polls cart's redelivery mark of an event (up to 30 s): set once the event was applied.
+async fn applied(app: &TestApp, event_id: &str) -> bool {
+    for _ in 0..300 {
+        if app.store().get(&format!("cart:event:{event_id}")).await.unwrap().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Product announces each reservation and each sale (`StockChanged`): no cart changes, so cart
+/// keeps no mark of it either (two Redis commands a checkout).
+#[tokio::test]
+async fn an_event_that_changes_no_cart_leaves_no_redelivery_mark() {
+    let app = spawn_app().await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    app.store().add(&shopper.user_id, &mug_snapshot(&mug), 1).await.unwrap();
+
+    let (stock_changed, out_of_stock) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    publish(&app.product_topic, &mug, &envelope_with_id(&stock_changed, "StockChanged", &mug, Vec::new())).await;
+    let out = ProductOutOfStock { product_id: mug.clone(), version: 2 }.encode_to_vec();
+    publish(&app.product_topic, &mug, &envelope_with_id(&out_of_stock, "ProductOutOfStock", &mug, out)).await;
+    // Same key, same partition: the second is applied after the first was handled.
+    assert!(applied(&app, &out_of_stock).await, "the ProductOutOfStock after it was never applied");
+    let kept = app.store().get(&format!("cart:event:{stock_changed}")).await.unwrap();
+    assert_eq!(kept, None, "a StockChanged was remembered");
+}
+
+/// The checkout itself settled its sale (product committed it, the cart gave up the bought
+/// units): the PaymentSucceeded that follows asks product nothing, here unreachable, and takes
+/// nothing from the cart a second time.
+#[tokio::test]
+async fn a_payment_its_checkout_settled_already_needs_nothing_of_product() {
+    let product = format!("http://127.0.0.1:{}", closed_port());
+    let app = spawn_app_with(|settings| settings.upstream.product_grpc_url = product).await;
+    let shopper = app.shopper();
+    let mug = uuid::Uuid::now_v7().to_string();
+    app.store().add(&shopper.user_id, &mug_snapshot(&mug), 3).await.unwrap();
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let bought = [(mug.clone(), 1)];
+    app.store().settle(&shopper.user_id, &order_id, &bought).await.unwrap();
+    assert_eq!(app.store().lines(&shopper.user_id).await.unwrap()[0].quantity, 2);
+
+    let paid = PaymentSucceeded {
+        payment_id: uuid::Uuid::now_v7().to_string(),
+        user_id: shopper.user_id.clone(),
+        order_id,
+        amount: Some(Money { amount_minor: 1250, currency: "EUR".to_owned() }),
+        lines: vec![PaidLine { product_id: mug.clone(), quantity: 1, ..Default::default() }],
+        succeeded_at: None,
+    }
+    .encode_to_vec();
+    let event_id = uuid::Uuid::now_v7().to_string();
+    publish(
+        &app.payment_topic,
+        &shopper.user_id,
+        &envelope_with_id(&event_id, "PaymentSucceeded", &shopper.user_id, paid),
+    )
+    .await;
+    assert!(applied(&app, &event_id).await, "the PaymentSucceeded waited for product");
+    assert_eq!(app.store().lines(&shopper.user_id).await.unwrap()[0].quantity, 2, "the sale left the cart twice");
 }

@@ -26,6 +26,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub product_topic: String,
+    pub payment_topic: String,
     pub auth_topic: String,
     /// The key auth would sign this test's tokens with (a JWKS server of the test serves it).
     pub auth_key: std::sync::Arc<TestKey>,
@@ -102,6 +103,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     }
     let redis = cart_service::redis_store::Redis::new(&settings.redis).unwrap();
     let product_topic = settings.kafka.product_events_topic.clone();
+    let payment_topic = settings.kafka.payment_events_topic.clone();
     let auth_topic = settings.kafka.auth_events_topic.clone();
 
     let app = Application::build(settings).await.expect("application builds");
@@ -111,6 +113,7 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
         product_topic,
+        payment_topic,
         auth_topic,
         auth_key,
         auth: jwks,

@@ -110,11 +110,11 @@ async fn settling_a_sale_takes_only_the_bought_units_and_only_once() {
     store.add(&user, &snapshot(&mug, 1), 1).await.unwrap();
     let bought = [(mug.clone(), 2), (cup.clone(), 1)];
     let checkout = uuid::Uuid::now_v7().to_string();
-    cart_service::checkout::settle_cart(&store, &user, &checkout, &bought).await.unwrap();
+    store.settle(&user, &checkout, &bought).await.unwrap();
     let lines = store.lines(&user).await.unwrap();
     assert_eq!(lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect::<Vec<_>>(), [(mug.clone(), 1)]);
     // The consumer of PaymentSucceeded settles the same checkout again: nothing changes.
-    cart_service::checkout::settle_cart(&store, &user, &checkout, &bought).await.unwrap();
+    store.settle(&user, &checkout, &bought).await.unwrap();
     assert_eq!(store.lines(&user).await.unwrap()[0].quantity, 1);
     // The cup's line left the product index too: a cup event reaches no cart.
     assert_eq!(store.mark(&cup, Some(false), None, 5).await.unwrap(), 0);
