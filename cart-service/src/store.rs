@@ -123,8 +123,8 @@ return removed
 /// Settles a sale, once: marks the checkout settled (KEYS[1], for ARGV[1] seconds) and takes each
 /// bought line's units off the cart (KEYS[2]); a line goes when nothing is left of it, and leaves
 /// its product's index (KEYS[3..], one a line). ARGV[2] is the user; then a product id and a
-/// quantity a line. One script: the mark and the takes happen together or not at all, where a
-/// mark set by one call and takes left to the next would leave bought units in the cart for good.
+/// quantity a line. One script, so no lost connection comes between the mark and the takes: a
+/// mark set by one call and takes left to another would leave bought units in the cart for good.
 static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -377,7 +377,6 @@ impl CartStore {
         Ok(removed > 0)
     }
 
-    /// Takes `quantity` units off the user's line of the product; returns what is left.
     pub async fn clear(&self, user_id: &str) -> Result<(), CartError> {
         let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
         let _: i64 = CLEAR.key(cart_key(user_id)).arg(user_id).invoke_async(&mut conn).await?;
@@ -412,7 +411,7 @@ impl CartStore {
 
     /// Takes a sale's quantities out of the user's cart, once per checkout: the first call marks
     /// the checkout settled (for `SETTLED_TTL`) and takes them, a later one finds the mark and
-    /// does nothing. Only `checkout::Sale` calls it: the mark stands for a committed sale.
+    /// does nothing. Only `checkout::sale::Sale` calls it: the mark stands for a committed sale.
     pub async fn settle(&self, user_id: &str, checkout_id: &str, bought: &[(String, i64)]) -> Result<(), CartError> {
         let mut invocation = SETTLE.key(settled_key(checkout_id));
         invocation.key(cart_key(user_id)).arg(SETTLED_TTL.as_secs()).arg(user_id);
@@ -427,14 +426,6 @@ impl CartStore {
     /// Whether `settle` ran for the checkout: product committed its sale.
     pub async fn is_settled(&self, checkout_id: &str) -> Result<bool, CartError> {
         Ok(self.get(&settled_key(checkout_id)).await?.is_some())
-    }
-
-    /// Sets `key` to `value` for `ttl` unless it exists; `true` when this call set it.
-    pub async fn set_once(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, CartError> {
-        let mut conn = self.redis.connection().await.map_err(CartError::unavailable)?;
-        let set: Option<String> =
-            redis::cmd("SET").arg(key).arg(value).arg("NX").arg("EX").arg(ttl.as_secs()).query_async(&mut conn).await?;
-        Ok(set.is_some())
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, CartError> {

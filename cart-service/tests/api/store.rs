@@ -119,3 +119,33 @@ async fn settling_a_sale_takes_only_the_bought_units_and_only_once() {
     // The cup's line left the product index too: a cup event reaches no cart.
     assert_eq!(store.mark(&cup, Some(false), None, 5).await.unwrap(), 0);
 }
+
+/// The settling script's edges: a product bought on two lines is taken twice over, more than is
+/// held takes the line, an empty or missing cart is marked settled all the same, and no lines at
+/// all only marks.
+#[tokio::test]
+async fn settling_takes_repeated_lines_in_turn_and_marks_a_cart_that_holds_nothing() {
+    let app = spawn_app().await;
+    let store = app.store();
+    let user = uuid::Uuid::now_v7().to_string();
+    let (mug, cup) = (product(), product());
+    store.add(&user, &snapshot(&mug, 1), 5).await.unwrap();
+    store.add(&user, &snapshot(&cup, 1), 1).await.unwrap();
+    let checkout = uuid::Uuid::now_v7().to_string();
+    store.settle(&user, &checkout, &[(mug.clone(), 2), (mug.clone(), 2), (cup.clone(), 7)]).await.unwrap();
+    let lines = store.lines(&user).await.unwrap();
+    assert_eq!(lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect::<Vec<_>>(), [(mug.clone(), 1)]);
+    assert!(store.is_settled(&checkout).await.unwrap());
+    // The cup's line left the product index with it.
+    assert_eq!(store.mark(&cup, Some(false), None, 5).await.unwrap(), 0);
+
+    let (nobody, unlined) = (uuid::Uuid::now_v7().to_string(), uuid::Uuid::now_v7().to_string());
+    store.settle(&nobody, &unlined, &[(mug.clone(), 1)]).await.unwrap();
+    assert!(store.is_settled(&unlined).await.unwrap());
+    assert!(store.lines(&nobody).await.unwrap().is_empty());
+    let bare = uuid::Uuid::now_v7().to_string();
+    assert!(!store.is_settled(&bare).await.unwrap());
+    store.settle(&user, &bare, &[]).await.unwrap();
+    assert!(store.is_settled(&bare).await.unwrap());
+    assert_eq!(store.lines(&user).await.unwrap()[0].quantity, 1);
+}
