@@ -242,22 +242,20 @@ impl EventsConsumer {
         // Product sells only when the payment took exactly the reservation's total.
         let sale = match sale::commit(&self.upstream, &event.order_id, event.amount.clone()).await {
             Ok(sale) => sale,
-            Err(refused) => match refused {
-                // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
-                ReservationRefused::NotFound => {
-                    tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
-                    return Ok(());
-                }
-                // Released or expired before the money came, or paid with another amount: no
-                // sale, the cart stays as it is, and payment-service refunds the charge (it has
-                // product's ReservationReleased once the reservation ends).
-                ReservationRefused::Closed | ReservationRefused::PaymentMismatch => {
-                    tracing::warn!(order_id = event.order_id, payment_id = event.payment_id,
-                        "a paid checkout was not sold (stock released first, or another amount); payment-service refunds it");
-                    return Ok(());
-                }
-                ReservationRefused::Outage(outage) => return Err(outage.into()),
-            },
+            // A payment that is no checkout's (a direct Charge): nothing to sell, no cart.
+            Err(ReservationRefused::NotFound) => {
+                tracing::debug!(order_id = event.order_id, "a payment without a reservation; no cart to settle");
+                return Ok(());
+            }
+            // Released or expired before the money came, or paid with another amount: no
+            // sale, the cart stays as it is, and payment-service refunds the charge (it has
+            // product's ReservationReleased once the reservation ends).
+            Err(ReservationRefused::Closed | ReservationRefused::PaymentMismatch) => {
+                tracing::warn!(order_id = event.order_id, payment_id = event.payment_id,
+                    "a paid checkout was not sold (stock released first, or another amount); payment-service refunds it");
+                return Ok(());
+            }
+            Err(ReservationRefused::Outage(outage)) => return Err(outage.into()),
         };
         let bought: Vec<(String, i64)> = event.lines.iter().map(|l| (l.product_id.clone(), l.quantity)).collect();
         Ok(sale.settle_cart(&self.store, &event.user_id, &bought).await?)

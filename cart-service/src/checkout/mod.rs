@@ -582,29 +582,27 @@ impl Checkouts {
     ) -> Result<(), CartError> {
         let sale = match sale::commit(&self.upstream, checkout_id, paid).await {
             Ok(sale) => sale,
-            Err(refused) => match refused {
-                ReservationRefused::PaymentMismatch => {
-                    tracing::error!(checkout_id, "product refused the payment's amount; nothing was sold");
-                    return Err(CartError::Conflict(
-                        "the payment did not match the reservation's total: nothing was sold, and the payment is \
-                         refunded when the reservation expires"
-                            .to_owned(),
-                    ));
-                }
-                ReservationRefused::Closed => {
-                    return Err(CartError::Conflict(
-                        "the stock was no longer held when the payment went through; the payment is refunded in full"
-                            .to_owned(),
-                    ));
-                }
-                // It reserved this very checkout: product lost it, or answers for another store.
-                ReservationRefused::NotFound => {
-                    return Err(CartError::unavailable(anyhow::anyhow!(
-                        "product-service: the checkout's reservation {checkout_id} is unknown"
-                    )))
-                }
-                ReservationRefused::Outage(outage) => return Err(outage.into()),
-            },
+            Err(ReservationRefused::PaymentMismatch) => {
+                tracing::error!(checkout_id, "product refused the payment's amount; nothing was sold");
+                return Err(CartError::Conflict(
+                    "the payment did not match the reservation's total: nothing was sold, and the payment is \
+                     refunded when the reservation expires"
+                        .to_owned(),
+                ));
+            }
+            Err(ReservationRefused::Closed) => {
+                return Err(CartError::Conflict(
+                    "the stock was no longer held when the payment went through; the payment is refunded in full"
+                        .to_owned(),
+                ));
+            }
+            // It reserved this very checkout: product lost it, or answers for another store.
+            Err(ReservationRefused::NotFound) => {
+                return Err(CartError::unavailable(anyhow::anyhow!(
+                    "product-service: the checkout's reservation {checkout_id} is unknown"
+                )))
+            }
+            Err(ReservationRefused::Outage(outage)) => return Err(outage.into()),
         };
         sale.settle_cart(&self.store, user_id, bought).await
     }
